@@ -1,0 +1,91 @@
+"""Help › About: the program, and the model card of the loaded model.
+
+The card is assets/MODEL_CARD.md rendered as markdown when it exists; otherwise the loaded
+model's own facts (its checkpoint's JSON sidecar) are shown.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout
+
+from app.theme import icon
+
+log = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+MODEL_CARD = ASSETS / "MODEL_CARD.md"
+FACT_KEYS = ("labels", "metrics", "frontend", "model", "train", "speakers")
+
+
+def model_card_markdown(info=None, card: Path = MODEL_CARD) -> str:
+    """The markdown shown: the model card file, else facts from ``info`` (a ModelInfo)."""
+    if card.exists():
+        try:
+            text = card.read_text(encoding="utf-8")
+        except OSError as exc:
+            log.warning("cannot read %s: %s", card, exc)
+        else:
+            if info is not None and Path(info.path).name != "default_model.safetensors":
+                text = _facts(info) + "\n\n---\n\n" + text
+            return text
+    if info is None:
+        return "## No model loaded\n\nOpen a checkpoint with File › Open model (Ctrl+M)."
+    return _facts(info)
+
+
+def _facts(info) -> str:
+    """A markdown summary of the loaded model from its JSON facts."""
+    lines = [f"## Loaded model: {info.name}", "", f"`{info.path}`", "",
+             f"**Classes:** {', '.join(info.labels)}", ""]
+    facts = info.facts or {}
+    metrics = facts.get("metrics") or {}
+    summary = [f"| {k} | {_fmt(v)} |" for k, v in metrics.items() if not isinstance(v, (list,))]
+    if summary:
+        lines += ["### Metrics", "", "| metric | value |", "|---|---|", *summary, ""]
+    for key in ("frontend", "model", "train"):
+        value = facts.get(key)
+        if isinstance(value, dict):
+            lines += [f"### {key.capitalize()}", "", "| setting | value |", "|---|---|"]
+            lines += [f"| {k} | {_fmt(v)} |" for k, v in value.items()] + [""]
+    others = {k: v for k, v in facts.items() if k not in FACT_KEYS and k != "state_dict"}
+    if others:
+        lines += ["### Other facts", "", "```", json.dumps(others, indent=2)[:4000], "```"]
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        if set(value) >= {"mean", "std"}:
+            return f"{value['mean']:.3f} ± {value['std']:.3f}"
+        return json.dumps(value)[:200]
+    return str(value)
+
+
+class AboutDialog(QDialog):
+    """The About box; ``info`` is the loaded model's ModelInfo (or None)."""
+
+    def __init__(self, info=None, parent=None, card: Path = MODEL_CARD):
+        super().__init__(parent)
+        self.setWindowTitle("About SER Studio")
+        self.setWindowIcon(icon("app"))
+        self.resize(720, 620)
+        title = QLabel("<h2 style='margin:0'>SER Studio</h2>"
+                       "<p>Speech emotion recognition from your microphone or audio files. "
+                       "It recognises how something is said, not what is said; treat its "
+                       "output as an estimate, not a judgement about a person.</p>")
+        title.setWordWrap(True)
+        self.browser = QTextBrowser()
+        self.browser.setOpenExternalLinks(True)
+        self.browser.setMarkdown(model_card_markdown(info, card))
+        buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(title)
+        layout.addWidget(self.browser, 1)
+        layout.addWidget(buttons, 0, Qt.AlignRight)

@@ -1,0 +1,214 @@
+"""The control bar above the live view: listen, input device, model, window, hop, smoothing.
+
+It only emits what the user asked for; the main window decides what happens. Device listing
+runs on the thread pool (PortAudio can take a moment to scan the audio system).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PyQt5.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QFrame, QHBoxLayout, QLabel,
+                             QPushButton, QSpinBox, QToolButton)
+
+from app.devices import InputDevice, list_input_devices, rescan
+from app.theme import icon
+from model.constants import LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_TEXT = "Default model"
+OPEN_MODEL_TEXT = "Open checkpoint…"
+
+
+class _DeviceScan(QRunnable):
+    """Lists input devices on a pool thread and reports through ``signals``."""
+
+    class Signals(QObject):
+        done = pyqtSignal(object, str)  # list[InputDevice], error text ("" when fine)
+
+    def __init__(self, do_rescan: bool):
+        super().__init__()
+        self.do_rescan = do_rescan
+        self.signals = self.Signals()
+
+    def run(self) -> None:
+        try:
+            if self.do_rescan:
+                rescan()
+            self.signals.done.emit(list_input_devices(), "")
+        except Exception as exc:  # a broken audio system must not take the app down
+            log.warning("listing input devices failed: %s", exc)
+            self.signals.done.emit([], str(exc))
+
+
+class Controls(QFrame):
+    """Signals: listenToggled(bool), deviceChanged(object index or None), modelChosen(str
+    path, "" = default), openModelRequested(), windowChanged(float s), hopChanged(float s),
+    smoothingChanged(int windows)."""
+
+    listenToggled = pyqtSignal(bool)
+    deviceChanged = pyqtSignal(object)
+    modelChosen = pyqtSignal(str)
+    openModelRequested = pyqtSignal()
+    windowChanged = pyqtSignal(float)
+    hopChanged = pyqtSignal(float)
+    smoothingChanged = pyqtSignal(int)
+    devicesListed = pyqtSignal(str)  # error text, "" when the list is fine
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("controls")
+        self.devices: list[InputDevice] = []
+        self._wanted_device: int | str | None = None
+        self._scans: list[_DeviceScan] = []
+        self._build()
+
+    def _build(self) -> None:
+        self.listen = QPushButton(icon("mic"), "Start listening")
+        self.listen.setObjectName("listenButton")
+        self.listen.setCheckable(True)
+        self.listen.toggled.connect(self._on_listen)
+        self.device = QComboBox()
+        self.device.setMinimumContentsLength(22)
+        self.device.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.device.setToolTip("Input device")
+        self.device.currentIndexChanged.connect(self._on_device)
+        self.refresh = QToolButton()
+        self.refresh.setIcon(icon("refresh"))
+        self.refresh.setToolTip("Look for input devices again")
+        self.refresh.clicked.connect(lambda: self.refresh_devices(rescan=True))
+        self.model = QComboBox()
+        self.model.setMinimumContentsLength(18)
+        self.model.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.model.addItem(icon("model"), DEFAULT_MODEL_TEXT, "")
+        self.model.addItem(icon("open"), OPEN_MODEL_TEXT, None)
+        self.model.activated.connect(self._on_model)
+        self.window = self._spin(1.0, 10.0, LIVE_BUFFER_SECONDS, 0.5, " s", "Window analysed")
+        self.hop = self._spin(0.25, 5.0, LIVE_HOP_SECONDS, 0.25, " s", "New analysis every")
+        self.window.valueChanged.connect(self._on_window)
+        self.hop.valueChanged.connect(self._on_hop)
+        self.smoothing = QSpinBox()
+        self.smoothing.setRange(1, 20)
+        self.smoothing.setSuffix(" win")
+        self.smoothing.setToolTip("Average the shown probabilities over this many windows "
+                                  "(1 = no smoothing)")
+        self.smoothing.valueChanged.connect(self.smoothingChanged)
+        row = QHBoxLayout(self)
+        row.addWidget(self.listen)
+        row.addSpacing(12)
+        for caption, widgets in (("Input", [self.device, self.refresh]), ("Model", [self.model]),
+                                 ("Window", [self.window]), ("Hop", [self.hop]),
+                                 ("Smoothing", [self.smoothing])):
+            label = QLabel(caption)
+            label.setObjectName("caption")
+            row.addWidget(label)
+            for w in widgets:
+                row.addWidget(w)
+            row.addSpacing(8)
+        row.addStretch(1)
+
+    @staticmethod
+    def _spin(lo, hi, value, step, suffix, tip) -> QDoubleSpinBox:
+        spin = QDoubleSpinBox()
+        spin.setRange(lo, hi)
+        spin.setSingleStep(step)
+        spin.setDecimals(2)
+        spin.setValue(value)
+        spin.setSuffix(suffix)
+        spin.setToolTip(tip)
+        return spin
+
+    # -- devices ---------------------------------------------------------------------------
+    def refresh_devices(self, *, rescan: bool = False, select: int | str | None = None) -> None:
+        """List input devices in the background; ``select`` (index or name) is chosen after."""
+        if select is not None:
+            self._wanted_device = select
+        elif self.device.count():
+            self._wanted_device = self.device.currentData()
+        self.refresh.setEnabled(False)
+        scan = _DeviceScan(rescan and not self.listen.isChecked())
+        scan.signals.done.connect(self._on_devices)
+        self._scans.append(scan)
+        QThreadPool.globalInstance().start(scan)
+
+    def _on_devices(self, devices: list[InputDevice], error: str) -> None:
+        self._scans = [s for s in self._scans if s.signals is not self.sender()]
+        self.devices = devices
+        self.refresh.setEnabled(True)
+        self.device.blockSignals(True)
+        self.device.clear()
+        self.device.addItem(icon("mic"), "System default input", None)
+        for dev in devices:
+            self.device.addItem(dev.label(), dev.index)
+            self.device.setItemData(self.device.count() - 1,
+                                    f"{dev.name} · {dev.hostapi} · {dev.default_rate:g} Hz",
+                                    3)  # Qt.ToolTipRole
+        wanted = self._wanted_device
+        pos = 0
+        for i in range(1, self.device.count()):
+            if wanted is not None and (self.device.itemData(i) == wanted
+                                       or self.device.itemText(i) == str(wanted)):
+                pos = i
+        self.device.setCurrentIndex(pos)
+        self.device.blockSignals(False)
+        self.devicesListed.emit(error)
+        self._on_device(pos)
+
+    def current_device(self) -> int | None:
+        return self.device.currentData() if self.device.count() else None
+
+    def current_device_text(self) -> str:
+        return self.device.currentText() or "System default input"
+
+    def _on_device(self, _index: int) -> None:
+        self.deviceChanged.emit(self.current_device())
+
+    # -- model -------------------------------------------------------------------------------
+    def set_model_path(self, path: str) -> None:
+        """Show ``path`` ("" = default model) as the chosen model (adding it when new)."""
+        if not path:
+            self.model.setCurrentIndex(0)
+            return
+        for i in range(self.model.count()):
+            if self.model.itemData(i) == path:
+                self.model.setCurrentIndex(i)
+                return
+        self.model.insertItem(1, icon("model"), Path(path).stem, path)
+        self.model.setItemData(1, path, 3)
+        self.model.setCurrentIndex(1)
+
+    def _on_model(self, index: int) -> None:
+        data = self.model.itemData(index)
+        if data is None:
+            self.openModelRequested.emit()
+        else:
+            self.modelChosen.emit(data)
+
+    # -- listening and timing ------------------------------------------------------------
+    def set_listening(self, on: bool) -> None:
+        """Reflect the recorder's state without emitting listenToggled."""
+        self.listen.blockSignals(True)
+        self.listen.setChecked(on)
+        self.listen.blockSignals(False)
+        self._show_listen(on)
+
+    def _show_listen(self, on: bool) -> None:
+        self.listen.setText("Stop listening" if on else "Start listening")
+        self.listen.setIcon(icon("stop" if on else "mic"))
+        self.refresh.setEnabled(not on)
+
+    def _on_listen(self, on: bool) -> None:
+        self._show_listen(on)
+        self.listenToggled.emit(on)
+
+    def _on_window(self, value: float) -> None:
+        if self.hop.value() > value:
+            self.hop.setValue(value)
+        self.windowChanged.emit(value)
+
+    def _on_hop(self, value: float) -> None:
+        if value > self.window.value():
+            self.window.setValue(value)
+        self.hopChanged.emit(value)

@@ -1,0 +1,163 @@
+"""Analysed files: one row per file (result or error) and, for the selected file, its
+whole-file probabilities and the timeline of windows across it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtGui import QColor
+from PyQt5.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPushButton, QSplitter,
+                             QTableWidget, QTableWidgetItem, QVBoxLayout, QHBoxLayout, QWidget)
+
+from app.theme import MUTED, emotion_colour, icon, style_plot
+
+COLUMNS = ("File", "Length", "Emotion", "Confidence", "Details")
+
+
+@dataclass
+class FileEntry:
+    """One row: a FileResult (with the labels of the model that made it) or an error."""
+
+    path: str
+    labels: list[str]
+    result: object | None = None
+    error: str | None = None
+
+
+class FilePanel(QWidget):
+    """Results of analysed files. ``openRequested`` asks the window for a file dialog."""
+
+    openRequested = pyqtSignal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.labels: list[str] = []
+        self.entries: list[FileEntry] = []
+        self._build()
+
+    def _build(self) -> None:
+        self.hint = QLabel("Drop audio files anywhere on the window, or open them with "
+                           "File › Open audio files (Ctrl+O).")
+        self.hint.setObjectName("hint")
+        self.open_button = QPushButton(icon("open"), "Open audio files…")
+        self.open_button.clicked.connect(self.openRequested)
+        top = QHBoxLayout()
+        top.addWidget(self.hint, 1)
+        top.addWidget(self.open_button)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.Interactive)
+        header.setSectionResizeMode(4, QHeaderView.Stretch)
+        self.table.setColumnWidth(0, 260)
+        self.table.itemSelectionChanged.connect(self._show_selected)
+        self.bars_plot = pg.PlotWidget()
+        style_plot(self.bars_plot, "Whole file")
+        self.bars_plot.setYRange(0, 1, padding=0.02)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.65)
+        self.bars_plot.addItem(self.bars)
+        self.timeline_plot = pg.PlotWidget()
+        style_plot(self.timeline_plot, "Across the file (one point per window)")
+        self.timeline_plot.setYRange(0, 1, padding=0.02)
+        self.timeline_plot.setLabel("bottom", "seconds")
+        self.legend = self.timeline_plot.addLegend(offset=(8, 4), colCount=4)
+        plots = QSplitter(Qt.Horizontal)
+        plots.addWidget(self.bars_plot)
+        plots.addWidget(self.timeline_plot)
+        plots.setSizes([300, 700])
+        split = QSplitter(Qt.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(plots)
+        split.setSizes([220, 380])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+
+    def set_labels(self, labels: list[str]) -> None:
+        """Class names of the model that will analyse the next files."""
+        self.labels = list(labels)
+
+    # -- rows --------------------------------------------------------------------------------
+    def add_result(self, result) -> None:
+        """A FileResult arrived: add its row and show it."""
+        self._add(FileEntry(str(result.path), list(self.labels), result=result))
+
+    def add_error(self, path: str, message: str) -> None:
+        """A file could not be analysed: add a row with the message naming it."""
+        self._add(FileEntry(str(path), list(self.labels), error=message))
+
+    def _add(self, entry: FileEntry) -> None:
+        self.entries.append(entry)
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        name = QTableWidgetItem(Path(entry.path).name)
+        name.setToolTip(entry.path)
+        self.table.setItem(row, 0, name)
+        if entry.error is not None:
+            cells = ["", "error", "", entry.error]
+        else:
+            r = entry.result
+            label = r.overall.label
+            conf = float(np.max(r.overall.probs)) if label else 0.0
+            speech = sum(1 for *_, p in r.windows if p.speech)
+            cells = [f"{r.duration_s:.1f} s", label.capitalize() if label else "no speech",
+                     f"{conf:.0%}" if label else "",
+                     f"{len(r.windows)} windows, {speech} with speech"]
+        for col, text in enumerate(cells, start=1):
+            item = QTableWidgetItem(text)
+            item.setToolTip(text)
+            self.table.setItem(row, col, item)
+        if entry.error is not None:
+            for col in range(len(COLUMNS)):
+                self.table.item(row, col).setForeground(QColor("#c0392b"))
+        elif entry.result.overall.label:
+            i = entry.labels.index(entry.result.overall.label)
+            self.table.item(row, 2).setForeground(emotion_colour(entry.result.overall.label, i))
+        self.hint.setText(f"{len(self.entries)} file(s) analysed. Drop more files to add them.")
+        self.table.selectRow(row)
+
+    # -- plots -------------------------------------------------------------------------------
+    def _show_selected(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return
+        entry = self.entries[rows[0].row()]
+        self.legend.clear()
+        self.timeline_plot.clear()
+        if entry.result is None:
+            self.bars.setOpts(x=[], height=[])
+            self.timeline_plot.setTitle(f"<span style='color:#c0392b'>{entry.error}</span>")
+            return
+        self._plot_result(entry)
+
+    def _plot_result(self, entry: FileEntry) -> None:
+        r, labels = entry.result, entry.labels
+        n = len(labels)
+        brushes = [pg.mkBrush(emotion_colour(name, i)) for i, name in enumerate(labels)]
+        self.bars.setOpts(x=np.arange(n), height=np.asarray(r.overall.probs, dtype=float),
+                          brushes=brushes, pens=[pg.mkPen(None)] * n)
+        self.bars_plot.getAxis("bottom").setTicks([[(i, s) for i, s in enumerate(labels)]])
+        self.bars_plot.setXRange(-0.6, n - 0.4, padding=0)
+        name = Path(entry.path).name
+        self.bars_plot.setTitle(f"<span style='color:#27303f;font-weight:600'>{name}</span>")
+        centres = np.array([(s + e) / 2 for s, e, _ in r.windows], dtype=float)
+        probs = np.array([p.probs if p.speech else np.full(n, np.nan) for *_, p in r.windows],
+                         dtype=float).reshape(len(r.windows), n)
+        self.timeline_plot.setTitle(
+            f"<span style='color:#27303f;font-weight:600'>Across the file</span>"
+            f"<span style='color:{MUTED}'> · one point per window; gaps = no speech</span>")
+        for i, label in enumerate(labels):
+            colour = emotion_colour(label, i)
+            self.timeline_plot.plot(centres, probs[:, i], name=label, connect="finite",
+                                    pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
+                                    symbolBrush=colour, symbolPen=None)
+        self.timeline_plot.setXRange(0, max(r.duration_s, 1.0), padding=0.02)
+        self.timeline_plot.setYRange(0, 1, padding=0.02)

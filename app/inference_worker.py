@@ -1,0 +1,351 @@
+"""The inference worker: a QObject living in its own QThread; the GUI thread never runs a model.
+
+Live windows arrive through ``submit`` (thread-safe, called from the recorder's thread): only
+the newest waiting window is kept and the replaced ones are counted as stale. Files arrive
+through ``analyse`` and are processed one per event so live windows keep flowing between them.
+Every result goes out as a signal; every failure becomes an error signal, never an exception
+on another thread. History rows (one per live speech segment, one per analysed file) are
+written here, off the GUI thread.
+
+``InferenceThread`` owns the QThread and is the GUI's handle: its methods only emit queued
+signals or set flags, so none of them blocks.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+
+from app.segments import SegmentTracker
+from model.constants import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+MIN_HOP_SPEECH = 0.2  # a hop "has speech" when VAD marks at least this fraction of it
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the UI shows about the loaded model. facts: the checkpoint's JSON sidecar."""
+
+    name: str
+    path: str
+    labels: list[str]
+    facts: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    """One analysed live window.
+
+    wav: (N,) float32 16 kHz, the window itself; end: its end sample index in the stream.
+    probs: (n_classes,) smoothed over recent speech windows; raw_probs: this window's only.
+    attention: (T',) frame weights at attention_rate frames/s, starting attention_offset_s
+        into the window.
+    latency_s: model time for this window (VAD included); age_s: capture to result.
+    """
+
+    labels: list[str]
+    label: str | None
+    probs: np.ndarray
+    raw_probs: np.ndarray
+    speech: bool
+    speech_ratio: float
+    attention: np.ndarray
+    attention_rate: float
+    wav: np.ndarray
+    end: int
+    latency_s: float
+    age_s: float
+    stale_dropped: int
+    model_loaded: bool = True
+    attention_offset_s: float = 0.0
+
+    @property
+    def confidence(self) -> float:
+        """Probability of the shown label (0 when no speech)."""
+        if self.label is None:
+            return 0.0
+        return float(self.probs[self.labels.index(self.label)])
+
+
+def _default_loader(path: str | None):
+    from model.inference import Predictor
+
+    return Predictor.load(path or None)
+
+
+def _hop_speech_ratio(wav: np.ndarray) -> float:
+    from model.vad import speech_ratio
+
+    return float(speech_ratio(wav))
+
+
+class InferenceWorker(QObject):
+    """Runs the Predictor on live windows and files (lives in its own thread)."""
+
+    result = pyqtSignal(object)  # LiveResult
+    fileResult = pyqtSignal(object)  # model.inference.FileResult
+    fileError = pyqtSignal(str, str)  # path, message naming the file
+    modelLoaded = pyqtSignal(object)  # ModelInfo
+    modelError = pyqtSignal(str)
+    historyAdded = pyqtSignal(int)  # row id
+    historyError = pyqtSignal(str)
+    _wake = pyqtSignal()
+
+    def __init__(self, *, history=None, smoothing: int = 1, keep_audio: bool = True,
+                 loader: Callable[[str | None], Any] = _default_loader,
+                 hop_speech: Callable[[np.ndarray], float] = _hop_speech_ratio):
+        super().__init__()
+        self.history = history
+        self.keep_audio = keep_audio
+        self._loader = loader
+        self._hop_speech = hop_speech
+        self._lock = threading.Lock()
+        self._pending: tuple[np.ndarray, int, float] | None = None
+        self._files: collections.deque[str] = collections.deque()
+        self._stopping = threading.Event()
+        self.stale_dropped = 0
+        self.windows_done = 0
+        self.predictor = None
+        self._recent: collections.deque[np.ndarray] = collections.deque(maxlen=max(1, smoothing))
+        self._segments: SegmentTracker | None = None
+        self._last_end: int | None = None
+        self._wake.connect(self._pump)
+
+    # -- any thread ----------------------------------------------------------------------
+    def submit(self, wav: np.ndarray, end: int) -> None:
+        """Offer the newest live window (N,) ending at stream sample ``end``; thread-safe."""
+        with self._lock:
+            if self._pending is not None:
+                self.stale_dropped += 1
+            self._pending = (wav, int(end), time.monotonic())
+        self._wake.emit()
+
+    def stop(self) -> None:
+        """Make every further event a no-op (pending work is dropped); thread-safe."""
+        self._stopping.set()
+
+    # -- worker thread -------------------------------------------------------------------
+    @pyqtSlot(str)
+    def load_model(self, path: str) -> None:
+        """Load a checkpoint ("" = the default model); emits modelLoaded or modelError."""
+        try:
+            predictor = self._loader(path or None)
+        except Exception as exc:
+            log.exception("loading model %s failed", path or "(default)")
+            self.modelError.emit(f"cannot load model {path or '(default model)'}: {exc}")
+            return
+        self._close_segment()
+        self.predictor = predictor
+        self._recent.clear()
+        self._segments = SegmentTracker(list(predictor.labels), keep_audio=self.keep_audio)
+        self.modelLoaded.emit(ModelInfo(name=str(predictor.name),
+                                        path=str(predictor.checkpoint_path),
+                                        labels=list(predictor.labels),
+                                        facts=_read_facts(Path(predictor.checkpoint_path))))
+
+    @pyqtSlot(int)
+    def set_smoothing(self, windows: int) -> None:
+        """Average the shown probabilities over the last ``windows`` speech windows."""
+        self._recent = collections.deque(self._recent, maxlen=max(1, int(windows)))
+
+    @pyqtSlot(str)
+    def analyse(self, path: str) -> None:
+        """Queue one audio file for analysis."""
+        self._files.append(path)
+        self._wake.emit()
+
+    @pyqtSlot()
+    def end_segment(self) -> None:
+        """Listening stopped: close and store the open speech segment."""
+        self._close_segment()
+        self._last_end = None
+
+    @pyqtSlot()
+    def finish(self) -> None:
+        """Last event of the thread: store the open segment, then end the thread's loop."""
+        self._stopping.set()
+        self._close_segment()
+        self.thread().quit()
+
+    @pyqtSlot()
+    def _pump(self) -> None:
+        """Do one piece of work: the newest live window first, else one file."""
+        if self._stopping.is_set():
+            return
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self._live(*pending)
+        elif self._files:
+            self._file(self._files.popleft())
+
+    def _live(self, wav: np.ndarray, end: int, queued_at: float) -> None:
+        if self.predictor is None:
+            self._emit_live(wav, end, queued_at, None, latency=0.0)
+            return
+        started = time.perf_counter()
+        try:
+            pred = self.predictor.predict(wav, vad=True)
+            fresh = self._fresh(wav, end)
+            hop_speech = bool(pred.speech) and fresh.size > 0 and \
+                self._hop_speech(fresh) >= MIN_HOP_SPEECH
+        except Exception as exc:
+            log.exception("live inference failed")
+            self.modelError.emit(f"live inference failed: {exc}")
+            return
+        latency = time.perf_counter() - started
+        self.windows_done += 1
+        if pred.speech:
+            self._recent.append(np.asarray(pred.probs, dtype=np.float64))
+        finished = self._segments.add(fresh, hop_speech, pred.probs if pred.speech else None)
+        if finished is not None:
+            self._recent.clear()
+            self._store_segment(finished)
+        self._emit_live(wav, end, queued_at, pred, latency=latency)
+
+    def _fresh(self, wav: np.ndarray, end: int) -> np.ndarray:
+        """The samples of this window that no earlier analysed window held."""
+        new = wav.shape[0] if self._last_end is None or end <= self._last_end \
+            else min(end - self._last_end, wav.shape[0])
+        self._last_end = end
+        return wav[wav.shape[0] - new:]
+
+    def _emit_live(self, wav, end, queued_at, pred, *, latency: float) -> None:
+        labels = list(self.predictor.labels) if self.predictor is not None else []
+        zeros = np.zeros(len(labels))
+        if pred is not None and pred.speech and self._recent:
+            probs = np.mean(np.stack(list(self._recent)), axis=0)
+            label = labels[int(np.argmax(probs))]
+        else:
+            probs, label = zeros, None
+        self.result.emit(LiveResult(
+            labels=labels, label=label, probs=probs,
+            raw_probs=np.asarray(pred.probs) if pred is not None else zeros,
+            speech=bool(pred.speech) if pred is not None else False,
+            speech_ratio=float(pred.speech_ratio) if pred is not None else 0.0,
+            attention=np.asarray(pred.attention) if pred is not None else np.zeros(0),
+            attention_rate=float(pred.attention_rate) if pred is not None else 0.0,
+            wav=wav, end=end, latency_s=latency, age_s=time.monotonic() - queued_at,
+            stale_dropped=self.stale_dropped, model_loaded=pred is not None,
+            attention_offset_s=float(getattr(pred, "attention_offset_s", 0.0) or 0.0)))
+
+    def _file(self, path: str) -> None:
+        if self.predictor is None:
+            self.fileError.emit(path, f"{path}: no model is loaded; open a model first")
+            return
+        try:
+            res = self.predictor.predict_file(path, vad=True)
+        except Exception as exc:  # AudioError names the file; others get its name here
+            text = str(exc)
+            if str(path) not in text:
+                text = f"{path}: {text}"
+            log.warning("analysing %s failed: %s", path, text)
+            self.fileError.emit(path, text)
+            return
+        overall = res.overall
+        self._store(source=str(path), label=overall.label, probs=overall.probs,
+                    duration_s=float(res.duration_s), audio=None)
+        self.fileResult.emit(res)
+
+    def _close_segment(self) -> None:
+        if self._segments is not None:
+            finished = self._segments.flush()
+            if finished is not None:
+                self._store_segment(finished)
+        self._recent.clear()
+
+    def _store_segment(self, seg) -> None:
+        self._store(source="microphone", label=seg.label,
+                    probs=np.array([seg.probs[k] for k in self.predictor.labels]),
+                    duration_s=seg.duration_s, audio=seg.audio)
+
+    def _store(self, *, source, label, probs, duration_s, audio) -> None:
+        if self.history is None:
+            return
+        try:
+            row = self.history.add(
+                source=source, label=label, duration_s=duration_s, model=str(self.predictor.name),
+                probs={k: float(p) for k, p in zip(self.predictor.labels, probs)},
+                audio=audio if self.keep_audio else None)
+        except Exception as exc:
+            log.exception("writing history failed")
+            self.historyError.emit(f"cannot write history: {exc}")
+            return
+        self.historyAdded.emit(row)
+
+
+def _read_facts(checkpoint: Path) -> dict:
+    """The checkpoint's JSON sidecar (small) as a dict; {} when absent or unreadable."""
+    sidecar = checkpoint.with_suffix(".json")
+    try:
+        return json.loads(sidecar.read_text())
+    except (OSError, ValueError) as exc:
+        log.info("no readable model facts at %s: %s", sidecar, exc)
+        return {}
+
+
+class InferenceThread(QObject):
+    """The GUI's non-blocking handle on an InferenceWorker running in its own QThread."""
+
+    _load = pyqtSignal(str)
+    _analyse = pyqtSignal(str)
+    _smoothing = pyqtSignal(int)
+    _end_segment = pyqtSignal()
+    _finish = pyqtSignal()
+
+    def __init__(self, worker: InferenceWorker, parent=None):
+        super().__init__(parent)
+        self.worker = worker
+        self.thread = QThread()
+        self.thread.setObjectName("inference")
+        worker.moveToThread(self.thread)
+        self._load.connect(worker.load_model)
+        self._analyse.connect(worker.analyse)
+        self._smoothing.connect(worker.set_smoothing)
+        self._end_segment.connect(worker.end_segment)
+        self._finish.connect(worker.finish)
+        self.thread.finished.connect(worker.deleteLater)
+        self.thread.start()
+
+    def load_model(self, path: str | None) -> None:
+        self._load.emit(str(path or ""))
+
+    def analyse(self, paths) -> None:
+        for path in paths:
+            self._analyse.emit(str(path))
+
+    def set_smoothing(self, windows: int) -> None:
+        self._smoothing.emit(int(windows))
+
+    def end_segment(self) -> None:
+        self._end_segment.emit()
+
+    def shutdown(self, timeout_ms: int = 1500) -> bool:
+        """Stop the worker and its thread; waits at most ``timeout_ms`` (for a window or file
+        in progress to finish). The open speech segment is still stored. Returns whether the
+        thread ended; one that did not is kept referenced so it is never destroyed running."""
+        self.worker.stop()
+        self._finish.emit()
+        if self.thread.wait(timeout_ms):
+            return True
+        log.warning("inference thread still busy after %d ms; leaving it to finish", timeout_ms)
+        _STILL_RUNNING.append(self.thread)
+        return False
+
+
+_STILL_RUNNING: list[QThread] = []
+
+
+def threads_still_running() -> list[QThread]:
+    """Threads whose shutdown timed out and that have not finished yet."""
+    return [t for t in _STILL_RUNNING if t.isRunning()]

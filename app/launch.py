@@ -1,0 +1,151 @@
+"""Start the desktop app: ``python main.py [--model CKPT] [--history DB_PATH] [--device
+NAME_OR_INDEX]``.
+
+Sets up logging (stderr and a rotating log file), the QApplication and its theme, and a global
+exception hook that logs every uncaught exception (any thread) and shows at most one dialog.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+import platformdirs
+from PyQt5.QtCore import QObject, Qt, pyqtSignal
+from PyQt5.QtWidgets import QApplication, QMessageBox
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "ser-studio"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="main.py", description="SER Studio: live speech emotion recognition (desktop app).")
+    parser.add_argument("--model", metavar="CKPT", help="checkpoint to load "
+                        "(default: the last one used, else assets/default_model.safetensors)")
+    parser.add_argument("--history", metavar="DB_PATH", help="history database (default: "
+                        "history.sqlite3 in the user's data directory)")
+    parser.add_argument("--device", metavar="NAME_OR_INDEX",
+                        help="input device: index or (part of) its name")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def setup_logging(verbose: bool = False) -> Path | None:
+    """Log to stderr and to a rotating file in the user's log directory (returned)."""
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not any(getattr(h, "_ser_app", False) for h in root.handlers):
+        err = logging.StreamHandler()
+        err.setFormatter(fmt)
+        err._ser_app = True
+        root.addHandler(err)
+        try:
+            folder = Path(platformdirs.user_log_dir(APP_NAME))
+            folder.mkdir(parents=True, exist_ok=True)
+            handler = logging.handlers.RotatingFileHandler(
+                folder / "app.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        except OSError as exc:
+            log.warning("no log file: %s", exc)
+            return None
+        handler.setFormatter(fmt)
+        handler._ser_app = True
+        root.addHandler(handler)
+        return folder / "app.log"
+    return None
+
+
+class ExceptionHook(QObject):
+    """Logs uncaught exceptions from any thread; shows one dialog at a time on the GUI thread
+    (further exceptions while it is open are only logged)."""
+
+    _show = pyqtSignal(str, str)
+
+    def __init__(self, log_path: Path | None = None):
+        super().__init__()
+        self.log_path = log_path
+        self.dialog: QMessageBox | None = None
+        self.shown = 0
+        self._show.connect(self._show_dialog, Qt.QueuedConnection)
+
+    def install(self) -> None:
+        sys.excepthook = self.handle
+        threading.excepthook = lambda a: self.handle(a.exc_type, a.exc_value, a.exc_traceback)
+
+    def handle(self, exc_type, exc_value, tb) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            QApplication.quit()
+            return
+        text = "".join(traceback.format_exception(exc_type, exc_value, tb))
+        log.error("uncaught exception:\n%s", text)
+        self._show.emit(f"{exc_type.__name__}: {exc_value}", text)
+
+    def _show_dialog(self, summary: str, details: str) -> None:
+        if self.dialog is not None and self.dialog.isVisible():
+            return
+        where = f"\n\nDetails are in the log: {self.log_path}" if self.log_path else ""
+        self.dialog = QMessageBox(QMessageBox.Critical, "Unexpected error",
+                                  f"Something went wrong: {summary}{where}\n\n"
+                                  "The program keeps running.", QMessageBox.Ok)
+        self.dialog.setDetailedText(details)
+        self.dialog.setWindowModality(Qt.NonModal)
+        self.dialog.show()
+        self.shown += 1
+
+
+def open_history(path: str | None):
+    """The HistoryStore at ``path`` (default location when None), or None with a logged error."""
+    from app.history_store import HistoryError, HistoryStore, default_history_path
+
+    target = Path(path) if path else default_history_path()
+    try:
+        return HistoryStore(target)
+    except HistoryError as exc:
+        log.error("history disabled: %s", exc)
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the app until its window closes; returns the exit code."""
+    args = build_parser().parse_args(argv if argv is not None else sys.argv[1:])
+    log_path = setup_logging(args.verbose)
+    QApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
+    QApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("SER Studio")
+    app.setOrganizationName(APP_NAME)
+    hook = ExceptionHook(log_path)
+    hook.install()
+    from app.main_window import MainWindow
+    from app.theme import apply_theme
+
+    apply_theme(app)
+    history = open_history(args.history)
+    window = MainWindow(model_path=args.model, history=history, device=args.device)
+    window.show()
+    if history is None:
+        window.show_error("History", "The history database could not be opened; see the log. "
+                          "Predictions are shown but not saved.")
+    code = app.exec_()
+    return _exit(code)
+
+
+def _exit(code: int) -> int:
+    """Return the exit code, or end the process at once when a worker thread is still busy
+    (destroying a running QThread would crash at interpreter exit)."""
+    from app.inference_worker import threads_still_running
+    from app.listening import recorders_still_running
+
+    busy = threads_still_running() + recorders_still_running()
+    if busy:
+        log.warning("%d worker thread(s) still busy at exit; ending the process", len(busy))
+        logging.shutdown()
+        os._exit(code)
+    return code

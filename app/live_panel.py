@@ -1,0 +1,255 @@
+"""The live view: current emotion, probability bars, last-minute timeline, waveform with the
+model's attention, and the input level.
+
+Slots only store the newest data; one display timer (DISPLAY_FPS) paints what changed, and
+skips painting while the panel is hidden.
+"""
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt5.QtCore import Qt, QTimer
+from PyQt5.QtGui import QColor
+from PyQt5.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget)
+
+from app.level_meter import LevelMeter
+from app.theme import ACCENT, MUTED, emotion_colour, style_plot
+from model.constants import SAMPLE_RATE
+
+DISPLAY_FPS = 25
+TIMELINE_S = 60.0
+WAVE_POINTS = 1200  # min/max envelope bins drawn for the waveform
+# Vertical layout of the waveform plot: the waveform on top, the attention band below it.
+WAVE_CENTRE, WAVE_HALF = 0.35, 0.6
+ATT_BASE, ATT_HEIGHT = -1.0, 0.7
+
+
+def envelope(wav: np.ndarray, bins: int = WAVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) samples -> x (2*bins',) sample positions and y alternating min/max per bin, for
+    drawing a long waveform with a few thousand points."""
+    n = wav.shape[0]
+    if n <= 2 * bins:
+        return np.arange(n, dtype=np.float64), wav.astype(np.float64)
+    k = n // bins
+    body = wav[n - k * bins:].reshape(bins, k)
+    y = np.empty(2 * bins)
+    y[0::2], y[1::2] = body.min(axis=1), body.max(axis=1)
+    x = np.repeat(np.arange(bins) * k + (n - k * bins) + k / 2, 2)
+    return x, y
+
+
+class EmotionHeadline(QFrame):
+    """The current emotion in large type, its confidence, a status line and the input level."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("headline")
+        self.emotion = QLabel("—")
+        self.emotion.setObjectName("emotionLabel")
+        self.confidence = QLabel("")
+        self.confidence.setObjectName("confidenceLabel")
+        self.status = QLabel("Press Start to listen")
+        self.status.setObjectName("statusLabel")
+        self.meter = LevelMeter()
+        caption = QLabel("Input level")
+        caption.setObjectName("caption")
+        left = QVBoxLayout()
+        top = QHBoxLayout()
+        top.addWidget(self.emotion)
+        top.addSpacing(16)
+        top.addWidget(self.confidence, 0, Qt.AlignBottom)
+        top.addStretch(1)
+        left.addLayout(top)
+        left.addWidget(self.status)
+        right = QVBoxLayout()
+        right.addStretch(1)
+        right.addWidget(caption)
+        right.addWidget(self.meter)
+        right.addStretch(1)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(18, 10, 18, 10)
+        row.addLayout(left, 1)
+        row.addSpacing(24)
+        row.addLayout(right)
+        self.meter.setFixedWidth(300)
+
+    def show_state(self, text: str, colour: str, confidence: str, status: str) -> None:
+        self.emotion.setText(text)
+        self.emotion.setStyleSheet(f"color: {colour};")
+        self.confidence.setText(confidence)
+        self.status.setText(status)
+
+
+class LivePanel(QWidget):
+    """See the module docstring. Feed it with set_labels, set_result, set_level, set_listening."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.labels: list[str] = []
+        self._result = None
+        self._level: float | None = None
+        self._listening = False
+        self._dirty = True
+        self._history: collections.deque = collections.deque()
+        self._build()
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / DISPLAY_FPS))
+        self._timer.timeout.connect(self._paint)
+        self._timer.start()
+        self.paint_count = 0
+
+    # -- layout ------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.headline = EmotionHeadline()
+        self.meter = self.headline.meter
+        self.bars_plot = pg.PlotWidget()
+        style_plot(self.bars_plot, "Probabilities")
+        self.bars_plot.setYRange(0, 1, padding=0.02)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.65)
+        self.bars_plot.addItem(self.bars)
+        self.timeline_plot = pg.PlotWidget()
+        style_plot(self.timeline_plot, "Last minute")
+        self.timeline_plot.setXRange(-TIMELINE_S, 0, padding=0)
+        self.timeline_plot.setYRange(0, 1, padding=0.02)
+        self.timeline_plot.setLabel("bottom", "seconds")
+        self.timeline_legend = self.timeline_plot.addLegend(offset=(8, 4), colCount=4)
+        self.timeline_curves: dict[str, pg.PlotDataItem] = {}
+        self.wave_plot = pg.PlotWidget()
+        style_plot(self.wave_plot, "Window analysed (waveform) and where the model listened "
+                                   "(attention)")
+        self.wave_plot.setLabel("bottom", "seconds")
+        self.attention_curve = pg.PlotDataItem(
+            pen=pg.mkPen(QColor(ACCENT), width=1.5), fillLevel=ATT_BASE,
+            brush=pg.mkBrush(QColor(45, 108, 223, 70)))
+        self.wave_curve = pg.PlotDataItem(pen=pg.mkPen("#2f3a4d", width=1))
+        self.wave_plot.addItem(self.attention_curve)
+        self.wave_plot.addItem(self.wave_curve)
+        self.wave_plot.setYRange(ATT_BASE, WAVE_CENTRE + WAVE_HALF, padding=0.03)
+        self.wave_plot.getAxis("left").setTicks([[(WAVE_CENTRE, "audio"),
+                                                  (ATT_BASE + ATT_HEIGHT / 2, "attention")]])
+        grid = QGridLayout(self)
+        grid.addWidget(self.headline, 0, 0, 1, 3)
+        grid.addWidget(self.bars_plot, 1, 0)
+        grid.addWidget(self.timeline_plot, 1, 1, 1, 2)
+        grid.addWidget(self.wave_plot, 2, 0, 1, 3)
+        grid.setColumnStretch(0, 2)
+        grid.setColumnStretch(1, 3)
+        grid.setColumnStretch(2, 2)
+        grid.setRowStretch(1, 3)
+        grid.setRowStretch(2, 2)
+
+    # -- slots: store only ---------------------------------------------------------------
+    def set_labels(self, labels: list[str]) -> None:
+        """A model with these class names was loaded: rebuild bars and timeline curves."""
+        self.labels = list(labels)
+        self._result = None
+        self._history.clear()
+        self.timeline_legend.clear()
+        for curve in self.timeline_curves.values():
+            self.timeline_plot.removeItem(curve)
+        self.timeline_curves = {}
+        for i, name in enumerate(self.labels):
+            curve = self.timeline_plot.plot(
+                [], [], name=name, pen=pg.mkPen(emotion_colour(name, i), width=2),
+                connect="finite")
+            self.timeline_curves[name] = curve
+        ticks = [[(i, name) for i, name in enumerate(self.labels)]]
+        self.bars_plot.getAxis("bottom").setTicks(ticks)
+        self.bars_plot.setXRange(-0.6, max(0, len(self.labels) - 1) + 0.6, padding=0)
+        self._dirty = True
+
+    def set_result(self, result) -> None:
+        """Store the newest LiveResult (and append it to the timeline)."""
+        if list(result.labels) != self.labels:
+            self.set_labels(result.labels)
+        self._result = result
+        t = result.end / SAMPLE_RATE
+        probs = result.probs if result.speech else np.full(len(self.labels), np.nan)
+        self._history.append((t, probs))
+        while self._history and self._history[0][0] < t - TIMELINE_S:
+            self._history.popleft()
+        self._dirty = True
+
+    def set_level(self, db: float) -> None:
+        self._level = db
+        self._dirty = True
+
+    def set_listening(self, listening: bool) -> None:
+        self._listening = listening
+        if not listening:
+            self._level = None
+            self.meter.reset()
+        self._dirty = True
+
+    # -- painting ------------------------------------------------------------------------
+    def _paint(self) -> None:
+        if not self._dirty or not self.isVisible():
+            return
+        self._dirty = False
+        self.paint_count += 1
+        if self._level is not None:
+            self.meter.set_level(self._level)
+        self.meter.update()
+        self._paint_headline()
+        self._paint_bars()
+        self._paint_timeline()
+        self._paint_wave()
+
+    def _paint_headline(self) -> None:
+        r = self._result
+        if r is None:
+            status = "Listening…" if self._listening else "Press Start to listen"
+            self.headline.show_state("—", MUTED, "", status)
+        elif not r.model_loaded:
+            self.headline.show_state("No model", MUTED, "",
+                                     "Open a model (File › Open model) to recognise emotions")
+        elif r.label is None:
+            self.headline.show_state("No speech", MUTED, "",
+                                     f"speech in {r.speech_ratio:.0%} of the window · waiting "
+                                     "for a voice")
+        else:
+            colour = emotion_colour(r.label, self.labels.index(r.label)).name()
+            self.headline.show_state(r.label.capitalize(), colour, f"{r.confidence:.0%}",
+                                     f"speech in {r.speech_ratio:.0%} of the window · "
+                                     f"{r.latency_s * 1000:.0f} ms")
+
+    def _paint_bars(self) -> None:
+        n = len(self.labels)
+        probs = self._result.probs if self._result is not None else np.zeros(n)
+        brushes = [pg.mkBrush(emotion_colour(name, i)) for i, name in enumerate(self.labels)]
+        self.bars.setOpts(x=np.arange(n), height=np.asarray(probs, dtype=float), brushes=brushes,
+                          pens=[pg.mkPen(None)] * n)
+
+    def _paint_timeline(self) -> None:
+        if not self._history:
+            for curve in self.timeline_curves.values():
+                curve.setData([], [])
+            return
+        times = np.array([t for t, _ in self._history])
+        probs = np.stack([p for _, p in self._history])
+        x = times - times[-1]
+        for i, name in enumerate(self.labels):
+            self.timeline_curves[name].setData(x, probs[:, i], connect="finite")
+
+    def _paint_wave(self) -> None:
+        r = self._result
+        if r is None or r.wav.size == 0:
+            self.wave_curve.setData([], [])
+            self.attention_curve.setData([], [])
+            return
+        x, y = envelope(r.wav)
+        peak = max(float(np.abs(r.wav).max()), 0.02) * 1.05
+        duration = r.wav.shape[0] / SAMPLE_RATE
+        self.wave_curve.setData(x / SAMPLE_RATE - duration, WAVE_CENTRE + WAVE_HALF * y / peak)
+        self.wave_plot.setXRange(-max(duration, 1.0), 0, padding=0)
+        att = np.asarray(r.attention, dtype=float)
+        if att.size and r.attention_rate > 0 and att.max() > 0:
+            # Uniform attention fills half the band; a peak above twice uniform fills it all.
+            scale = max(float(att.max()), 2.0 / att.size)
+            t = (np.arange(att.size + 1) / r.attention_rate + r.attention_offset_s - duration)
+            self.attention_curve.setData(t, ATT_BASE + ATT_HEIGHT * att / scale,
+                                         stepMode="center")
+        else:
+            self.attention_curve.setData([], [])

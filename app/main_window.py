@@ -1,0 +1,319 @@
+"""The main window: composes the live view, files, history, menus and status bar.
+
+Heavy work lives elsewhere: the recorder thread (app/recorder.py via app/listening.py), the
+inference worker thread (app/inference_worker.py) and the history panel's own pool. Nothing
+here blocks: slots store results in widgets, which paint on their own timers.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PyQt5.QtCore import Qt
+from PyQt5.QtGui import QFontMetrics
+from PyQt5.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget,
+                             QVBoxLayout, QWidget)
+
+from app.about import AboutDialog
+from app.controls import Controls
+from app.devices import DeviceError, resolve_device
+from app.file_panel import FilePanel
+from app.inference_worker import InferenceThread, InferenceWorker
+from app.listening import Listening
+from app.live_panel import LivePanel
+from app.menus import build_menus
+from app.settings import AppSettings
+from app.theme import icon
+
+log = logging.getLogger(__name__)
+
+STATUS_FIELD_PX = 340  # longer status texts are elided (full text in the tooltip)
+
+AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.opus *.mp3 *.aiff *.aif);;All files (*)"
+MODEL_FILTER = "Checkpoints (*.safetensors *.json);;All files (*)"
+MAIN_PY = Path(__file__).resolve().parent.parent / "main.py"
+
+
+class MainWindow(QMainWindow):
+    """model_path: checkpoint to load (None = the saved choice, else the default model);
+    history: a HistoryStore (None = no history); device: NAME_OR_INDEX from the command line;
+    settings: AppSettings (tests pass an ini-backed one); stream_factory: replaces the
+    sounddevice input stream (tests)."""
+
+    def __init__(self, *, model_path: str | None = None, history=None, device=None,
+                 settings: AppSettings | None = None, stream_factory=None):
+        super().__init__()
+        self.settings = settings or AppSettings()
+        self.history = history
+        self.model_info = None
+        self._cli_device = device
+        self._error_box: QMessageBox | None = None
+        self.setWindowTitle("SER Studio — speech emotion recognition")
+        self.setWindowIcon(icon("app"))
+        self.setAcceptDrops(True)
+        worker = InferenceWorker(history=history, smoothing=self.settings.smoothing)
+        self.inference = InferenceThread(worker, self)
+        self.listening = Listening(self.inference, stream_factory, self)
+        self._build()
+        build_menus(self)
+        self._wire()
+        self._restore()
+        path = self.settings.model_path if model_path is None else str(model_path)
+        self.load_model(path)
+        self.controls.refresh_devices(select=device if device is not None
+                                      else (self.settings.device or None))
+
+    # -- composition ---------------------------------------------------------------------
+    def _build(self) -> None:
+        self.controls = Controls()
+        self.live_panel = LivePanel()
+        self.file_panel = FilePanel()
+        live = QWidget()
+        box = QVBoxLayout(live)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.controls)
+        box.addWidget(self.live_panel, 1)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(live, icon("mic"), "Live")
+        self.tabs.addTab(self.file_panel, icon("open"), "Files")
+        self.history_panel = None
+        if self.history is not None:
+            from app.history_panel import HistoryPanel
+
+            self.history_panel = HistoryPanel(self.history)
+            self.tabs.addTab(self.history_panel, icon("history"), "History")
+        self.setCentralWidget(self.tabs)
+        bar = self.statusBar()
+        self.status_device = QLabel("Input: —")
+        self.status_model = QLabel("Model: loading…")
+        self.status_latency = QLabel("Latency: —")
+        self.status_dropped = QLabel("Dropped: 0")
+        for w in (self.status_device, self.status_model, self.status_latency,
+                  self.status_dropped):
+            w.setObjectName("statusField")
+            bar.addPermanentWidget(w)
+
+    def _wire(self) -> None:
+        c, w = self.controls, self.inference.worker
+        c.listenToggled.connect(self._on_listen_toggled)
+        c.deviceChanged.connect(self._on_device_changed)
+        c.devicesListed.connect(self._on_devices_listed)
+        c.modelChosen.connect(self.load_model)
+        c.openModelRequested.connect(self.open_model)
+        c.windowChanged.connect(self._on_timing_changed)
+        c.hopChanged.connect(self._on_timing_changed)
+        c.smoothingChanged.connect(self._on_smoothing)
+        self.file_panel.openRequested.connect(self.open_audio_files)
+        self.listening.state.connect(self._on_listening_state)
+        self.listening.level.connect(self.live_panel.set_level)
+        self.listening.stats.connect(self._on_stats)
+        self.listening.opened.connect(lambda text: self._field(self.status_device,
+                                                                f"Input: {text}"))
+        self.listening.error.connect(lambda text: self.show_error("Input device", text))
+        w.result.connect(self._on_result)
+        w.fileResult.connect(self.file_panel.add_result)
+        w.fileError.connect(self._on_file_error)
+        w.modelLoaded.connect(self._on_model_loaded)
+        w.modelError.connect(self._on_model_error)
+        w.historyError.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        if self.history_panel is not None:
+            w.historyAdded.connect(lambda _id: self.history_panel.refresh())
+            self.history_panel.message.connect(lambda t: self.statusBar().showMessage(t, 5000))
+        self.tabs.currentChanged.connect(lambda i: setattr(self.settings, "tab", i))
+        self._stats = (0, 0)
+        self._stale = 0
+
+    def _restore(self) -> None:
+        s = self.settings
+        if s.geometry is not None:
+            self.restoreGeometry(s.geometry)
+        else:
+            self.resize(1280, 820)
+        if s.window_state is not None:
+            self.restoreState(s.window_state)
+        self.controls.window.setValue(s.window_s)
+        self.controls.hop.setValue(s.hop_s)
+        self.controls.smoothing.setValue(s.smoothing)
+        self.tabs.setCurrentIndex(min(s.tab, self.tabs.count() - 1))
+
+    # -- model -----------------------------------------------------------------------------
+    def load_model(self, path: str) -> None:
+        """Load a checkpoint ("" = the default model) in the worker thread."""
+        self.status_model.setText("Model: loading…")
+        self.controls.set_model_path(path or "")
+        self.inference.load_model(path or "")
+
+    def open_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", "", MODEL_FILTER)
+        if path:
+            self.load_model(path)
+        else:
+            self.controls.set_model_path(self.settings.model_path)
+
+    def _on_model_loaded(self, info) -> None:
+        self.model_info = info
+        default = Path(info.path).name == "default_model.safetensors"
+        self.settings.model_path = "" if default else info.path
+        self.controls.set_model_path(self.settings.model_path)
+        self._field(self.status_model, f"Model: {info.name}")
+        self.live_panel.set_labels(info.labels)
+        self.file_panel.set_labels(info.labels)
+        self.statusBar().showMessage(f"Model {info.name} loaded ({', '.join(info.labels)})", 5000)
+
+    def _on_model_error(self, text: str) -> None:
+        self.status_model.setText("Model: none" if self.model_info is None
+                                  else f"Model: {self.model_info.name}")
+        self.show_error("Model", text + "\n\nTrain one (Train › Training wizard) or open a "
+                        "checkpoint (File › Open model).")
+
+    # -- listening -------------------------------------------------------------------------
+    def _on_listen_toggled(self, on: bool) -> None:
+        if on:
+            self.listening.start(**self._listen_params())
+        else:
+            self.listening.stop()
+
+    def _listen_params(self) -> dict:
+        return dict(device=self.controls.current_device(),
+                    device_label=self.controls.current_device_text(),
+                    window_s=self.controls.window.value(), hop_s=self.controls.hop.value())
+
+    def start_listening(self) -> None:
+        self.controls.listen.setChecked(True)
+
+    def stop_listening(self) -> None:
+        self.controls.listen.setChecked(False)
+
+    def _on_listening_state(self, on: bool) -> None:
+        self.controls.set_listening(on)
+        self.live_panel.set_listening(on)
+        if not on:
+            self._field(self.status_device, f"Input: {self.controls.current_device_text()} (idle)")
+
+    def _on_device_changed(self, _index) -> None:
+        index = self.controls.current_device()
+        self.settings.device = "" if index is None else self.controls.current_device_text()
+        self._field(self.status_device, f"Input: {self.controls.current_device_text()}")
+        self.listening.restart(**self._listen_params())
+
+    def _on_devices_listed(self, error: str) -> None:
+        if error:
+            self.show_error("Input devices", f"Cannot list input devices: {error}")
+        if self._cli_device is None:
+            return
+        spec, self._cli_device = self._cli_device, None
+        try:
+            index = resolve_device(spec, self.controls.devices)
+        except DeviceError as exc:
+            self.show_error("Input device", str(exc))
+            return
+        self.controls.refresh_devices(select=index)
+
+    def _on_timing_changed(self, _value: float) -> None:
+        self.settings.window_s = self.controls.window.value()
+        self.settings.hop_s = self.controls.hop.value()
+        self.listening.restart(**self._listen_params())
+
+    def _on_smoothing(self, windows: int) -> None:
+        self.settings.smoothing = windows
+        self.inference.set_smoothing(windows)
+
+    def _on_result(self, result) -> None:
+        self.live_panel.set_result(result)
+        if result.model_loaded:
+            self.status_latency.setText(f"Latency: {result.latency_s * 1000:.0f} ms")
+        self._stale = result.stale_dropped
+        self._show_dropped()
+
+    def _on_stats(self, overflows: int, lost: int) -> None:
+        self._stats = (overflows, lost)
+        self._show_dropped()
+
+    def _show_dropped(self) -> None:
+        overflows, lost = self._stats
+        self.status_dropped.setText(f"Dropped: {overflows + lost} blocks · {self._stale} windows")
+        self.status_dropped.setToolTip(
+            f"{overflows} device overflows, {lost} buffer overruns, {self._stale} stale "
+            "windows skipped because the model was busy")
+
+    # -- files -----------------------------------------------------------------------------
+    def open_audio_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open audio files", "", AUDIO_FILTER)
+        if paths:
+            self.analyse_files(paths)
+
+    def analyse_files(self, paths) -> None:
+        """Analyse files in the worker; results and errors appear in the Files tab."""
+        paths = [str(p) for p in paths]
+        self.tabs.setCurrentWidget(self.file_panel)
+        self.statusBar().showMessage(f"Analysing {len(paths)} file(s)…", 4000)
+        self.inference.analyse(paths)
+
+    def _on_file_error(self, path: str, message: str) -> None:
+        self.file_panel.add_error(path, message)
+        self.statusBar().showMessage(message, 8000)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.analyse_files(paths)
+
+    # -- dialogs ---------------------------------------------------------------------------
+    def export_history(self) -> None:
+        if self.history_panel is not None:
+            self.tabs.setCurrentWidget(self.history_panel)
+            self.history_panel.export_csv()
+
+    def open_wizard(self) -> None:
+        from app.wizard import TrainingWizard
+
+        wizard = TrainingWizard(self, main_py=str(MAIN_PY))
+        wizard.modelReady.connect(self._on_wizard_model)
+        wizard.setAttribute(Qt.WA_DeleteOnClose)
+        wizard.show()
+        self.wizard = wizard
+
+    def _on_wizard_model(self, path: str) -> None:
+        self.load_model(path)
+        self.tabs.setCurrentIndex(0)
+
+    def show_about(self) -> None:
+        AboutDialog(self.model_info, self).exec_()
+
+    def show_error(self, title: str, text: str) -> None:
+        """A non-modal warning; at most one is open (a newer message replaces the text)."""
+        log.warning("%s: %s", title, text)
+        self.statusBar().showMessage(text.splitlines()[0], 10000)
+        if self._error_box is None:
+            self._error_box = QMessageBox(QMessageBox.Warning, title, text, QMessageBox.Ok, self)
+            self._error_box.setWindowModality(Qt.NonModal)
+        self._error_box.setWindowTitle(title)
+        self._error_box.setText(text)
+        self._error_box.show()
+
+    @staticmethod
+    def _field(label: QLabel, text: str) -> None:
+        """Show ``text`` in a status field, elided in the middle when too long."""
+        label.setText(QFontMetrics(label.font()).elidedText(text, Qt.ElideRight,
+                                                            STATUS_FIELD_PX))
+        label.setToolTip(text)
+
+    # -- closing -----------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        """Stop flags first, then bounded waits (under 2 s in all); never hangs."""
+        self.settings.geometry = self.saveGeometry()
+        self.settings.window_state = self.saveState()
+        self.settings.sync()
+        self.live_panel._timer.stop()
+        self.inference.worker.stop()
+        self.listening.shutdown(600)
+        self.inference.shutdown(1200)
+        if self.history_panel is not None:
+            self.history_panel.stop_playback()
+        event.accept()

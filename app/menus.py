@@ -1,0 +1,48 @@
+"""Menus and shortcuts of the main window."""
+from __future__ import annotations
+
+from PyQt5.QtGui import QKeySequence
+from PyQt5.QtWidgets import QAction
+
+from app.theme import icon
+
+
+def _action(window, text: str, slot, shortcut: str | None = None, icon_name: str | None = None,
+            tip: str = "") -> QAction:
+    action = QAction(text, window)
+    if icon_name:
+        action.setIcon(icon(icon_name))
+    if shortcut:
+        action.setShortcut(QKeySequence(shortcut))
+    if tip:
+        action.setStatusTip(tip)
+    action.triggered.connect(lambda _checked=False: slot())
+    return action
+
+
+def build_menus(window) -> dict[str, QAction]:
+    """File, Train and Help menus on ``window`` (a MainWindow); returns the actions by name."""
+    actions = {
+        "open_audio": _action(window, "&Open audio files…", window.open_audio_files, "Ctrl+O",
+                              "open", "Analyse one or more audio files"),
+        "open_model": _action(window, "Open &model…", window.open_model, "Ctrl+M", "model",
+                              "Load a trained checkpoint"),
+        "export_history": _action(window, "&Export history…", window.export_history, "Ctrl+E",
+                                  "export", "Save the history shown as CSV"),
+        "quit": _action(window, "&Quit", window.close, "Ctrl+Q", None, "Close SER Studio"),
+        "wizard": _action(window, "&Training wizard…", window.open_wizard, "Ctrl+T", "train",
+                          "Train a model on your own corpus"),
+        "about": _action(window, "&About SER Studio", window.show_about, None, "about",
+                         "The program and the model card"),
+    }
+    actions["export_history"].setEnabled(window.history_panel is not None)
+    bar = window.menuBar()
+    file_menu = bar.addMenu("&File")
+    for name in ("open_audio", "open_model", "export_history"):
+        file_menu.addAction(actions[name])
+    file_menu.addSeparator()
+    file_menu.addAction(actions["quit"])
+    bar.addMenu("&Train").addAction(actions["wizard"])
+    bar.addMenu("&Help").addAction(actions["about"])
+    window.actions_by_name = actions
+    return actions

@@ -1,0 +1,164 @@
+"""Wizard page 4: cross-validation results, the run's plots, and "use this model"."""
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import Callable
+
+from PyQt5.QtCore import Qt, QThreadPool, QUrl, pyqtSignal
+from PyQt5.QtGui import QDesktopServices, QImage, QPixmap
+from PyQt5.QtWidgets import (
+    QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget,
+    QWizardPage,
+)
+
+from app.background_task import TaskRunner
+from app.wizard.progress import TrainingProgress
+
+log = logging.getLogger(__name__)
+
+PLOTS = (("confusion.png", "Confusion matrix (all test folds)"),
+         ("per_speaker.png", "Accuracy per test speaker"))
+PLOT_WIDTH = 420  # pixels each plot is scaled to
+
+
+def metrics_html(progress: TrainingProgress) -> str:
+    """WA / UA / macro-F1 mean ± std over folds, with what the run was."""
+    done = progress.done or {}
+    summary = done.get("summary") or {}
+    rows = []
+    for key, name in (("wa", "WA (accuracy)"), ("ua", "UA (balanced accuracy)"),
+                      ("macro_f1", "Macro-F1")):
+        m = summary.get(key) or {}
+        if m.get("mean") is not None:
+            std = m.get("std")
+            spread = f" ± {std:.3f}" if std is not None else ""
+            rows.append(f"<tr><td>{name}&nbsp;&nbsp;</td>"
+                        f"<td><b>{m['mean']:.3f}</b>{spread}</td></tr>")
+    n = int(done.get("folds_completed", 0))
+    note = f"{progress.protocol or 'cross-validation'}, {n} of {progress.folds_total} folds"
+    if done.get("cancelled"):
+        note += " (cancelled: only the finished folds are counted)"
+    return (f"<p>{html.escape(note)}</p><table style='font-size:12pt'>{''.join(rows)}</table>")
+
+
+def _load_image(path: Path) -> QImage | None:
+    """Worker thread: the PNG as a QImage (QPixmaps may only be made on the GUI thread)."""
+    image = QImage(str(path))
+    return None if image.isNull() else image
+
+
+class ResultsPage(QWizardPage):
+    """Shows the finished run. ``useModel(str)`` carries the model chosen for the live view;
+    ``open_url`` (replaceable) opens the report."""
+
+    useModel = pyqtSignal(str)
+    imagesShown = pyqtSignal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setTitle("Results")
+        self.setSubTitle("Speaker-independent results: every number comes from speakers the "
+                         "model never saw in training.")
+        self.open_url: Callable[[QUrl], bool] = QDesktopServices.openUrl
+        self.model_path: str | None = None
+        self.report_path: str | None = None
+        self.run_dir: str | None = None
+        pool = QThreadPool(self)
+        pool.setMaxThreadCount(1)
+        self._runner = TaskRunner(pool, self)
+        self._pending_images = 0
+        self._build()
+
+    def _build(self) -> None:
+        self.metrics_label = QLabel()
+        self.metrics_label.setTextFormat(Qt.RichText)
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.model_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.plot_labels: dict[str, QLabel] = {}
+        grid = QGridLayout()
+        for col, (name, title) in enumerate(PLOTS):
+            caption = QLabel(f"<b>{title}</b>")
+            image = QLabel("(not available)")
+            image.setAlignment(Qt.AlignCenter)
+            image.setMinimumSize(PLOT_WIDTH // 2, 120)
+            grid.addWidget(caption, 0, col)
+            grid.addWidget(image, 1, col)
+            self.plot_labels[name] = image
+        plots = QWidget()
+        plots.setLayout(grid)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(plots)
+        self.report_button = QPushButton("Open report")
+        self.folder_button = QPushButton("Open run folder")
+        self.use_button = QPushButton("Use this model in the live view")
+        self.use_button.setDefault(True)
+        self.report_button.clicked.connect(lambda: self._open(self.report_path))
+        self.folder_button.clicked.connect(lambda: self._open(self.run_dir))
+        self.use_button.clicked.connect(self._use)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.report_button)
+        buttons.addWidget(self.folder_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.use_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.metrics_label)
+        layout.addWidget(scroll, 1)
+        layout.addWidget(self.model_label)
+        layout.addLayout(buttons)
+
+    def initializePage(self) -> None:
+        self.show_results(self.wizard().train_page.progress)
+
+    def show_results(self, progress: TrainingProgress) -> None:
+        """Fill the page from a finished run."""
+        done = progress.done or {}
+        self.run_dir = done.get("run_dir")
+        self.report_path = done.get("report")
+        self.model_path = progress.model_path()
+        self.metrics_label.setText(metrics_html(progress))
+        if done.get("model"):
+            which = "Final model (all speakers)"
+        else:
+            best = progress.best_fold()
+            which = (f"No final model; best fold {best.fold} (UA {best.ua:.3f})" if best
+                     else "No model was saved")
+        self.model_label.setText(f"{which}: {html.escape(self.model_path or '')}")
+        self.use_button.setEnabled(bool(self.model_path))
+        self.use_button.setText("Use this model in the live view")
+        self.report_button.setEnabled(bool(self.report_path) and Path(self.report_path).exists())
+        self.folder_button.setEnabled(bool(self.run_dir))
+        self._pending_images = len(PLOTS)
+        for name, label in self.plot_labels.items():
+            if not self.run_dir:
+                self._image(name, None)
+                continue
+            label.setText("loading…")
+            path = Path(self.run_dir) / name
+            self._runner.submit(lambda p=path: _load_image(p),
+                                lambda image, n=name: self._image(n, image),
+                                lambda _text, n=name: self._image(n, None))
+
+    def _image(self, name: str, image: QImage | None) -> None:
+        label = self.plot_labels[name]
+        if image is None:
+            label.setPixmap(QPixmap())
+            label.setText("(not available)")
+        else:
+            label.setPixmap(QPixmap.fromImage(image).scaledToWidth(
+                PLOT_WIDTH, Qt.SmoothTransformation))
+        self._pending_images -= 1
+        if self._pending_images == 0:
+            self.imagesShown.emit()
+
+    def _open(self, path: str | None) -> None:
+        if path and not self.open_url(QUrl.fromLocalFile(path)):
+            log.warning("could not open %s", path)
+
+    def _use(self) -> None:
+        if self.model_path:
+            self.useModel.emit(self.model_path)
+            self.use_button.setText("✓ Sent to the live view")

@@ -1,0 +1,72 @@
+"""The training wizard: corpus -> settings -> training (a QProcess) -> results."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtWidgets import QWizard
+
+from app.wizard.corpus_page import CorpusPage
+from app.wizard.results import ResultsPage
+from app.wizard.settings import TrainSettings
+from app.wizard.setup_page import SetupPage
+from app.wizard.train_page import TrainPage
+from app.wizard.train_process import KILL_AFTER_MS
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class TrainingWizard(QWizard):
+    """Train a model on a corpus and hand it to the live view.
+
+    python: interpreter that runs the trainer; main_py: the script given ``train ...``
+    (default: this repository's main.py); it runs in main_py's folder. Signal
+    ``modelReady(str)``: path of the chosen checkpoint (final model, else the best fold's).
+    Closing the wizard during a run cancels the run first and closes when it has ended.
+    """
+
+    modelReady = pyqtSignal(str)
+
+    def __init__(self, parent=None, python: str = sys.executable,
+                 main_py: str | Path = REPO_ROOT / "main.py"):
+        super().__init__(parent)
+        self.python = str(python)
+        self.main_py = Path(main_py)
+        self.workdir = self.main_py.resolve().parent
+        self.kill_after_ms = KILL_AFTER_MS
+        self._closing = False
+        self.setWindowTitle("Train a model")
+        self.setWizardStyle(QWizard.ModernStyle)
+        self.setOption(QWizard.NoBackButtonOnLastPage, False)
+        self.corpus_page = CorpusPage()
+        self.setup_page = SetupPage()
+        self.train_page = TrainPage()
+        self.results_page = ResultsPage()
+        for page in (self.corpus_page, self.setup_page, self.train_page, self.results_page):
+            self.addPage(page)
+        self.results_page.useModel.connect(self.modelReady)
+        self.train_page.runFinished.connect(self._run_finished)
+        self.resize(900, 680)
+
+    def train_settings(self) -> TrainSettings:
+        """The run the corpus and setup pages describe."""
+        path, label_map, classes = self.corpus_page.key()
+        return TrainSettings(corpus=path, label_map=label_map, classes=classes,
+                             **self.setup_page.values())
+
+    def reject(self) -> None:
+        """Cancel/close: a running trainer is stopped first; the wizard closes once it ends."""
+        if self.train_page.running():
+            self._closing = True
+            self.train_page.stop()
+            return
+        super().reject()
+
+    def _run_finished(self, _succeeded: bool) -> None:
+        if self._closing:
+            self._closing = False
+            super().reject()

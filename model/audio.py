@@ -1,0 +1,141 @@
+"""Audio loading and slicing: any common file to float32 mono at SAMPLE_RATE.
+
+Decoding is libsndfile's (through soundfile: wav of any bit depth, flac, ogg/vorbis, opus, and mp3
+where the installed libsndfile reads it); resampling is soxr's. Every failure is an AudioError
+whose message names the file and the problem.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from model.constants import CLIP_SAMPLES, HOP_SAMPLES, SAMPLE_RATE, WINDOW_SAMPLES
+
+log = logging.getLogger(__name__)
+
+
+class AudioError(ValueError):
+    """Unusable audio; ``str(err)`` is ``"<path>: <problem>"``."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def load_audio(path: str | Path) -> np.ndarray:
+    """Read an audio file as float32 mono at SAMPLE_RATE.
+
+    Returns: (N,) float32 in [-1, 1] for integer formats (float files are passed through).
+    Raises AudioError for a missing, unreadable, empty or truncated file, a file that is not
+    audio, or one with NaN/inf samples.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "file not found")
+    if not path.is_file():
+        raise AudioError(path, "not a file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    samples, rate = _decode(path)
+    if samples.shape[0] == 0:
+        raise AudioError(path, "no audio samples (zero length)")
+    if not np.isfinite(samples).all():
+        raise AudioError(path, "contains NaN or infinite samples")
+    return to_mono_16k(samples, rate)
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """Decode with soundfile; returns ((N, C) float32, rate)."""
+    try:
+        with sf.SoundFile(str(path)) as f:
+            rate = f.samplerate
+            expected = f.frames
+            samples = f.read(dtype="float32", always_2d=True)
+    except sf.LibsndfileError as exc:
+        container = _container_by_magic(path)
+        if container:
+            raise AudioError(
+                path, f"truncated or corrupt {container} header ({_reason(exc)})") from exc
+        raise AudioError(path, f"not audio or an unsupported format ({_reason(exc)})") from exc
+    except (RuntimeError, OSError, EOFError) as exc:
+        raise AudioError(path, f"unreadable or truncated audio ({exc})") from exc
+    if expected > 0 and samples.shape[0] == 0:
+        raise AudioError(path, "truncated: the header promises samples but none could be read")
+    if rate <= 0:
+        raise AudioError(path, f"invalid sample rate {rate}")
+    return samples, rate
+
+
+_MAGIC = {b"RIFF": "WAV", b"RF64": "WAV", b"fLaC": "FLAC", b"OggS": "Ogg", b"ID3": "MP3",
+          b"FORM": "AIFF"}
+
+
+def _container_by_magic(path: Path) -> str | None:
+    """The container a file claims to be by its first bytes, or None."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    for magic, name in _MAGIC.items():
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def _reason(exc: sf.LibsndfileError) -> str:
+    """libsndfile's own words, without the file name it repeats."""
+    text = getattr(exc, "error_string", "") or str(exc)
+    return text.strip().rstrip(".")
+
+
+def to_mono_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Downmix to mono and resample to SAMPLE_RATE.
+
+    samples: (N,) or (N, C); rate in Hz. Returns (N',) float32, N' = round(N * 16000 / rate).
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    elif samples.ndim != 1:
+        raise ValueError(f"expected (N,) or (N, C) samples, got shape {samples.shape}")
+    if rate != SAMPLE_RATE:
+        samples = soxr.resample(samples, rate, SAMPLE_RATE, quality="HQ")
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def crop_or_pad(
+    wav: np.ndarray, n: int = CLIP_SAMPLES, *, random: np.random.Generator | None = None
+) -> np.ndarray:
+    """Return exactly ``n`` samples: a centre crop (a random one when ``random`` is given) of a
+    longer signal, or the signal zero-padded at the end. wav: (N,) -> (n,)."""
+    if n <= 0:
+        raise ValueError(f"n must be positive, got {n}")
+    length = wav.shape[0]
+    if length >= n:
+        start = int(random.integers(0, length - n + 1)) if random is not None else (length - n) // 2
+        return wav[start:start + n]
+    out = np.zeros(n, dtype=wav.dtype)
+    out[:length] = wav
+    return out
+
+
+def frame_windows(
+    wav: np.ndarray, window: int = WINDOW_SAMPLES, hop: int = HOP_SAMPLES
+) -> list[tuple[int, int]]:
+    """(start, end) sample spans of windows of ``window`` samples every ``hop`` covering ``wav``.
+
+    A signal no longer than one window gives one span (0, N). The last window is aligned to the
+    end of the signal so no tail is left out; it may overlap its neighbour more than ``hop``.
+    """
+    if window <= 0 or hop <= 0:
+        raise ValueError(f"window and hop must be positive, got {window}, {hop}")
+    length = wav.shape[0]
+    if length <= window:
+        return [(0, length)]
+    spans = [(start, start + window) for start in range(0, length - window + 1, hop)]
+    if spans[-1][1] < length:
+        spans.append((length - window, length))
+    return spans

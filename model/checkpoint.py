@@ -1,0 +1,242 @@
+"""Checkpoints: safetensors weights plus a JSON sidecar that describes them.
+
+``X.safetensors`` holds the network's state dict; ``X.json`` holds
+``{"format": "ser-studio-checkpoint", "version": 1, "weights_sha1": <sha1 of X.safetensors>,
+"frontend": {...}, "model": {...}, "train": {...} | null, "labels": [...], "speakers": [...],
+"norm_mean": [...], "norm_std": [...], "metrics": {...}}``, enough to rebuild the frontend and
+the network and to name its outputs. The weights are always the sidecar's sibling of the same
+stem, so a pair can be renamed or moved together.
+
+Loading never unpickles anything: a pickle (``torch.save``) file, a file of another format or
+version, unknown keys or a weights file that does not match its sidecar raise CheckpointError
+naming the file and the problem.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from model.config import (ConfigError, FrontendConfig, ModelConfig, TrainConfig,
+                          config_from_dict, config_to_dict, train_config_from_dict)
+
+log = logging.getLogger(__name__)
+
+FORMAT = "ser-studio-checkpoint"
+VERSION = 1
+WEIGHTS_SUFFIX = ".safetensors"
+SIDECAR_SUFFIX = ".json"
+_KEYS = ("format", "version", "weights_sha1", "frontend", "model", "train", "labels",
+         "speakers", "norm_mean", "norm_std", "metrics")
+_ZIP_MAGIC, _PICKLE_PROTOCOL = b"PK\x03\x04", 0x80
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class Checkpoint:
+    """A trained network and everything needed to use it.
+
+    labels: class names in logit order (len == model.n_classes).
+    speakers: training speakers (order of the adversarial speaker head, if any).
+    norm_mean, norm_std: per-dimension feature statistics of the training fold, length D
+        (== model.input_dim), or both empty when features are used unnormalised.
+    metrics: JSON-able dict (numpy/torch numbers and arrays are converted on save).
+    state_dict: the network's tensors.
+    """
+
+    frontend: FrontendConfig
+    model: ModelConfig
+    train: TrainConfig | None
+    labels: list[str]
+    speakers: list[str] = field(default_factory=list)
+    norm_mean: list[float] = field(default_factory=list)
+    norm_std: list[float] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
+    """(weights, sidecar) for ``X.safetensors``, ``X.json`` or the stem ``X``."""
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix in (WEIGHTS_SUFFIX, SIDECAR_SUFFIX) else path
+    return stem.with_name(stem.name + WEIGHTS_SUFFIX), stem.with_name(stem.name + SIDECAR_SUFFIX)
+
+
+def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
+    """Write ``X.safetensors`` and ``X.json`` (each atomically); returns the weights path.
+
+    Raises CheckpointError when labels do not match model.n_classes or the normalisation
+    statistics do not match model.input_dim.
+    """
+    weights, sidecar = checkpoint_paths(path)
+    _check_consistent(ckpt, weights)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    # Clones: safetensors refuses tensors that share storage (tied or sliced parameters).
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in ckpt.state_dict.items()}
+    _atomic(weights, lambda tmp: save_file(tensors, str(tmp), metadata={
+        "format": FORMAT, "version": str(VERSION)}))
+    doc = {
+        "format": FORMAT, "version": VERSION, "weights_sha1": _file_sha1(weights),
+        "frontend": config_to_dict(ckpt.frontend), "model": config_to_dict(ckpt.model),
+        "train": config_to_dict(ckpt.train) if ckpt.train is not None else None,
+        "labels": [str(x) for x in ckpt.labels], "speakers": [str(x) for x in ckpt.speakers],
+        "norm_mean": [float(x) for x in ckpt.norm_mean],
+        "norm_std": [float(x) for x in ckpt.norm_std],
+        "metrics": ckpt.metrics,
+    }
+    text = json.dumps(doc, indent=2, default=_plain) + "\n"
+    _atomic(sidecar, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    log.info("checkpoint saved: %s (+ %s)", weights, sidecar.name)
+    return weights
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint from ``X.safetensors``, ``X.json`` or ``X``; never unpickles.
+
+    Raises CheckpointError naming the file for anything that is not a sound checkpoint.
+    """
+    path = Path(path)
+    if path.is_file() and path.suffix not in (WEIGHTS_SUFFIX, SIDECAR_SUFFIX):
+        _refuse_foreign(path)
+    weights, sidecar = checkpoint_paths(path)
+    if path.is_file():
+        _refuse_pickle(path)
+    if not sidecar.is_file():
+        raise CheckpointError(f"{sidecar}: checkpoint description not found (a checkpoint is "
+                              f"{weights.name} plus {sidecar.name})")
+    doc = _read_sidecar(sidecar)
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: weights file not found (next to {sidecar.name})")
+    _refuse_pickle(weights)
+    if _file_sha1(weights) != doc["weights_sha1"]:
+        raise CheckpointError(f"{weights}: weights do not match {sidecar.name} (checksum "
+                              "differs: the pair was mixed up or a file was modified)")
+    try:
+        ckpt = Checkpoint(
+            frontend=config_from_dict(FrontendConfig, doc["frontend"]),
+            model=config_from_dict(ModelConfig, doc["model"]),
+            train=train_config_from_dict(doc["train"]) if doc["train"] is not None else None,
+            labels=doc["labels"], speakers=doc["speakers"], norm_mean=doc["norm_mean"],
+            norm_std=doc["norm_std"], metrics=doc["metrics"], state_dict=_read_weights(weights),
+        )
+    except ConfigError as exc:
+        raise CheckpointError(f"{sidecar}: {exc}") from exc
+    _check_consistent(ckpt, sidecar)
+    return ckpt
+
+
+def _read_sidecar(sidecar: Path) -> dict[str, Any]:
+    """The sidecar's JSON object, checked for format, version, keys and entry types."""
+    _refuse_pickle(sidecar)
+    try:
+        doc = json.loads(sidecar.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{sidecar}: not a checkpoint description (invalid JSON: "
+                              f"{exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise CheckpointError(f"{sidecar}: not a ser-studio checkpoint (format {found!r}, "
+                              f"expected {FORMAT!r})")
+    if doc.get("version") != VERSION:
+        raise CheckpointError(f"{sidecar}: checkpoint version {doc.get('version')!r} is not "
+                              f"supported; this version of ser-studio reads version {VERSION}")
+    unknown, missing = sorted(set(doc) - set(_KEYS)), sorted(set(_KEYS) - set(doc))
+    if unknown or missing:
+        raise CheckpointError(f"{sidecar}: unknown keys {unknown}, missing keys {missing}; "
+                              f"expected keys = {list(_KEYS)}")
+    _check_types(doc, sidecar)
+    return doc
+
+
+def _check_types(doc: dict[str, Any], sidecar: Path) -> None:
+    """Raise CheckpointError naming every entry of the wrong JSON type."""
+    def is_list_of(value: Any, kinds: tuple[type, ...]) -> bool:
+        return isinstance(value, list) and all(
+            isinstance(x, kinds) and not isinstance(x, bool) for x in value)
+
+    problems = [name for name, ok in (
+        ("weights_sha1", isinstance(doc["weights_sha1"], str)),
+        ("labels", is_list_of(doc["labels"], (str,))),
+        ("speakers", is_list_of(doc["speakers"], (str,))),
+        ("norm_mean", is_list_of(doc["norm_mean"], (int, float))),
+        ("norm_std", is_list_of(doc["norm_std"], (int, float))),
+        ("metrics", isinstance(doc["metrics"], dict)),
+    ) if not ok]
+    if problems:
+        raise CheckpointError(f"{sidecar}: malformed entries {problems}")
+
+
+def _check_consistent(ckpt: Checkpoint, where: Path) -> None:
+    """Labels match the classifier and normalisation statistics match the input dimension."""
+    if len(ckpt.labels) != ckpt.model.n_classes:
+        raise CheckpointError(f"{where}: {len(ckpt.labels)} labels but the model has "
+                              f"n_classes={ckpt.model.n_classes}")
+    n_mean, n_std = len(ckpt.norm_mean), len(ckpt.norm_std)
+    if n_mean != n_std or (n_mean and n_mean != ckpt.model.input_dim):
+        raise CheckpointError(f"{where}: norm_mean/norm_std have lengths {n_mean}/{n_std}; "
+                              f"expected both {ckpt.model.input_dim} (model.input_dim) or 0")
+    if any(float(s) <= 0 for s in ckpt.norm_std):
+        raise CheckpointError(f"{where}: norm_std must be positive")
+
+
+def _read_weights(weights: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; anything else is refused without unpickling."""
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            return {key: f.get_tensor(key) for key in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{weights}: not a readable safetensors file ({exc})") from exc
+
+
+def _refuse_pickle(path: Path) -> None:
+    """Raise CheckpointError for a pickle or torch.save (zip) file, without unpickling it."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(_ZIP_MAGIC) or head[:1] == bytes([_PICKLE_PROTOCOL]):
+        raise CheckpointError(
+            f"{path}: this is a pickle/torch.save file; ser-studio refuses to unpickle (it can "
+            "run arbitrary code). Checkpoints are X.safetensors + X.json (save_checkpoint).")
+
+
+def _refuse_foreign(path: Path) -> None:
+    """Raise CheckpointError describing a file that is not part of a ser-studio checkpoint."""
+    _refuse_pickle(path)
+    raise CheckpointError(f"{path}: not a ser-studio checkpoint (expected X.safetensors + "
+                          "X.json, written by save_checkpoint)")
+
+
+def _plain(value: Any) -> Any:
+    """JSON fallback for numpy/torch numbers and arrays in metrics."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"metrics value of type {type(value).__name__} is not JSON-serialisable")
+
+
+def _file_sha1(path: Path) -> str:
+    sha = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def _atomic(target: Path, write: Callable[[Path], Any]) -> None:
+    """Call ``write(tmp)`` then rename tmp over ``target``, so no half file is ever seen."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)

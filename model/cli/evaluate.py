@@ -1,0 +1,155 @@
+"""``python main.py evaluate``: score a trained model on a labelled corpus.
+
+Every utterance goes through the model (features from the feature cache, standardised and
+centre-cropped by model.inference.Predictor exactly as the trainer evaluates). No VAD gate:
+every corpus utterance is labelled speech. Prints WA, UA, macro-F1, per-class figures, the
+confusion matrix and per-speaker/gender/session figures; ``--json`` prints one JSON object
+instead: the keys of model.metrics.compute_metrics (wa, ua, macro_f1, n, labels, confusion,
+per_class, per_speaker, per_gender, per_session, *_spread) plus "model" and "corpus" paths.
+Errors (bad checkpoint, corpus, labels the model does not know, unreadable audio) go to stderr
+with exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from model.cache import FeatureCache, default_cache_dir
+from model.checkpoint import CheckpointError
+from model.corpora import Corpus, CorpusError, load_corpus, parse_label_map
+from model.features import FrontendUnavailable
+from model.inference import Predictor
+from model.metrics import compute_metrics
+
+log = logging.getLogger(__name__)
+
+CHUNK_FILES = 256  # features held in memory at once
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``evaluate`` command."""
+    parser = subparsers.add_parser(
+        "evaluate", help="score a model on a labelled corpus",
+        description="Predict every utterance of a corpus with a trained model and print WA, "
+                    "UA, macro-F1, the confusion matrix and per-speaker figures.")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="checkpoint (X.safetensors or X.json; default: the shipped model)")
+    parser.add_argument("--corpus", required=True, type=Path,
+                        help="IEMOCAP folder, RAVDESS folder or CSV manifest")
+    parser.add_argument("--map", action="append", default=None, metavar="A=B,...",
+                        help="label map, e.g. calm=neutral,exc=happy")
+    parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
+                        help="labels to keep (space or comma separated)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help=f"feature cache folder (default: $SER_CACHE_DIR or {default_cache_dir()})")
+    parser.add_argument("--batch-size", type=int, default=32, help="utterances per forward pass")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def _classes(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [c.strip() for item in values for c in item.split(",") if c.strip()]
+
+
+def check_labels(corpus: Corpus, labels: list[str], model_path: Path) -> None:
+    """Raise CorpusError when the corpus holds labels the model cannot predict."""
+    unknown = [name for name in corpus.labels if name not in labels]
+    if unknown:
+        raise CorpusError(
+            f"{corpus.root}: labels {unknown} are not known to the model {model_path} "
+            f"(its labels: {labels}); keep the model's classes with --classes "
+            f"{' '.join(labels)} or merge labels with --map, e.g. --map calm=neutral")
+
+
+def predict_corpus(predictor: Predictor, cache: FeatureCache, corpus: Corpus,
+                   batch_size: int, progress: bool) -> list[str]:
+    """Predicted label of every utterance of ``corpus``, in its order."""
+    paths = [u.path for u in corpus.utterances]
+    cache.fill(paths, progress=progress)
+    predicted: list[str] = []
+    for start in range(0, len(paths), CHUNK_FILES):
+        feats = [cache.get(p) for p in paths[start:start + CHUNK_FILES]]
+        probs = predictor.probs_of_features(feats, batch_size=batch_size)
+        predicted += [predictor.labels[i] for i in np.argmax(probs, axis=1)]
+    return predicted
+
+
+def evaluate(args: argparse.Namespace) -> dict:
+    """The metrics dict of the command (raises the errors run() reports)."""
+    predictor = Predictor.load(args.model)
+    corpus = load_corpus(args.corpus, label_map=parse_label_map(args.map),
+                         classes=_classes(args.classes))
+    if not corpus.utterances:
+        raise CorpusError(f"{args.corpus}: no utterances to evaluate")
+    check_labels(corpus, predictor.labels, predictor.checkpoint_path)
+    cache = FeatureCache(predictor.frontend, args.cache)
+    progress = not args.no_progress and not args.json and sys.stderr.isatty()
+    predicted = predict_corpus(predictor, cache, corpus, args.batch_size, progress)
+    utts = corpus.utterances
+    metrics = compute_metrics([u.label for u in utts], predicted, predictor.labels,
+                              speakers=[u.speaker for u in utts],
+                              genders=[u.gender for u in utts],
+                              sessions=[u.session for u in utts])
+    return {**metrics, "model": str(predictor.checkpoint_path), "model_name": predictor.name,
+            "corpus": str(corpus.root)}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and print; 0 on success, 2 on an error (message on stderr)."""
+    try:
+        metrics = evaluate(args)
+    except (CheckpointError, CorpusError, FrontendUnavailable, ValueError, OSError) as exc:
+        # ValueError includes AudioError and the cache's FillError, which lists every bad file
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(format_metrics(metrics))
+    return 0
+
+
+def _pct(x: float | None) -> str:
+    return "  n/a" if x is None else f"{100 * x:5.1f}"
+
+
+def _groups(metrics: dict, kind: str) -> list[str]:
+    groups = metrics.get(f"per_{kind}") or {}
+    if not groups:
+        return []
+    width = max(len(kind), *(len(n) for n in groups))
+    lines = ["", f"{kind:<{width}}      n  acc %   F1 %"]
+    lines += [f"{name:<{width}} {g['n']:6d}  {_pct(g['accuracy'])}  {_pct(g['f1'])}"
+              for name, g in groups.items()]
+    spread = metrics[f"{kind}_spread"]
+    lines.append(f"spread across {kind}s (std): accuracy {_pct(spread['accuracy_std']).strip()}, "
+                 f"F1 {_pct(spread['f1_std']).strip()}")
+    return lines
+
+
+def format_metrics(m: dict) -> str:
+    """Human-readable tables of an evaluate result."""
+    labels = m["labels"]
+    width = max(8, *(len(x) for x in labels))
+    lines = [f"model  {m['model']}", f"corpus {m['corpus']}",
+             f"WA {_pct(m['wa']).strip()} %   UA {_pct(m['ua']).strip()} %   "
+             f"macro-F1 {_pct(m['macro_f1']).strip()} %   (n={m['n']})", "",
+             f"{'class':<{width}}  recall %   F1 %      n"]
+    for name in labels:
+        c = m["per_class"][name]
+        lines.append(f"{name:<{width}}     {_pct(c['recall'])}  {_pct(c['f1'])}  {c['support']:5d}")
+    lines += ["", "confusion (rows true, columns predicted)",
+              " " * width + "".join(f" {x[:width]:>{width}}" for x in labels)]
+    for name, row in zip(labels, m["confusion"]):
+        lines.append(f"{name:<{width}}" + "".join(f" {v:>{width}d}" for v in row))
+    for kind in ("speaker", "gender", "session"):
+        lines += _groups(m, kind)
+    return "\n".join(lines)

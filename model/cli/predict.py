@@ -1,0 +1,104 @@
+"""``python main.py predict FILE...``: the emotion of each audio file.
+
+For each file: the overall label and class probabilities, and, for a file longer than one
+window, the label of every window (3 s every 1 s by default). Silence or noise (silero-vad)
+prints "no speech detected" instead of an emotion; ``--no-vad`` forces a prediction.
+
+``--json`` prints JSON Lines: one object per file, in the order given, written as soon as the
+file is done: {"path", "duration_s", "label" (null: no speech), "speech", "speech_ratio"
+(null with --no-vad), "probs": {label: p}, "latency_s", "windows": [{"start_s", "end_s",
+"label", "speech", "speech_ratio", "probs", "latency_s"}, ...]} ("windows" always holds at least
+one entry). A file that cannot be read gives {"path", "error"} on stdout and the error on
+stderr; the other files are still processed and the exit code is 1. A model that cannot be
+loaded is exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from pathlib import Path
+
+from model.checkpoint import CheckpointError
+from model.constants import HOP_SECONDS, WINDOW_SECONDS
+from model.features import FrontendUnavailable
+from model.inference import FileResult, Prediction, Predictor, file_result_to_dict
+
+log = logging.getLogger(__name__)
+
+NO_SPEECH = "no speech detected"
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``predict`` command."""
+    parser = subparsers.add_parser(
+        "predict", help="emotion of audio files",
+        description="Predict the emotion of each audio file (and of each window of a long "
+                    "one). Files without speech say so instead of forcing an emotion.")
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio files")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="checkpoint (X.safetensors or X.json; default: the shipped model)")
+    parser.add_argument("--window", type=float, default=WINDOW_SECONDS, metavar="S",
+                        help=f"timeline window in seconds (default {WINDOW_SECONDS:g})")
+    parser.add_argument("--hop", type=float, default=HOP_SECONDS, metavar="S",
+                        help=f"timeline hop in seconds (default {HOP_SECONDS:g})")
+    parser.add_argument("--no-vad", action="store_true",
+                        help="skip the speech detector (always predict an emotion)")
+    parser.add_argument("--json", action="store_true",
+                        help="JSON Lines: one object per file on stdout")
+    parser.set_defaults(func=run)
+
+
+def _label_text(pred: Prediction, labels: list[str]) -> str:
+    if pred.label is None:
+        return NO_SPEECH
+    best = float(pred.probs[labels.index(pred.label)])
+    others = ", ".join(f"{name} {100 * p:.0f}%" for name, p in zip(labels, pred.probs))
+    return f"{pred.label} {100 * best:.0f}%  ({others})"
+
+
+def _speech_text(pred: Prediction) -> str:
+    return "" if math.isnan(pred.speech_ratio) else f", speech {100 * pred.speech_ratio:.0f}%"
+
+
+def format_result(result: FileResult, labels: list[str]) -> str:
+    """Human-readable lines of one file's result (windows only when there are several)."""
+    overall = result.overall
+    lines = [f"{result.path}: {_label_text(overall, labels)}  "
+             f"[{result.duration_s:.1f} s{_speech_text(overall)}]"]
+    if len(result.windows) > 1:
+        lines += [f"  {start:6.1f}-{end:6.1f} s  {_label_text(pred, labels)}"
+                  for start, end, pred in result.windows]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict every file; 0 when all succeeded, 1 when any file failed, 2 without a model."""
+    if args.window <= 0 or args.hop <= 0:
+        print(f"error: --window and --hop must be positive, got {args.window} and {args.hop}",
+              file=sys.stderr)
+        return 2
+    try:
+        predictor = Predictor.load(args.model)
+    except (CheckpointError, FrontendUnavailable, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    for path in args.files:
+        try:
+            result = predictor.predict_file(path, window_s=args.window, hop_s=args.hop,
+                                            vad=not args.no_vad)
+        except (ValueError, OSError, RuntimeError) as exc:  # AudioError is a ValueError
+            failed += 1
+            message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            print(f"error: {message}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"path": str(path), "error": message}), flush=True)
+            continue
+        if args.json:
+            print(json.dumps(file_result_to_dict(result, predictor.labels)), flush=True)
+        else:
+            print(format_result(result, predictor.labels), flush=True)
+    return 1 if failed else 0

@@ -1,0 +1,246 @@
+"""``main.py train``: speaker-independent cross-validation, then a final model, into a run folder.
+
+Without ``--progress-json``, tqdm bars (folds, epochs) go to stderr and a result summary to
+stdout. With it, stdout carries only JSON lines, one per progress event (see CONTRACT
+"--progress-json"), logs go to stderr. SIGTERM/SIGINT cancel after the current batch: finished
+folds are kept and summarised, "done" is still emitted (cancelled: true), exit code 0. A second
+SIGINT aborts at once. Errors: a message on stderr (and an "error" event), exit code 2.
+
+``--config FILE``: JSON object with optional sections "frontend", "model", "train" (the config
+dataclasses' fields, "train" may hold an "augment" object); command-line options override it.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from tqdm import tqdm
+
+from model.config import (
+    ARCHS, ConfigError, FrontendConfig, ModelConfig, TrainConfig, config_from_dict,
+    train_config_from_dict,
+)
+
+log = logging.getLogger(__name__)
+
+_CONFIG_SECTIONS = ("frontend", "model", "train")
+# option dest -> (config, field) for plain value overrides
+_MODEL_VALUES = {"arch": "arch", "hidden": "hidden", "gru_layers": "gru_layers",
+                 "frame_pool": "frame_pool", "dropout": "dropout"}
+_TRAIN_VALUES = {"folds": "folds", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
+                 "adversarial_weight": "adversarial_weight", "patience": "patience",
+                 "val_speakers": "val_speakers", "seed": "seed"}
+_MODEL_SWITCHES = {"no_adain": "use_adain", "no_adversary": "use_speaker_adversary",
+                   "no_self_attention": "use_self_attention", "no_posenc": "use_posenc",
+                   "no_enhancement": "use_enhancement"}
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="cross-validate and train a model on a corpus",
+        description="Speaker-independent cross-validation (IEMOCAP: leave-one-session-out; "
+                    "other corpora: grouped k-fold by speaker), then a final model on every "
+                    "speaker, written to a run folder with metrics.json, plots and report.md.")
+    p.add_argument("--corpus", required=True, help="corpus folder or .csv manifest")
+    p.add_argument("--frontend", help="logmel (default) | hubert | hubert:ID_OR_DIR[@weighted]")
+    p.add_argument("--arch", choices=ARCHS, help="network (default: enhanced)")
+    p.add_argument("--out", required=True, type=Path, help="run folder to write")
+    p.add_argument("--folds", type=int, help="k of grouped k-fold; 0 = leave-one-speaker-out "
+                                             "(corpora with sessions: one fold per session)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--hidden", type=int)
+    p.add_argument("--gru-layers", type=int)
+    p.add_argument("--frame-pool", type=int, help="average-pool input frames by this factor")
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--adversarial-weight", type=float)
+    p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    p.add_argument("--val-speakers", type=int, help="validation speakers per fold")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-augment", action="store_true", help="no feature augmentation")
+    for flag in _MODEL_SWITCHES:
+        p.add_argument("--" + flag.replace("_", "-"), action="store_true",
+                       help="ablation: switch this part of the enhanced network off")
+    p.add_argument("--map", help="label map, e.g. calm=neutral,exc=happy")
+    p.add_argument("--classes", nargs="+", help="classes to keep (space or comma separated)")
+    p.add_argument("--cache", type=Path, help="feature cache folder (default: user cache)")
+    p.add_argument("--config", type=Path, help="JSON file with frontend/model/train sections")
+    p.add_argument("--no-final", action="store_true", help="skip the final all-speaker model")
+    p.add_argument("--max-folds", type=int, help="run only the first K folds (quick looks)")
+    p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--progress-json", action="store_true",
+                   help="one JSON object per line per event on stdout instead of bars")
+    p.set_defaults(func=run)
+
+
+def _read_sections(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+    if not isinstance(data, dict) or set(data) - set(_CONFIG_SECTIONS):
+        raise ConfigError(f"{path}: expected an object with sections {list(_CONFIG_SECTIONS)}, "
+                          f"got keys {sorted(data) if isinstance(data, dict) else data!r}")
+    return data
+
+
+def build_configs(args) -> tuple[FrontendConfig, ModelConfig, TrainConfig]:
+    """The three configs from --config (if any) overridden by the command-line options."""
+    from model.features import parse_frontend_spec
+
+    sections = _read_sections(args.config)
+    frontend = (parse_frontend_spec(args.frontend) if args.frontend
+                else config_from_dict(FrontendConfig, sections.get("frontend", {})))
+    model = config_from_dict(ModelConfig, sections.get("model", {}))
+    train = train_config_from_dict(sections.get("train", {}))
+    try:
+        model = dataclasses.replace(model, **{f: getattr(args, o) for o, f in
+                                              _MODEL_VALUES.items() if getattr(args, o) is not None},
+                                    **{f: False for o, f in _MODEL_SWITCHES.items()
+                                       if getattr(args, o)})
+        train = dataclasses.replace(train, **{f: getattr(args, o) for o, f in
+                                              _TRAIN_VALUES.items() if getattr(args, o) is not None})
+        if args.no_augment:
+            train = dataclasses.replace(train, augment=train.augment.off())
+    except ValueError as exc:
+        raise ConfigError(f"invalid option: {exc}") from exc
+    return frontend, model, train
+
+
+def _finite(value):
+    """JSON-safe copy: NaN and infinities become null (they are not valid JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+class JsonLines:
+    """Progress callback printing one JSON object per event on stdout."""
+
+    def __call__(self, event: dict) -> None:
+        sys.stdout.write(json.dumps(_finite(event), allow_nan=False) + "\n")
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        pass
+
+
+class Bars:
+    """Progress callback drawing tqdm bars on stderr: folds, and the epochs of the current one."""
+
+    def __init__(self) -> None:
+        self.folds: tqdm | None = None
+        self.epochs: tqdm | None = None
+        self.n_epochs = 0
+
+    def _epoch_bar(self, total: int, desc: str) -> None:
+        if self.epochs is not None:
+            self.epochs.close()
+        self.epochs = tqdm(total=total, desc=desc, unit="epoch", leave=False, file=sys.stderr)
+
+    def __call__(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "start":
+            self.folds = tqdm(total=event["folds"], desc=event["protocol"], unit="fold",
+                              file=sys.stderr)
+            self.n_epochs = event["epochs"]
+        elif kind == "fold_start":
+            self._epoch_bar(self.n_epochs, f"fold {event['fold']}")
+        elif kind in ("epoch", "final_epoch"):
+            self.epochs.update(1)
+            post = {"loss": f"{event['train_loss']:.3f}"}
+            if event.get("val_ua") is not None:
+                post["val_ua"] = f"{event['val_ua']:.3f}"
+            self.epochs.set_postfix(post, refresh=True)
+        elif kind == "fold_end":
+            self.epochs.close()
+            self.folds.update(1)
+            tqdm.write(f"fold {event['fold']}: WA {event['wa']:.3f} UA {event['ua']:.3f} "
+                       f"macro-F1 {event['macro_f1']:.3f} (best epoch {event['best_epoch']})",
+                       file=sys.stderr)
+        elif kind == "final_start":
+            self._epoch_bar(event["epochs"], "final model")
+        elif kind == "done":
+            self.close()
+
+    def close(self) -> None:
+        for bar in (self.epochs, self.folds):
+            if bar is not None:
+                bar.close()
+
+
+def _install_signals(cancel: threading.Event) -> dict:
+    """SIGTERM/SIGINT set ``cancel``; a second SIGINT raises KeyboardInterrupt. Returns the
+    previous handlers (empty when not in the main thread, where handlers cannot be set)."""
+    def handler(signum, _frame):
+        if cancel.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        log.warning("%s: stopping after the current batch (finished folds are kept)",
+                    signal.Signals(signum).name)
+        cancel.set()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _print_result(summary: dict, out: Path) -> None:
+    agg = summary["aggregate"]
+    state = " (cancelled)" if summary["cancelled"] else ""
+    print(f"{summary['protocol']}: {len(summary['folds'])} fold(s){state}")
+    if agg:
+        for key, name in (("wa", "WA"), ("ua", "UA"), ("macro_f1", "macro-F1")):
+            print(f"{name}: {agg[key]['mean']:.3f} ± {agg[key]['std']:.3f}")
+    print(f"report: {out / 'report.md'}")
+    if summary["final_model"]:
+        print(f"model: {out / summary['final_model']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from model.corpora import load_corpus
+    from model.experiment import run_cross_validation
+
+    progress = JsonLines() if args.progress_json else Bars()
+    cancel = threading.Event()
+    previous = _install_signals(cancel)
+    try:
+        frontend_cfg, model_cfg, train_cfg = build_configs(args)
+        classes = ([c for item in args.classes for c in item.split(",") if c.strip()]
+                   if args.classes else None)
+        corpus = load_corpus(args.corpus, args.map, classes)
+        summary = run_cross_validation(
+            corpus, frontend_cfg, model_cfg, train_cfg, args.out, cache_dir=args.cache,
+            progress=progress, cancel=cancel, final=not args.no_final,
+            max_folds=args.max_folds, device=args.device,
+            feature_bar=not args.progress_json)
+    except Exception as exc:  # every failure becomes a message and exit code 2
+        if not isinstance(exc, (ValueError, RuntimeError, OSError, AssertionError)):
+            log.exception("unexpected error")
+        message = str(exc) or type(exc).__name__
+        print(f"error: {message}", file=sys.stderr)
+        if args.progress_json:
+            progress({"event": "error", "message": message})
+        return 2
+    finally:
+        progress.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not args.progress_json:
+        _print_result(summary, args.out)
+    return 0

@@ -1,0 +1,246 @@
+"""Speaker-independent cross-validation run: folds, per-fold training and testing, the final
+model, and the run folder (checkpoints, metrics.json, plots, report.md).
+
+Final model: after cross-validation a model is trained on every speaker of the corpus for the
+median of the folds' best epochs (rounded up), with no validation speakers (the folds already
+chose the epoch; the schedules span ``TrainConfig.epochs`` as in the folds, so the refit follows
+the same learning-rate and alpha trajectory). Skipped with ``final=False`` or after a cancel.
+
+Progress events (``progress(event)``) are those of the contract's "--progress-json" section;
+the final model's epochs are reported as {"event": "final_epoch", ...} (epoch-event fields
+without "fold") after a {"event": "final_start", "epochs": E} event.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from model.checkpoint import Checkpoint, save_checkpoint
+from model.config import FrontendConfig, ModelConfig, TrainConfig, config_to_dict
+from model.data import FeatureDataset, FeatureStore, frames_for
+from model.folds import LOSO_SESSION, Fold, make_folds
+from model.metrics import aggregate_folds, compute_metrics
+from model.plots import plot_confusion, plot_per_speaker, plot_training_curves
+from model.report import write_report
+from model.trainer import Progress, TrainedModel, TrainingCancelled, predict_dataset, train_fold
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "model.safetensors"
+METRICS_NAME = "metrics.json"
+
+
+@dataclasses.dataclass
+class _Run:
+    """What every fold of one run shares."""
+
+    corpus: object
+    labels: list[str]
+    features: Mapping
+    frontend_cfg: FrontendConfig
+    frame_rate: float
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    out_dir: Path
+    progress: Progress
+    cancel: object
+    device: object
+
+
+def _emit(progress: Progress | None, event: dict) -> None:
+    if progress is not None:
+        progress(event)
+
+
+def _checkpoint(run: _Run, trained: TrainedModel, metrics: dict, path: Path) -> Path:
+    state = {k: v.detach().cpu().contiguous() for k, v in trained.network.state_dict().items()}
+    ckpt = Checkpoint(frontend=run.frontend_cfg, model=trained.model_cfg, train=run.train_cfg,
+                      labels=list(run.labels), speakers=list(trained.speakers),
+                      norm_mean=trained.mean.tolist(), norm_std=trained.std.tolist(),
+                      metrics=metrics, state_dict=state)
+    return save_checkpoint(ckpt, path)
+
+
+def _test(run: _Run, trained: TrainedModel, test_utts: list) -> dict:
+    """compute_metrics of ``trained`` on ``test_utts`` (centre crops of eval_max_seconds)."""
+    dataset = FeatureDataset(run.features, test_utts, run.labels, trained.mean, trained.std,
+                             max_frames=frames_for(run.train_cfg.eval_max_seconds,
+                                                   run.frame_rate), train=False)
+    probs, _ = predict_dataset(trained.network, dataset, run.train_cfg.batch_size,
+                               cancel=run.cancel)
+    y_pred = [run.labels[i] for i in probs.argmax(1)]
+    return compute_metrics([u.label for u in test_utts], y_pred, run.labels,
+                           speakers=[u.speaker for u in test_utts],
+                           genders=[u.gender for u in test_utts],
+                           sessions=[u.session for u in test_utts])
+
+
+def _run_fold(run: _Run, fold: Fold, protocol: str) -> dict:
+    """Train, test and save one fold; returns its entry of the summary's "folds"."""
+    utts = run.corpus.utterances
+    train_utts = [u for u in utts if u.speaker in set(fold.train_speakers)]
+    val_utts = [u for u in utts if u.speaker in set(fold.val_speakers)]
+    test_utts = [u for u in utts if u.speaker in set(fold.test_speakers)]
+    trained = train_fold(train_utts, val_utts, run.features, run.labels, run.model_cfg,
+                         run.train_cfg, frame_rate=run.frame_rate,
+                         test_speakers=fold.test_speakers, fold=fold.index,
+                         progress=run.progress, cancel=run.cancel, device=run.device)
+    metrics = _test(run, trained, test_utts)
+    rel = Path(f"fold_{fold.index}") / CHECKPOINT_NAME
+    entry = {**fold.to_dict(), "metrics": metrics, "best_epoch": trained.best_epoch,
+             "checkpoint": rel.as_posix(), "history": trained.history}
+    if protocol == LOSO_SESSION:
+        entry["test_sessions"] = sorted({u.session for u in test_utts})
+    _checkpoint(run, trained, {k: v for k, v in entry.items() if k != "history"},
+                run.out_dir / rel)
+    plot_training_curves(trained.history, run.out_dir / f"curves_fold{fold.index}.png",
+                         best_epoch=trained.best_epoch, title=f"Fold {fold.index}")
+    entry["model_config"] = config_to_dict(trained.model_cfg)
+    return entry
+
+
+def _train_final(run: _Run, folds_done: list[dict], aggregate: dict) -> Path | None:
+    """The model on every speaker for the median best epoch; None when cancelled."""
+    epochs = max(1, math.ceil(float(np.median([f["best_epoch"] for f in folds_done]))))
+    _emit(run.progress, {"event": "final_start", "epochs": epochs,
+                         "train_speakers": run.corpus.speakers})
+
+    def relay(event: dict) -> None:
+        _emit(run.progress, {**{k: v for k, v in event.items() if k != "fold"},
+                             "event": "final_epoch"})
+
+    try:
+        trained = train_fold(list(run.corpus.utterances), [], run.features, run.labels,
+                             run.model_cfg, run.train_cfg, frame_rate=run.frame_rate, fold=0,
+                             epochs=epochs, progress=relay, cancel=run.cancel, device=run.device)
+    except TrainingCancelled:
+        log.info("final model cancelled")
+        return None
+    metrics = {"cross_validation": {k: aggregate[k] for k in ("wa", "ua", "macro_f1")},
+               "epochs": epochs, "history": trained.history}
+    return _checkpoint(run, trained, metrics, run.out_dir / CHECKPOINT_NAME)
+
+
+def _write_outputs(run: _Run, summary: dict, folds_done: list[dict]) -> None:
+    """Plots, metrics.json and report.md of the run folder (``summary`` gains "plots")."""
+    plots = {f"curves_fold{f['fold']}": f"curves_fold{f['fold']}.png" for f in folds_done}
+    agg = summary["aggregate"]
+    if agg:
+        plot_per_speaker(agg["per_speaker"], run.out_dir / "per_speaker.png")
+        plot_confusion(agg["confusion"], agg["labels"], run.out_dir / "confusion.png")
+        plots.update(per_speaker="per_speaker.png", confusion="confusion.png")
+    summary["plots"] = plots
+    (run.out_dir / METRICS_NAME).write_text(json.dumps(summary, indent=2) + "\n")
+    write_report(run.out_dir, summary)
+
+
+def _done_event(run: _Run, summary: dict) -> dict:
+    agg = summary["aggregate"]
+    final = summary["final_model"]
+    return {"event": "done", "run_dir": str(run.out_dir),
+            "model": str(run.out_dir / final) if final else None,
+            "report": str(run.out_dir / "report.md"),
+            "metrics": str(run.out_dir / METRICS_NAME),
+            "summary": ({k: {"mean": agg[k]["mean"], "std": agg[k]["std"]}
+                         for k in ("wa", "ua", "macro_f1")} if agg else None),
+            "folds_completed": len(summary["folds"]), "cancelled": summary["cancelled"]}
+
+
+def _load_features(corpus, frontend, cache_dir, bar: bool) -> tuple[Mapping, object]:
+    from model.cache import FeatureCache
+
+    cache = FeatureCache(frontend, cache_dir)
+    store = FeatureStore(cache, [u.path for u in corpus.utterances], progress=bar)
+    log.info("features: %d cache hits, %d computed", cache.stats.hits, cache.stats.misses)
+    return store, cache
+
+
+def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelConfig,
+                         train_cfg: TrainConfig, out_dir, *, cache_dir=None, frontend=None,
+                         features: Mapping | None = None, progress: Progress | None = None,
+                         cancel=None, final: bool = True, max_folds: int | None = None,
+                         device=None, feature_bar: bool = False) -> dict:
+    """Cross-validate on ``corpus`` (a model.corpora.Corpus) and fill the run folder ``out_dir``.
+
+    frontend: an already built frontend (default: ``build_frontend(frontend_cfg)``, once per
+    run); features: path -> features mapping to use instead of the FeatureCache under
+    ``cache_dir`` (benchmarks). model_cfg's input_dim, input_layers, n_classes and n_speakers
+    are set from the frontend, the corpus and each fold. max_folds: run only the first folds
+    (tests, quick looks). feature_bar: a tqdm bar on stderr while features are loaded or
+    computed. device: torch device (default cuda when available). cancel: any object with ``is_set()``; a cancelled fold is discarded,
+    finished folds are summarised and "done" is still emitted with cancelled true.
+    Returns the summary written to metrics.json (layout: model.report's docstring).
+    """
+    started = time.monotonic()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    protocol, folds = make_folds(corpus.utterances, kind=corpus.kind, folds=train_cfg.folds,
+                                 val_speakers=train_cfg.val_speakers, seed=train_cfg.seed)
+    folds = folds[:max_folds] if max_folds else folds
+    if frontend is None:
+        from model.features import build_frontend
+
+        frontend = build_frontend(frontend_cfg)
+    cache = None
+    if features is None:
+        features, cache = _load_features(corpus, frontend, cache_dir, feature_bar)
+    labels = list(corpus.labels)
+    model_cfg = dataclasses.replace(model_cfg, input_dim=frontend.dim,
+                                    input_layers=frontend.layers, n_classes=len(labels))
+    run = _Run(corpus, labels, features, frontend.config, float(frontend.frame_rate), model_cfg,
+               train_cfg, out_dir, progress, cancel, device)
+    _emit(progress, {"event": "start", "protocol": protocol, "folds": len(folds),
+                     "epochs": train_cfg.epochs, "labels": labels})
+    folds_done, cancelled = [], False
+    for fold in folds:
+        if cancel is not None and cancel.is_set():
+            cancelled = True
+            break
+        _emit(progress, {"event": "fold_start", "fold": fold.index,
+                         "test_speakers": list(fold.test_speakers),
+                         "val_speakers": list(fold.val_speakers),
+                         "train_speakers": list(fold.train_speakers)})
+        try:
+            entry = _run_fold(run, fold, protocol)
+        except TrainingCancelled:
+            log.info("fold %d cancelled and discarded", fold.index)
+            cancelled = True
+            break
+        folds_done.append(entry)
+        m = entry["metrics"]
+        _emit(progress, {"event": "fold_end", "fold": fold.index, "wa": m["wa"], "ua": m["ua"],
+                         "macro_f1": m["macro_f1"], "best_epoch": entry["best_epoch"],
+                         "checkpoint": str(out_dir / entry["checkpoint"])})
+    aggregate = aggregate_folds([f["metrics"] for f in folds_done]) if folds_done else None
+    final_path = None
+    if final and folds_done and not cancelled:
+        final_path = _train_final(run, folds_done, aggregate)
+        cancelled = final_path is None
+    summary = {
+        "protocol": protocol,
+        "corpus": {"path": str(corpus.root), "summary": corpus.summary()},
+        "configs": {"frontend": config_to_dict(run.frontend_cfg),
+                    "model": folds_done[-1]["model_config"] if folds_done
+                    else config_to_dict(model_cfg),
+                    "train": config_to_dict(train_cfg)},
+        "labels": labels,
+        "folds_planned": [f.to_dict() for f in folds],
+        "folds": folds_done,
+        "aggregate": aggregate,
+        "final_model": CHECKPOINT_NAME if final_path else None,
+        "cancelled": cancelled,
+        "cache": dataclasses.asdict(cache.stats) if cache is not None else None,
+        "elapsed_s": time.monotonic() - started,
+        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+    _write_outputs(run, summary, folds_done)
+    _emit(progress, _done_event(run, summary))
+    return summary

@@ -1,0 +1,196 @@
+"""Feature frontends: audio (N,) at SAMPLE_RATE -> frames of features.
+
+Two frontends share one interface (``Frontend``):
+
+- ``logmel``: log-mel filterbanks computed with torch alone; needs no download (the offline
+  default). 25 ms Hann window, 10 ms hop -> MEL_FRAME_RATE (100) frames per second.
+- ``hubert``: any Hugging Face speech encoder (HuBERT, wav2vec 2.0, WavLM) by hub id or local
+  folder, frozen; see ``model/hf_encoder.py``.
+
+A frontend's ``fingerprint()`` names everything its output depends on; the feature cache keys its
+entries by it, so changing the frontend, its settings or the encoder weights never reuses stale
+features.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from model.config import FRONTENDS, LAYER_MODES, FrontendConfig
+from model.constants import DEFAULT_ENCODER, MEL_FRAME_RATE, MEL_HOP_LENGTH, N_FFT, SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+# Bump when the log-mel computation changes, so cached features of the old code are not reused.
+LOGMEL_VERSION = 1
+LOG_FLOOR = 1e-6  # added to mel power before the log, so silence gives log(1e-6), not -inf
+
+
+class FrontendUnavailable(RuntimeError):
+    """The encoder weights cannot be had (no network, folder missing, unreadable files).
+
+    The message says what was tried and names the offline alternatives.
+    """
+
+
+@runtime_checkable
+class Frontend(Protocol):
+    """Turns a 16 kHz waveform into a sequence of feature frames."""
+
+    config: FrontendConfig
+    dim: int  # D, features per frame
+    layers: int  # L, 1 unless hubert with layer_mode="weighted"
+    frame_rate: float  # frames per second
+
+    def fingerprint(self) -> str:
+        """Stable hex digest of the frontend name, its settings and the encoder identity."""
+
+    def __call__(self, wav: np.ndarray) -> torch.Tensor:
+        """(N,) float32 at SAMPLE_RATE -> (T, D), or (L, T, D) when layers > 1, float32."""
+
+    def batch(self, wavs: list[np.ndarray]) -> list[torch.Tensor]:
+        """The same as calling the frontend on each item."""
+
+
+def parse_frontend_spec(spec: str) -> FrontendConfig:
+    """Parse a command-line frontend spec into a FrontendConfig.
+
+    Accepted: ``logmel``, ``hubert``, ``hubert:ID_OR_DIR``, ``hubert@weighted``,
+    ``hubert:ID_OR_DIR@weighted`` (``@last`` is the default). A local folder that exists is
+    stored as an absolute path, so a checkpoint made from it works from any working directory.
+    """
+    text = spec.strip()
+    layer_mode = "last"
+    head, sep, tail = text.rpartition("@")
+    if sep and tail in LAYER_MODES:
+        text, layer_mode = head, tail
+    name, _, encoder = text.partition(":")
+    if name not in FRONTENDS:
+        raise ValueError(
+            f"frontend spec {spec!r}: unknown frontend {name!r}; available = {list(FRONTENDS)} "
+            "(e.g. 'logmel', 'hubert', 'hubert:facebook/hubert-base-ls960', "
+            "'hubert:/path/to/folder@weighted')"
+        )
+    if name == "logmel":
+        if encoder or layer_mode != "last":
+            raise ValueError(f"frontend spec {spec!r}: logmel takes no encoder or layer mode")
+        return FrontendConfig(name="logmel")
+    encoder = encoder.strip() or DEFAULT_ENCODER
+    local = Path(encoder).expanduser()
+    if local.is_dir():
+        encoder = str(local.resolve())
+    return FrontendConfig(name="hubert", encoder=encoder, layer_mode=layer_mode)
+
+
+def build_frontend(cfg: FrontendConfig) -> Frontend:
+    """The frontend for ``cfg``. A hubert frontend loads its encoder now and raises
+    FrontendUnavailable when the weights cannot be had."""
+    if cfg.name == "logmel":
+        return LogMelFrontend(cfg)
+    if cfg.name == "hubert":
+        from model.hf_encoder import HFEncoderFrontend  # transformers is slow to import
+
+        return HFEncoderFrontend(cfg)
+    raise ValueError(f"frontend {cfg.name!r} not known; available = {list(FRONTENDS)}")
+
+
+def digest(payload: dict) -> str:
+    """sha1 hex digest of a JSON-able dict (keys sorted), for fingerprints."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def as_waveform(wav: np.ndarray) -> torch.Tensor:
+    """Check a waveform and return it as a contiguous float32 tensor (N,).
+
+    Raises ValueError for a signal that is not 1-D, is empty, or holds NaN/inf samples.
+    """
+    array = np.asarray(wav, dtype=np.float32)
+    if array.ndim != 1:
+        raise ValueError(f"expected a mono waveform of shape (N,), got shape {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError("empty waveform (0 samples)")
+    if not np.isfinite(array).all():
+        raise ValueError("waveform contains NaN or infinite samples")
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """HTK mel scale: 2595 * log10(1 + f / 700)."""
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Inverse of ``hz_to_mel``."""
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(
+    n_mels: int, n_fft: int = N_FFT, sample_rate: int = SAMPLE_RATE,
+    f_min: float = 0.0, f_max: float | None = None,
+) -> torch.Tensor:
+    """Triangular mel filters on the HTK mel scale, unnormalised (peak 1), as torchaudio's
+    ``melscale_fbanks(..., mel_scale="htk", norm=None)`` and Kaldi build them.
+
+    Returns (n_fft // 2 + 1, n_mels) float32: power spectrum (T, F) @ filters -> (T, n_mels).
+    """
+    f_max = sample_rate / 2 if f_max is None else f_max
+    bin_hz = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2))
+    lower, centre, upper = edges_hz[:-2], edges_hz[1:-1], edges_hz[2:]
+    rising = (bin_hz[:, None] - lower[None, :]) / (centre - lower)[None, :]
+    falling = (upper[None, :] - bin_hz[:, None]) / (upper - centre)[None, :]
+    filters = np.clip(np.minimum(rising, falling), 0.0, None)
+    return torch.from_numpy(filters.astype(np.float32))
+
+
+class LogMelFrontend:
+    """Log-mel filterbank features: (N,) at 16 kHz -> (T, n_mels) float32, T = 1 + N // 160.
+
+    Power spectrum of a centred STFT (Hann window of N_FFT = 400 samples = 25 ms, hop
+    MEL_HOP_LENGTH = 160 = 10 ms, zero padding at the edges), HTK-scale triangular filters from
+    0 Hz to Nyquist, then log(mel + 1e-6). Deterministic; no download.
+    """
+
+    def __init__(self, cfg: FrontendConfig | None = None):
+        self.config = cfg or FrontendConfig(name="logmel")
+        if self.config.name != "logmel":
+            raise ValueError(f"LogMelFrontend needs a logmel config, got {self.config.name!r}")
+        self.dim = self.config.n_mels
+        self.layers = 1
+        self.frame_rate = float(MEL_FRAME_RATE)
+        self._window = torch.hann_window(N_FFT)
+        self._filters = mel_filterbank(self.dim)
+
+    def fingerprint(self) -> str:
+        """Digest of everything the features depend on (see class docstring)."""
+        return digest({
+            "name": "logmel", "version": LOGMEL_VERSION, "n_mels": self.dim,
+            "sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop": MEL_HOP_LENGTH,
+            "mel_scale": "htk", "floor": LOG_FLOOR,
+        })
+
+    def __call__(self, wav: np.ndarray) -> torch.Tensor:
+        """(N,) float32 at 16 kHz -> (T, n_mels) float32 log-mel energies, T = 1 + N // 160."""
+        signal = as_waveform(wav)
+        with torch.inference_mode():
+            spec = torch.stft(
+                signal, n_fft=N_FFT, hop_length=MEL_HOP_LENGTH, win_length=N_FFT,
+                window=self._window, center=True, pad_mode="constant", return_complex=True,
+            )  # (F, T)
+            power = spec.real.square() + spec.imag.square()
+            mel = power.transpose(0, 1) @ self._filters  # (T, n_mels)
+            feats = torch.log(mel + LOG_FLOOR)
+        # An inference-mode tensor cannot enter autograd later (training); a copy made outside
+        # the context is an ordinary tensor.
+        return feats.clone()
+
+    def batch(self, wavs: list[np.ndarray]) -> list[torch.Tensor]:
+        """Per-item features; signals of different lengths gain nothing from batching here."""
+        return [self(wav) for wav in wavs]

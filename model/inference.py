@@ -1,0 +1,312 @@
+"""The one inference entry point: a checkpoint in, emotion probabilities out.
+
+The command line (``evaluate``, ``predict``), the GUI workers and the tests all go through
+:class:`Predictor`, so features, normalisation, cropping and the speech gate are the same
+everywhere, and the same as the trainer's evaluation:
+
+- features come from the frontend the checkpoint names and are standardised with the training
+  fold's ``norm_mean``/``norm_std``;
+- an input longer than the checkpoint's ``train.eval_max_seconds`` is centre-cropped to it
+  (the trainer evaluates whole utterances up to that length); without a train config the
+  whole input is used;
+- ``predict(wav)`` first asks silero-vad (model.vad) whether there is speech and returns
+  ``label=None`` for silence or noise instead of forcing an emotion.
+
+Long files (``predict_file``): a timeline of windows (model.audio.frame_windows, 3 s every 1 s by
+default), each gated by the VAD share of its own samples. The overall prediction of a file no
+longer than ``eval_max_seconds`` is the network run on the whole file (what it was trained and
+evaluated on). A longer file's overall probabilities are the mean of its speech windows'
+probabilities weighted by each window's speech ratio; its overall attention is then empty.
+
+Threads: a Predictor holds one network and one frontend and is meant for one worker thread at a
+time (create it there, or hand it over and stop using it in the old thread). The VAD is shared
+per process and locked (model.vad).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model import vad as vad_mod
+from model.audio import frame_windows, load_audio
+from model.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from model.constants import HOP_SECONDS, SAMPLE_RATE, WINDOW_SECONDS
+from model.features import build_frontend
+from model.networks import build_network
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "default_model.safetensors"
+TRAIN_HINT = ("train one with `python main.py train --corpus PATH --frontend logmel "
+              "--arch enhanced --out DIR`, then pass `--model DIR/model.safetensors`")
+
+
+class ModelNotFoundError(CheckpointError):
+    """No model file where one was expected; the message says how to train one."""
+
+
+def assets_dir() -> Path:
+    """The package's ``assets/`` folder (next to ``model/``)."""
+    return Path(__file__).resolve().parent.parent / "assets"
+
+
+def default_model_path() -> Path:
+    """``assets/default_model.safetensors``: the shipped model used when none is given."""
+    return assets_dir() / DEFAULT_MODEL_NAME
+
+
+@dataclass
+class Prediction:
+    """One prediction.
+
+    label: the most probable class, or None when no speech was detected.
+    probs: (n_classes,) float32 in the predictor's label order, summing to 1 (zeros when no
+        speech). attention: (T',) network attention per (pooled) frame of the analysed span,
+        summing to 1 (empty when no speech or for an averaged file result); attention_rate:
+        its frames per second; attention_offset_s: where in the input the analysed span starts
+        (non-zero after a centre crop). speech: VAD verdict (True when the VAD was skipped);
+        speech_ratio: fraction of samples in speech (NaN when the VAD was skipped);
+        latency_s: wall time of the call (VAD + features + network).
+    """
+
+    label: str | None
+    probs: np.ndarray
+    attention: np.ndarray
+    attention_rate: float
+    speech: bool
+    speech_ratio: float
+    latency_s: float
+    attention_offset_s: float = 0.0
+
+
+@dataclass
+class FileResult:
+    """A file's overall prediction and its timeline of (start_s, end_s, prediction) windows."""
+
+    path: Path
+    duration_s: float
+    overall: Prediction
+    windows: list[tuple[float, float, Prediction]] = field(default_factory=list)
+
+
+class Predictor:
+    """A trained network with its frontend, normalisation and labels, ready for inference."""
+
+    def __init__(self, ckpt: Checkpoint, checkpoint_path: str | Path, *, device: str = "cpu"):
+        self.checkpoint = ckpt
+        self.checkpoint_path = Path(checkpoint_path)
+        self.labels: list[str] = list(ckpt.labels)
+        self.device = torch.device(device)
+        self.frontend = build_frontend(ckpt.frontend)
+        self._check_frontend(ckpt)
+        self.network = build_network(ckpt.model)
+        try:
+            self.network.load_state_dict(ckpt.state_dict, strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(f"{self.checkpoint_path}: weights do not fit the "
+                                  f"{ckpt.model.arch} network its config describes: {exc}") from exc
+        self.network.to(self.device).eval()
+        self._mean, self._std = self._norm(ckpt)
+        self.attention_rate = float(self.frontend.frame_rate) / ckpt.model.frame_pool
+        eval_s = ckpt.train.eval_max_seconds if ckpt.train is not None else None
+        self.max_seconds: float | None = eval_s if eval_s and eval_s > 0 else None
+        stem = self.checkpoint_path.name.removesuffix(".safetensors").removesuffix(".json")
+        self.name = f"{stem} ({ckpt.model.arch}, {ckpt.frontend.name})"
+        log.info("loaded %s from %s: labels %s", self.name, self.checkpoint_path, self.labels)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, *, device: str = "cpu") -> "Predictor":
+        """Load a checkpoint (X.safetensors, X.json or X); None -> the shipped default model.
+
+        Raises ModelNotFoundError (a CheckpointError) when the default model is missing,
+        CheckpointError for a bad checkpoint, FrontendUnavailable when its encoder is missing.
+        """
+        if path is None:
+            path = default_model_path()
+            if not path.is_file() or not path.with_suffix(".json").is_file():
+                raise ModelNotFoundError(f"{path}: the default model is not installed; "
+                                         f"{TRAIN_HINT}")
+        return cls(load_checkpoint(path), path, device=device)
+
+    def _check_frontend(self, ckpt: Checkpoint) -> None:
+        dim, layers = self.frontend.dim, self.frontend.layers
+        if dim != ckpt.model.input_dim or layers != ckpt.model.input_layers:
+            raise CheckpointError(
+                f"{self.checkpoint_path}: the {ckpt.frontend.name} frontend gives {layers} "
+                f"layer(s) of {dim} features but the network expects {ckpt.model.input_layers} "
+                f"of {ckpt.model.input_dim}")
+
+    def _norm(self, ckpt: Checkpoint) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if not ckpt.norm_mean:
+            return None, None
+        return (torch.tensor(ckpt.norm_mean, dtype=torch.float32),
+                torch.tensor(ckpt.norm_std, dtype=torch.float32))
+
+    # ---- features -> probabilities ---------------------------------------------------------
+
+    def max_frames(self) -> int | None:
+        """Feature frames of ``eval_max_seconds`` (None: no limit), as the trainer computes it."""
+        if self.max_seconds is None:
+            return None
+        return max(1, int(round(self.max_seconds * self.frontend.frame_rate)))
+
+    def _prepare(self, feats: torch.Tensor) -> torch.Tensor:
+        """Centre-crop to max_frames (time axis -2) and standardise; (T, D) or (L, T, D)."""
+        feats = feats.float()
+        limit = self.max_frames()
+        if limit is not None and feats.shape[-2] > limit:
+            start = (feats.shape[-2] - limit) // 2
+            feats = feats[..., start:start + limit, :]
+        if self._mean is not None:
+            feats = (feats - self._mean) / self._std
+        return feats
+
+    def predict_features(self, feats: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Unnormalised features (T, D) or (L, T, D) -> (probs (C,), attention (T',))."""
+        x = self._prepare(feats).unsqueeze(0).to(self.device)
+        lengths = torch.tensor([x.shape[-2]], dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            out = self.network(x, lengths)
+            probs = torch.softmax(out.logits.float(), dim=-1)[0].cpu().numpy()
+            valid = int(out.frame_lengths[0])
+            attention = out.attention[0, :valid].float().cpu().numpy()
+        return probs.astype(np.float32), attention.astype(np.float32)
+
+    def probs_of_features(self, features: list[torch.Tensor], batch_size: int = 32) -> np.ndarray:
+        """Class probabilities (N, C) of unnormalised features, batched by similar length."""
+        prepared = [self._prepare(f) for f in features]
+        out = np.zeros((len(prepared), len(self.labels)), dtype=np.float32)
+        order = sorted(range(len(prepared)), key=lambda i: prepared[i].shape[-2])
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            items = [prepared[i] for i in idx]
+            lengths = torch.tensor([f.shape[-2] for f in items], dtype=torch.long)
+            x = items[0].new_zeros((len(items), *items[0].shape[:-2], int(lengths.max()),
+                                    items[0].shape[-1]))
+            for row, f in enumerate(items):
+                x[row, ..., :f.shape[-2], :] = f
+            with torch.inference_mode():
+                logits = self.network(x.to(self.device), lengths.to(self.device)).logits
+            out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return out
+
+    # ---- waveforms -------------------------------------------------------------------------
+
+    def _no_speech(self, ratio: float, started: float) -> Prediction:
+        return Prediction(label=None, probs=np.zeros(len(self.labels), dtype=np.float32),
+                          attention=np.zeros(0, dtype=np.float32),
+                          attention_rate=self.attention_rate, speech=False,
+                          speech_ratio=ratio, latency_s=time.perf_counter() - started)
+
+    def _run(self, wav: np.ndarray, ratio: float, started: float) -> Prediction:
+        """Network prediction of a waveform judged to be speech (centre-cropped if long)."""
+        offset = 0
+        if self.max_seconds is not None:
+            limit = int(round(self.max_seconds * SAMPLE_RATE))
+            if wav.shape[0] > limit:
+                offset = (wav.shape[0] - limit) // 2
+                wav = wav[offset:offset + limit]
+        probs, attention = self.predict_features(self.frontend(wav))
+        return Prediction(label=self.labels[int(np.argmax(probs))], probs=probs,
+                          attention=attention, attention_rate=self.attention_rate, speech=True,
+                          speech_ratio=ratio, latency_s=time.perf_counter() - started,
+                          attention_offset_s=offset / SAMPLE_RATE)
+
+    def predict(self, wav: np.ndarray, *, vad: bool = True) -> Prediction:
+        """Emotion of a waveform (N,) float32 at 16 kHz.
+
+        vad=True: silence or noise (model.vad.has_speech false) gives label None.
+        Raises ValueError for a waveform that is not 1-D or holds NaN/inf (and, with vad=False,
+        an empty one).
+        """
+        started = time.perf_counter()
+        wav = np.asarray(wav, dtype=np.float32)
+        if wav.ndim != 1:
+            raise ValueError(f"expected a mono waveform of shape (N,), got shape {wav.shape}")
+        if not vad:
+            return self._run(wav, math.nan, started)
+        ratio = vad_mod.speech_ratio(wav)
+        if not vad_mod.is_speech(ratio, wav.shape[0]):
+            return self._no_speech(ratio, started)
+        return self._run(wav, ratio, started)
+
+    def predict_file(self, path: str | Path, *, window_s: float = WINDOW_SECONDS,
+                     hop_s: float = HOP_SECONDS, vad: bool = True) -> FileResult:
+        """Overall prediction and window timeline of an audio file (see the module docstring).
+
+        Raises AudioError (its message names the file) for a file that cannot be read.
+        """
+        if window_s <= 0 or hop_s <= 0:
+            raise ValueError(f"window and hop must be positive, got {window_s} s and {hop_s} s")
+        started = time.perf_counter()
+        path = Path(path)
+        wav = load_audio(path)
+        spans = vad_mod.speech_spans(wav) if vad else None
+        spans_of = [(int(s), int(e)) for s, e in frame_windows(
+            wav, int(round(window_s * SAMPLE_RATE)), int(round(hop_s * SAMPLE_RATE)))]
+        windows = [(s / SAMPLE_RATE, e / SAMPLE_RATE, self._window(wav, s, e, spans))
+                   for s, e in spans_of]
+        if len(windows) == 1 and spans_of[0] == (0, wav.shape[0]):
+            overall = windows[0][2]
+        elif self.max_seconds is None or wav.shape[0] <= self.max_seconds * SAMPLE_RATE:
+            overall = self._window(wav, 0, wav.shape[0], spans)
+        else:
+            overall = self._average(windows, spans, wav.shape[0])
+        overall.latency_s = time.perf_counter() - started
+        return FileResult(path=path, duration_s=wav.shape[0] / SAMPLE_RATE, overall=overall,
+                          windows=windows)
+
+    def _window(self, wav: np.ndarray, start: int, end: int, spans) -> Prediction:
+        """Prediction of wav[start:end], gated by the share of ``spans`` (None: no VAD)."""
+        begun = time.perf_counter()
+        if spans is None:
+            return self._run(wav[start:end], math.nan, begun)
+        ratio = vad_mod.spans_ratio(spans, start, end)
+        if not vad_mod.is_speech(ratio, end - start):
+            return self._no_speech(ratio, begun)
+        return self._run(wav[start:end], ratio, begun)
+
+    def _average(self, windows: list[tuple[float, float, Prediction]], spans,
+                 n_samples: int) -> Prediction:
+        """Mean of the speech windows' probabilities weighted by their speech ratio (equal
+        weights when the VAD is skipped, ``spans`` None)."""
+        preds = [p for _, _, p in windows if p.speech]
+        ratio = math.nan if spans is None else vad_mod.spans_ratio(spans, 0, n_samples)
+        if not preds:
+            return self._no_speech(ratio, time.perf_counter())
+        weights = (np.ones(len(preds)) if spans is None
+                   else np.asarray([p.speech_ratio for p in preds], dtype=float))
+        probs = np.average(np.stack([p.probs for p in preds]), axis=0, weights=weights)
+        probs = (probs / probs.sum()).astype(np.float32)
+        return Prediction(label=self.labels[int(np.argmax(probs))], probs=probs,
+                          attention=np.zeros(0, dtype=np.float32),
+                          attention_rate=self.attention_rate, speech=True, speech_ratio=ratio,
+                          latency_s=0.0)
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def prediction_to_dict(pred: Prediction, labels: list[str]) -> dict:
+    """JSON-able dict of a prediction: label, probs {label: p}, speech, speech_ratio (None when
+    the VAD was skipped), latency_s (attention left out)."""
+    return {"label": pred.label, "speech": pred.speech,
+            "speech_ratio": _finite(pred.speech_ratio),
+            "probs": {name: float(p) for name, p in zip(labels, pred.probs)},
+            "latency_s": float(pred.latency_s)}
+
+
+def file_result_to_dict(result: FileResult, labels: list[str]) -> dict:
+    """JSON-able dict of a file result: path, duration_s, the overall prediction's fields and
+    windows [{start_s, end_s, label, probs, speech, speech_ratio, latency_s}]."""
+    return {"path": str(result.path), "duration_s": result.duration_s,
+            **prediction_to_dict(result.overall, labels),
+            "windows": [{"start_s": s, "end_s": e, **prediction_to_dict(p, labels)}
+                        for s, e, p in result.windows]}

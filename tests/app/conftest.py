@@ -1,0 +1,168 @@
+"""Fixtures for the app tests: a random-weights checkpoint, real audio files, an injectable
+input stream that replays a file through the recorder's callback path, and an ini-backed
+settings store."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from model.constants import SAMPLE_RATE
+
+LABELS = ["angry", "happy", "neutral", "sad"]
+SENTENCES = ("I can't believe you did that again. This is wonderful news, thank you so much! "
+             "Well, I suppose we could try it tomorrow.")
+
+
+def make_checkpoint(path, *, arch: str = "enhanced", hidden: int = 64, seed: int = 0):
+    """A randomly initialised network with a log-mel frontend, saved as a checkpoint."""
+    from model.checkpoint import Checkpoint, save_checkpoint
+    from model.config import FrontendConfig, ModelConfig
+    from model.networks import build_network
+
+    torch.manual_seed(seed)
+    cfg = ModelConfig(arch=arch, input_dim=80, n_classes=len(LABELS), hidden=hidden,
+                      attn_heads=4, frame_pool=3)
+    net = build_network(cfg)
+    ckpt = Checkpoint(frontend=FrontendConfig(name="logmel"), model=cfg, train=None,
+                      labels=list(LABELS), norm_mean=[-6.0] * 80, norm_std=[3.0] * 80,
+                      metrics={"ua": {"mean": 0.25, "std": 0.0}, "note": "random weights"},
+                      state_dict=net.state_dict())
+    return save_checkpoint(ckpt, path)
+
+
+@pytest.fixture(scope="session")
+def checkpoint_path(tmp_path_factory):
+    """Path of a random-weights enhanced log-mel checkpoint (X.safetensors + X.json)."""
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "random_model.safetensors")
+
+
+def espeak_wav(path, text: str = SENTENCES) -> bool:
+    """Write espeak-ng speech to ``path``; False when espeak-ng is not installed."""
+    if shutil.which("espeak-ng") is None:
+        return False
+    subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
+    return True
+
+
+@pytest.fixture(scope="session")
+def speech_path(tmp_path_factory):
+    """A wav of espeak-ng speech (its own rate, 22.05 kHz); skips without espeak-ng."""
+    path = tmp_path_factory.mktemp("speech") / "speech.wav"
+    if not espeak_wav(path):
+        pytest.skip("espeak-ng is not installed")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tone_path_16k(tmp_path_factory):
+    """A 3 s 16 kHz wav of a gliding tone with a little noise (distinct samples everywhere)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
+    wav = 0.4 * np.sin(2 * np.pi * (200 + 300 * t) * t) + 0.01 * rng.standard_normal(t.size)
+    path = tmp_path_factory.mktemp("tone") / "tone.wav"
+    sf.write(path, wav.astype(np.float32), SAMPLE_RATE, subtype="FLOAT")
+    return path
+
+
+class _Flags:
+    """Stands in for sounddevice.CallbackFlags."""
+
+    def __init__(self, overflow: bool = False):
+        self.input_overflow = overflow
+
+    def __bool__(self) -> bool:
+        return self.input_overflow
+
+
+class FileStream:
+    """An input stream that replays a file through the recorder's callback, block by block,
+    from its own thread (as PortAudio would). speed: 1.0 = real time, 4.0 = four times faster.
+    loop: replay the file again and again until stopped. overflow_every: every k-th block is
+    flagged as an input overflow. vanish_after: after this many blocks the stream goes
+    inactive, as a device that was unplugged."""
+
+    def __init__(self, path, callback, *, block: int = 800, speed: float = 1.0,
+                 loop: bool = False, overflow_every: int = 0, vanish_after: int | None = None):
+        data, self.samplerate = sf.read(str(path), dtype="float32", always_2d=True)
+        self.data = data[:, :1]
+        self.callback, self.block, self.speed, self.loop = callback, block, speed, loop
+        self.overflow_every, self.vanish_after = overflow_every, vanish_after
+        self.active = False
+        self.blocks = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self.active = True
+        self._thread.start()
+
+    def _run(self):
+        pos, period = 0, self.block / self.samplerate / self.speed
+        next_time = time.monotonic()
+        while not self._stop.is_set():
+            if pos >= len(self.data):
+                if not self.loop:
+                    time.sleep(0.01)
+                    continue
+                pos = 0
+            chunk = self.data[pos:pos + self.block]
+            pos += len(chunk)
+            self.blocks += 1
+            flagged = self.overflow_every and self.blocks % self.overflow_every == 0
+            self.callback(chunk, len(chunk), None, _Flags(bool(flagged)))
+            if self.vanish_after is not None and self.blocks >= self.vanish_after:
+                self.active = False
+                return
+            next_time += period
+            time.sleep(max(0.0, next_time - time.monotonic()))
+
+    def abort(self):
+        self._stop.set()
+        self.active = False
+        if self._thread.is_alive():
+            self._thread.join(1.0)
+
+    def close(self):
+        self.abort()
+
+
+def make_file_stream_factory(path, **options):
+    """A Recorder stream_factory replaying ``path`` (options as FileStream's); the streams it
+    made are listed in its ``streams`` attribute."""
+    streams = []
+
+    def factory(device, callback):
+        stream = FileStream(path, callback, **options)
+        streams.append(stream)
+        return stream
+
+    factory.streams = streams
+    return factory
+
+
+@pytest.fixture
+def file_stream_factory():
+    """``make_file_stream_factory`` (a fixture, so tests need not import conftest)."""
+    return make_file_stream_factory
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """AppSettings on an ini file in the test's temporary folder."""
+    from app.settings import AppSettings, ini_qsettings
+
+    return AppSettings(ini_qsettings(tmp_path / "settings.ini"))
+
+
+@pytest.fixture
+def history(tmp_path):
+    from app.history_store import HistoryStore
+
+    return HistoryStore(tmp_path / "history.sqlite3")

@@ -1,0 +1,181 @@
+"""HistoryPanel: rows after a restart, filters, probabilities, replay, delete, export."""
+from __future__ import annotations
+
+import csv
+import time
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+from PyQt5.QtCore import QDate, QItemSelectionModel
+
+from app.history_panel import ALL_LABELS, ALL_SOURCES, HistoryPanel
+from app.history_store import MICROPHONE, HistoryStore
+from app.history_widgets import NO_SPEECH_TEXT
+
+NOW = time.time()
+DAY = 86400.0
+
+
+class FakePlayer:
+    def __init__(self, error: Exception | None = None):
+        self.played: list[tuple[np.ndarray, int]] = []
+        self.stopped = 0
+        self.error = error
+
+    def play(self, audio, samplerate):
+        if self.error:
+            raise self.error
+        self.played.append((audio, samplerate))
+
+    def stop(self):
+        self.stopped += 1
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A store written, closed and reopened, as after an app restart."""
+    path = tmp_path / "history.sqlite3"
+    first = HistoryStore(path)
+    clip = (0.3 * np.sin(np.arange(8000) / 5.0)).astype(np.float32)
+    first.add(source=MICROPHONE, label="happy", probs={"angry": 0.1, "happy": 0.6,
+              "neutral": 0.2, "sad": 0.1}, duration_s=2.5, model="default", time=NOW - 3 * DAY,
+              audio=clip)
+    first.add(source="/recordings/interview.wav", label="sad",
+              probs={"angry": 0.05, "happy": 0.05, "neutral": 0.2, "sad": 0.7},
+              duration_s=12.0, model="default", time=NOW - 2 * DAY)
+    first.add(source=MICROPHONE, label=None, probs={}, duration_s=0.5, model="default",
+              time=NOW - DAY)
+    first.add(source=MICROPHONE, label="angry", probs={"angry": 0.8, "happy": 0.1,
+              "neutral": 0.05, "sad": 0.05}, duration_s=3.0, model="default", time=NOW)
+    first.close()
+    return HistoryStore(path)
+
+
+@pytest.fixture
+def panel(qtbot, store):
+    widget = HistoryPanel(store)
+    widget.player = FakePlayer()
+    widget.errors = []
+    widget.show_error = widget.errors.append
+    qtbot.addWidget(widget)
+    qtbot.waitUntil(lambda: widget.model.rowCount() == 4, timeout=5000)
+    return widget
+
+
+def _select(panel, *rows):
+    selection = panel.table.selectionModel()
+    selection.clearSelection()
+    for row in rows:
+        selection.select(panel.model.index(row, 0),
+                         QItemSelectionModel.Select | QItemSelectionModel.Rows)
+
+
+def _shown_labels(panel):
+    return [r.label for r in panel.model.rows]
+
+
+def test_rows_survive_restart_newest_first(panel):
+    assert _shown_labels(panel) == ["angry", None, "sad", "happy"]
+    assert panel.model.data(panel.model.index(1, 2)) == NO_SPEECH_TEXT
+    assert panel.model.data(panel.model.index(2, 1)) == "interview.wav"
+    assert panel.model.data(panel.model.index(0, 3)) == "80%"
+    assert panel.count_label.text() == "4 rows"
+    sources = [panel.source_combo.itemText(i) for i in range(panel.source_combo.count())]
+    assert sources == [ALL_SOURCES, MICROPHONE, "/recordings/interview.wav"]
+    labels = [panel.label_combo.itemText(i) for i in range(panel.label_combo.count())]
+    assert labels == [ALL_LABELS, NO_SPEECH_TEXT, "angry", "happy", "sad"]
+
+
+def test_filters_by_source_label_and_dates(qtbot, panel):
+    with qtbot.waitSignal(panel.refreshed, timeout=5000):
+        panel.source_combo.setEditText("interview")
+    assert _shown_labels(panel) == ["sad"]
+    with qtbot.waitSignal(panel.refreshed, timeout=5000):
+        panel.source_combo.setCurrentIndex(1)  # microphone, exact
+    assert _shown_labels(panel) == ["angry", None, "happy"]
+    with qtbot.waitSignal(panel.refreshed, timeout=5000):
+        panel.label_combo.setCurrentText(NO_SPEECH_TEXT)
+    assert _shown_labels(panel) == [None]
+    with qtbot.waitSignal(panel.refreshed, timeout=5000):
+        panel.label_combo.setCurrentText(ALL_LABELS)
+    with qtbot.waitSignal(panel.refreshed, timeout=5000):
+        panel.source_combo.setCurrentIndex(0)
+    day = datetime.fromtimestamp(NOW - 2 * DAY).date()
+    panel.date_from.setDate(QDate(day.year, day.month, day.day))
+    panel.date_to.setDate(QDate(day.year, day.month, day.day))
+    with qtbot.waitSignal(panel.refreshed, timeout=5000):
+        panel.date_check.setChecked(True)
+    assert _shown_labels(panel) == ["sad"]
+    later = day + timedelta(days=1)
+    with qtbot.waitSignal(panel.refreshed, timeout=5000):
+        panel.date_to.setDate(QDate(later.year, later.month, later.day))
+    assert _shown_labels(panel) == [None, "sad"]
+
+
+def test_selecting_a_row_shows_probabilities_and_replays(qtbot, panel):
+    assert not panel.play_button.isEnabled()
+    _select(panel, 3)  # happy, with audio
+    assert panel.play_button.isEnabled()
+    assert "happy" in panel.detail_label.text() and "60%" in panel.detail_label.text()
+    heights = panel.bars.bars.opts["height"]
+    assert list(heights) == pytest.approx([0.1, 0.6, 0.2, 0.1])
+    panel.play_button.click()
+    qtbot.waitUntil(lambda: len(panel.player.played) == 1, timeout=5000)
+    audio, rate = panel.player.played[0]
+    assert rate == 16000 and audio.shape == (8000,)
+    panel.stop_button.click()
+    assert panel.player.stopped == 1
+    _select(panel, 2)  # sad, no audio
+    assert not panel.play_button.isEnabled()
+    assert list(panel.bars.bars.opts["height"]) == pytest.approx([0.05, 0.05, 0.2, 0.7])
+    _select(panel, 1)  # no speech: no bars
+    assert panel.bars.bars is None and NO_SPEECH_TEXT in panel.detail_label.text()
+
+
+def test_replay_error_is_shown_not_raised(qtbot, panel):
+    panel.player = FakePlayer(error=RuntimeError("Error querying device -1"))
+    _select(panel, 3)
+    panel.play_button.click()
+    qtbot.waitUntil(lambda: len(panel.errors) == 1, timeout=5000)
+    assert "Cannot play the clip" in panel.errors[0] and "device -1" in panel.errors[0]
+
+
+def test_delete_asks_and_removes_rows(qtbot, panel, store):
+    asked = []
+    panel.confirm = lambda text: asked.append(text) or False
+    _select(panel, 0, 2)
+    panel.delete_button.click()
+    assert asked and "Delete 2 history rows" in asked[0]
+    assert store.count() == 4
+    panel.confirm = lambda text: True
+    with qtbot.waitSignal(panel.refreshed, timeout=5000):
+        panel.delete_button.click()
+    assert _shown_labels(panel) == [None, "happy"]
+    assert store.count() == 2
+    assert "Deleted 2 rows" in panel.status_label.text()
+
+
+def test_export_writes_the_rows_shown(qtbot, panel, tmp_path):
+    out = tmp_path / "export.csv"
+    with qtbot.waitSignal(panel.refreshed, timeout=5000):
+        panel.label_combo.setCurrentText("sad")
+    panel.ask_export_path = lambda: str(out)
+    with qtbot.waitSignal(panel.message, timeout=5000):
+        panel.export_button.click()
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["source"] for r in rows] == ["/recordings/interview.wav"]
+    panel.ask_export_path = lambda: ""
+    panel.export_button.click()  # cancelled dialog: nothing happens
+    assert panel.errors == []
+
+
+def test_refresh_shows_rows_added_later(qtbot, panel, store):
+    _select(panel, 0)
+    store.add(source=MICROPHONE, label="neutral", probs={"neutral": 0.9, "sad": 0.1},
+              duration_s=1.0, model="default", time=NOW + 10)
+    with qtbot.waitSignal(panel.refreshed, timeout=5000):
+        panel.refresh()
+    assert _shown_labels(panel)[0] == "neutral"
+    assert [r.label for r in panel.selected_rows()] == ["angry"]  # selection kept by id

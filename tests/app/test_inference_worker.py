@@ -1,0 +1,168 @@
+"""The inference worker in its own thread: newest-window policy, VAD gating, segments to
+history, file analysis with errors, model loading off the GUI thread."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from app.inference_worker import InferenceThread, InferenceWorker
+from model.audio import load_audio
+from model.constants import SAMPLE_RATE
+
+
+@pytest.fixture
+def service(qtbot, checkpoint_path, history):
+    worker = InferenceWorker(history=history)
+    handle = InferenceThread(worker)
+    with qtbot.waitSignal(worker.modelLoaded, timeout=20_000) as loaded:
+        handle.load_model(str(checkpoint_path))
+    handle.info = loaded.args[0]
+    yield handle
+    assert handle.shutdown(3000)
+
+
+def _results(worker):
+    out = []
+    worker.result.connect(out.append)
+    return out
+
+
+def test_model_loads_in_the_worker_thread(qtbot, checkpoint_path):
+    worker = InferenceWorker()
+    handle = InferenceThread(worker)
+    seen = {}
+    worker.modelLoaded.connect(lambda info: seen.update(
+        info=info, thread=threading.get_ident()), type=0)
+    original = worker._loader
+
+    def spy(path):
+        seen["load_thread"] = threading.get_ident()
+        return original(path)
+
+    worker._loader = spy
+    with qtbot.waitSignal(worker.modelLoaded, timeout=20_000):
+        handle.load_model(str(checkpoint_path))
+    assert seen["load_thread"] != threading.get_ident()
+    assert seen["info"].labels == ["angry", "happy", "neutral", "sad"]
+    assert seen["info"].facts["metrics"]["note"] == "random weights"
+    assert handle.shutdown(3000)
+
+
+def test_bad_model_gives_an_error_naming_it(qtbot, tmp_path):
+    worker = InferenceWorker()
+    handle = InferenceThread(worker)
+    bogus = tmp_path / "nothing.safetensors"
+    with qtbot.waitSignal(worker.modelError, timeout=10_000) as err:
+        handle.load_model(str(bogus))
+    assert str(bogus) in err.args[0]
+    assert handle.shutdown(3000)
+
+
+def test_stale_windows_are_dropped_and_the_newest_is_analysed(qtbot, service, speech_path):
+    worker = service.worker
+    results = _results(worker)
+    wav = load_audio(speech_path)
+    ends = []
+    for k in range(20):  # twenty windows at once: far faster than the model runs
+        end = 5 * SAMPLE_RATE + k * 800
+        ends.append(end)
+        worker.submit(np.roll(wav, k * 800)[:5 * SAMPLE_RATE].copy(), end)
+    qtbot.waitUntil(lambda: bool(results) and results[-1].end == ends[-1], timeout=20_000)
+    qtbot.wait(300)
+    assert worker.stale_dropped >= 10
+    assert len(results) + worker.stale_dropped == 20
+    assert results[-1].stale_dropped == worker.stale_dropped
+    r = results[-1]
+    assert r.speech and r.label in r.labels
+    assert r.probs.shape == (4,) and r.probs.sum() == pytest.approx(1.0, abs=1e-4)
+    assert r.attention.size > 0 and r.attention_rate == pytest.approx(100 / 3)
+    assert r.latency_s > 0 and r.age_s >= r.latency_s
+
+
+def test_silence_is_no_speech(qtbot, service):
+    results = _results(service.worker)
+    service.worker.submit(np.zeros(5 * SAMPLE_RATE, dtype=np.float32), 5 * SAMPLE_RATE)
+    qtbot.waitUntil(lambda: bool(results), timeout=10_000)
+    assert results[0].label is None and not results[0].speech
+    assert np.all(results[0].probs == 0) and results[0].confidence == 0.0
+
+
+def _feed_stream(qtbot, worker, stream, results, hop=8000, window=5 * SAMPLE_RATE):
+    """Submit the windows a recorder would emit over ``stream``, waiting for each result."""
+    for end in range(hop, stream.size + 1, hop):
+        n = len(results)
+        worker.submit(stream[max(0, end - window):end].copy(), end)
+        qtbot.waitUntil(lambda: len(results) > n, timeout=10_000)
+
+
+def test_speech_segment_becomes_one_history_row(qtbot, service, speech_path, history):
+    worker = service.worker
+    results = _results(worker)
+    speech = load_audio(speech_path)
+    silence = np.zeros(6 * SAMPLE_RATE, dtype=np.float32)
+    stream = np.concatenate([silence[:SAMPLE_RATE], speech, silence])
+    with qtbot.waitSignal(worker.historyAdded, timeout=60_000) as added:
+        _feed_stream(qtbot, worker, stream, results)
+    rows = history.query()
+    assert len(rows) == 1 and rows[0].id == added.args[0]
+    row = rows[0]
+    assert row.source == "microphone" and row.label in ["angry", "happy", "neutral", "sad"]
+    assert row.model == service.info.name
+    assert sum(row.probs.values()) == pytest.approx(1.0, abs=1e-3)
+    spoken = speech.size / SAMPLE_RATE
+    assert spoken - 1.0 <= row.duration_s <= spoken + 1.0
+    clip = history.audio(row.id)
+    assert clip is not None and abs(clip.size / SAMPLE_RATE - row.duration_s) < 0.01
+    assert any(r.speech for r in results) and not results[-1].speech
+
+
+def test_stopping_stores_the_open_segment(qtbot, service, speech_path, history):
+    worker = service.worker
+    results = _results(worker)
+    speech = load_audio(speech_path)
+    _feed_stream(qtbot, worker, speech[:3 * SAMPLE_RATE], results)
+    assert history.count() == 0
+    with qtbot.waitSignal(worker.historyAdded, timeout=10_000):
+        service.end_segment()
+    assert history.query()[0].source == "microphone"
+
+
+def test_files_good_and_bad(qtbot, service, speech_path, tmp_path, history):
+    worker = service.worker
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+    files, errors = [], []
+    worker.fileResult.connect(files.append)
+    worker.fileError.connect(lambda path, msg: errors.append((path, msg)))
+    service.analyse([str(bad), str(speech_path)])
+    qtbot.waitUntil(lambda: bool(files and errors), timeout=30_000)
+    assert errors[0][0] == str(bad) and str(bad) in errors[0][1]
+    res = files[0]
+    assert str(res.path) == str(speech_path) and res.overall.label is not None
+    assert len(res.windows) >= 2
+    rows = history.query(source=str(speech_path))
+    assert len(rows) == 1 and rows[0].label == res.overall.label
+
+
+def test_smoothing_averages_recent_speech_windows(qtbot, service, speech_path):
+    worker = service.worker
+    results = _results(worker)
+    speech = load_audio(speech_path)
+    service.set_smoothing(3)
+    _feed_stream(qtbot, worker, speech, results)
+    speechy = [r for r in results if r.speech]
+    assert len(speechy) >= 4
+    expected = np.mean([r.raw_probs for r in speechy[-3:]], axis=0)
+    np.testing.assert_allclose(speechy[-1].probs, expected, atol=1e-6)
+
+
+def test_without_a_model_windows_still_come_back(qtbot):
+    worker = InferenceWorker()
+    handle = InferenceThread(worker)
+    results = _results(worker)
+    worker.submit(np.ones(800, dtype=np.float32) * 0.1, 800)
+    qtbot.waitUntil(lambda: bool(results), timeout=5_000)
+    assert not results[0].model_loaded and results[0].wav.size == 800
+    assert handle.shutdown(3000)

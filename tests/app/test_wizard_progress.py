@@ -1,0 +1,134 @@
+"""The trainer's JSON-line parser, the run state built from events, and the train arguments."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from app.wizard.progress import TrainingProgress
+from app.wizard.settings import TrainSettings
+from app.wizard.train_process import JsonLineParser
+
+EVENTS = [
+    {"event": "start", "protocol": "grouped-k-fold", "folds": 2, "epochs": 3,
+     "labels": ["happy", "sad"]},
+    {"event": "fold_start", "fold": 1, "test_speakers": ["a", "b"], "val_speakers": ["c"],
+     "train_speakers": ["d"]},
+    {"event": "epoch", "fold": 1, "epoch": 1, "epochs": 3, "train_loss": 1.0, "val_loss": 1.2,
+     "val_ua": 0.4},
+    {"event": "epoch", "fold": 1, "epoch": 2, "epochs": 3, "train_loss": 0.8, "val_loss": None,
+     "val_ua": 0.5},
+    {"event": "fold_end", "fold": 1, "wa": 0.6, "ua": 0.55, "macro_f1": 0.5, "best_epoch": 2,
+     "checkpoint": "/run/fold_1/model.safetensors"},
+    {"event": "fold_start", "fold": 2, "test_speakers": ["c"], "val_speakers": ["a"],
+     "train_speakers": ["d"]},
+    {"event": "epoch", "fold": 2, "epoch": 1, "epochs": 3, "train_loss": 1.1, "val_loss": 1.3,
+     "val_ua": 0.45},
+]
+
+
+def _lines(events):
+    return "".join(json.dumps(e) + "\n" for e in events).encode()
+
+
+def test_parser_reassembles_lines_split_anywhere():
+    data = _lines(EVENTS)
+    for step in (1, 7, 64, len(data)):
+        parser = JsonLineParser()
+        got = []
+        for i in range(0, len(data), step):
+            got += parser.feed(data[i:i + step])
+        assert got == EVENTS, step
+        assert parser.flush() == [] and parser.garbage == []
+
+
+def test_parser_keeps_garbage_and_skips_non_events():
+    parser = JsonLineParser()
+    chunk = (b"Traceback? not json\n"
+             b'[1, 2]\n{"no_event": 1}\n\n   \n'
+             b'{"event": "fold_start", "fold": 1}\r\n'
+             b'{"event": "epoch", "fol')
+    events = parser.feed(chunk)
+    assert events == [{"event": "fold_start", "fold": 1}]
+    assert parser.garbage == ["Traceback? not json", "[1, 2]", '{"no_event": 1}']
+    assert parser.feed('d": 1}') == []  # still no newline
+    assert parser.flush() == [{"event": "epoch", "fold": 1}]
+    assert parser.feed(b"\xff\xfe broken utf8\n") == []
+    assert parser.garbage[-1].endswith("broken utf8")
+
+
+def test_progress_tracks_folds_curves_and_bar():
+    p = TrainingProgress()
+    assert p.bar() == (0, 0, "preparing features…")
+    kinds = [p.handle(e) for e in EVENTS]
+    assert kinds == [e["event"] for e in EVENTS]
+    assert p.handle({"event": "something_new"}) == ""
+    assert (p.protocol, p.folds_total, p.epochs_total) == ("grouped-k-fold", 2, 3)
+    assert p.curves.epochs == [1] and p.curves.val_ua == [0.45]  # fold 2's curves only
+    rows = p.finished_folds()
+    assert [r.fold for r in rows] == [1] and rows[0].test_speakers == ["a", "b"]
+    assert p.folds[2].wa is None
+    value, maximum, text = p.bar()
+    assert (value, maximum) == (3 + 1, 6) and text == "fold 2/2 · epoch 1/3"
+    p.handle({"event": "final_start", "epochs": 2})
+    p.handle({"event": "final_epoch", "epoch": 1, "train_loss": 0.5, "val_loss": None})
+    assert p.bar()[:2] == (1, 2) and math.isnan(p.curves.val_loss[0])
+
+
+def test_nan_in_curves_for_missing_validation():
+    p = TrainingProgress()
+    for e in EVENTS[:4]:
+        p.handle(e)
+    assert p.curves.val_loss[0] == 1.2 and math.isnan(p.curves.val_loss[1])
+
+
+def test_model_path_prefers_final_then_best_fold():
+    p = TrainingProgress()
+    for e in EVENTS:
+        p.handle(e)
+    p.handle({"event": "fold_end", "fold": 2, "wa": 0.7, "ua": 0.65, "macro_f1": 0.6,
+              "best_epoch": 1, "checkpoint": "/run/fold_2/model.safetensors"})
+    p.handle({"event": "done", "run_dir": "/run", "model": None, "folds_completed": 2,
+              "cancelled": True, "summary": None})
+    assert p.best_fold().fold == 2
+    assert p.model_path() == "/run/fold_2/model.safetensors"
+    assert p.succeeded() and p.bar() == (1, 1, "cancelled: 2 of 2 folds")
+    p.done = dict(p.done, model="/run/model.safetensors", cancelled=False)
+    assert p.model_path() == "/run/model.safetensors"
+
+
+def test_nothing_finished_is_not_a_success():
+    p = TrainingProgress()
+    p.handle(EVENTS[0])
+    p.handle({"event": "done", "run_dir": "/run", "model": None, "folds_completed": 0,
+              "cancelled": True})
+    assert not p.succeeded() and p.model_path() is None
+    p.handle({"event": "error", "message": "boom"})
+    assert p.error == "boom"
+
+
+def test_settings_to_args():
+    s = TrainSettings(corpus="/c/manifest.csv", out_dir="/runs/x", label_map="calm=neutral",
+                      classes=("angry", "sad"), epochs=2, batch_size=8, lr=0.0005, hidden=16,
+                      folds=0, max_folds=2, augment=False, adversarial_weight=0.2,
+                      final_model=False, arch="baseline")
+    args = s.to_args()
+    assert args[:2] == ["train", "--progress-json"]
+    pairs = dict(zip(args[2::2], args[3::2]))
+    assert pairs["--corpus"] == "/c/manifest.csv" and pairs["--out"] == "/runs/x"
+    assert pairs["--frontend"] == "logmel" and pairs["--arch"] == "baseline"
+    assert float(pairs["--lr"]) == 0.0005 and pairs["--folds"] == "0"
+    assert pairs["--map"] == "calm=neutral" and pairs["--classes"] == "angry,sad"
+    assert pairs["--max-folds"] == "2"
+    assert "--no-augment" in args and "--no-final" in args
+
+
+@pytest.mark.parametrize("encoder,weighted,spec", [
+    ("", False, "hubert"), ("/models/hub", True, "hubert:/models/hub@weighted"),
+    ("facebook/hubert-base-ls960", False, "hubert:facebook/hubert-base-ls960")])
+def test_hubert_frontend_spec(encoder, weighted, spec):
+    s = TrainSettings(corpus="c", out_dir="o", frontend="hubert", encoder=encoder,
+                      weighted_layers=weighted)
+    assert s.frontend_spec() == spec
+    assert s.to_args()[s.to_args().index("--frontend") + 1] == spec

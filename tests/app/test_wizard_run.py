@@ -1,0 +1,159 @@
+"""The training and results pages, driven by a fake trainer script run through QProcess."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from PyQt5.QtGui import QColor, QImage
+
+from app.wizard import TrainingWizard
+from test_wizard_pages import write_manifest
+
+FAKE = Path(__file__).with_name("fake_trainer.py")
+
+
+@pytest.fixture
+def pngs(tmp_path):
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for name, colour in (("confusion.png", "#3f7cc4"), ("per_speaker.png", "#d64541")):
+        image = QImage(300, 200, QImage.Format_RGB32)
+        image.fill(QColor(colour))
+        image.save(str(folder / name))
+    return folder
+
+
+@pytest.fixture
+def wizard(qtbot, tmp_path, monkeypatch, pngs):
+    """A wizard on the fake trainer, already past a valid corpus page and a setup page."""
+    monkeypatch.setenv("FAKE_PNG_DIR", str(pngs))
+    w = TrainingWizard(python=sys.executable, main_py=FAKE)
+    w.opened = []
+    w.results_page.open_url = lambda url: w.opened.append(url.toLocalFile()) or True
+    qtbot.addWidget(w)
+    w.show()
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    page = w.corpus_page
+    with qtbot.waitSignal(page.checked, timeout=10000):
+        page.path_edit.setText(str(write_manifest(corpus)))
+        page.check()
+    w.next()
+    assert w.currentPage() is w.setup_page
+    w.setup_page.epochs_spin.setValue(4)
+    w.setup_page.out_edit.setText(str(tmp_path / "run"))
+    return w
+
+
+def _run(qtbot, w, *, succeeded=True, timeout=15000):
+    with qtbot.waitSignal(w.train_page.runFinished, timeout=timeout) as blocker:
+        w.next()
+        assert w.currentPage() is w.train_page
+    assert blocker.args == [succeeded]
+
+
+def test_full_run_to_results_and_model_ready(qtbot, wizard, tmp_path):
+    page = wizard.train_page
+    _run(qtbot, wizard)
+    args = json.loads((tmp_path / "run" / "args.json").read_text())
+    assert args[:2] == ["train", "--progress-json"]
+    assert args[args.index("--corpus") + 1].endswith("manifest.csv")
+    assert args[args.index("--epochs") + 1] == "4"
+    assert page.fold_table.rowCount() == 3
+    assert [page.fold_table.item(r, 3).text() for r in range(3)] == ["0.550", "0.700", "0.600"]
+    assert page.fold_table.item(0, 1).text() == "spk1"
+    assert page.fold_table.item(1, 5).text() == "3"
+    x, y = page.curves.train_loss.getData()  # the final model's curve is shown last
+    assert list(x) == [1, 2] and list(y) == [0.5, 0.5]
+    assert page.bar.format() == "finished: 3 of 3 folds"
+    assert "a stray print" in page.log_view.toPlainText()
+    assert "fold 3 done" in page.log_view.toPlainText()
+    assert page.isComplete() and wizard.button(wizard.NextButton).isEnabled()
+    results = wizard.results_page
+    with qtbot.waitSignal(results.imagesShown, timeout=5000):
+        wizard.next()
+    assert wizard.currentPage() is results
+    text = results.metrics_label.text()
+    assert "0.617" in text and "± 0.050" in text and "UA" in text
+    assert all(not label.pixmap().isNull() for label in results.plot_labels.values())
+    final = str(tmp_path / "run" / "model.safetensors")
+    assert final in results.model_label.text()
+    results.report_button.click()
+    assert wizard.opened == [str(tmp_path / "run" / "report.md")]
+    with qtbot.waitSignal(wizard.modelReady, timeout=1000) as ready:
+        results.use_button.click()
+    assert ready.args == [final]
+
+
+def test_cancel_sends_sigterm_and_keeps_finished_folds(qtbot, wizard, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_MODE", "slow")
+    page = wizard.train_page
+    wizard.next()
+    qtbot.waitUntil(lambda: len(page.progress.finished_folds()) == 1, timeout=15000)
+    with qtbot.waitSignal(page.runFinished, timeout=10000) as blocker:
+        page.stop_button.click()
+        assert "Stopping" in page.status_label.text()
+    assert blocker.args == [True]
+    assert (tmp_path / "run" / "signals.txt").read_text() == "SIGTERM\n"
+    assert "Cancelled after 1 finished fold." in page.status_label.text()
+    assert page.bar.format() == "cancelled: 1 of 3 folds"
+    with qtbot.waitSignal(wizard.results_page.imagesShown, timeout=5000):
+        wizard.next()
+    results = wizard.results_page
+    assert "cancelled" in results.metrics_label.text()
+    fold_model = str(tmp_path / "run" / "fold_1" / "model.safetensors")
+    assert "best fold 1" in results.model_label.text()
+    with qtbot.waitSignal(wizard.modelReady, timeout=1000) as ready:
+        results.use_button.click()
+    assert ready.args == [fold_model]
+
+
+def test_trainer_ignoring_sigterm_is_killed(qtbot, wizard, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_MODE", "stubborn")
+    wizard.kill_after_ms = 300
+    page = wizard.train_page
+    wizard.next()
+    qtbot.waitUntil(lambda: page.progress.fold == 1, timeout=15000)
+    with qtbot.waitSignal(page.runFinished, timeout=10000) as blocker:
+        page.stop()
+    assert blocker.args == [False]
+    assert "SIGTERM" in (tmp_path / "run" / "signals.txt").read_text()
+    assert "killed" in page.log_view.toPlainText()
+    assert "was stopped" in page.error_label.text()
+    assert not page.isComplete()
+
+
+def test_error_event_and_crash_are_shown(qtbot, wizard, monkeypatch):
+    monkeypatch.setenv("FAKE_MODE", "error")
+    page = wizard.train_page
+    _run(qtbot, wizard, succeeded=False)
+    assert "exit code 2" in page.error_label.text()
+    assert "no utterance left" in page.error_label.text()
+    assert not page.isComplete()
+    monkeypatch.setenv("FAKE_MODE", "crash")
+    wizard.back()  # back to the settings, then run again
+    assert wizard.currentPage() is wizard.setup_page
+    _run(qtbot, wizard, succeeded=False)
+    assert "exit code 3" in page.error_label.text()
+    assert "out of memory" in page.error_label.text()
+
+
+def test_missing_interpreter_is_reported(qtbot, wizard, tmp_path):
+    wizard.python = str(tmp_path / "no-such-python")
+    _run(qtbot, wizard, succeeded=False)
+    assert "Could not start" in wizard.train_page.error_label.text()
+    assert "no-such-python" in wizard.train_page.error_label.text()
+
+
+def test_closing_during_a_run_cancels_then_closes(qtbot, wizard, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_MODE", "slow")
+    page = wizard.train_page
+    wizard.next()
+    qtbot.waitUntil(lambda: page.progress.fold == 1, timeout=15000)
+    with qtbot.waitSignal(wizard.rejected, timeout=10000):
+        wizard.reject()
+        assert wizard.isVisible()  # still open until the trainer has stopped
+    assert not wizard.isVisible() and not page.running()
+    assert (tmp_path / "run" / "signals.txt").read_text() == "SIGTERM\n"

@@ -1,0 +1,50 @@
+"""Shared fixtures: offscreen Qt, seeded RNGs, and small data the tests make themselves."""
+from __future__ import annotations
+
+import os
+import random
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    """Every test starts from the same random state."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture(scope="session")
+def synth_corpus(tmp_path_factory):
+    """A small synthetic corpus in the IEMOCAP layout (5 sessions, 10 speakers).
+
+    Returns the corpus root (the folder holding Session1..Session5).
+    """
+    from model.corpora.synth import SynthSpec, write_synthetic_iemocap
+
+    root = tmp_path_factory.mktemp("synth_iemocap")
+    write_synthetic_iemocap(root, SynthSpec(per_speaker_per_emotion=4, seed=0))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_hubert_dir(tmp_path_factory):
+    """A randomly initialised HubertModel of the real architecture, tiny, saved with
+    ``save_pretrained`` into a folder: loaded through the same code as a user's local folder."""
+    from transformers import HubertConfig, HubertModel
+
+    torch.manual_seed(0)
+    config = HubertConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(32, 32, 32, 32, 32, 32, 32), num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+    )
+    folder = tmp_path_factory.mktemp("tiny_hubert")
+    HubertModel(config).save_pretrained(folder)
+    return folder

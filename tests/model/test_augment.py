@@ -1,0 +1,109 @@
+"""Feature augmentation: each transform changes what it should and nothing else."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from model.augment import add_noise, augment, feature_mask, time_mask, time_stretch
+from model.config import AugmentConfig
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _feats(*shape: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=_gen(1)) + 3.0  # no exact zeros
+
+
+@pytest.mark.parametrize("factor", [0.8, 1.0, 1.25])
+def test_time_stretch_changes_length_by_the_factor(factor):
+    feats = _feats(40, 6)
+    out = time_stretch(feats, factor)
+    assert out.shape == (round(40 * factor), 6)
+    # endpoints are kept and values stay within each dimension's range (interpolation)
+    assert torch.allclose(out[0], feats[0]) and torch.allclose(out[-1], feats[-1])
+    assert (out.min(0).values >= feats.min(0).values - 1e-5).all()
+    assert (out.max(0).values <= feats.max(0).values + 1e-5).all()
+
+
+def test_time_stretch_interpolates_a_ramp_linearly_and_handles_layer_stacks():
+    ramp = torch.arange(11, dtype=torch.float32)[:, None].repeat(1, 3)  # 0..10 in every dim
+    out = time_stretch(ramp, 21 / 11)
+    assert out.shape == (21, 3)
+    assert torch.allclose(out[:, 0], torch.linspace(0, 10, 21), atol=1e-5)
+    stack = torch.stack([ramp, 2 * ramp])  # (L=2, T, D)
+    out = time_stretch(stack, 21 / 11)
+    assert out.shape == (2, 21, 3)
+    assert torch.allclose(out[1], 2 * out[0])
+
+
+def test_noise_changes_every_value_with_the_given_scale():
+    feats = _feats(200, 20)
+    out = add_noise(feats, 0.1, _gen())
+    diff = out - feats
+    assert (diff != 0).all()
+    assert diff.std().item() == pytest.approx(0.1, rel=0.05)
+
+
+def test_time_mask_zeros_whole_frames_only():
+    feats = _feats(50, 8)
+    out = time_mask(feats, max_width=10, count=3, gen=_gen(3))
+    changed = (out != feats)
+    rows = changed.any(1)
+    assert rows.any()
+    assert (out[rows] == 0).all()            # masked frames are zero in every dimension
+    assert torch.equal(out[~rows], feats[~rows])
+    assert rows.sum() <= 30
+
+
+def test_feature_mask_zeros_whole_dimensions_only():
+    feats = _feats(2, 30, 16)  # a layer stack: bands masked in every layer and frame
+    out = feature_mask(feats, max_width=4, count=2, gen=_gen(5))
+    cols = (out != feats).any(-2).any(0)
+    assert cols.any()
+    assert (out[..., cols] == 0).all()
+    assert torch.equal(out[..., ~cols], feats[..., ~cols])
+    assert cols.sum() <= 8
+
+
+def test_masks_never_exceed_a_short_utterance():
+    feats = _feats(3, 4)
+    out = time_mask(feats, max_width=50, count=2, gen=_gen())
+    assert out.shape == feats.shape
+    out = feature_mask(feats, max_width=50, count=2, gen=_gen())
+    assert out.shape == feats.shape
+
+
+def test_probability_zero_is_identity():
+    feats = _feats(40, 6)
+    out = augment(feats, AugmentConfig().off(), _gen())
+    assert torch.equal(out, feats)
+
+
+def test_probability_one_applies_each_part():
+    feats = _feats(40, 6)
+    off = AugmentConfig().off()
+    stretched = augment(feats, dataclasses.replace(off, stretch_prob=1.0, stretch_range=(1.5, 1.5)),
+                        _gen())
+    assert stretched.shape == (60, 6)
+    noisy = augment(feats, dataclasses.replace(off, noise_prob=1.0), _gen())
+    assert noisy.shape == feats.shape and (noisy != feats).all()
+    masked = augment(feats, dataclasses.replace(off, time_mask_prob=1.0, time_mask_width=10),
+                     _gen(2))
+    assert (masked == 0).any(1).sum() == (masked == 0).all(1).sum() > 0
+
+
+def test_augment_is_reproducible_from_the_generator():
+    feats = _feats(40, 6)
+    cfg = AugmentConfig(noise_prob=1.0, stretch_prob=1.0, time_mask_prob=1.0,
+                        feature_mask_prob=1.0)
+    assert torch.equal(augment(feats, cfg, _gen(7)), augment(feats, cfg, _gen(7)))
+    assert not torch.equal(augment(feats, cfg, _gen(7)), augment(feats, cfg, _gen(8)))
+
+
+def test_bad_stretch_factor_is_refused():
+    with pytest.raises(ValueError, match="stretch factor"):
+        time_stretch(_feats(10, 2), 0.0)

@@ -1,0 +1,189 @@
+"""``main.py evaluate`` and ``main.py predict`` on a small synthetic corpus and made-up files."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from model import inference
+from model.checkpoint import Checkpoint, save_checkpoint
+from model.cli import evaluate as evaluate_cmd
+from model.cli import predict as predict_cmd
+from model.config import FrontendConfig, ModelConfig, TrainConfig
+from model.constants import SAMPLE_RATE
+from model.networks import build_network
+
+LABELS = ["angry", "happy", "neutral", "sad"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """One intra-op thread: on a loaded shared machine two spinning OpenMP threads make these
+    small networks tens of times slower; restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def run_cli(argv: list[str]) -> int:
+    """Parse and run one of the two commands, as model.cli.main does."""
+    parser = argparse.ArgumentParser(prog="main.py")
+    sub = parser.add_subparsers(dest="command")
+    evaluate_cmd.add_parser(sub)
+    predict_cmd.add_parser(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def _checkpoint(path, labels=LABELS):
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch="enhanced", input_dim=80, n_classes=len(labels), hidden=16,
+                      gru_layers=1, attn_heads=2, frame_pool=3)
+    ckpt = Checkpoint(frontend=FrontendConfig(name="logmel"), model=cfg,
+                      train=TrainConfig(eval_max_seconds=4.0), labels=list(labels),
+                      norm_mean=[-6.0] * 80, norm_std=[3.0] * 80,
+                      state_dict=build_network(cfg).state_dict())
+    return save_checkpoint(ckpt, path)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return _checkpoint(tmp_path_factory.mktemp("ckpt") / "model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def audio_files(tmp_path_factory):
+    """speech.wav (~4 s espeak-ng), long.wav (3 s silence + speech + speech), silence.wav,
+    noise.wav, garbage.wav (not audio) and a missing path."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    folder = tmp_path_factory.mktemp("audio")
+    raw = folder / "raw.wav"
+    subprocess.run(["espeak-ng", "-w", str(raw), "The quick brown fox jumps over the lazy "
+                    "dog. I am very happy today."], check=True, capture_output=True)
+    from model.audio import load_audio
+
+    speech = load_audio(raw)
+    rng = np.random.default_rng(0)
+    files = {
+        "speech": (speech, folder / "speech.wav"),
+        "long": (np.concatenate([np.zeros(3 * SAMPLE_RATE), speech, speech]), folder / "long.wav"),
+        "silence": (np.zeros(2 * SAMPLE_RATE), folder / "silence.wav"),
+        "noise": (0.2 * rng.standard_normal(3 * SAMPLE_RATE), folder / "noise.wav"),
+    }
+    out = {}
+    for name, (wav, path) in files.items():
+        sf.write(path, wav.astype(np.float32), SAMPLE_RATE)
+        out[name] = path
+    out["garbage"] = folder / "garbage.wav"
+    out["garbage"].write_bytes(b"not audio" * 100)
+    out["missing"] = folder / "missing.wav"
+    return out
+
+
+def test_evaluate_json(model_path, synth_corpus, cache_dir, capsys):
+    code = run_cli(["evaluate", "--model", str(model_path), "--corpus", str(synth_corpus),
+                    "--cache", str(cache_dir), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    assert result["labels"] == LABELS and result["n"] == 160
+    for key in ("wa", "ua", "macro_f1"):
+        assert 0.0 <= result[key] <= 1.0
+    confusion = np.asarray(result["confusion"])
+    assert confusion.shape == (4, 4) and confusion.sum() == 160
+    assert (confusion.sum(axis=1) == 40).all()                # 40 utterances per class
+    assert result["wa"] == pytest.approx(np.trace(confusion) / 160)
+    assert len(result["per_speaker"]) == 10 and sorted(result["per_gender"]) == ["F", "M"]
+    assert sum(s["n"] for s in result["per_speaker"].values()) == 160
+    assert result["model"] == str(model_path)
+
+
+def test_evaluate_human_output_and_cache_reuse(model_path, synth_corpus, cache_dir, capsys):
+    code = run_cli(["evaluate", "--model", str(model_path), "--corpus", str(synth_corpus),
+                    "--cache", str(cache_dir), "--classes", "angry,sad"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "WA" in out and "UA" in out and "macro-F1" in out and "(n=80)" in out
+    assert "confusion (rows true, columns predicted)" in out and "Ses05M" in out
+
+
+def test_evaluate_labels_unknown_to_the_model(tmp_path, synth_corpus, cache_dir, capsys):
+    three = _checkpoint(tmp_path / "three.safetensors", labels=["angry", "happy", "neutral"])
+    code = run_cli(["evaluate", "--model", str(three), "--corpus", str(synth_corpus),
+                    "--cache", str(cache_dir), "--json"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "['sad']" in err and "not known to the model" in err and "--classes" in err
+
+
+def test_evaluate_bad_model_and_corpus(tmp_path, synth_corpus, model_path, capsys):
+    assert run_cli(["evaluate", "--model", str(tmp_path / "none.safetensors"),
+                    "--corpus", str(synth_corpus)]) == 2
+    assert "none" in capsys.readouterr().err
+    assert run_cli(["evaluate", "--model", str(model_path),
+                    "--corpus", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_predict_json_lines(model_path, audio_files, capsys):
+    names = ["speech", "silence", "garbage", "long", "missing", "noise"]
+    code = run_cli(["predict", *(str(audio_files[n]) for n in names), "--model",
+                    str(model_path), "--json"])
+    captured = capsys.readouterr()
+    assert code == 1                                          # two files failed
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["path"] for r in rows] == [str(audio_files[n]) for n in names]
+    speech, silence, garbage, long, missing, noise = rows
+    assert speech["label"] in LABELS and speech["speech"] is True
+    assert sum(speech["probs"].values()) == pytest.approx(1.0, abs=1e-5)
+    # ~4.3 s: windows 0-3, 1-4 and 1.3-4.3 (the last one aligned to the end)
+    assert [(w["start_s"], w["end_s"]) for w in speech["windows"]][:2] == [(0.0, 3.0), (1.0, 4.0)]
+    assert len(speech["windows"]) == 3 and speech["windows"][2]["end_s"] == speech["duration_s"]
+    for quiet in (silence, noise):
+        assert quiet["label"] is None and quiet["speech"] is False
+        assert set(quiet["probs"].values()) == {0.0}
+    assert "garbage.wav" in garbage["error"] and "missing.wav" in missing["error"]
+    assert long["label"] in LABELS and len(long["windows"]) > 5
+    assert long["windows"][0]["label"] is None                # 3 s of silence first
+    assert long["windows"][-1]["end_s"] == pytest.approx(long["duration_s"])
+    assert "garbage.wav" in captured.err and "missing.wav" in captured.err
+
+
+def test_predict_human_output_and_no_vad(model_path, audio_files, capsys):
+    code = run_cli(["predict", str(audio_files["silence"]), str(audio_files["long"]),
+                    "--model", str(model_path), "--window", "2", "--hop", "2"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert out[0].startswith(f"{audio_files['silence']}: no speech detected")
+    assert out[1].startswith(f"{audio_files['long']}: ")
+    assert any("0.0-   2.0 s  no speech detected" in line for line in out[2:])
+    assert run_cli(["predict", str(audio_files["silence"]), "--model", str(model_path),
+                    "--no-vad", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["label"] in LABELS and row["speech_ratio"] is None
+
+
+def test_predict_without_a_default_model(monkeypatch, tmp_path, audio_files, capsys):
+    monkeypatch.setattr(inference, "default_model_path", lambda: tmp_path / "x.safetensors")
+    assert run_cli(["predict", str(audio_files["speech"])]) == 2
+    err = capsys.readouterr().err
+    assert "python main.py train" in err and "--model" in err
+
+
+def test_predict_rejects_bad_window(model_path, audio_files, capsys):
+    assert run_cli(["predict", str(audio_files["speech"]), "--model", str(model_path),
+                    "--hop", "0"]) == 2
+    assert "--hop" in capsys.readouterr().err

@@ -1,0 +1,112 @@
+"""silero-vad gating: silence and noise are not speech, espeak-ng speech is."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+
+from model.audio import load_audio
+from model.constants import SAMPLE_RATE
+from model.vad import has_speech, is_speech, spans_ratio, speech_ratio, speech_spans
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                  reason="espeak-ng is not installed")
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory) -> np.ndarray:
+    """About 4 s of espeak-ng speech at 16 kHz."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    path = tmp_path_factory.mktemp("espeak") / "speech.wav"
+    subprocess.run(["espeak-ng", "-w", str(path),
+                    "The quick brown fox jumps over the lazy dog. I am very happy today."],
+                   check=True, capture_output=True)
+    return load_audio(path)
+
+
+def _noise(kind: str, seconds: float, level: float, rng: np.random.Generator) -> np.ndarray:
+    n = int(seconds * SAMPLE_RATE)
+    white = rng.standard_normal(n)
+    if kind == "white":
+        out = white
+    elif kind == "pink":     # 1/f power: scale the spectrum by 1/sqrt(f)
+        spectrum = np.fft.rfft(white) / np.sqrt(np.arange(1, n // 2 + 2))
+        out = np.fft.irfft(spectrum, n)
+    else:                    # brown: integrated white noise
+        out = np.cumsum(white)
+        out -= out.mean()
+    return (level * out / np.abs(out).max()).astype(np.float32)
+
+
+def test_silence_is_not_speech():
+    silence = np.zeros(3 * SAMPLE_RATE, dtype=np.float32)
+    assert speech_ratio(silence) == 0.0 and not has_speech(silence)
+
+
+@pytest.mark.parametrize("kind", ["white", "pink", "brown"])
+@pytest.mark.parametrize("level", [0.01, 0.3, 1.0])
+def test_noise_is_not_speech(kind, level):
+    wav = _noise(kind, 3.0, level, np.random.default_rng(1))
+    assert speech_ratio(wav) < 0.05
+    assert not has_speech(wav)
+
+
+def test_tone_and_synthetic_vowel_are_not_speech():
+    t = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t)
+    phase = 2 * np.pi * np.cumsum(140 + 20 * np.sin(2 * np.pi * 0.5 * t)) / SAMPLE_RATE
+    vowel = sum(np.sin(k * phase) / k for k in range(1, 30)) * (0.5 + 0.5 * np.sin(8 * np.pi * t))
+    for wav in (tone, 0.3 * vowel / np.abs(vowel).max()):
+        assert not has_speech(wav.astype(np.float32))
+
+
+@needs_espeak
+def test_espeak_speech_is_speech(spoken):
+    assert speech_ratio(spoken) > 0.6
+    assert has_speech(spoken)
+
+
+@needs_espeak
+def test_speech_with_silence_around_it(spoken):
+    pad = np.zeros(len(spoken), dtype=np.float32)
+    padded = np.concatenate([pad, spoken, pad])
+    spans = speech_spans(padded)
+    assert spans and all(len(spoken) - 2000 <= s < e <= 2 * len(spoken) + 2000 for s, e in spans)
+    whole = speech_ratio(spoken)
+    assert speech_ratio(padded) == pytest.approx(whole / 3, abs=0.05)
+    # a long recording with one short utterance still has speech (0.5 s rule)
+    long = np.concatenate([np.zeros(60 * SAMPLE_RATE, np.float32), spoken[:SAMPLE_RATE * 2]])
+    assert speech_ratio(long) < 0.05 and has_speech(long)
+
+
+@needs_espeak
+def test_threads_share_the_detector_safely(spoken):
+    noise = _noise("white", 3.0, 0.3, np.random.default_rng(2))
+    expected = {0: speech_ratio(spoken), 1: speech_ratio(noise)}
+    results: list[tuple[int, float]] = []
+
+    def work(which: int) -> None:
+        for _ in range(3):
+            results.append((which, speech_ratio(spoken if which == 0 else noise)))
+
+    threads = [threading.Thread(target=work, args=(i % 2,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 12
+    assert all(ratio == pytest.approx(expected[which]) for which, ratio in results)
+
+
+def test_helpers_and_degenerate_input():
+    assert spans_ratio([(0, 50), (75, 200)], 0, 100) == pytest.approx(0.75)
+    assert spans_ratio([(0, 50)], 10, 10) == 0.0
+    assert speech_ratio(np.zeros(0, np.float32)) == 0.0
+    assert speech_ratio(np.full(100, np.nan, np.float32)) == 0.0
+    assert is_speech(0.1, 3 * SAMPLE_RATE) and not is_speech(0.09, 3 * SAMPLE_RATE)
+    assert is_speech(0.01, 60 * SAMPLE_RATE)            # 0.6 s of speech in a minute
+    assert not is_speech(0.0, SAMPLE_RATE)
