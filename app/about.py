@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 MODEL_CARD = ASSETS / "MODEL_CARD.md"
-FACT_KEYS = ("labels", "metrics", "frontend", "model", "train", "speakers")
+# Sidecar keys shown in their own sections, or not worth showing (long vectors, bookkeeping).
+FACT_KEYS = ("labels", "metrics", "frontend", "model", "train", "speakers", "norm_mean",
+             "norm_std", "weights_sha1", "format", "version", "state_dict")
 
 
 def model_card_markdown(info=None, card: Path = MODEL_CARD) -> str:
@@ -51,7 +53,10 @@ def _facts(info) -> str:
         if isinstance(value, dict):
             lines += [f"### {key.capitalize()}", "", "| setting | value |", "|---|---|"]
             lines += [f"| {k} | {_fmt(v)} |" for k, v in value.items()] + [""]
-    others = {k: v for k, v in facts.items() if k not in FACT_KEYS and k != "state_dict"}
+    speakers = facts.get("speakers") or []
+    if speakers:
+        lines += [f"**Trained on {len(speakers)} speakers.**", ""]
+    others = {k: v for k, v in facts.items() if k not in FACT_KEYS}
     if others:
         lines += ["### Other facts", "", "```", json.dumps(others, indent=2)[:4000], "```"]
     return "\n".join(lines)

@@ -71,7 +71,7 @@ class Controls(QFrame):
         self.listen.setCheckable(True)
         self.listen.toggled.connect(self._on_listen)
         self.device = QComboBox()
-        self.device.setMinimumContentsLength(22)
+        self.device.setMinimumContentsLength(10)
         self.device.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.device.setToolTip("Input device")
         self.device.currentIndexChanged.connect(self._on_device)
@@ -80,7 +80,7 @@ class Controls(QFrame):
         self.refresh.setToolTip("Look for input devices again")
         self.refresh.clicked.connect(lambda: self.refresh_devices(rescan=True))
         self.model = QComboBox()
-        self.model.setMinimumContentsLength(18)
+        self.model.setMinimumContentsLength(8)
         self.model.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.model.addItem(icon("model"), DEFAULT_MODEL_TEXT, "")
         self.model.addItem(icon("open"), OPEN_MODEL_TEXT, None)
@@ -96,17 +96,18 @@ class Controls(QFrame):
                                   "(1 = no smoothing)")
         self.smoothing.valueChanged.connect(self.smoothingChanged)
         row = QHBoxLayout(self)
+        row.setSpacing(6)
         row.addWidget(self.listen)
-        row.addSpacing(12)
+        row.addSpacing(10)
         for caption, widgets in (("Input", [self.device, self.refresh]), ("Model", [self.model]),
                                  ("Window", [self.window]), ("Hop", [self.hop]),
-                                 ("Smoothing", [self.smoothing])):
+                                 ("Average", [self.smoothing])):
             label = QLabel(caption)
             label.setObjectName("caption")
             row.addWidget(label)
             for w in widgets:
                 row.addWidget(w)
-            row.addSpacing(8)
+            row.addSpacing(6)
         row.addStretch(1)
 
     @staticmethod

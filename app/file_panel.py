@@ -12,7 +12,7 @@ from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPushButton, QSplitter,
                              QTableWidget, QTableWidgetItem, QVBoxLayout, QHBoxLayout, QWidget)
 
-from app.theme import MUTED, emotion_colour, icon, style_plot
+from app.theme import MUTED, emotion_colour, icon, percent_axis, style_bar_plot, style_plot
 
 COLUMNS = ("File", "Length", "Emotion", "Confidence", "Details")
 
@@ -60,13 +60,12 @@ class FilePanel(QWidget):
         self.table.setColumnWidth(0, 260)
         self.table.itemSelectionChanged.connect(self._show_selected)
         self.bars_plot = pg.PlotWidget()
-        style_plot(self.bars_plot, "Whole file")
-        self.bars_plot.setYRange(0, 1, padding=0.02)
+        style_bar_plot(self.bars_plot, "Whole file")
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.65)
         self.bars_plot.addItem(self.bars)
         self.timeline_plot = pg.PlotWidget()
         style_plot(self.timeline_plot, "Across the file (one point per window)")
-        self.timeline_plot.setYRange(0, 1, padding=0.02)
+        percent_axis(self.timeline_plot)
         self.timeline_plot.setLabel("bottom", "seconds")
         self.legend = self.timeline_plot.addLegend(offset=(8, 4), colCount=4)
         plots = QSplitter(Qt.Horizontal)
@@ -160,4 +159,4 @@ class FilePanel(QWidget):
                                     pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
                                     symbolBrush=colour, symbolPen=None)
         self.timeline_plot.setXRange(0, max(r.duration_s, 1.0), padding=0.02)
-        self.timeline_plot.setYRange(0, 1, padding=0.02)
+        percent_axis(self.timeline_plot)

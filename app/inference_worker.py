@@ -205,12 +205,12 @@ class InferenceWorker(QObject):
             return
         latency = time.perf_counter() - started
         self.windows_done += 1
-        if pred.speech:
-            self._recent.append(np.asarray(pred.probs, dtype=np.float64))
         finished = self._segments.add(fresh, hop_speech, pred.probs if pred.speech else None)
-        if finished is not None:
+        if finished is not None:  # smoothing starts afresh with each segment
             self._recent.clear()
             self._store_segment(finished)
+        if pred.speech:
+            self._recent.append(np.asarray(pred.probs, dtype=np.float64))
         self._emit_live(wav, end, queued_at, pred, latency=latency)
 
     def _fresh(self, wav: np.ndarray, end: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget)
 
 from app.level_meter import LevelMeter
-from app.theme import ACCENT, MUTED, emotion_colour, style_plot
+from app.theme import ACCENT, MUTED, emotion_colour, percent_axis, style_bar_plot, style_plot
 from model.constants import SAMPLE_RATE
 
 DISPLAY_FPS = 25
@@ -105,14 +105,15 @@ class LivePanel(QWidget):
         self.headline = EmotionHeadline()
         self.meter = self.headline.meter
         self.bars_plot = pg.PlotWidget()
-        style_plot(self.bars_plot, "Probabilities")
-        self.bars_plot.setYRange(0, 1, padding=0.02)
+        style_bar_plot(self.bars_plot, "Probabilities")
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.65)
         self.bars_plot.addItem(self.bars)
+        self.bars_note = pg.TextItem("", color=MUTED, anchor=(0.5, 0.5))
+        self.bars_plot.addItem(self.bars_note)
         self.timeline_plot = pg.PlotWidget()
         style_plot(self.timeline_plot, "Last minute")
         self.timeline_plot.setXRange(-TIMELINE_S, 0, padding=0)
-        self.timeline_plot.setYRange(0, 1, padding=0.02)
+        percent_axis(self.timeline_plot)
         self.timeline_plot.setLabel("bottom", "seconds")
         self.timeline_legend = self.timeline_plot.addLegend(offset=(8, 4), colCount=4)
         self.timeline_curves: dict[str, pg.PlotDataItem] = {}
@@ -166,7 +167,7 @@ class LivePanel(QWidget):
             self.set_labels(result.labels)
         self._result = result
         t = result.end / SAMPLE_RATE
-        probs = result.probs if result.speech else np.full(len(self.labels), np.nan)
+        probs = result.probs if result.label is not None else np.full(len(self.labels), np.nan)
         self._history.append((t, probs))
         while self._history and self._history[0][0] < t - TIMELINE_S:
             self._history.popleft()
@@ -217,7 +218,14 @@ class LivePanel(QWidget):
 
     def _paint_bars(self) -> None:
         n = len(self.labels)
-        probs = self._result.probs if self._result is not None else np.zeros(n)
+        r = self._result
+        probs = r.probs if r is not None else np.zeros(n)
+        note = "" if r is not None and r.label is not None else \
+            ("no speech" if r is not None and r.model_loaded else "")
+        self.bars_note.setText(note)
+        self.bars_note.setPos((n - 1) / 2 if n else 0, 0.5)
+        if n == 0:  # no model yet: nothing to draw (pyqtgraph refuses empty pen lists)
+            return
         brushes = [pg.mkBrush(emotion_colour(name, i)) for i, name in enumerate(self.labels)]
         self.bars.setOpts(x=np.arange(n), height=np.asarray(probs, dtype=float), brushes=brushes,
                           pens=[pg.mkPen(None)] * n)

@@ -48,6 +48,9 @@ class MainWindow(QMainWindow):
         self.model_info = None
         self._cli_device = device
         self._error_box: QMessageBox | None = None
+        self.wizard = None
+        self._stats = (0, 0)
+        self._stale = 0
         self.setWindowTitle("SER Studio — speech emotion recognition")
         self.setWindowIcon(icon("app"))
         self.setAcceptDrops(True)
@@ -121,8 +124,6 @@ class MainWindow(QMainWindow):
             w.historyAdded.connect(lambda _id: self.history_panel.refresh())
             self.history_panel.message.connect(lambda t: self.statusBar().showMessage(t, 5000))
         self.tabs.currentChanged.connect(lambda i: setattr(self.settings, "tab", i))
-        self._stats = (0, 0)
-        self._stale = 0
 
     def _restore(self) -> None:
         s = self.settings
@@ -132,9 +133,11 @@ class MainWindow(QMainWindow):
             self.resize(1280, 820)
         if s.window_state is not None:
             self.restoreState(s.window_state)
-        self.controls.window.setValue(s.window_s)
-        self.controls.hop.setValue(s.hop_s)
-        self.controls.smoothing.setValue(s.smoothing)
+        for spin, value in ((self.controls.window, s.window_s), (self.controls.hop, s.hop_s),
+                            (self.controls.smoothing, s.smoothing)):
+            spin.blockSignals(True)  # restoring is not a change to save back
+            spin.setValue(value)
+            spin.blockSignals(False)
         self.tabs.setCurrentIndex(min(s.tab, self.tabs.count() - 1))
 
     # -- model -----------------------------------------------------------------------------
@@ -271,11 +274,17 @@ class MainWindow(QMainWindow):
             self.history_panel.export_csv()
 
     def open_wizard(self) -> None:
+        """Train › Training wizard; its new model is loaded into the live view."""
         from app.wizard import TrainingWizard
 
+        if self.wizard is not None and self.wizard.isVisible():
+            self.wizard.raise_()
+            self.wizard.activateWindow()
+            return
         wizard = TrainingWizard(self, main_py=str(MAIN_PY))
         wizard.modelReady.connect(self._on_wizard_model)
         wizard.setAttribute(Qt.WA_DeleteOnClose)
+        wizard.destroyed.connect(lambda: setattr(self, "wizard", None))
         wizard.show()
         self.wizard = wizard
 
@@ -316,4 +325,6 @@ class MainWindow(QMainWindow):
         self.inference.shutdown(1200)
         if self.history_panel is not None:
             self.history_panel.stop_playback()
+        if self.wizard is not None and self.wizard.isVisible():
+            self.wizard.reject()  # cancels a running training
         event.accept()

@@ -42,7 +42,8 @@ def apply_theme(app) -> None:
     configure_plots()
     qss = RESOURCES / "style.qss"
     try:
-        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+        icons = (RESOURCES / "icons").as_posix()
+        app.setStyleSheet(qss.read_text(encoding="utf-8").replace("@ICONS@", icons))
     except OSError as exc:
         log.warning("stylesheet %s not loaded: %s", qss, exc)
     app.setWindowIcon(icon("app"))
@@ -51,6 +52,19 @@ def apply_theme(app) -> None:
 def configure_plots() -> None:
     """Light plots with anti-aliasing, matching the stylesheet."""
     pg.setConfigOptions(background="w", foreground=TEXT, antialias=True)
+
+
+def style_bar_plot(plot: pg.PlotWidget, title: str) -> None:
+    """style_plot for a bar chart: class names under the bars, probabilities 0..1."""
+    style_plot(plot, title)
+    plot.getAxis("bottom").setHeight(30)
+    percent_axis(plot)
+
+
+def percent_axis(plot: pg.PlotWidget) -> None:
+    """A 0..1 probability axis labelled in percent."""
+    plot.getAxis("left").setTicks([[(v, f"{v:.0%}") for v in (0, 0.25, 0.5, 0.75, 1.0)]])
+    plot.setYRange(0, 1, padding=0.03)
 
 
 def style_plot(plot: pg.PlotWidget, title: str) -> None:
@@ -65,3 +79,4 @@ def style_plot(plot: pg.PlotWidget, title: str) -> None:
         axis = plot.getAxis(side)
         axis.setPen(pg.mkPen("#c3c9d4"))
         axis.setTextPen(pg.mkPen(MUTED))
+

@@ -200,10 +200,20 @@ def _read_weights(weights: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{weights}: not a readable safetensors file ({exc})") from exc
 
 
+def _looks_like_safetensors(head: bytes, size: int) -> bool:
+    """True for a safetensors layout: an 8-byte little-endian header length smaller than the
+    file, then the JSON header's '{'. (Its first byte can be 0x80, pickle's protocol byte.)"""
+    if len(head) < 9:
+        return False
+    return 0 < int.from_bytes(head[:8], "little") < size and head[8:9] == b"{"
+
+
 def _refuse_pickle(path: Path) -> None:
     """Raise CheckpointError for a pickle or torch.save (zip) file, without unpickling it."""
     with open(path, "rb") as f:
-        head = f.read(4)
+        head = f.read(9)
+    if _looks_like_safetensors(head, path.stat().st_size):
+        return
     if head.startswith(_ZIP_MAGIC) or head[:1] == bytes([_PICKLE_PROTOCOL]):
         raise CheckpointError(
             f"{path}: this is a pickle/torch.save file; ser-studio refuses to unpickle (it can "

@@ -229,6 +229,8 @@ class Predictor:
         wav = np.asarray(wav, dtype=np.float32)
         if wav.ndim != 1:
             raise ValueError(f"expected a mono waveform of shape (N,), got shape {wav.shape}")
+        if not np.isfinite(wav).all():
+            raise ValueError("waveform contains NaN or infinite samples")
         if not vad:
             return self._run(wav, math.nan, started)
         ratio = vad_mod.speech_ratio(wav)

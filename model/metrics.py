@@ -148,9 +148,9 @@ def metrics_from_confusion(confusion: Sequence[Sequence[int]]) -> dict:
     }
 
 
-def _merge_speakers(fold_metrics: Sequence[dict]) -> dict[str, dict]:
+def _merge_speakers(fold_metrics: Sequence[dict], fold_ids: Sequence) -> dict[str, dict]:
     merged: dict[str, dict] = {}
-    for k, metrics in enumerate(fold_metrics):
+    for k, metrics in zip(fold_ids, fold_metrics):
         for name, figures in metrics.get("per_speaker", {}).items():
             if name in merged:
                 raise ValueError(f"speaker {name!r} is tested in folds {merged[name]['fold']} "
@@ -176,19 +176,23 @@ def _aggregate_groups(fold_metrics: Sequence[dict], kind: str) -> tuple[dict, di
     return per, spread
 
 
-def aggregate_folds(fold_metrics: Sequence[dict]) -> dict:
+def aggregate_folds(fold_metrics: Sequence[dict], fold_ids: Sequence | None = None) -> dict:
     """Summary over cross-validation folds of :func:`compute_metrics` outputs.
 
     Returns: folds (K); wa, ua, macro_f1 as {"mean", "std", "values": per fold}; n (total);
     labels; confusion (summed over folds); pooled ({"wa", "ua", "macro_f1"} of the summed
     confusion); per_speaker (merged: each speaker is tested in exactly one fold, its entry gains
-    "fold"; a speaker in two folds raises ValueError); speaker_spread (std across all speakers);
+    "fold": ``fold_ids[i]``, default the position i in ``fold_metrics``; a speaker in two folds
+    raises ValueError); speaker_spread (std across all speakers);
     per_gender / per_session ({name: {"accuracy": {"mean","std"}, "f1": {...}, "n", "folds"}},
     mean +- std over the folds holding that group) with gender_spread / session_spread (std
     across groups of the per-group means). All stds use ddof=0.
     """
     if not fold_metrics:
         raise ValueError("no folds to aggregate")
+    fold_ids = list(range(len(fold_metrics))) if fold_ids is None else list(fold_ids)
+    if len(fold_ids) != len(fold_metrics):
+        raise ValueError(f"{len(fold_ids)} fold ids for {len(fold_metrics)} folds")
     labels = list(fold_metrics[0]["labels"])
     for k, m in enumerate(fold_metrics):
         if list(m["labels"]) != labels:
@@ -200,12 +204,13 @@ def aggregate_folds(fold_metrics: Sequence[dict]) -> dict:
         out[key] = {**mean_std(values), "values": values}
     out.update(n=int(sum(m["n"] for m in fold_metrics)), labels=labels,
                confusion=confusion.tolist(), pooled=metrics_from_confusion(confusion))
-    speakers = _merge_speakers(fold_metrics)
+    speakers = _merge_speakers(fold_metrics, fold_ids)
     out["per_speaker"] = speakers
-    out["speaker_spread"] = {
-        "accuracy_std": float(np.std([s["accuracy"] for s in speakers.values()])) if speakers else None,
-        "f1_std": float(np.std([s["f1"] for s in speakers.values()])) if speakers else None,
-    }
+    out["speaker_spread"] = {"accuracy_std": None, "f1_std": None}
+    if speakers:
+        out["speaker_spread"] = {
+            "accuracy_std": float(np.std([s["accuracy"] for s in speakers.values()])),
+            "f1_std": float(np.std([s["f1"] for s in speakers.values()]))}
     for kind in ("gender", "session"):
         out[f"per_{kind}"], out[f"{kind}_spread"] = _aggregate_groups(fold_metrics, kind)
     return out

@@ -27,6 +27,10 @@ _CURVE_PANELS = (
     ("Adversarial alpha", [("alpha", "alpha")], "alpha"),
     ("Validation loss", [("val_loss", "validation")], "cross-entropy"),
 )
+# The same series keeps its colour in every panel.
+_COLOURS = {"train_loss": "tab:blue", "train_acc": "tab:blue", "train_f1": "tab:blue",
+            "val_loss": "tab:orange", "val_acc": "tab:orange", "val_f1": "tab:orange",
+            "val_ua": "tab:green"}
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -63,7 +67,7 @@ def plot_training_curves(history: Sequence[dict], path: str | Path, *,
             values = _series(history, key)
             if values.size and not np.all(np.isnan(values)):
                 ax.plot(epochs, values, marker="o" if len(values) < 30 else None,
-                        markersize=3, label=legend)
+                        markersize=3, label=legend, color=_COLOURS.get(key, "tab:purple"))
                 drawn = True
         if best_epoch is not None and drawn:
             ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label="best epoch")
@@ -92,7 +96,7 @@ def plot_per_speaker(per_speaker: dict[str, dict], path: str | Path, *,
     names = sorted(per_speaker)
     acc = np.asarray([per_speaker[n]["accuracy"] for n in names], dtype=float)
     f1 = np.asarray([per_speaker[n]["f1"] for n in names], dtype=float)
-    fig = Figure(figsize=(max(6.0, 0.7 * len(names) + 2.5), 4.8), layout="constrained")
+    fig = Figure(figsize=(max(7.0, 0.7 * len(names) + 2.0), 4.8), layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(names))
     width = 0.38
@@ -105,13 +109,16 @@ def plot_per_speaker(per_speaker: dict[str, dict], path: str | Path, *,
                    label=f"mean F1 {f1.mean():.2f}")
     else:
         ax.text(0.5, 0.5, "no speakers", ha="center", va="center", transform=ax.transAxes)
-    ticks = [f"{n}\n(n={per_speaker[n]['n']})" if "n" in per_speaker[n] else n for n in names]
+    sep = "\n" if len(names) <= 10 else " "
+    ticks = [f"{n}{sep}(n={per_speaker[n]['n']})" if "n" in per_speaker[n] else n for n in names]
     ax.set_xticks(x, ticks, rotation=45 if len(names) > 10 else 0,
                   ha="right" if len(names) > 10 else "center", fontsize=8)
-    ax.set_ylim(0, 1.08)
+    ax.set_ylim(0, 1.2)                       # headroom for the legend above the bars
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("score")
-    ax.set_title(title or "Per-speaker accuracy and macro-F1 (each speaker unseen in training)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(title or "Per-speaker accuracy and macro-F1 (speakers unseen in training)",
+                 fontsize=11)
+    ax.legend(fontsize=8, loc="upper center", ncol=4, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 
@@ -126,7 +133,8 @@ def plot_confusion(confusion: Sequence[Sequence[int]], labels: Sequence[str],
     cm = np.asarray(confusion, dtype=float)
     k = len(labels)
     if cm.shape != (k, k):
-        raise ValueError(f"confusion has shape {cm.shape}, expected ({k}, {k}) for labels {list(labels)}")
+        raise ValueError(f"confusion has shape {cm.shape}, expected ({k}, {k}) for labels "
+                         f"{list(labels)}")
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
     size = max(4.5, 1.0 * k + 2.5)

@@ -22,6 +22,10 @@ The run summary (what the trainer writes to ``metrics.json`` and passes to
          "history": [epoch rows, ...]},                          # optional (plots' history rows)
         ...
       ],
+      "folds_planned": [{"fold", "test_speakers", "val_speakers", "train_speakers"}, ...],
+                                                                 # optional: every fold of the
+                                                                 # protocol (a cancelled run
+                                                                 # lists the ones not run)
       "aggregate": aggregate_folds([f["metrics"] for f in folds]) or None when no fold finished,
       "plots": {"curves_fold<k>": "curves_fold<k>.png", "per_speaker": "per_speaker.png",
                 "confusion": "confusion.png"},                   # name -> path relative to run dir
@@ -119,11 +123,19 @@ def _protocol(summary: dict) -> list[str]:
                      len(f.get("train_speakers") or []), f.get("best_epoch", "?"),
                      m.get("n", "?"), _pct(m.get("wa")), _pct(m.get("ua")),
                      _pct(m.get("macro_f1")), f"`{f.get('checkpoint', '')}`"])
-    if not rows:
-        return ["## Folds", "", "No fold finished.", ""]
-    return ["## Folds (speakers tested in each fold)", ""] + _table(
-        ["fold", "test speakers", "validation speakers", "training speakers", "best epoch",
-         "n", "WA %", "UA %", "macro-F1 %", "checkpoint"], rows)
+    done = {f.get("fold") for f in summary.get("folds") or []}
+    skipped = [f for f in summary.get("folds_planned") or [] if f.get("fold") not in done]
+    lines = ["## Folds (speakers tested in each fold)", ""]
+    if rows:
+        lines += _table(["fold", "test speakers", "validation speakers", "training speakers",
+                         "best epoch", "n", "WA %", "UA %", "macro-F1 %", "checkpoint"], rows)
+    else:
+        lines += ["No fold finished.", ""]
+    if skipped:
+        lines += ["Folds planned but not run: " + "; ".join(
+            f"fold {f.get('fold', '?')} (test speakers {_names(f.get('test_speakers'))})"
+            for f in skipped) + ".", ""]
+    return lines
 
 
 def _results(agg: dict) -> list[str]:
@@ -151,8 +163,11 @@ def _results(agg: dict) -> list[str]:
     return lines
 
 
-def _speakers_and_confusion(agg: dict) -> list[str]:
+def _speakers_and_confusion(agg: dict, folds: list[dict]) -> list[str]:
+    """Per-speaker table (fold named as in the summary's folds) and the summed confusion."""
     lines = []
+    tested_in = {s: f.get("fold", i) for i, f in enumerate(folds)
+                 for s in f.get("test_speakers") or []}
     speakers = agg.get("per_speaker") or {}
     if speakers:
         spread = agg.get("speaker_spread") or {}
@@ -160,7 +175,8 @@ def _speakers_and_confusion(agg: dict) -> list[str]:
                   f"Spread across speakers (std): accuracy {_pct(spread.get('accuracy_std'))}, "
                   f"F1 {_pct(spread.get('f1_std'))}.", ""]
         lines += _table(["speaker", "fold", "n", "accuracy %", "macro-F1 %"], [
-            [name, s.get("fold", "?"), s["n"], _pct(s["accuracy"]), _pct(s["f1"])]
+            [name, tested_in.get(name, s.get("fold", "?")), s["n"], _pct(s["accuracy"]),
+             _pct(s["f1"])]
             for name, s in speakers.items()])
     labels = agg.get("labels") or []
     if labels and agg.get("confusion"):
@@ -181,14 +197,15 @@ def _plots(run_dir: Path, plots: dict[str, str]) -> list[str]:
     if not plots:
         return []
     lines = ["## Plots", ""]
-    order = sorted(plots, key=lambda n: (n.startswith("curves"), n))
+    order = sorted(plots, key=lambda n: (n.startswith("curves"), len(n), n))  # fold2 < fold10
     for name in order:
         rel = Path(plots[name])
         if rel.is_absolute():
             rel = Path(rel).relative_to(run_dir) if rel.is_relative_to(run_dir) else rel
         if not (run_dir / rel).exists():
             log.warning("plot %s is listed in the summary but %s does not exist", name, rel)
-        lines += [f"### {_plot_caption(name)}", "", f"![{_plot_caption(name)}]({rel.as_posix()})", ""]
+        caption = _plot_caption(name)
+        lines += [f"### {caption}", "", f"![{caption}]({rel.as_posix()})", ""]
     return lines
 
 
@@ -207,7 +224,7 @@ def render_report(run_dir: Path, summary: dict) -> str:
     lines = _header(summary) + _protocol(summary)
     agg = summary.get("aggregate")
     if agg:
-        lines += _results(agg) + _speakers_and_confusion(agg)
+        lines += _results(agg) + _speakers_and_confusion(agg, summary.get("folds") or [])
     lines += _plots(Path(run_dir), summary.get("plots") or {})
     lines += _configs(summary.get("configs") or {})
     return "\n".join(lines).rstrip() + "\n"

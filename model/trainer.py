@@ -5,8 +5,8 @@ frequency when ``class_weighted``, label smoothing from the config) + adversaria
 CE(speaker) (enhanced network with its speaker head; speakers are the fold's training speakers)
 + l2_reg * sum of squared weight matrices (parameters with 2+ dims; biases and norms excluded);
 alpha and learning rate from ``model.schedules`` stepped per epoch; gradient clipping and
-accumulation; early stopping on validation UA (ties keep the earlier epoch) with the best
-epoch's weights restored.
+accumulation; early stopping on validation UA (ties broken by the lower validation loss) with
+the best epoch's weights restored.
 
 Progress goes to ``progress(event)`` as the contract's "epoch" events; ``cancel.is_set()`` is
 checked before every batch and raises TrainingCancelled.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -205,11 +206,19 @@ def train_fold(train_utts: Sequence[Utterance], val_utts: Sequence[Utterance],
     return TrainedModel(network, model_cfg, mean, std, speakers, history, best[0])
 
 
+def _score(row: dict, epoch: int) -> tuple[float, float]:
+    """Early-stopping score, compared lexicographically: validation UA, then lower validation
+    loss (UA of a few validation utterances ties often). Without validation: the latest."""
+    if row["val_ua"] is None:
+        return (float(epoch), 0.0)
+    return (row["val_ua"], -row["val_loss"])
+
+
 def _fit(network, loader, val_set, optimizer, weights, labels, cfg: TrainConfig, epochs: int,
          fold: int, progress, cancel, device) -> tuple[list[dict], tuple[int, dict]]:
     """The epoch loop; returns the history and (best epoch, its state dict)."""
     history: list[dict] = []
-    best_epoch, best_ua, best_state = 0, -1.0, None
+    best_epoch, best_score, best_state = 0, (-math.inf, -math.inf), None
     for epoch in range(epochs):
         lr, alpha = lr_at(epoch, cfg), alpha_at(epoch, cfg)
         for group in optimizer.param_groups:
@@ -225,13 +234,13 @@ def _fit(network, loader, val_set, optimizer, weights, labels, cfg: TrainConfig,
         log.debug("fold %d epoch %d: %s", fold, epoch + 1, row)
         if progress is not None:
             progress({"event": "epoch", "fold": fold, "epochs": epochs, **row})
-        score = row["val_ua"] if row["val_ua"] is not None else float(epoch)
-        if score > best_ua:
-            best_epoch, best_ua = epoch + 1, score
+        score = _score(row, epoch)
+        if score > best_score:
+            best_epoch, best_score = epoch + 1, score
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in
                                         network.state_dict().items()})
         elif len(val_set) and epoch + 1 - best_epoch >= cfg.patience:
             log.info("fold %d: early stop at epoch %d, best epoch %d (val UA %.3f)",
-                     fold, epoch + 1, best_epoch, best_ua)
+                     fold, epoch + 1, best_epoch, best_score[0])
             break
     return history, (best_epoch, best_state)

@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+# Small networks run faster on one thread, and a shared CI machine is not oversubscribed.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed_everything():

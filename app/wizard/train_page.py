@@ -60,7 +60,8 @@ class TrainingCurves(QWidget):
         for item, values in ((self.train_loss, curves.train_loss),
                              (self.val_loss, curves.val_loss), (self.val_ua, curves.val_ua)):
             y = np.asarray(values, dtype=float)
-            item.setData(x, y, connect="finite")
+            keep = np.isfinite(y)  # epochs without validation (the final model) are left out
+            item.setData(x[keep], y[keep])
         self.loss_plot.setTitle(f"<span style='font-size:10pt'>Loss — {title}</span>")
         self.ua_plot.setTitle(f"<span style='font-size:10pt'>Validation UA — {title}</span>")
 
@@ -151,7 +152,7 @@ class TrainPage(QWizardPage):
         self.error_label.clear()
         self.curves.show_curves(Curves(), "")
         process = TrainProcess(self, kill_after_ms=wizard.kill_after_ms)
-        process.event.connect(self._event)
+        process.progressEvent.connect(self._event)
         process.output.connect(self._output)
         process.failed.connect(self._failed)
         process.finished.connect(self._finished)
@@ -181,7 +182,7 @@ class TrainPage(QWizardPage):
         old, self.process = self.process, None
         if old is None:
             return
-        for signal in (old.event, old.output, old.failed, old.finished):
+        for signal in (old.progressEvent, old.output, old.failed, old.finished):
             signal.disconnect()
         if old.is_running():
             old.finished.connect(old.deleteLater)

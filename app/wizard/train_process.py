@@ -60,13 +60,13 @@ class JsonLineParser:
 class TrainProcess(QObject):
     """One training process. Signals:
 
-    event(dict): a progress event, in order; output(str): stderr text and non-event stdout
+    progressEvent(dict): a progress event, in order; output(str): stderr text and non-event stdout
     lines, for the log; failed(str): the process could not start (no ``finished`` follows);
     finished(int, bool): exit code and whether it crashed (killed by a signal included),
     after every event was delivered.
     """
 
-    event = pyqtSignal(dict)
+    progressEvent = pyqtSignal(dict)
     output = pyqtSignal(str)
     failed = pyqtSignal(str)
     finished = pyqtSignal(int, bool)
@@ -111,7 +111,7 @@ class TrainProcess(QObject):
 
     def _read_stdout(self) -> None:
         for event in self.parser.feed(bytes(self.process.readAllStandardOutput())):
-            self.event.emit(event)
+            self.progressEvent.emit(event)
         self._flush_garbage()
 
     def _read_stderr(self) -> None:
@@ -133,6 +133,6 @@ class TrainProcess(QObject):
         self._read_stdout()
         self._read_stderr()
         for event in self.parser.flush():
-            self.event.emit(event)
+            self.progressEvent.emit(event)
         self._flush_garbage()
         self.finished.emit(code, status == QProcess.CrashExit)

@@ -46,7 +46,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
                         help="labels to keep (space or comma separated)")
     parser.add_argument("--cache", type=Path, default=None,
-                        help=f"feature cache folder (default: $SER_CACHE_DIR or {default_cache_dir()})")
+                        help="feature cache folder (default: $SER_CACHE_DIR or "
+                             f"{default_cache_dir()})")
     parser.add_argument("--batch-size", type=int, default=32, help="utterances per forward pass")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

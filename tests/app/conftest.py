@@ -38,6 +38,12 @@ def make_checkpoint(path, *, arch: str = "enhanced", hidden: int = 64, seed: int
 
 
 @pytest.fixture(scope="session")
+def checkpoint_factory():
+    """``make_checkpoint`` as a fixture: checkpoint_factory(path, seed=1) -> weights path."""
+    return make_checkpoint
+
+
+@pytest.fixture(scope="session")
 def checkpoint_path(tmp_path_factory):
     """Path of a random-weights enhanced log-mel checkpoint (X.safetensors + X.json)."""
     return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "random_model.safetensors")
@@ -166,3 +172,30 @@ def history(tmp_path):
     from app.history_store import HistoryStore
 
     return HistoryStore(tmp_path / "history.sqlite3")
+
+
+@pytest.fixture(scope="session")
+def predictor(checkpoint_path):
+    """The random-weights checkpoint loaded through the one inference entry point."""
+    from model.inference import Predictor
+
+    return Predictor.load(checkpoint_path)
+
+
+def live_result_of(predictor, wav: np.ndarray, end: int | None = None):
+    """A LiveResult of a real prediction of ``wav``, as the worker would emit it."""
+    from app.inference_worker import LiveResult
+
+    pred = predictor.predict(wav, vad=True)
+    return LiveResult(
+        labels=list(predictor.labels), label=pred.label, probs=pred.probs,
+        raw_probs=pred.probs, speech=pred.speech, speech_ratio=pred.speech_ratio,
+        attention=pred.attention, attention_rate=pred.attention_rate, wav=wav,
+        end=wav.size if end is None else end, latency_s=pred.latency_s,
+        age_s=pred.latency_s, stale_dropped=0, attention_offset_s=pred.attention_offset_s)
+
+
+@pytest.fixture
+def make_live_result(predictor):
+    """``live_result_of`` bound to the session predictor: make_live_result(wav, end=None)."""
+    return lambda wav, end=None: live_result_of(predictor, wav, end)

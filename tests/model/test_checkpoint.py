@@ -188,3 +188,16 @@ def test_a_renamed_pair_still_loads(saved, tmp_path):
     weights.rename(tmp_path / "renamed.safetensors")
     weights.with_suffix(".json").rename(tmp_path / "renamed.json")
     assert load_checkpoint(tmp_path / "renamed").labels == LABELS
+
+
+def test_safetensors_whose_header_length_starts_with_0x80_is_accepted(tmp_path):
+    # A safetensors file begins with its header length (8 bytes, little-endian); when the low byte
+    # is 0x80 (pickle's protocol byte) it must still load. Lengthen a tensor name until it happens.
+    ckpt, net = make_checkpoint()
+    for k in range(1, 300):
+        ckpt.state_dict = {**net.state_dict(), "pad." + "x" * k: torch.zeros(1)}
+        weights = save_checkpoint(ckpt, tmp_path / "m")
+        if weights.read_bytes()[0] == 0x80:
+            break
+    assert weights.read_bytes()[0] == 0x80
+    assert set(load_checkpoint(weights).state_dict) == set(ckpt.state_dict)

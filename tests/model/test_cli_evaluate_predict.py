@@ -187,3 +187,11 @@ def test_predict_rejects_bad_window(model_path, audio_files, capsys):
     assert run_cli(["predict", str(audio_files["speech"]), "--model", str(model_path),
                     "--hop", "0"]) == 2
     assert "--hop" in capsys.readouterr().err
+
+
+def test_commands_are_registered_in_the_main_dispatcher(model_path, audio_files, capsys):
+    from model.cli import main
+
+    assert main(["predict", str(audio_files["speech"]), "--model", str(model_path),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] in LABELS

@@ -103,9 +103,11 @@ def test_long_input_is_centre_cropped_to_eval_max_seconds(predictor, speech):
     np.testing.assert_allclose(pred.probs, centre.probs, atol=1e-6)
 
 
-def test_predict_rejects_a_multichannel_array(predictor):
+def test_predict_rejects_bad_waveforms(predictor):
     with pytest.raises(ValueError, match="shape"):
         predictor.predict(np.zeros((100, 2), np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        predictor.predict(np.full(SAMPLE_RATE, np.nan, np.float32))
 
 
 def test_predict_file_timeline_covers_the_file(predictor, speech, tmp_path):
@@ -220,7 +222,6 @@ def test_trained_model_beats_chance_on_unseen_speakers(trained):
     assert probs.shape == (len(test), 4)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
     accuracy = np.mean([LABELS[i] == u.label for i, u in zip(probs.argmax(1), test)])
-    print("held-out accuracy", accuracy)
     assert accuracy >= 0.5                                # chance: 0.25
     # batched (padded, length-sorted) == one at a time
     for i in (0, len(feats) - 1):

@@ -158,6 +158,14 @@ def test_packed_rnn_ignores_padding():
     assert (out[1, 4:] == 0).all()
 
 
+def test_packed_rnn_shortcut_without_padding_matches_packing():
+    gru = torch.nn.GRU(3, 4, batch_first=True, bidirectional=True)
+    x, lengths = torch.randn(2, 6, 3), torch.tensor([6, 6])
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True)
+    expected, _ = torch.nn.utils.rnn.pad_packed_sequence(gru(packed)[0], batch_first=True)
+    assert torch.allclose(packed_rnn(gru, x, lengths), expected, atol=1e-6)
+
+
 def test_input_stage_mixes_pools_and_masks():
     stage = InputStage(4, n_layers=2, frame_pool=2)
     x = torch.randn(2, 2, 7, 4)

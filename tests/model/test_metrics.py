@@ -95,6 +95,10 @@ def test_aggregate_folds_mean_std_sum_and_merge():
     for key in ("wa", "ua", "macro_f1"):
         assert agg["pooled"][key] == pytest.approx(whole[key])
     assert agg["per_speaker"]["s1"]["fold"] == 0 and agg["per_speaker"]["s2"]["fold"] == 1
+    named = aggregate_folds([f0, f1], fold_ids=[1, 2])
+    assert named["per_speaker"]["s1"]["fold"] == 1 and named["per_speaker"]["s2"]["fold"] == 2
+    with pytest.raises(ValueError, match="fold ids"):
+        aggregate_folds([f0, f1], fold_ids=[1])
     assert agg["speaker_spread"]["accuracy_std"] == pytest.approx(0.1)
     # Ses01 is in both folds: mean +- std over them
     ses = agg["per_session"]["Ses01"]

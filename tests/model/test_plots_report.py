@@ -112,6 +112,7 @@ def test_report_states_protocol_figures_and_links_plots(tmp_path):
     agg = summary["aggregate"]
     wa = f"{100 * agg['wa']['mean']:.1f} ± {100 * agg['wa']['std']:.1f}"
     assert f"| WA (accuracy) | {wa} |" in text
+    assert "| Ses02M | 1 | 4 |" in text                  # per-speaker table names the fold
     assert "### Per gender" in text and "### Per session" in text and "Ses02M" in text
     for rel in ("confusion.png", "per_speaker.png", "curves_fold0.png"):
         assert f"]({rel})" in text and (tmp_path / rel).exists()
@@ -120,9 +121,12 @@ def test_report_states_protocol_figures_and_links_plots(tmp_path):
 
 
 def test_report_of_a_cancelled_run_without_folds(tmp_path):
+    planned = [{"fold": k, "test_speakers": [f"s{k}"], "val_speakers": [],
+                "train_speakers": []} for k in (1, 2)]
     summary = {"protocol": "grouped-k-fold", "folds": [], "aggregate": None, "plots": {},
                "final_model": None, "cancelled": True, "corpus": {"path": "x.csv"},
-               "configs": {}}
+               "configs": {}, "folds_planned": planned}
     text = write_report(tmp_path / "run", summary).read_text()
     assert "**Cancelled**: 0 fold(s)" in text and "No fold finished." in text
+    assert "fold 1 (test speakers s1); fold 2 (test speakers s2)" in text
     assert "final model was not trained" in text

@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from model.audio import load_audio
 from model.constants import SAMPLE_RATE
@@ -14,6 +15,16 @@ from model.vad import has_speech, is_speech, spans_ratio, speech_ratio, speech_s
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                   reason="espeak-ng is not installed")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """One intra-op thread: on a loaded shared machine spinning OpenMP threads make silero
+    many times slower; restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +90,8 @@ def test_speech_with_silence_around_it(spoken):
     whole = speech_ratio(spoken)
     assert speech_ratio(padded) == pytest.approx(whole / 3, abs=0.05)
     # a long recording with one short utterance still has speech (0.5 s rule)
-    long = np.concatenate([np.zeros(60 * SAMPLE_RATE, np.float32), spoken[:SAMPLE_RATE * 2]])
-    assert speech_ratio(long) < 0.05 and has_speech(long)
+    long = np.concatenate([np.zeros(30 * SAMPLE_RATE, np.float32), spoken[:SAMPLE_RATE * 2]])
+    assert speech_ratio(long) < 0.1 and has_speech(long)
 
 
 @needs_espeak

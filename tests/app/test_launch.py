@@ -1,0 +1,101 @@
+"""Start-up: command line, the global exception hook, device resolution, a full run of main()."""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+import pytest
+from PyQt5.QtCore import QSettings, QTimer
+from PyQt5.QtWidgets import QApplication
+
+from app import launch
+from app.devices import DeviceError, InputDevice, resolve_device
+
+DEVICES = [InputDevice(0, "HDA Intel PCH: ALC257 Analog (hw:0,0)", "ALSA", 2, 48000.0, False),
+           InputDevice(3, "USB Headset Mic", "ALSA", 1, 16000.0, False),
+           InputDevice(5, "pulse", "ALSA", 32, 44100.0, True)]
+
+
+def test_command_line():
+    args = launch.build_parser().parse_args(
+        ["--model", "m.safetensors", "--history", "h.db", "--device", "USB"])
+    assert (args.model, args.history, args.device) == ("m.safetensors", "h.db", "USB")
+    with pytest.raises(SystemExit):
+        launch.build_parser().parse_args(["--bogus"])
+
+
+def test_resolve_device_by_index_name_or_fragment():
+    assert resolve_device(None, DEVICES) is None and resolve_device("", DEVICES) is None
+    assert resolve_device("3", DEVICES) == 3
+    assert resolve_device("pulse", DEVICES) == 5
+    assert resolve_device("headset", DEVICES) == 3
+    with pytest.raises(DeviceError, match="not found; available inputs"):
+        resolve_device("7", DEVICES)
+    with pytest.raises(DeviceError, match="ambiguous"):
+        resolve_device("a", DEVICES)
+
+
+def test_exception_hook_logs_everything_and_shows_one_dialog(qtbot, caplog):
+    hook = launch.ExceptionHook()
+    for k in range(3):
+        try:
+            raise ValueError(f"broken {k}")
+        except ValueError as exc:
+            hook.handle(type(exc), exc, exc.__traceback__)
+    qtbot.waitUntil(lambda: hook.dialog is not None and hook.dialog.isVisible(), timeout=2000)
+    qtbot.wait(50)
+    assert hook.shown == 1 and "broken 0" in hook.dialog.text()
+    assert sum("uncaught exception" in r.message for r in caplog.records) == 3
+    hook.dialog.close()
+
+
+def test_exception_in_a_thread_reaches_the_hook(qtbot, monkeypatch):
+    hook = launch.ExceptionHook()
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    hook.install()
+    thread = threading.Thread(target=lambda: 1 / 0)
+    thread.start()
+    thread.join()
+    qtbot.waitUntil(lambda: hook.dialog is not None, timeout=2000)
+    assert "ZeroDivisionError" in hook.dialog.text()
+    hook.dialog.close()
+
+
+def test_main_starts_the_app_and_exits_cleanly(qtbot, tmp_path, checkpoint_path, monkeypatch):
+    from app.main_window import MainWindow
+
+    QSettings.setPath(QSettings.NativeFormat, QSettings.UserScope, str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    handlers = list(logging.getLogger().handlers)
+    seen = {}
+
+    def close_when_ready():
+        windows = [w for w in QApplication.topLevelWidgets()
+                   if isinstance(w, MainWindow) and w.isVisible()]
+        box = windows[0]._error_box if windows else None
+        if windows and windows[0].model_info is not None and box is not None:
+            seen.update(model=windows[0].model_info.path, error=box.text())
+            box.close()
+            windows[0].close()
+        else:
+            QTimer.singleShot(50, close_when_ready)
+
+    QTimer.singleShot(50, close_when_ready)
+    history = tmp_path / "history.sqlite3"
+    try:
+        code = launch.main(["--model", str(checkpoint_path), "--history", str(history),
+                            "--device", "no such microphone"])
+    finally:
+        for h in logging.getLogger().handlers:
+            if h not in handlers:
+                logging.getLogger().removeHandler(h)
+                h.close()
+    assert code == 0
+    assert seen["model"] == str(checkpoint_path)
+    assert "no such microphone" in seen["error"] and "not found" in seen["error"]
+    assert history.exists()
+    assert (tmp_path / "state" / "ser-studio" / "log" / "app.log").exists()

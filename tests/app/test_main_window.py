@@ -1,0 +1,163 @@
+"""The main window and the wiring between its parts: drag-and-drop, listening through an
+injected stream, device failure, closing while busy, settings, menus, wizard hand-over."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from PyQt5.QtCore import QMimeData, QPoint, Qt, QUrl
+from PyQt5.QtGui import QDragEnterEvent, QDropEvent
+from PyQt5.QtWidgets import QApplication
+
+from app.devices import DeviceError
+from app.main_window import MainWindow
+from app.settings import AppSettings, ini_qsettings
+
+
+@pytest.fixture
+def make_window(qtbot, checkpoint_path, history, settings):
+    """make_window(**overrides) -> a shown MainWindow whose model has loaded."""
+    made = []
+
+    def make(**kwargs):
+        kwargs.setdefault("model_path", str(checkpoint_path))
+        kwargs.setdefault("history", history)
+        kwargs.setdefault("settings", settings)
+        window = MainWindow(**kwargs)
+        qtbot.addWidget(window)
+        made.append(window)
+        window.show()
+        qtbot.waitUntil(lambda: window.model_info is not None, timeout=20_000)
+        return window
+
+    yield make
+    for window in made:
+        window.close()
+
+
+def _drop(window, paths):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    enter = QDragEnterEvent(QPoint(20, 20), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPoint(20, 20), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window, drop)
+
+
+def test_drop_good_and_bad_files(qtbot, make_window, speech_path, tmp_path, history):
+    window = make_window()
+    bad = tmp_path / "not_audio.wav"
+    bad.write_text("this is not a wav file")
+    _drop(window, [bad, speech_path])
+    panel = window.file_panel
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 2, timeout=30_000)
+    assert window.tabs.currentWidget() is panel
+    by_name = {panel.table.item(r, 0).text(): r for r in range(2)}
+    bad_row, good_row = by_name["not_audio.wav"], by_name["speech.wav"]
+    assert panel.table.item(bad_row, 2).text() == "error"
+    assert str(bad) in panel.table.item(bad_row, 4).text()
+    assert panel.table.item(good_row, 2).text().lower() in window.model_info.labels
+    qtbot.waitUntil(lambda: len(history.query(source=str(speech_path))) == 1, timeout=5_000)
+    assert not history.query(source=str(bad))
+
+
+def test_listening_shows_predictions_and_writes_history(qtbot, make_window, speech_path,
+                                                        file_stream_factory, history):
+    factory = file_stream_factory(speech_path, speed=2.0)  # speech, then the stream stays quiet
+    window = make_window(stream_factory=factory)
+    window.start_listening()
+    live = window.live_panel
+    qtbot.waitUntil(lambda: live.headline.emotion.text().lower() in window.model_info.labels,
+                    timeout=20_000)
+    assert window.status_latency.text().startswith("Latency: ")
+    assert "ms" in window.status_latency.text()
+    assert "kHz" in window.status_device.text()
+    window.stop_listening()
+    qtbot.waitUntil(lambda: history.count() == 1, timeout=10_000)
+    row = history.query()[0]
+    assert row.source == "microphone" and row.label in window.model_info.labels
+    assert row.model == window.model_info.name and row.has_audio
+    qtbot.waitUntil(lambda: window.listening.recorder is None, timeout=3_000)
+    assert window.controls.listen.text() == "Start listening"
+
+
+def test_device_open_failure_is_reported_and_the_app_keeps_running(
+        qtbot, make_window, speech_path, file_stream_factory):
+    good = file_stream_factory(speech_path, loop=True)
+    state = {"fail": True}
+
+    def factory(device, callback):
+        if state["fail"]:
+            raise DeviceError("cannot open input device 'Broken mic': Device unavailable")
+        return good(device, callback)
+
+    window = make_window(stream_factory=factory)
+    window.start_listening()
+    qtbot.waitUntil(lambda: window._error_box is not None and window._error_box.isVisible(),
+                    timeout=5_000)
+    assert "Broken mic" in window._error_box.text()
+    qtbot.waitUntil(lambda: not window.controls.listen.isChecked(), timeout=3_000)
+    state["fail"] = False  # the user picks a working device and starts again
+    window.start_listening()
+    qtbot.waitUntil(lambda: window.live_panel._result is not None, timeout=10_000)
+
+
+def test_closing_while_both_threads_run_takes_under_2_s(qtbot, make_window, speech_path,
+                                                        file_stream_factory):
+    window = make_window(stream_factory=file_stream_factory(speech_path, loop=True))
+    window.start_listening()
+    qtbot.waitUntil(lambda: window.live_panel._result is not None, timeout=10_000)
+    window.analyse_files([speech_path] * 6)  # keep the worker busy too
+    recorder = window.listening.recorder
+    assert recorder.isRunning() and window.inference.thread.isRunning()
+    started = time.monotonic()
+    window.close()
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0
+    assert not recorder.isRunning() and not window.inference.thread.isRunning()
+
+
+def test_settings_persist_across_a_new_window(qtbot, make_window, tmp_path):
+    ini = tmp_path / "persist.ini"
+    first = make_window(settings=AppSettings(ini_qsettings(ini)))
+    first.controls.window.setValue(3.0)
+    first.controls.hop.setValue(0.75)
+    first.controls.smoothing.setValue(4)
+    first.resize(1234, 777)
+    first.tabs.setCurrentIndex(1)
+    first.close()
+    second = make_window(settings=AppSettings(ini_qsettings(ini)), model_path=None)
+    assert second.controls.window.value() == 3.0
+    assert second.controls.hop.value() == 0.75
+    assert second.controls.smoothing.value() == 4
+    assert (second.width(), second.height()) == (1234, 777)
+    assert second.tabs.currentIndex() == 1
+    # The model chosen in the first window is the one the second loads without --model.
+    assert second.model_info.path == first.model_info.path
+
+
+def test_menus_and_shortcuts(make_window):
+    window = make_window()
+    shortcuts = {name: a.shortcut().toString() for name, a in window.actions_by_name.items()}
+    assert shortcuts == {"open_audio": "Ctrl+O", "open_model": "Ctrl+M",
+                         "export_history": "Ctrl+E", "quit": "Ctrl+Q", "wizard": "Ctrl+T",
+                         "about": ""}
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert menus == ["File", "Train", "Help"]
+    assert window.tabs.tabText(2) == "History"
+
+
+def test_wizard_model_is_loaded_into_the_live_view(qtbot, make_window, tmp_path,
+                                                   checkpoint_factory):
+    window = make_window()
+    window.open_wizard()
+    first = window.wizard
+    window.open_wizard()  # Ctrl+T again raises the open wizard instead of a second one
+    assert window.wizard is first and first.isVisible()
+    other = checkpoint_factory(tmp_path / "wizard_model.safetensors", seed=1)
+    with qtbot.waitSignal(window.inference.worker.modelLoaded, timeout=20_000) as loaded:
+        window.wizard.modelReady.emit(str(other))
+    assert loaded.args[0].path == str(other)
+    assert window.tabs.currentIndex() == 0
+    window.wizard.close()

@@ -1,0 +1,178 @@
+"""Every widget renders real content: live panel, level meter, file panel, controls, About."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PyQt5.QtGui import QColor
+
+from app.about import AboutDialog, model_card_markdown
+from app.controls import Controls
+from app.file_panel import FilePanel
+from app.inference_worker import ModelInfo
+from app.level_meter import LevelMeter
+from app.live_panel import LivePanel, envelope
+from app.theme import emotion_colour
+from model.audio import load_audio
+from model.constants import SAMPLE_RATE
+
+
+def _colours(widget) -> set[int]:
+    """Distinct colours (coarsely quantised) in a grab of ``widget``."""
+    img = widget.grab().toImage()
+    step = 4
+    return {img.pixel(x, y) & 0xF0F0F0 for x in range(0, img.width(), step)
+            for y in range(0, img.height(), step)}
+
+
+def _has_colour(widget, colour: QColor, tol: int = 24) -> bool:
+    img = widget.grab().toImage()
+    for x in range(0, img.width(), 2):
+        for y in range(0, img.height(), 2):
+            c = QColor(img.pixel(x, y))
+            if (abs(c.red() - colour.red()) < tol and abs(c.green() - colour.green()) < tol
+                    and abs(c.blue() - colour.blue()) < tol):
+                return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def speech(speech_path):
+    return load_audio(speech_path)
+
+
+def test_live_panel_shows_emotion_bars_timeline_wave_and_attention(qtbot, speech,
+                                                                   make_live_result):
+    panel = LivePanel()
+    qtbot.addWidget(panel)
+    panel.resize(1100, 700)
+    panel.show()
+    hop, window = SAMPLE_RATE // 2, 5 * SAMPLE_RATE
+    results = [make_live_result(speech[max(0, end - window):end], end)
+               for end in range(hop, speech.size + 1, hop)]
+    for r in results:
+        panel.set_result(r)
+    panel.set_listening(True)
+    panel.set_level(-18.0)
+    count = panel.paint_count
+    qtbot.waitUntil(lambda: panel.paint_count > count, timeout=2000)
+    last = results[-1]
+    assert last.label is not None
+    assert panel.headline.emotion.text() == last.label.capitalize()
+    assert panel.headline.confidence.text() == f"{last.confidence:.0%}"
+    np.testing.assert_allclose(panel.bars.opts["height"], last.probs, rtol=1e-6)
+    xs, ys = panel.timeline_curves[last.label].getData()
+    assert len(xs) == len(results) and xs[-1] == 0.0 and xs[0] < -3.0
+    wx, wy = panel.wave_curve.getData()
+    assert wx.size > 1000 and np.ptp(wy) > 0.5
+    ax, ay = panel.attention_curve.getData()
+    assert ax.size == last.attention.size + 1
+    assert panel.meter.level_db == -18.0
+    assert _has_colour(panel, emotion_colour(last.label, last.labels.index(last.label)))
+    assert len(_colours(panel)) > 20
+
+
+def test_live_panel_no_speech_and_hidden_panel_skips_painting(qtbot, make_live_result):
+    panel = LivePanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    silence = np.zeros(5 * SAMPLE_RATE, dtype=np.float32)
+    panel.set_result(make_live_result(silence))
+    qtbot.waitUntil(lambda: panel.headline.emotion.text() == "No speech", timeout=2000)
+    assert panel.bars_note.textItem.toPlainText() == "no speech"
+    panel.hide()
+    count = panel.paint_count
+    panel.set_result(make_live_result(silence, end=2 * silence.size))
+    qtbot.wait(200)
+    assert panel.paint_count == count  # hidden: nothing painted
+    panel.show()
+    qtbot.waitUntil(lambda: panel.paint_count > count, timeout=2000)
+
+
+def test_envelope_keeps_extremes():
+    wav = np.zeros(100_000, dtype=np.float32)
+    wav[5_000], wav[70_000] = 0.9, -0.8
+    x, y = envelope(wav, bins=500)
+    assert x.size == y.size == 1000
+    assert y.max() == pytest.approx(0.9) and y.min() == pytest.approx(-0.8)
+    assert np.all(np.diff(x) >= 0)
+
+
+def test_level_meter_holds_its_peak(qtbot):
+    meter = LevelMeter()
+    qtbot.addWidget(meter)
+    meter.show()
+    meter.set_level(-6.0)
+    meter.set_level(-40.0)
+    assert meter.level_db == -40.0 and meter.peak_db == -6.0
+    meter.set_level(-200.0)
+    assert meter.level_db == -60.0
+    meter.resize(300, 26)
+    assert len(_colours(meter)) > 4
+
+
+def test_file_panel_shows_result_timeline_and_error(qtbot, predictor, speech_path, tmp_path):
+    panel = FilePanel()
+    qtbot.addWidget(panel)
+    panel.resize(1000, 650)
+    panel.show()
+    panel.set_labels(predictor.labels)
+    result = predictor.predict_file(speech_path)
+    panel.add_result(result)
+    bad = str(tmp_path / "missing.wav")
+    panel.add_error(bad, f"{bad}: file not found")
+    assert panel.table.rowCount() == 2
+    assert panel.table.item(0, 2).text() == result.overall.label.capitalize()
+    assert panel.table.item(1, 4).text() == f"{bad}: file not found"
+    panel.table.selectRow(0)
+    np.testing.assert_allclose(panel.bars.opts["height"], result.overall.probs, rtol=1e-6)
+    curves = panel.timeline_plot.listDataItems()
+    assert len(curves) == len(predictor.labels)
+    assert curves[0].getData()[0].size == len(result.windows)
+    assert len(_colours(panel)) > 20
+    panel.table.selectRow(1)
+    assert "missing.wav" in panel.timeline_plot.plotItem.titleLabel.text
+
+
+def test_controls_list_devices_and_report_choices(qtbot):
+    controls = Controls()
+    qtbot.addWidget(controls)
+    with qtbot.waitSignal(controls.devicesListed, timeout=10_000):
+        controls.refresh_devices()
+    assert controls.device.itemText(0) == "System default input"
+    assert controls.device.count() == 1 + len(controls.devices)
+    with qtbot.waitSignal(controls.listenToggled) as toggled:
+        controls.listen.click()
+    assert toggled.args == [True] and controls.listen.text() == "Stop listening"
+    assert not controls.refresh.isEnabled()  # no rescan while a stream is open
+    with qtbot.waitSignal(controls.hopChanged):
+        controls.hop.setValue(1.0)
+    controls.window.setValue(1.0)
+    controls.hop.setValue(2.0)  # a hop longer than the window drags the window along
+    assert controls.window.value() == 2.0
+    with qtbot.waitSignal(controls.openModelRequested):
+        controls.model.activated.emit(controls.model.count() - 1)
+    controls.set_model_path("/models/mine.safetensors")
+    assert controls.model.currentText() == "mine"
+    with qtbot.waitSignal(controls.modelChosen) as chosen:
+        controls.model.activated.emit(0)
+    assert chosen.args == [""]
+    controls.resize(1200, 50)
+    assert len(_colours(controls)) > 8
+
+
+def test_about_shows_model_card_or_model_facts(qtbot, tmp_path, checkpoint_path):
+    import json
+
+    facts = json.loads(checkpoint_path.with_suffix(".json").read_text())
+    info = ModelInfo(name="random_model (enhanced, logmel)", path=str(checkpoint_path),
+                     labels=facts["labels"], facts=facts)
+    text = model_card_markdown(info, card=tmp_path / "absent.md")
+    assert "random_model" in text and "angry, happy, neutral, sad" in text
+    assert "0.250 ± 0.000" in text and "norm_mean" not in text
+    card = tmp_path / "MODEL_CARD.md"
+    card.write_text("# Default model\n\nTrained on IEMOCAP sessions 1-5.\n")
+    dialog = AboutDialog(info, card=card)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    shown = dialog.browser.toPlainText()
+    assert "Trained on IEMOCAP" in shown and "random_model" in shown
