@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from PyQt5.QtCore import Qt
+from PyQt5.QtGui import QBrush, QColor, QTextFrameFormat, QTextTable
 from PyQt5.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout
 
 from app.theme import icon
@@ -50,6 +51,8 @@ def _facts(info) -> str:
         lines += ["### Metrics", "", "| metric | value |", "|---|---|", *summary, ""]
     for key in ("frontend", "model", "train"):
         value = facts.get(key)
+        if key == "frontend" and isinstance(value, dict) and value.get("name") == "logmel":
+            value = {k: v for k, v in value.items() if k in ("name", "n_mels")}
         if isinstance(value, dict):
             lines += [f"### {key.capitalize()}", "", "| setting | value |", "|---|---|"]
             lines += [f"| {k} | {_fmt(v)} |" for k, v in value.items()] + [""]
@@ -72,6 +75,21 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _style_tables(document) -> None:
+    """Thin light single borders and padding for the tables markdown produced."""
+    for frame in document.rootFrame().childFrames():
+        if isinstance(frame, QTextTable):
+            fmt = frame.format()
+            fmt.setBorderCollapse(True)
+            fmt.setBorder(1)
+            fmt.setBorderBrush(QBrush(QColor("#d4dae4")))
+            fmt.setBorderStyle(QTextFrameFormat.BorderStyle_Solid)
+            fmt.setCellSpacing(0)
+            fmt.setCellPadding(4)
+            fmt.setBottomMargin(8)
+            frame.setFormat(fmt)
+
+
 class AboutDialog(QDialog):
     """The About box; ``info`` is the loaded model's ModelInfo (or None)."""
 
@@ -88,6 +106,7 @@ class AboutDialog(QDialog):
         self.browser = QTextBrowser()
         self.browser.setOpenExternalLinks(True)
         self.browser.setMarkdown(model_card_markdown(info, card))
+        _style_tables(self.browser.document())
         buttons = QDialogButtonBox(QDialogButtonBox.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

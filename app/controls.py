@@ -32,6 +32,7 @@ class _DeviceScan(QRunnable):
         super().__init__()
         self.do_rescan = do_rescan
         self.signals = self.Signals()
+        self.setAutoDelete(False)  # Controls keeps it until its result has arrived
 
     def run(self) -> None:
         try:
@@ -66,7 +67,7 @@ class Controls(QFrame):
         self._build()
 
     def _build(self) -> None:
-        self.listen = QPushButton(icon("mic"), "Start listening")
+        self.listen = QPushButton(icon("mic-white"), "Start listening")
         self.listen.setObjectName("listenButton")
         self.listen.setCheckable(True)
         self.listen.toggled.connect(self._on_listen)
@@ -106,9 +107,8 @@ class Controls(QFrame):
             label.setObjectName("caption")
             row.addWidget(label)
             for w in widgets:
-                row.addWidget(w)
+                row.addWidget(w, 2 if isinstance(w, QComboBox) else 0)
             row.addSpacing(6)
-        row.addStretch(1)
 
     @staticmethod
     def _spin(lo, hi, value, step, suffix, tip) -> QDoubleSpinBox:
@@ -157,6 +157,15 @@ class Controls(QFrame):
         self.devicesListed.emit(error)
         self._on_device(pos)
 
+    def select_device(self, index: int | None) -> None:
+        """Show device ``index`` (None = system default) as chosen, without deviceChanged."""
+        for i in range(self.device.count()):
+            if self.device.itemData(i) == index:
+                self.device.blockSignals(True)
+                self.device.setCurrentIndex(i)
+                self.device.blockSignals(False)
+                return
+
     def current_device(self) -> int | None:
         return self.device.currentData() if self.device.count() else None
 
@@ -197,7 +206,7 @@ class Controls(QFrame):
 
     def _show_listen(self, on: bool) -> None:
         self.listen.setText("Stop listening" if on else "Start listening")
-        self.listen.setIcon(icon("stop" if on else "mic"))
+        self.listen.setIcon(icon("stop" if on else "mic-white"))
         self.refresh.setEnabled(not on)
 
     def _on_listen(self, on: bool) -> None:

@@ -104,17 +104,6 @@ def resolve_device(spec: str | int | None, devices: list[InputDevice] | None = N
     raise DeviceError(f"input device {text!r} not found; available inputs = [{choices}]")
 
 
-def device_name(index: int | None) -> str:
-    """A human name for a device index (None = the system default input)."""
-    sd = _sd()
-    with PORTAUDIO_LOCK:
-        try:
-            info = sd.query_devices(index, "input")
-        except (sd.PortAudioError, ValueError) as exc:
-            return f"device {index} ({exc})" if index is not None else "default input"
-    return str(info["name"])
-
-
 def open_input_stream(device: int | None, callback: Callable[..., Any], block_s: float = 0.05):
     """Open (not start) a mono float32 sounddevice.InputStream on ``device``.
 

@@ -68,6 +68,7 @@ class FilePanel(QWidget):
         percent_axis(self.timeline_plot)
         self.timeline_plot.setLabel("bottom", "seconds")
         self.legend = self.timeline_plot.addLegend(offset=(8, 4), colCount=4)
+        self._add_hints()
         plots = QSplitter(Qt.Horizontal)
         plots.addWidget(self.bars_plot)
         plots.addWidget(self.timeline_plot)
@@ -79,6 +80,20 @@ class FilePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(split, 1)
+
+    def _add_hints(self) -> None:
+        """Grey notes in the empty plots (hidden once a file is shown)."""
+        self.bars_plot.getAxis("bottom").setTicks([[]])
+        self.bars_plot.setXRange(0, 1, padding=0)
+        self.timeline_plot.setXRange(0, 10, padding=0)
+        self.hints = []
+        for plot, x, text in ((self.bars_plot, 0.5, "Whole-file probabilities"),
+                              (self.timeline_plot, 5.0, "Drop audio files here: each gets a "
+                                                        "timeline of 3 s windows")):
+            hint = pg.TextItem(text, color=MUTED, anchor=(0.5, 0.5))
+            hint.setPos(x, 0.5)
+            plot.addItem(hint)
+            self.hints.append(hint)
 
     def set_labels(self, labels: list[str]) -> None:
         """Class names of the model that will analyse the next files."""
@@ -129,6 +144,8 @@ class FilePanel(QWidget):
         if not rows:
             return
         entry = self.entries[rows[0].row()]
+        for hint in self.hints:
+            hint.setVisible(False)
         self.legend.clear()
         self.timeline_plot.clear()
         if entry.result is None:

@@ -56,33 +56,13 @@ class HistoryPanel(QWidget):
         pool.setMaxThreadCount(1)
         self._runner = TaskRunner(pool, self)
         self._generation = 0
+        self._stale = True
         self.model = HistoryTableModel(self)
         self._build()
-        self.refresh()
 
     # -- layout ------------------------------------------------------------------------
     def _build(self) -> None:
-        self.source_combo = QComboBox(editable=True)
-        self.source_combo.setMinimumContentsLength(18)
-        self.source_combo.setInsertPolicy(QComboBox.NoInsert)
-        self.source_combo.addItem(ALL_SOURCES)
-        self.label_combo = QComboBox()
-        self.label_combo.addItems([ALL_LABELS, NO_SPEECH_TEXT])
-        self.date_check = QCheckBox("Dates")
-        today = QDate.currentDate()
-        self.date_from = QDateEdit(today.addDays(-7), calendarPopup=True)
-        self.date_to = QDateEdit(today, calendarPopup=True)
-        for edit in (self.date_from, self.date_to):
-            edit.setDisplayFormat("yyyy-MM-dd")
-            edit.setEnabled(False)
-        self.count_label = QLabel()
-        filters = QHBoxLayout()
-        for w in (QLabel("Source"), self.source_combo, QLabel("Label"), self.label_combo,
-                  self.date_check, self.date_from, QLabel("to"), self.date_to):
-            filters.addWidget(w)
-        filters.addStretch(1)
-        filters.addWidget(self.count_label)
-
+        filters = self._build_filters()
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
@@ -115,6 +95,29 @@ class HistoryPanel(QWidget):
         layout.addWidget(splitter, 1)
         layout.addLayout(actions)
         self._connect()
+
+    def _build_filters(self) -> QHBoxLayout:
+        self.source_combo = QComboBox(editable=True)
+        self.source_combo.setMinimumContentsLength(18)
+        self.source_combo.setInsertPolicy(QComboBox.NoInsert)
+        self.source_combo.addItem(ALL_SOURCES)
+        self.label_combo = QComboBox()
+        self.label_combo.addItems([ALL_LABELS, NO_SPEECH_TEXT])
+        self.date_check = QCheckBox("Dates")
+        today = QDate.currentDate()
+        self.date_from = QDateEdit(today.addDays(-7), calendarPopup=True)
+        self.date_to = QDateEdit(today, calendarPopup=True)
+        for edit in (self.date_from, self.date_to):
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setEnabled(False)
+        self.count_label = QLabel()
+        filters = QHBoxLayout()
+        for w in (QLabel("Source"), self.source_combo, QLabel("Label"), self.label_combo,
+                  self.date_check, self.date_from, QLabel("to"), self.date_to):
+            filters.addWidget(w)
+        filters.addStretch(1)
+        filters.addWidget(self.count_label)
+        return filters
 
     def _build_detail(self) -> QWidget:
         box = QWidget()
@@ -155,6 +158,11 @@ class HistoryPanel(QWidget):
     def _submit(self, fn: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
         self._runner.submit(fn, on_done, self.show_error)
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
     def filters(self) -> dict:
         """The store.query keyword arguments for the current filter widgets."""
         kwargs: dict[str, Any] = {"limit": QUERY_LIMIT}
@@ -176,7 +184,12 @@ class HistoryPanel(QWidget):
 
     @pyqtSlot()
     def refresh(self) -> None:
-        """Re-query the store with the current filters (off the GUI thread)."""
+        """Re-query the store with the current filters (off the GUI thread). While the panel
+        is hidden (another tab is shown) this only marks it stale; showing it refreshes."""
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
         self._generation += 1
         generation, kwargs, store = self._generation, self.filters(), self.store
 

@@ -25,7 +25,6 @@ import numpy as np
 from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from app.segments import SegmentTracker
-from model.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +139,18 @@ class InferenceWorker(QObject):
         """Load a checkpoint ("" = the default model); emits modelLoaded or modelError."""
         try:
             predictor = self._loader(path or None)
-        except Exception as exc:
-            log.exception("loading model %s failed", path or "(default)")
-            self.modelError.emit(f"cannot load model {path or '(default model)'}: {exc}")
+        except Exception as exc:  # CheckpointError, FrontendUnavailable, OSError, ...
+            log.warning("loading model %s failed: %s", path or "(default)", exc)
+            log.debug("model loading traceback", exc_info=True)
+            if not path and type(exc).__name__ == "ModelNotFoundError":
+                self.modelError.emit("No default model is installed yet.")
+            else:
+                self.modelError.emit(f"Cannot load model {path}: {exc}")
             return
         self._close_segment()
         self.predictor = predictor
         self._recent.clear()
-        self._segments = SegmentTracker(list(predictor.labels), keep_audio=self.keep_audio)
+        self._segments = SegmentTracker(list(predictor.labels))  # keep_audio applies at writing
         self.modelLoaded.emit(ModelInfo(name=str(predictor.name),
                                         path=str(predictor.checkpoint_path),
                                         labels=list(predictor.labels),

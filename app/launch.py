@@ -1,5 +1,5 @@
 """Start the desktop app: ``python main.py [--model CKPT] [--history DB_PATH] [--device
-NAME_OR_INDEX]``.
+NAME_OR_INDEX] [--replay AUDIO_FILE]``.
 
 Sets up logging (stderr and a rotating log file), the QApplication and its theme, and a global
 exception hook that logs every uncaught exception (any thread) and shows at most one dialog.
@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "history.sqlite3 in the user's data directory)")
     parser.add_argument("--device", metavar="NAME_OR_INDEX",
                         help="input device: index or (part of) its name")
+    parser.add_argument("--replay", metavar="AUDIO_FILE",
+                        help="listen to this file, looped in real time, instead of a microphone "
+                             "(demos, machines without one)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -116,9 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the app until its window closes; returns the exit code."""
     args = build_parser().parse_args(argv if argv is not None else sys.argv[1:])
     log_path = setup_logging(args.verbose)
-    QApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
-    QApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
-    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app = QApplication.instance()
+    if app is None:  # these attributes must be set before the QApplication exists
+        QApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
+        QApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
+        app = QApplication([sys.argv[0]])
     app.setApplicationName("SER Studio")
     app.setOrganizationName(APP_NAME)
     hook = ExceptionHook(log_path)
@@ -128,7 +133,13 @@ def main(argv: list[str] | None = None) -> int:
 
     apply_theme(app)
     history = open_history(args.history)
-    window = MainWindow(model_path=args.model, history=history, device=args.device)
+    factory = None
+    if args.replay:
+        from app.replay import replay_factory
+
+        factory = replay_factory(args.replay, loop=True)
+    window = MainWindow(model_path=args.model, history=history, device=args.device,
+                        stream_factory=factory)
     window.show()
     if history is None:
         window.show_error("History", "The history database could not be opened; see the log. "

@@ -17,13 +17,17 @@ class Listening(QObject):
     """Owns at most one running Recorder.
 
     Signals: state(bool listening), level(float dBFS), stats(int overflows, int lost blocks),
-    opened(str description), error(str message).
+    opened(str description), stalled(bool), error(str message) — as Recorder's — and
+    fallback(object device, str label): a newly chosen device failed to open, so listening
+    went back to the last device that worked (friture's "restore the old one on failure").
     """
 
+    fallback = pyqtSignal(object, str)
     state = pyqtSignal(bool)
     level = pyqtSignal(float)
     stats = pyqtSignal(int, int)
     opened = pyqtSignal(str)
+    stalled = pyqtSignal(bool)
     error = pyqtSignal(str)
 
     def __init__(self, inference, stream_factory=None, parent=None):
@@ -32,6 +36,9 @@ class Listening(QObject):
         self.stream_factory = stream_factory
         self.recorder: Recorder | None = None
         self._next: dict | None = None  # parameters of a start waiting for the old recorder
+        self._params: dict | None = None  # parameters of the running recorder
+        self._opened = False  # whether the running recorder's stream opened
+        self._last_good: dict | None = None  # parameters of the last stream that opened
 
     @property
     def listening(self) -> bool:
@@ -51,12 +58,27 @@ class Listening(QObject):
         rec.window.connect(self.inference.worker.submit, Qt.DirectConnection)
         rec.level.connect(self.level)
         rec.stats.connect(self.stats)
-        rec.opened.connect(self.opened)
-        rec.error.connect(self.error)
+        rec.opened.connect(self._on_opened)
+        rec.stalled.connect(self.stalled)
+        rec.error.connect(self._on_error)
         rec.finished.connect(self._on_finished)
-        self.recorder = rec
+        self.recorder, self._params, self._opened = rec, params, False
         rec.start()
         self.state.emit(True)
+
+    def _on_opened(self, text: str) -> None:
+        if self.sender() is self.recorder:
+            self._opened, self._last_good = True, self._params
+        self.opened.emit(text)
+
+    def _on_error(self, text: str) -> None:
+        self.error.emit(text)
+        good, params = self._last_good, self._params
+        if (self.sender() is self.recorder and not self._opened and good is not None
+                and self._next is None and good["device"] != params["device"]):
+            self._next = dict(params, device=good["device"], device_label=good["device_label"])
+            log.info("falling back to input %s", good["device_label"])
+            self.fallback.emit(good["device"], good["device_label"])
 
     def restart(self, **params) -> None:
         """Apply new parameters: restart when listening, nothing otherwise."""

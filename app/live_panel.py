@@ -16,7 +16,7 @@ from PyQt5.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayo
 
 from app.level_meter import LevelMeter
 from app.theme import ACCENT, MUTED, emotion_colour, percent_axis, style_bar_plot, style_plot
-from model.constants import SAMPLE_RATE
+from model.constants import LIVE_BUFFER_SECONDS, SAMPLE_RATE
 
 DISPLAY_FPS = 25
 TIMELINE_S = 60.0
@@ -46,6 +46,7 @@ class EmotionHeadline(QFrame):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("headline")
+        self._colour = ""
         self.emotion = QLabel("—")
         self.emotion.setObjectName("emotionLabel")
         self.confidence = QLabel("")
@@ -76,10 +77,13 @@ class EmotionHeadline(QFrame):
         self.meter.setFixedWidth(300)
 
     def show_state(self, text: str, colour: str, confidence: str, status: str) -> None:
-        self.emotion.setText(text)
-        self.emotion.setStyleSheet(f"color: {colour};")
-        self.confidence.setText(confidence)
-        self.status.setText(status)
+        if colour != self._colour:  # restyling re-polishes the label: only on a change
+            self._colour = colour
+            self.emotion.setStyleSheet(f"color: {colour};")
+        for label, value in ((self.emotion, text), (self.confidence, confidence),
+                             (self.status, status)):
+            if label.text() != value:
+                label.setText(value)
 
 
 class LivePanel(QWidget):
@@ -92,6 +96,8 @@ class LivePanel(QWidget):
         self._level: float | None = None
         self._listening = False
         self._dirty = True
+        self._level_dirty = False
+        self._idle = ("Loading model…", "Press Start to listen")
         self._history: collections.deque = collections.deque()
         self._build()
         self._timer = QTimer(self)
@@ -130,6 +136,13 @@ class LivePanel(QWidget):
         self.wave_plot.setYRange(ATT_BASE, WAVE_CENTRE + WAVE_HALF, padding=0.03)
         self.wave_plot.getAxis("left").setTicks([[(WAVE_CENTRE, "audio"),
                                                   (ATT_BASE + ATT_HEIGHT / 2, "attention")]])
+        self.bars_plot.getAxis("bottom").setTicks([[]])
+        self.wave_plot.setXRange(-LIVE_BUFFER_SECONDS, 0, padding=0)
+        self.timeline_hint = self._hint(self.timeline_plot, -TIMELINE_S / 2, 0.5,
+                                        "The probabilities of the last minute appear here "
+                                        "while you listen")
+        self.wave_hint = self._hint(self.wave_plot, -LIVE_BUFFER_SECONDS / 2, 0.0,
+                                    "The window analysed and the model's attention appear here")
         grid = QGridLayout(self)
         grid.addWidget(self.headline, 0, 0, 1, 3)
         grid.addWidget(self.bars_plot, 1, 0)
@@ -140,6 +153,14 @@ class LivePanel(QWidget):
         grid.setColumnStretch(2, 2)
         grid.setRowStretch(1, 3)
         grid.setRowStretch(2, 2)
+
+    @staticmethod
+    def _hint(plot: pg.PlotWidget, x: float, y: float, text: str) -> pg.TextItem:
+        """A grey note in the middle of an empty plot (hidden once data arrives)."""
+        item = pg.TextItem(text, color=MUTED, anchor=(0.5, 0.5))
+        item.setPos(x, y)
+        plot.addItem(item)
+        return item
 
     # -- slots: store only ---------------------------------------------------------------
     def set_labels(self, labels: list[str]) -> None:
@@ -173,9 +194,14 @@ class LivePanel(QWidget):
             self._history.popleft()
         self._dirty = True
 
+    def set_idle_text(self, title: str, status: str) -> None:
+        """What the headline says before the first result ("Ready", "No model", ...)."""
+        self._idle = (title, status)
+        self._dirty = True
+
     def set_level(self, db: float) -> None:
         self._level = db
-        self._dirty = True
+        self._level_dirty = True
 
     def set_listening(self, listening: bool) -> None:
         self._listening = listening
@@ -186,13 +212,19 @@ class LivePanel(QWidget):
 
     # -- painting ------------------------------------------------------------------------
     def _paint(self) -> None:
-        if not self._dirty or not self.isVisible():
+        """Display timer: repaint what changed since the last tick (the meter alone when
+        only the level changed), nothing while hidden."""
+        if not self.isVisible() or not (self._dirty or self._level_dirty):
+            return
+        if self._level_dirty or self._dirty:
+            self._level_dirty = False
+            if self._level is not None:
+                self.meter.set_level(self._level)
+            self.meter.update()
+        if not self._dirty:
             return
         self._dirty = False
         self.paint_count += 1
-        if self._level is not None:
-            self.meter.set_level(self._level)
-        self.meter.update()
         self._paint_headline()
         self._paint_bars()
         self._paint_timeline()
@@ -201,8 +233,14 @@ class LivePanel(QWidget):
     def _paint_headline(self) -> None:
         r = self._result
         if r is None:
-            status = "Listening…" if self._listening else "Press Start to listen"
-            self.headline.show_state("—", MUTED, "", status)
+            title, status = self._idle
+            if self._listening:
+                title, status = "Listening…", "The first window is being analysed"
+            self.headline.show_state(title, MUTED, "", status)
+        elif not self._listening:
+            self.headline.show_state(self.headline.emotion.text(), MUTED, "",
+                                     "Stopped · the plots show the last window analysed · "
+                                     "press Start to listen again")
         elif not r.model_loaded:
             self.headline.show_state("No model", MUTED, "",
                                      "Open a model (File › Open model) to recognise emotions")
@@ -231,6 +269,7 @@ class LivePanel(QWidget):
                           pens=[pg.mkPen(None)] * n)
 
     def _paint_timeline(self) -> None:
+        self.timeline_hint.setVisible(not self._history)
         if not self._history:
             for curve in self.timeline_curves.values():
                 curve.setData([], [])
@@ -243,6 +282,7 @@ class LivePanel(QWidget):
 
     def _paint_wave(self) -> None:
         r = self._result
+        self.wave_hint.setVisible(r is None or r.wav.size == 0)
         if r is None or r.wav.size == 0:
             self.wave_curve.setData([], [])
             self.attention_curve.setData([], [])

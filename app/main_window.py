@@ -27,7 +27,7 @@ from app.theme import icon
 
 log = logging.getLogger(__name__)
 
-STATUS_FIELD_PX = 340  # longer status texts are elided (full text in the tooltip)
+STATUS_FIELD_PX = 290  # longer status texts are elided (full text in the tooltip)
 
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.opus *.mp3 *.aiff *.aif);;All files (*)"
 MODEL_FILTER = "Checkpoints (*.safetensors *.json);;All files (*)"
@@ -54,7 +54,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("SER Studio — speech emotion recognition")
         self.setWindowIcon(icon("app"))
         self.setAcceptDrops(True)
-        worker = InferenceWorker(history=history, smoothing=self.settings.smoothing)
+        worker = InferenceWorker(history=history, smoothing=self.settings.smoothing,
+                                 keep_audio=self.settings.keep_audio)
         self.inference = InferenceThread(worker, self)
         self.listening = Listening(self.inference, stream_factory, self)
         self._build()
@@ -114,6 +115,8 @@ class MainWindow(QMainWindow):
         self.listening.opened.connect(lambda text: self._field(self.status_device,
                                                                 f"Input: {text}"))
         self.listening.error.connect(lambda text: self.show_error("Input device", text))
+        self.listening.stalled.connect(self._on_stalled)
+        self.listening.fallback.connect(self._on_device_fallback)
         w.result.connect(self._on_result)
         w.fileResult.connect(self.file_panel.add_result)
         w.fileError.connect(self._on_file_error)
@@ -161,14 +164,18 @@ class MainWindow(QMainWindow):
         self.controls.set_model_path(self.settings.model_path)
         self._field(self.status_model, f"Model: {info.name}")
         self.live_panel.set_labels(info.labels)
+        self.live_panel.set_idle_text("Ready", "Press Start to listen")
         self.file_panel.set_labels(info.labels)
         self.statusBar().showMessage(f"Model {info.name} loaded ({', '.join(info.labels)})", 5000)
 
     def _on_model_error(self, text: str) -> None:
-        self.status_model.setText("Model: none" if self.model_info is None
-                                  else f"Model: {self.model_info.name}")
-        self.show_error("Model", text + "\n\nTrain one (Train › Training wizard) or open a "
-                        "checkpoint (File › Open model).")
+        if self.model_info is None:
+            self.status_model.setText("Model: none")
+            self.live_panel.set_idle_text("No model", "Open a model (File › Open model, "
+                                          "Ctrl+M) or train one (Train › Training wizard)")
+        self.controls.set_model_path(self.model_info.path if self.model_info else "")
+        self.show_error("Model", text + "\n\nTrain a model (Train › Training wizard, Ctrl+T) "
+                        "or open a checkpoint (File › Open model, Ctrl+M).")
 
     # -- listening -------------------------------------------------------------------------
     def _on_listen_toggled(self, on: bool) -> None:
@@ -178,8 +185,9 @@ class MainWindow(QMainWindow):
             self.listening.stop()
 
     def _listen_params(self) -> dict:
-        return dict(device=self.controls.current_device(),
-                    device_label=self.controls.current_device_text(),
+        replayed = getattr(self.listening.stream_factory, "path", None)
+        label = f"replay of {replayed.name}" if replayed else self.controls.current_device_text()
+        return dict(device=self.controls.current_device(), device_label=label,
                     window_s=self.controls.window.value(), hop_s=self.controls.hop.value())
 
     def start_listening(self) -> None:
@@ -193,6 +201,19 @@ class MainWindow(QMainWindow):
         self.live_panel.set_listening(on)
         if not on:
             self._field(self.status_device, f"Input: {self.controls.current_device_text()} (idle)")
+
+    def _on_stalled(self, stalled: bool) -> None:
+        if stalled:
+            self.statusBar().showMessage(
+                f"No audio from {self.controls.current_device_text()} for a while; is it "
+                "muted, paused or unplugged?")
+        else:
+            self.statusBar().clearMessage()
+
+    def _on_device_fallback(self, device, label: str) -> None:
+        self.controls.select_device(device)
+        self.settings.device = "" if device is None else label
+        self.statusBar().showMessage(f"Back to the input that worked: {label}", 10000)
 
     def _on_device_changed(self, _index) -> None:
         index = self.controls.current_device()
@@ -217,6 +238,11 @@ class MainWindow(QMainWindow):
         self.settings.window_s = self.controls.window.value()
         self.settings.hop_s = self.controls.hop.value()
         self.listening.restart(**self._listen_params())
+
+    def set_keep_audio(self, keep: bool) -> None:
+        """Whether live segments keep their audio (read by the worker at each write)."""
+        self.settings.keep_audio = keep
+        self.inference.worker.keep_audio = keep
 
     def _on_smoothing(self, windows: int) -> None:
         self.settings.smoothing = windows
@@ -255,7 +281,7 @@ class MainWindow(QMainWindow):
 
     def _on_file_error(self, path: str, message: str) -> None:
         self.file_panel.add_error(path, message)
-        self.statusBar().showMessage(message, 8000)
+        self.statusBar().showMessage(f"Could not analyse {Path(path).name} (see Files)", 8000)
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():

@@ -36,9 +36,16 @@ def build_menus(window) -> dict[str, QAction]:
                          "The program and the model card"),
     }
     actions["export_history"].setEnabled(window.history_panel is not None)
+    keep = QAction("&Keep audio of live segments", window)
+    keep.setCheckable(True)
+    keep.setChecked(window.settings.keep_audio)
+    keep.setStatusTip("Store each live speech segment's audio with its history row (replay)")
+    keep.toggled.connect(window.set_keep_audio)
+    keep.setEnabled(window.history_panel is not None)
+    actions["keep_audio"] = keep
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
-    for name in ("open_audio", "open_model", "export_history"):
+    for name in ("open_audio", "open_model", "export_history", "keep_audio"):
         file_menu.addAction(actions[name])
     file_menu.addSeparator()
     file_menu.addAction(actions["quit"])

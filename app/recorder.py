@@ -6,8 +6,11 @@ moves the new samples through soxr (when the device does not run at 16 kHz) into
 window ring buffer, emits the input level, and every hop emits the newest window. The stream
 comes from an injectable factory, so tests replay a real file through this same path.
 
-A device that cannot be opened, stops, or delivers nothing for STALL_S gives one ``error``
-signal with a clear message and the thread ends; the application keeps running.
+A device that cannot be opened or stops (unplugged: PortAudio ends the stream) gives one
+``error`` signal with a clear message and the thread ends; the application keeps running. A
+stream that stays open but delivers nothing for STALL_S only reports ``stalled(True)`` (and
+``stalled(False)`` when samples flow again): PulseAudio monitors of idle sinks and some
+Bluetooth inputs pause like that and resume on their own.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.02  # how often the loop moves samples on (seconds)
 LEVEL_S = 0.05  # level meter: RMS over the newest 50 ms
-STALL_S = 2.0  # no samples for this long while the stream claims to run -> error
+STALL_S = 2.0  # no samples for this long while the stream claims to run -> stalled(True)
 RAW_SECONDS = 10.0  # raw ring capacity: the loop may stall this long before samples are lost
 MAX_WINDOW_SECONDS = 10.0
 
@@ -53,6 +56,7 @@ class Recorder(QThread):
       level(float): input level in dBFS, about every 50 ms.
       stats(int overflows, int lost_blocks): device overflows and ring buffer overruns so far.
       opened(str description): the stream runs (device name and rate).
+      stalled(bool): no samples for STALL_S (True) / samples flow again (False).
       error(str): the device failed; the thread has ended.
     """
 
@@ -60,6 +64,7 @@ class Recorder(QThread):
     level = pyqtSignal(float)
     stats = pyqtSignal(int, int)
     opened = pyqtSignal(str)
+    stalled = pyqtSignal(bool)
     error = pyqtSignal(str)
 
     def __init__(self, device: int | None = None, *, device_label: str | None = None,
@@ -128,12 +133,17 @@ class Recorder(QThread):
         last_data = last_level = time.monotonic()
         last_emit = 0
         last_stats = (0, 0)
+        stalled = False
         while not self._stop.wait(POLL_S):
             new = self._raw.read_new()
             now = time.monotonic()
             if new.size:
                 last_data = now
                 self.ring.write(resampler.resample_chunk(new) if resampler else new)
+            if stalled != (now - last_data > STALL_S):
+                stalled = not stalled
+                log.info("input %s %s", self.device_label, "stalled" if stalled else "resumed")
+                self.stalled.emit(stalled)
             if now - last_level >= LEVEL_S and self.ring.available:
                 last_level = now
                 self.level.emit(level_dbfs(self.ring.newest(int(LEVEL_S * SAMPLE_RATE))))
@@ -150,10 +160,6 @@ class Recorder(QThread):
             if not getattr(stream, "active", True):
                 self._fail(f"input device {self.device_label!r} stopped delivering audio "
                            "(unplugged or taken by another program?). Pick another device.")
-                return
-            if now - last_data > STALL_S:
-                self._fail(f"no audio from input device {self.device_label!r} for "
-                           f"{STALL_S:g} s (disconnected?). Pick another device.")
                 return
 
     def _close(self, stream) -> None:

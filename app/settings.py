@@ -83,6 +83,16 @@ class AppSettings:
         self._set("live/smoothing", int(value))
 
     @property
+    def keep_audio(self) -> bool:
+        """Store the audio of live speech segments with their history rows."""
+        value = self.store.value("history/keep_audio", True)
+        return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
+
+    @keep_audio.setter
+    def keep_audio(self, value: bool) -> None:
+        self._set("history/keep_audio", bool(value))
+
+    @property
     def geometry(self) -> QByteArray | None:
         value = self.store.value("window/geometry")
         return value if isinstance(value, QByteArray) and not value.isEmpty() else None

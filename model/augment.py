@@ -45,6 +45,21 @@ def time_stretch(feats: torch.Tensor, factor: float) -> torch.Tensor:
     return out.transpose(1, 2).reshape(*lead, new_frames, feats.shape[-1])
 
 
+def frequency_warp(feats: torch.Tensor, factor: float) -> torch.Tensor:
+    """Warp the feature axis by ``factor`` (VTLP-like: a longer or shorter vocal tract moves the
+    formants up or down). Band k takes the value at band k / factor, linearly interpolated and
+    clamped at the edges. Meaningful for spectral features (log-mel) only. (..., T, D) -> same.
+    """
+    if factor <= 0:
+        raise ValueError(f"warp factor must be positive, got {factor}")
+    dim = feats.shape[-1]
+    source = (torch.arange(dim, dtype=feats.dtype) / factor).clamp(0, dim - 1)
+    low = source.floor().long()
+    high = (low + 1).clamp(max=dim - 1)
+    frac = source - low.to(feats.dtype)
+    return feats[..., low] * (1 - frac) + feats[..., high] * frac
+
+
 def time_mask(feats: torch.Tensor, max_width: int, count: int,
               gen: torch.Generator) -> torch.Tensor:
     """Zero ``count`` spans of 0..max_width consecutive frames (clipped to the utterance)."""
@@ -70,10 +85,12 @@ def feature_mask(feats: torch.Tensor, max_width: int, count: int,
 
 
 def augment(feats: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """Apply each augmentation with its probability, in the order stretch, noise, time mask,
-    feature mask. (T, D) or (L, T, D) -> same rank, T possibly changed by the stretch."""
+    """Apply each augmentation with its probability, in the order stretch, frequency warp, noise,
+    time mask, feature mask. (T, D) or (L, T, D) -> same rank, T possibly changed by the stretch."""
     if cfg.stretch_prob > 0 and _uniform(gen) < cfg.stretch_prob:
         feats = time_stretch(feats, _uniform(gen, *cfg.stretch_range))
+    if cfg.warp_prob > 0 and _uniform(gen) < cfg.warp_prob:
+        feats = frequency_warp(feats, _uniform(gen, *cfg.warp_range))
     if cfg.noise_prob > 0 and _uniform(gen) < cfg.noise_prob:
         feats = add_noise(feats, cfg.noise_std, gen)
     if cfg.time_mask_prob > 0 and _uniform(gen) < cfg.time_mask_prob:

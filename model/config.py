@@ -138,6 +138,10 @@ class AugmentConfig:
     noise_std: float = 0.05
     stretch_prob: float = 0.3
     stretch_range: tuple[float, float] = (0.85, 1.15)
+    # frequency warp of spectral features (VTLP-like speaker variation); off by default because
+    # encoder features have no frequency axis
+    warp_prob: float = 0.0
+    warp_range: tuple[float, float] = (0.9, 1.1)
     time_mask_prob: float = 0.5
     time_mask_width: int = 20
     time_masks: int = 2
@@ -147,7 +151,7 @@ class AugmentConfig:
 
     def off(self) -> "AugmentConfig":
         """The same config with every probability set to zero."""
-        return dataclasses.replace(self, noise_prob=0.0, stretch_prob=0.0,
+        return dataclasses.replace(self, noise_prob=0.0, stretch_prob=0.0, warp_prob=0.0,
                                    time_mask_prob=0.0, feature_mask_prob=0.0)
 
 
@@ -158,6 +162,7 @@ class TrainConfig:
     folds: for corpora without sessions, grouped k-fold by speaker; 0 = leave-one-speaker-out.
         IEMOCAP-style corpora with sessions use leave-one-session-out.
     val_speakers: speakers held out of each fold's training side for early stopping.
+    min_epochs: epochs trained before early stopping may pick a best epoch or stop.
     max_seconds: length of the random training crop (the seed's 3 s); evaluation sees
         whole utterances up to eval_max_seconds.
     """
@@ -171,6 +176,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     accumulation_steps: int = 1
     patience: int = 8
+    min_epochs: int = 0
     class_weighted: bool = True
     adversarial_weight: float = 0.1
     max_alpha: float = 1.0

@@ -123,12 +123,17 @@ class FeatureDataset(Dataset):
         self.mean, self.std = mean, std
         self.max_frames, self.train, self.augment_cfg = max_frames, train, augment_cfg
         self.generator = torch.Generator().manual_seed(seed)
+        # frames per item, for length-sorted evaluation batches (looked up once, not per pass)
+        self._frames = None if train else [min(features[u.path].shape[-2], max_frames)
+                                           for u in self.utterances]
 
     def __len__(self) -> int:
         return len(self.utterances)
 
     def n_frames(self, index: int) -> int:
         """Frames item ``index`` has before augmentation (for length-sorted evaluation)."""
+        if self._frames is not None:
+            return self._frames[index]
         return min(self.features[self.utterances[index].path].shape[-2], self.max_frames)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:

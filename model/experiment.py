@@ -107,7 +107,7 @@ def _run_fold(run: _Run, fold: Fold, protocol: str) -> dict:
     return entry
 
 
-def _train_final(run: _Run, folds_done: list[dict], aggregate: dict) -> Path | None:
+def _train_final(run: _Run, folds_done: list[dict]) -> Path | None:
     """The model on every speaker for the median best epoch; None when cancelled."""
     epochs = max(1, math.ceil(float(np.median([f["best_epoch"] for f in folds_done]))))
     _emit(run.progress, {"event": "final_start", "epochs": epochs,
@@ -124,6 +124,7 @@ def _train_final(run: _Run, folds_done: list[dict], aggregate: dict) -> Path | N
     except TrainingCancelled:
         log.info("final model cancelled")
         return None
+    aggregate = aggregate_folds([f["metrics"] for f in folds_done])
     metrics = {"cross_validation": {k: aggregate[k] for k in ("wa", "ua", "macro_f1")},
                "epochs": epochs, "history": trained.history}
     return _checkpoint(run, trained, metrics, run.out_dir / CHECKPOINT_NAME)
@@ -154,6 +155,25 @@ def _done_event(run: _Run, summary: dict) -> dict:
             "folds_completed": len(summary["folds"]), "cancelled": summary["cancelled"]}
 
 
+def _clear_previous_run(out_dir: Path) -> None:
+    """Remove what an earlier run wrote into ``out_dir`` (only the names a run writes), so a
+    rerun with fewer folds or without a final model leaves no stale files behind."""
+    names = [METRICS_NAME, "report.md", "per_speaker.png", "confusion.png", CHECKPOINT_NAME,
+             Path(CHECKPOINT_NAME).with_suffix(".json").name]
+    stale = [out_dir / n for n in names if (out_dir / n).is_file()]
+    stale += sorted(out_dir.glob("curves_fold*.png"))
+    stale += [p / n for p in sorted(out_dir.glob("fold_*")) if p.is_dir()
+              for n in (CHECKPOINT_NAME, Path(CHECKPOINT_NAME).with_suffix(".json").name)
+              if (p / n).is_file()]
+    if stale:
+        log.warning("%s: replacing the outputs of an earlier run (%d files)", out_dir, len(stale))
+    for path in stale:
+        path.unlink()
+    for folder in out_dir.glob("fold_*"):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
 def _load_features(corpus, frontend, cache_dir, bar: bool) -> tuple[Mapping, object]:
     from model.cache import FeatureCache
 
@@ -161,6 +181,52 @@ def _load_features(corpus, frontend, cache_dir, bar: bool) -> tuple[Mapping, obj
     store = FeatureStore(cache, [u.path for u in corpus.utterances], progress=bar)
     log.info("features: %d cache hits, %d computed", cache.stats.hits, cache.stats.misses)
     return store, cache
+
+
+def _summary(run: _Run, protocol: str, all_folds: list[Fold], folds_done: list[dict],
+             cancelled: bool, final_path: Path | None) -> dict:
+    """The run summary (metrics.json; layout in model.report's docstring), without plots."""
+    return {
+        "protocol": protocol,
+        "corpus": {"path": str(run.corpus.root), "summary": run.corpus.summary()},
+        "configs": {"frontend": config_to_dict(run.frontend_cfg),
+                    "model": (folds_done[-1]["model_config"] if folds_done
+                              else config_to_dict(run.model_cfg)),
+                    "train": config_to_dict(run.train_cfg)},
+        "labels": run.labels, "folds_planned": [f.to_dict() for f in all_folds],
+        "folds": folds_done,
+        "aggregate": (aggregate_folds([f["metrics"] for f in folds_done]) if folds_done
+                      else None),
+        "final_model": CHECKPOINT_NAME if final_path else None, "cancelled": cancelled,
+        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+def _run_folds(run: _Run, folds: list[Fold], protocol: str) -> tuple[list[dict], bool]:
+    """Train and test each fold in turn; returns (finished fold entries, cancelled)."""
+    done: list[dict] = []
+    for fold in folds:
+        if run.cancel is not None and run.cancel.is_set():
+            return done, True
+        log.info("fold %d: testing %s (held out: %s), validating on %s, training on %d "
+                 "speakers", fold.index, ", ".join(fold.test_speakers), fold.held_out,
+                 ", ".join(fold.val_speakers), len(fold.train_speakers))
+        _emit(run.progress, {"event": "fold_start", "fold": fold.index,
+                             "test_speakers": list(fold.test_speakers),
+                             "val_speakers": list(fold.val_speakers),
+                             "train_speakers": list(fold.train_speakers)})
+        try:
+            entry = _run_fold(run, fold, protocol)
+        except TrainingCancelled:
+            log.info("fold %d cancelled and discarded", fold.index)
+            return done, True
+        done.append(entry)
+        m = entry["metrics"]
+        _emit(run.progress, {"event": "fold_end", "fold": fold.index, "wa": m["wa"],
+                             "ua": m["ua"], "macro_f1": m["macro_f1"],
+                             "best_epoch": entry["best_epoch"],
+                             "checkpoint": str(run.out_dir / entry["checkpoint"])})
+    return done, False
 
 
 def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelConfig,
@@ -171,20 +237,26 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
     """Cross-validate on ``corpus`` (a model.corpora.Corpus) and fill the run folder ``out_dir``.
 
     frontend: an already built frontend (default: ``build_frontend(frontend_cfg)``, once per
-    run); features: path -> features mapping to use instead of the FeatureCache under
+    run). features: a path -> features mapping used instead of the FeatureCache under
     ``cache_dir`` (benchmarks). model_cfg's input_dim, input_layers, n_classes and n_speakers
     are set from the frontend, the corpus and each fold. max_folds: run only the first folds
-    (tests, quick looks). feature_bar: a tqdm bar on stderr while features are loaded or
-    computed. device: torch device (default cuda when available). cancel: any object with ``is_set()``; a cancelled fold is discarded,
-    finished folds are summarised and "done" is still emitted with cancelled true.
-    Returns the summary written to metrics.json (layout: model.report's docstring).
+    (tests, quick looks; 0 or None: all). feature_bar: a tqdm bar on stderr while features are
+    loaded or computed. device: torch device (default: cuda when available). cancel: any
+    object with ``is_set()``; a cancelled fold is discarded, finished folds are summarised and
+    "done" is still emitted with cancelled true. The "start" event comes before features are
+    computed. Returns the summary written to metrics.json (layout: model.report's docstring).
     """
     started = time.monotonic()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    protocol, folds = make_folds(corpus.utterances, kind=corpus.kind, folds=train_cfg.folds,
-                                 val_speakers=train_cfg.val_speakers, seed=train_cfg.seed)
-    folds = folds[:max_folds] if max_folds else folds
+    if max_folds is not None and max_folds < 0:
+        raise ValueError(f"max_folds must be >= 1 (0 or None: every fold), got {max_folds}")
+    protocol, all_folds = make_folds(corpus.utterances, kind=corpus.kind,
+                                     folds=train_cfg.folds, val_speakers=train_cfg.val_speakers,
+                                     seed=train_cfg.seed)
+    folds = all_folds[:max_folds] if max_folds else all_folds
+    labels = list(corpus.labels)
+    _emit(progress, {"event": "start", "protocol": protocol, "folds": len(folds),
+                     "epochs": train_cfg.epochs, "labels": labels})
     if frontend is None:
         from model.features import build_frontend
 
@@ -192,55 +264,20 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
     cache = None
     if features is None:
         features, cache = _load_features(corpus, frontend, cache_dir, feature_bar)
-    labels = list(corpus.labels)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _clear_previous_run(out_dir)
     model_cfg = dataclasses.replace(model_cfg, input_dim=frontend.dim,
                                     input_layers=frontend.layers, n_classes=len(labels))
     run = _Run(corpus, labels, features, frontend.config, float(frontend.frame_rate), model_cfg,
                train_cfg, out_dir, progress, cancel, device)
-    _emit(progress, {"event": "start", "protocol": protocol, "folds": len(folds),
-                     "epochs": train_cfg.epochs, "labels": labels})
-    folds_done, cancelled = [], False
-    for fold in folds:
-        if cancel is not None and cancel.is_set():
-            cancelled = True
-            break
-        _emit(progress, {"event": "fold_start", "fold": fold.index,
-                         "test_speakers": list(fold.test_speakers),
-                         "val_speakers": list(fold.val_speakers),
-                         "train_speakers": list(fold.train_speakers)})
-        try:
-            entry = _run_fold(run, fold, protocol)
-        except TrainingCancelled:
-            log.info("fold %d cancelled and discarded", fold.index)
-            cancelled = True
-            break
-        folds_done.append(entry)
-        m = entry["metrics"]
-        _emit(progress, {"event": "fold_end", "fold": fold.index, "wa": m["wa"], "ua": m["ua"],
-                         "macro_f1": m["macro_f1"], "best_epoch": entry["best_epoch"],
-                         "checkpoint": str(out_dir / entry["checkpoint"])})
-    aggregate = aggregate_folds([f["metrics"] for f in folds_done]) if folds_done else None
+    folds_done, cancelled = _run_folds(run, folds, protocol)
     final_path = None
     if final and folds_done and not cancelled:
-        final_path = _train_final(run, folds_done, aggregate)
+        final_path = _train_final(run, folds_done)
         cancelled = final_path is None
-    summary = {
-        "protocol": protocol,
-        "corpus": {"path": str(corpus.root), "summary": corpus.summary()},
-        "configs": {"frontend": config_to_dict(run.frontend_cfg),
-                    "model": folds_done[-1]["model_config"] if folds_done
-                    else config_to_dict(model_cfg),
-                    "train": config_to_dict(train_cfg)},
-        "labels": labels,
-        "folds_planned": [f.to_dict() for f in folds],
-        "folds": folds_done,
-        "aggregate": aggregate,
-        "final_model": CHECKPOINT_NAME if final_path else None,
-        "cancelled": cancelled,
-        "cache": dataclasses.asdict(cache.stats) if cache is not None else None,
-        "elapsed_s": time.monotonic() - started,
-        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-    }
+    summary = _summary(run, protocol, all_folds, folds_done, cancelled, final_path)
+    summary.update(max_folds=max_folds, elapsed_s=time.monotonic() - started,
+                   cache=dataclasses.asdict(cache.stats) if cache is not None else None)
     _write_outputs(run, summary, folds_done)
     _emit(progress, _done_event(run, summary))
     return summary

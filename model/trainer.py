@@ -86,9 +86,11 @@ def _check_cancel(cancel) -> None:
         raise TrainingCancelled("training cancelled")
 
 
-def _loss(out, batch, weights: torch.Tensor | None, cfg: TrainConfig,
-          network: nn.Module) -> torch.Tensor:
-    """Emotion CE + adversarial speaker CE + L2 (see the module docstring)."""
+def training_loss(out, batch, weights: torch.Tensor | None, cfg: TrainConfig,
+                  network: nn.Module) -> torch.Tensor:
+    """Scalar loss of one batch: emotion CE (class ``weights`` (C,) or None, label smoothing)
+    + adversarial_weight * speaker CE over items with a known speaker (index >= 0) when the
+    network has a speaker head + l2_reg * squared weight matrices."""
     loss = F.cross_entropy(out.logits, batch.labels, weight=weights,
                            label_smoothing=cfg.label_smoothing)
     if out.speaker_logits is not None and cfg.adversarial_weight > 0:
@@ -113,7 +115,7 @@ def _train_epoch(network, loader, optimizer, weights, cfg: TrainConfig, alpha: f
         _check_cancel(cancel)
         batch = batch.to(device)
         out = network(batch.x, batch.lengths, alpha=alpha)
-        loss = _loss(out, batch, weights, cfg, network)
+        loss = training_loss(out, batch, weights, cfg, network)
         (loss / cfg.accumulation_steps).backward()
         if (i + 1) % cfg.accumulation_steps == 0 or i + 1 == n_batches:
             if cfg.grad_clip > 0:
@@ -159,7 +161,8 @@ def _validate(network, dataset, labels, cfg, device, cancel) -> dict:
 
 
 def _setup(train_utts, features, labels, model_cfg, cfg, device):
-    """Normalisation, speaker list, model config with n_speakers, network and datasets."""
+    """Model config with n_classes and n_speakers set, training speakers, normalisation
+    statistics (D,) of the training side, and the freshly built network on ``device``."""
     speakers = sorted({u.speaker for u in train_utts})
     adversary = (model_cfg.arch == "enhanced" and model_cfg.use_speaker_adversary
                  and cfg.adversarial_weight > 0)
@@ -207,7 +210,7 @@ def train_fold(train_utts: Sequence[Utterance], val_utts: Sequence[Utterance],
 
 
 def _score(row: dict, epoch: int) -> tuple[float, float]:
-    """Early-stopping score, compared lexicographically: validation UA, then lower validation
+    """Model-selection score, compared lexicographically: validation UA, then lower validation
     loss (UA of a few validation utterances ties often). Without validation: the latest."""
     if row["val_ua"] is None:
         return (float(epoch), 0.0)
@@ -216,9 +219,16 @@ def _score(row: dict, epoch: int) -> tuple[float, float]:
 
 def _fit(network, loader, val_set, optimizer, weights, labels, cfg: TrainConfig, epochs: int,
          fold: int, progress, cancel, device) -> tuple[list[dict], tuple[int, dict]]:
-    """The epoch loop; returns the history and (best epoch, its state dict)."""
+    """The epoch loop; returns the history and (best epoch, its state dict).
+
+    Stops after ``cfg.patience`` epochs in a row without a higher validation UA (loss-only
+    gains choose among tied epochs but do not extend training). Epochs before
+    ``cfg.min_epochs`` are neither candidates for the best epoch nor counted for patience: a
+    few validation speakers make early scores noisy, and an epoch-1 "best" is luck.
+    """
     history: list[dict] = []
     best_epoch, best_score, best_state = 0, (-math.inf, -math.inf), None
+    last_gain, top_ua = 0, -math.inf
     for epoch in range(epochs):
         lr, alpha = lr_at(epoch, cfg), alpha_at(epoch, cfg)
         for group in optimizer.param_groups:
@@ -234,12 +244,18 @@ def _fit(network, loader, val_set, optimizer, weights, labels, cfg: TrainConfig,
         log.debug("fold %d epoch %d: %s", fold, epoch + 1, row)
         if progress is not None:
             progress({"event": "epoch", "fold": fold, "epochs": epochs, **row})
-        score = _score(row, epoch)
+        settling = epoch + 1 < cfg.min_epochs  # too early to judge: never best, no patience
+        score = (-math.inf, float(epoch)) if settling else _score(row, epoch)
         if score > best_score:
             best_epoch, best_score = epoch + 1, score
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in
                                         network.state_dict().items()})
-        elif len(val_set) and epoch + 1 - best_epoch >= cfg.patience:
+        if row["val_ua"] is None or settling:
+            last_gain = epoch + 1
+            continue
+        if row["val_ua"] > top_ua:
+            last_gain, top_ua = epoch + 1, row["val_ua"]
+        elif epoch + 1 - last_gain >= cfg.patience:
             log.info("fold %d: early stop at epoch %d, best epoch %d (val UA %.3f)",
                      fold, epoch + 1, best_epoch, best_score[0])
             break

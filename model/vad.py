@@ -44,11 +44,14 @@ class VoiceActivityDetector:
 
     def _load(self):
         if self._model is None:
+            threads = torch.get_num_threads()
             from silero_vad import load_silero_vad
 
             with warnings.catch_warnings():  # silero's use of deprecated importlib/jit APIs
                 warnings.simplefilter("ignore", DeprecationWarning)
                 self._model = load_silero_vad()
+            # importing silero_vad sets torch to one thread for the whole process; undo that
+            torch.set_num_threads(threads)
             log.debug("silero-vad loaded")
         return self._model
 
@@ -57,11 +60,11 @@ class VoiceActivityDetector:
         wav = np.asarray(wav, dtype=np.float32).reshape(-1)
         if wav.size == 0 or not np.isfinite(wav).all():
             return []
-        from silero_vad import get_speech_timestamps
-
         audio = torch.from_numpy(np.ascontiguousarray(wav))
         with self._lock, torch.inference_mode():
-            model = self._load()
+            model = self._load()  # first: it imports silero_vad and undoes its thread setting
+            from silero_vad import get_speech_timestamps
+
             model.reset_states()
             stamps = get_speech_timestamps(
                 audio, model, threshold=self.threshold, sampling_rate=SAMPLE_RATE,

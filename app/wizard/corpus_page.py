@@ -35,7 +35,7 @@ def split_classes(text: str) -> tuple[str, ...]:
 
 
 def _counts(counts: dict, limit: int = 12) -> str:
-    items = [f"{html.escape(str(k))} {v}" for k, v in list(counts.items())[:limit]]
+    items = [f"{html.escape(str(k))}&nbsp;{v}" for k, v in list(counts.items())[:limit]]
     more = f", … (+{len(counts) - limit})" if len(counts) > limit else ""
     return ", ".join(items) + more
 
@@ -159,7 +159,11 @@ class CorpusPage(QWizardPage):
 
     def _show(self, summary: dict | None, text: str, error: str) -> None:
         self.summary = summary
-        self.status_label.setText("" if summary or error else "Choose a corpus to check it.")
+        if summary is not None:
+            self.status_label.setText("<span style='color:#1e8449'>✓ The corpus can be "
+                                      "used.</span>")
+        else:
+            self.status_label.setText("" if error else "Choose a corpus to check it.")
         self.summary_label.setText(text)
         self.error_label.setText(html.escape(error))
         self.completeChanged.emit()

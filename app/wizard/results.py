@@ -9,8 +9,7 @@ from typing import Callable
 from PyQt5.QtCore import Qt, QThreadPool, QUrl, pyqtSignal
 from PyQt5.QtGui import QDesktopServices, QImage, QPixmap
 from PyQt5.QtWidgets import (
-    QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget,
-    QWizardPage,
+    QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWizardPage,
 )
 
 from app.background_task import TaskRunner
@@ -20,7 +19,6 @@ log = logging.getLogger(__name__)
 
 PLOTS = (("confusion.png", "Confusion matrix (all test folds)"),
          ("per_speaker.png", "Accuracy per test speaker"))
-PLOT_WIDTH = 420  # pixels each plot is scaled to
 
 
 def metrics_html(progress: TrainingProgress) -> str:
@@ -41,6 +39,37 @@ def metrics_html(progress: TrainingProgress) -> str:
     if done.get("cancelled"):
         note += " (cancelled: only the finished folds are counted)"
     return (f"<p>{html.escape(note)}</p><table style='font-size:12pt'>{''.join(rows)}</table>")
+
+
+class ScaledImage(QLabel):
+    """An image label that scales its picture to fit, keeping the aspect ratio."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._original = QPixmap()
+        self.setAlignment(Qt.AlignCenter)
+        self.setMinimumSize(200, 150)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+
+    def set_image(self, image: QImage | None) -> None:
+        self._original = QPixmap() if image is None else QPixmap.fromImage(image)
+        if self._original.isNull():
+            self.setPixmap(QPixmap())
+            self.setText("(not available)")
+        else:
+            self._rescale()
+
+    def has_image(self) -> bool:
+        return not self._original.isNull()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if not self._original.isNull():
+            self._rescale()
+
+    def _rescale(self) -> None:
+        self.setPixmap(self._original.scaled(self.size(), Qt.KeepAspectRatio,
+                                             Qt.SmoothTransformation))
 
 
 def _load_image(path: Path) -> QImage | None:
@@ -77,21 +106,15 @@ class ResultsPage(QWizardPage):
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
         self.model_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.plot_labels: dict[str, QLabel] = {}
+        self.plot_labels: dict[str, ScaledImage] = {}
         grid = QGridLayout()
         for col, (name, title) in enumerate(PLOTS):
-            caption = QLabel(f"<b>{title}</b>")
-            image = QLabel("(not available)")
-            image.setAlignment(Qt.AlignCenter)
-            image.setMinimumSize(PLOT_WIDTH // 2, 120)
-            grid.addWidget(caption, 0, col)
+            image = ScaledImage()
+            grid.addWidget(QLabel(f"<b>{title}</b>"), 0, col, Qt.AlignHCenter)
             grid.addWidget(image, 1, col)
+            grid.setColumnStretch(col, 1)
             self.plot_labels[name] = image
-        plots = QWidget()
-        plots.setLayout(grid)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(plots)
+        grid.setRowStretch(1, 1)
         self.report_button = QPushButton("Open report")
         self.folder_button = QPushButton("Open run folder")
         self.use_button = QPushButton("Use this model in the live view")
@@ -106,7 +129,7 @@ class ResultsPage(QWizardPage):
         buttons.addWidget(self.use_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.metrics_label)
-        layout.addWidget(scroll, 1)
+        layout.addLayout(grid, 1)
         layout.addWidget(self.model_label)
         layout.addLayout(buttons)
 
@@ -136,6 +159,7 @@ class ResultsPage(QWizardPage):
             if not self.run_dir:
                 self._image(name, None)
                 continue
+            label.setPixmap(QPixmap())
             label.setText("loading…")
             path = Path(self.run_dir) / name
             self._runner.submit(lambda p=path: _load_image(p),
@@ -143,13 +167,7 @@ class ResultsPage(QWizardPage):
                                 lambda _text, n=name: self._image(n, None))
 
     def _image(self, name: str, image: QImage | None) -> None:
-        label = self.plot_labels[name]
-        if image is None:
-            label.setPixmap(QPixmap())
-            label.setText("(not available)")
-        else:
-            label.setPixmap(QPixmap.fromImage(image).scaledToWidth(
-                PLOT_WIDTH, Qt.SmoothTransformation))
+        self.plot_labels[name].set_image(image)
         self._pending_images -= 1
         if self._pending_images == 0:
             self.imagesShown.emit()

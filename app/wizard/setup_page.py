@@ -6,7 +6,7 @@ from typing import Callable
 
 from PyQt5.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-    QLineEdit, QMessageBox, QPushButton, QSpinBox, QWizardPage,
+    QLineEdit, QMessageBox, QPushButton, QSizePolicy, QSpinBox, QWidget, QWizardPage,
 )
 
 from model.config import ModelConfig, TrainConfig
@@ -28,6 +28,14 @@ def _spin(low: int, high: int, value: int, step: int = 1, special: str = "") -> 
     if special:
         box.setSpecialValueText(special)
     return box
+
+
+def _with_note(field: QWidget, note: QLabel) -> QHBoxLayout:
+    note.setStyleSheet("color: #7a8394;")
+    row = QHBoxLayout()
+    row.addWidget(field)
+    row.addWidget(note, 1)
+    return row
 
 
 def _dspin(low: float, high: float, value: float, step: float, decimals: int) -> QDoubleSpinBox:
@@ -80,6 +88,11 @@ class SetupPage(QWizardPage):
         self._frontend_changed()
 
     def _layout(self) -> None:
+        for box in (self.epochs_spin, self.batch_spin, self.lr_spin, self.hidden_spin,
+                    self.folds_spin, self.max_folds_spin, self.adversarial_spin):
+            box.setMinimumWidth(110)
+            box.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
+        self.folds_note = QLabel()
         encoder_row = QHBoxLayout()
         encoder_row.addWidget(self.encoder_edit)
         encoder_row.addWidget(self.encoder_button)
@@ -95,16 +108,15 @@ class SetupPage(QWizardPage):
         form.addRow("Batch size", self.batch_spin)
         form.addRow("Learning rate", self.lr_spin)
         form.addRow("Hidden size", self.hidden_spin)
-        form.addRow("Folds (k)", self.folds_spin)
-        form.addRow("Run folds", self.max_folds_spin)
+        form.addRow("Folds (k)", _with_note(self.folds_spin, self.folds_note))
+        form.addRow("Run folds", _with_note(self.max_folds_spin,
+                                            QLabel("only the first K folds, for a quick look")))
         form.addRow("Augmentation", self.augment_check)
         form.addRow("Adversarial weight", self.adversarial_spin)
         form.addRow("Final model", self.final_check)
         form.addRow("Output folder", out_row)
         form.addRow("", self.hint_label)
-        self.folds_spin.setToolTip("Grouped k-fold by speaker; corpora with sessions use one "
-                                   "fold per session whatever this says.")
-        self.max_folds_spin.setToolTip("Run only the first K folds, for a quick look.")
+        self.folds_note.setText("grouped k-fold by speaker; 0 = leave-one-speaker-out")
 
     def _connect(self) -> None:
         self.frontend_combo.currentIndexChanged.connect(self._frontend_changed)
@@ -115,6 +127,15 @@ class SetupPage(QWizardPage):
         self.hidden_spin.valueChanged.connect(self._changed)
         self.arch_combo.currentIndexChanged.connect(self._changed)
         self.out_edit.textChanged.connect(self._changed)
+
+    def initializePage(self) -> None:
+        """Corpora with sessions get one fold per session: k does not apply to them."""
+        summary = self.wizard().corpus_page.summary or {}
+        by_session = summary.get("protocol") == "leave-one-session-out"
+        self.folds_spin.setEnabled(not by_session)
+        self.folds_note.setText(
+            f"this corpus has {len(summary.get('sessions', {}))} sessions: one fold per session"
+            if by_session else "grouped k-fold by speaker; 0 = leave-one-speaker-out")
 
     def _frontend_changed(self) -> None:
         hubert = self.frontend_combo.currentData() == "hubert"

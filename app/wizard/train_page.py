@@ -32,7 +32,7 @@ def _plot(title: str, y_label: str) -> pg.PlotWidget:
     plot.hideButtons()
     plot.setLabel("bottom", "epoch")
     plot.setLabel("left", y_label)
-    plot.addLegend(offset=(-10, 10))
+    plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 210))
     return plot
 
 
@@ -56,14 +56,22 @@ class TrainingCurves(QWidget):
         layout.addWidget(self.ua_plot)
 
     def show_curves(self, curves: Curves, title: str) -> None:
+        """Draw one fold's curves (``title`` names it: "fold 2", "final model")."""
         x = np.asarray(curves.epochs, dtype=float)
+        step = max(1, math.ceil(len(x) / 10))  # whole epochs on the axis, at most ~10 ticks
+        for plot in (self.loss_plot, self.ua_plot):
+            plot.getAxis("bottom").setTickSpacing(major=step, minor=step)
         for item, values in ((self.train_loss, curves.train_loss),
                              (self.val_loss, curves.val_loss), (self.val_ua, curves.val_ua)):
             y = np.asarray(values, dtype=float)
             keep = np.isfinite(y)  # epochs without validation (the final model) are left out
             item.setData(x[keep], y[keep])
-        self.loss_plot.setTitle(f"<span style='font-size:10pt'>Loss — {title}</span>")
-        self.ua_plot.setTitle(f"<span style='font-size:10pt'>Validation UA — {title}</span>")
+        ua_title = f"Validation UA — {title}" if title else "Validation UA"
+        if len(x) and not np.isfinite(np.asarray(curves.val_ua, dtype=float)).any():
+            ua_title = "No validation for the final model"
+        loss_title = f"Loss — {title}" if title else "Loss"
+        self.loss_plot.setTitle(f"<span style='font-size:10pt'>{loss_title}</span>")
+        self.ua_plot.setTitle(f"<span style='font-size:10pt'>{ua_title}</span>")
 
 
 class TrainPage(QWizardPage):
@@ -111,6 +119,7 @@ class TrainPage(QWizardPage):
         self.error_label.setWordWrap(True)
         self.error_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.error_label.setStyleSheet("color: #c0392b;")
+        self.error_label.setVisible(False)
         self.log_toggle = QToolButton(text="Log", checkable=True)
         self.log_toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
         self.log_toggle.setArrowType(Qt.RightArrow)
@@ -127,6 +136,10 @@ class TrainPage(QWizardPage):
         layout.addWidget(self.error_label)
         layout.addWidget(self.log_toggle)
         layout.addWidget(self.log_view)
+
+    def _set_error(self, text: str) -> None:
+        self.error_label.setText(text)
+        self.error_label.setVisible(bool(text))
 
     def _toggle_log(self, shown: bool) -> None:
         self.log_toggle.setArrowType(Qt.DownArrow if shown else Qt.RightArrow)
@@ -149,7 +162,7 @@ class TrainPage(QWizardPage):
         self.fold_table.setRowCount(0)
         self.log_view.clear()
         self._stderr_tail.clear()
-        self.error_label.clear()
+        self._set_error("")
         self.curves.show_curves(Curves(), "")
         process = TrainProcess(self, kill_after_ms=wizard.kill_after_ms)
         process.progressEvent.connect(self._event)
@@ -208,7 +221,7 @@ class TrainPage(QWizardPage):
             self.status_label.setText(f"Training the final model on every speaker for "
                                       f"{p.final_epochs} epochs.")
         elif kind == "error":
-            self.error_label.setText(f"Training failed: {p.error}")
+            self._set_error(f"Training failed: {p.error}")
         self._update_bar()
 
     def _fold_row(self, row) -> None:
@@ -229,6 +242,15 @@ class TrainPage(QWizardPage):
                 item.setTextAlignment(Qt.AlignCenter)
             self.fold_table.setItem(index, col, item)
 
+    def _mark_unfinished(self) -> None:
+        """Folds that started but never ended say so instead of waiting forever ("…")."""
+        for r in range(self.fold_table.rowCount()):
+            for c in range(2, len(FOLD_COLUMNS)):
+                item = self.fold_table.item(r, c)
+                if item is not None and item.text() == "…":
+                    item.setText("stopped")
+                    item.setForeground(Qt.gray)
+
     def _update_bar(self) -> None:
         value, maximum, text = self.progress.bar()
         self.bar.setRange(0, maximum)
@@ -245,7 +267,7 @@ class TrainPage(QWizardPage):
     def _failed(self, message: str) -> None:
         """The process could not start at all."""
         self.failure = message
-        self.error_label.setText(message)
+        self._set_error(message)
         self._ended()
 
     def _finished(self, code: int, crashed: bool) -> None:
@@ -257,12 +279,14 @@ class TrainPage(QWizardPage):
             else:
                 reason = p.error or " ".join(self._stderr_tail) or "no results were reported"
             self.failure = f"Training failed (exit code {code}): {reason}"
-            self.error_label.setText(self.failure)
+            self._set_error(self.failure)
         self._ended()
 
     def _ended(self) -> None:
         p = self.progress
         self.stop_button.setEnabled(False)
+        self.stop_button.setText("Stop training")
+        self._mark_unfinished()
         if p.done is not None:
             n = int(p.done.get("folds_completed", 0))
             if p.done.get("cancelled"):
@@ -273,8 +297,14 @@ class TrainPage(QWizardPage):
             else:
                 self.status_label.setText(f"Finished: {n} folds. Press Next for the results.")
         else:
-            self.status_label.setText("The trainer stopped without results.")
+            self.status_label.setText("The trainer stopped without results; the log below "
+                                      "has its messages.")
+            self.log_toggle.setChecked(True)
         self._update_bar()
+        if p.done is None:
+            self.bar.setRange(0, 1)
+            self.bar.setValue(0)
+            self.bar.setFormat("stopped without results")
         self.completeChanged.emit()
         self.runFinished.emit(p.succeeded())
 

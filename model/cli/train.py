@@ -31,7 +31,7 @@ from model.config import (
 log = logging.getLogger(__name__)
 
 _CONFIG_SECTIONS = ("frontend", "model", "train")
-# option dest -> (config, field) for plain value overrides
+# option dest -> config field, for plain value overrides (None: not given)
 _MODEL_VALUES = {"arch": "arch", "hidden": "hidden", "gru_layers": "gru_layers",
                  "frame_pool": "frame_pool", "dropout": "dropout"}
 _TRAIN_VALUES = {"folds": "folds", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
@@ -69,7 +69,8 @@ def add_parser(subparsers) -> None:
     for flag in _MODEL_SWITCHES:
         p.add_argument("--" + flag.replace("_", "-"), action="store_true",
                        help="ablation: switch this part of the enhanced network off")
-    p.add_argument("--map", help="label map, e.g. calm=neutral,exc=happy")
+    p.add_argument("--map", action="append", metavar="A=B,...",
+                   help="label map, e.g. calm=neutral,exc=happy (may be repeated)")
     p.add_argument("--classes", nargs="+", help="classes to keep (space or comma separated)")
     p.add_argument("--cache", type=Path, help="feature cache folder (default: user cache)")
     p.add_argument("--config", type=Path, help="JSON file with frontend/model/train sections")
@@ -103,13 +104,14 @@ def build_configs(args) -> tuple[FrontendConfig, ModelConfig, TrainConfig]:
                 else config_from_dict(FrontendConfig, sections.get("frontend", {})))
     model = config_from_dict(ModelConfig, sections.get("model", {}))
     train = train_config_from_dict(sections.get("train", {}))
+    given = {option: getattr(args, option) for option in (*_MODEL_VALUES, *_TRAIN_VALUES)
+             if getattr(args, option) is not None}
     try:
-        model = dataclasses.replace(model, **{f: getattr(args, o) for o, f in
-                                              _MODEL_VALUES.items() if getattr(args, o) is not None},
-                                    **{f: False for o, f in _MODEL_SWITCHES.items()
-                                       if getattr(args, o)})
-        train = dataclasses.replace(train, **{f: getattr(args, o) for o, f in
-                                              _TRAIN_VALUES.items() if getattr(args, o) is not None})
+        model = dataclasses.replace(
+            model, **{f: given[o] for o, f in _MODEL_VALUES.items() if o in given},
+            **{f: False for o, f in _MODEL_SWITCHES.items() if getattr(args, o)})
+        train = dataclasses.replace(
+            train, **{f: given[o] for o, f in _TRAIN_VALUES.items() if o in given})
         if args.no_augment:
             train = dataclasses.replace(train, augment=train.augment.off())
     except ValueError as exc:
@@ -213,7 +215,7 @@ def _print_result(summary: dict, out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model.corpora import load_corpus
+    from model.corpora import load_corpus, parse_label_map
     from model.experiment import run_cross_validation
 
     progress = JsonLines() if args.progress_json else Bars()
@@ -221,9 +223,9 @@ def run(args: argparse.Namespace) -> int:
     previous = _install_signals(cancel)
     try:
         frontend_cfg, model_cfg, train_cfg = build_configs(args)
-        classes = ([c for item in args.classes for c in item.split(",") if c.strip()]
+        classes = ([c.strip() for item in args.classes for c in item.split(",") if c.strip()]
                    if args.classes else None)
-        corpus = load_corpus(args.corpus, args.map, classes)
+        corpus = load_corpus(args.corpus, parse_label_map(args.map), classes)
         summary = run_cross_validation(
             corpus, frontend_cfg, model_cfg, train_cfg, args.out, cache_dir=args.cache,
             progress=progress, cancel=cancel, final=not args.no_final,

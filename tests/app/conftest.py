@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
-import time
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
+from app.replay import ReplayStream
 from model.constants import SAMPLE_RATE
 
 LABELS = ["angry", "happy", "neutral", "sad"]
@@ -87,56 +86,29 @@ class _Flags:
         return self.input_overflow
 
 
-class FileStream:
-    """An input stream that replays a file through the recorder's callback, block by block,
-    from its own thread (as PortAudio would). speed: 1.0 = real time, 4.0 = four times faster.
-    loop: replay the file again and again until stopped. overflow_every: every k-th block is
-    flagged as an input overflow. vanish_after: after this many blocks the stream goes
-    inactive, as a device that was unplugged."""
+class FileStream(ReplayStream):
+    """app.replay.ReplayStream (a file replayed through the recorder's callback from its own
+    thread, as PortAudio would) with failures to simulate: overflow_every: every k-th block
+    is flagged as an input overflow; vanish_after: after this many blocks the stream goes
+    inactive, as a device that was unplugged; pause: (after_blocks, seconds) the stream stays
+    active but delivers nothing for a while, as an idle PulseAudio monitor."""
 
-    def __init__(self, path, callback, *, block: int = 800, speed: float = 1.0,
-                 loop: bool = False, overflow_every: int = 0, vanish_after: int | None = None):
-        data, self.samplerate = sf.read(str(path), dtype="float32", always_2d=True)
-        self.data = data[:, :1]
-        self.callback, self.block, self.speed, self.loop = callback, block, speed, loop
-        self.overflow_every, self.vanish_after = overflow_every, vanish_after
-        self.active = False
-        self.blocks = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    def __init__(self, path, callback, *, overflow_every: int = 0,
+                 vanish_after: int | None = None, pause: tuple[int, float] | None = None,
+                 **options):
+        super().__init__(path, callback, **options)
+        self.overflow_every, self.vanish_after, self.pause = overflow_every, vanish_after, pause
 
-    def start(self):
-        self.active = True
-        self._thread.start()
+    def status(self):
+        return _Flags(bool(self.overflow_every) and (self.blocks % self.overflow_every == 0))
 
-    def _run(self):
-        pos, period = 0, self.block / self.samplerate / self.speed
-        next_time = time.monotonic()
-        while not self._stop.is_set():
-            if pos >= len(self.data):
-                if not self.loop:
-                    time.sleep(0.01)
-                    continue
-                pos = 0
-            chunk = self.data[pos:pos + self.block]
-            pos += len(chunk)
-            self.blocks += 1
-            flagged = self.overflow_every and self.blocks % self.overflow_every == 0
-            self.callback(chunk, len(chunk), None, _Flags(bool(flagged)))
-            if self.vanish_after is not None and self.blocks >= self.vanish_after:
-                self.active = False
-                return
-            next_time += period
-            time.sleep(max(0.0, next_time - time.monotonic()))
-
-    def abort(self):
-        self._stop.set()
-        self.active = False
-        if self._thread.is_alive():
-            self._thread.join(1.0)
-
-    def close(self):
-        self.abort()
+    def after_block(self) -> bool:
+        if self.vanish_after is not None and self.blocks >= self.vanish_after:
+            self.active = False
+            return False
+        if self.pause is not None and self.blocks == self.pause[0]:
+            self._stop.wait(self.pause[1])
+        return True
 
 
 def make_file_stream_factory(path, **options):

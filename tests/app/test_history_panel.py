@@ -59,7 +59,9 @@ def panel(qtbot, store):
     widget.errors = []
     widget.show_error = widget.errors.append
     qtbot.addWidget(widget)
-    qtbot.waitUntil(lambda: widget.model.rowCount() == 4, timeout=5000)
+    with qtbot.waitSignal(widget.refreshed, timeout=5000):
+        widget.show()  # a hidden panel does not query; showing it does
+    assert widget.model.rowCount() == 4
     return widget
 
 
@@ -141,6 +143,22 @@ def test_replay_error_is_shown_not_raised(qtbot, panel):
     assert "Cannot play the clip" in panel.errors[0] and "device -1" in panel.errors[0]
 
 
+def test_default_player_without_output_device_shows_message(qtbot, panel, monkeypatch):
+    import sounddevice
+
+    from app.history_widgets import SoundDevicePlayer
+
+    def no_device(*_args, **_kwargs):
+        raise sounddevice.PortAudioError("Error querying device -1")
+
+    monkeypatch.setattr(sounddevice, "play", no_device)
+    panel.player = SoundDevicePlayer()
+    _select(panel, 3)
+    panel.play_button.click()
+    qtbot.waitUntil(lambda: len(panel.errors) == 1, timeout=5000)
+    assert "Error querying device -1" in panel.errors[0]
+
+
 def test_delete_asks_and_removes_rows(qtbot, panel, store):
     asked = []
     panel.confirm = lambda text: asked.append(text) or False
@@ -169,6 +187,18 @@ def test_export_writes_the_rows_shown(qtbot, panel, tmp_path):
     panel.ask_export_path = lambda: ""
     panel.export_button.click()  # cancelled dialog: nothing happens
     assert panel.errors == []
+
+
+def test_hidden_panel_refreshes_when_shown(qtbot, panel, store):
+    panel.hide()
+    store.add(source=MICROPHONE, label="sad", probs={"sad": 1.0}, duration_s=1.0,
+              model="default", time=NOW + 5)
+    panel.refresh()
+    qtbot.wait(100)
+    assert panel.model.rowCount() == 4  # not re-queried while hidden
+    with qtbot.waitSignal(panel.refreshed, timeout=5000):
+        panel.show()
+    assert panel.model.rowCount() == 5
 
 
 def test_refresh_shows_rows_added_later(qtbot, panel, store):

@@ -118,15 +118,18 @@ def test_speech_segment_becomes_one_history_row(qtbot, service, speech_path, his
     assert any(r.speech for r in results) and not results[-1].speech
 
 
-def test_stopping_stores_the_open_segment(qtbot, service, speech_path, history):
+@pytest.mark.parametrize("keep_audio", [True, False])
+def test_stopping_stores_the_open_segment(qtbot, service, speech_path, history, keep_audio):
     worker = service.worker
+    worker.keep_audio = keep_audio
     results = _results(worker)
     speech = load_audio(speech_path)
     _feed_stream(qtbot, worker, speech[:3 * SAMPLE_RATE], results)
     assert history.count() == 0
     with qtbot.waitSignal(worker.historyAdded, timeout=10_000):
         service.end_segment()
-    assert history.query()[0].source == "microphone"
+    row = history.query()[0]
+    assert row.source == "microphone" and row.has_audio == keep_audio
 
 
 def test_files_good_and_bad(qtbot, service, speech_path, tmp_path, history):

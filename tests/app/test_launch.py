@@ -21,6 +21,7 @@ def test_command_line():
     args = launch.build_parser().parse_args(
         ["--model", "m.safetensors", "--history", "h.db", "--device", "USB"])
     assert (args.model, args.history, args.device) == ("m.safetensors", "h.db", "USB")
+    assert launch.build_parser().parse_args(["--replay", "a.wav"]).replay == "a.wav"
     with pytest.raises(SystemExit):
         launch.build_parser().parse_args(["--bogus"])
 

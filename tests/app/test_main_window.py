@@ -72,7 +72,7 @@ def test_listening_shows_predictions_and_writes_history(qtbot, make_window, spee
                     timeout=20_000)
     assert window.status_latency.text().startswith("Latency: ")
     assert "ms" in window.status_latency.text()
-    assert "kHz" in window.status_device.text()
+    assert "kHz" in window.status_device.toolTip()
     window.stop_listening()
     qtbot.waitUntil(lambda: history.count() == 1, timeout=10_000)
     row = history.query()[0]
@@ -101,6 +101,34 @@ def test_device_open_failure_is_reported_and_the_app_keeps_running(
     state["fail"] = False  # the user picks a working device and starts again
     window.start_listening()
     qtbot.waitUntil(lambda: window.live_panel._result is not None, timeout=10_000)
+
+
+def test_a_new_device_that_fails_falls_back_to_the_one_that_worked(
+        qtbot, make_window, speech_path, file_stream_factory):
+    from app.devices import InputDevice
+
+    good = file_stream_factory(speech_path, loop=True)
+
+    def factory(device, callback):
+        if device == 7:
+            raise DeviceError("cannot open input device 'Flaky USB': Device unavailable")
+        return good(device, callback)
+
+    window = make_window(stream_factory=factory)
+    controls = window.controls
+    qtbot.waitUntil(lambda: controls.device.count() > 0 and controls.refresh.isEnabled(),
+                    timeout=10_000)
+    controls._on_devices([InputDevice(7, "Flaky USB", "ALSA", 1, 48000.0, False)], "")
+    controls.select_device(None)
+    with qtbot.waitSignal(window.listening.opened, timeout=10_000):
+        window.start_listening()
+    with qtbot.waitSignal(window.listening.fallback, timeout=10_000) as fell_back:
+        controls.device.setCurrentIndex(1)  # the user picks the flaky device
+    assert fell_back.args[0] is None
+    assert "Flaky USB" in window._error_box.text()
+    qtbot.waitUntil(lambda: window.listening.recorder is not None
+                    and window.listening.recorder.windows_emitted > 0, timeout=10_000)
+    assert controls.current_device() is None and controls.listen.isChecked()
 
 
 def test_closing_while_both_threads_run_takes_under_2_s(qtbot, make_window, speech_path,
@@ -142,7 +170,11 @@ def test_menus_and_shortcuts(make_window):
     shortcuts = {name: a.shortcut().toString() for name, a in window.actions_by_name.items()}
     assert shortcuts == {"open_audio": "Ctrl+O", "open_model": "Ctrl+M",
                          "export_history": "Ctrl+E", "quit": "Ctrl+Q", "wizard": "Ctrl+T",
-                         "about": ""}
+                         "about": "", "keep_audio": ""}
+    keep = window.actions_by_name["keep_audio"]
+    assert keep.isChecked()
+    keep.setChecked(False)
+    assert window.settings.keep_audio is False and window.inference.worker.keep_audio is False
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert menus == ["File", "Train", "Help"]
     assert window.tabs.tabText(2) == "History"

@@ -101,6 +101,33 @@ def test_device_that_disappears_gives_an_error_signal(qtbot, tone_path_16k,
     assert windows  # it worked until the device went away
 
 
+def test_a_pause_in_the_input_is_reported_but_not_fatal(qtbot, tone_path_16k,
+                                                        file_stream_factory, monkeypatch):
+    monkeypatch.setattr("app.recorder.STALL_S", 0.3)
+    rec = Recorder(window_s=1.0, hop_s=0.5, stream_factory=file_stream_factory(
+        tone_path_16k, speed=2.0, pause=(5, 1.0)))
+    _, _, errors, _ = _collect(rec)
+    stalls = []
+    rec.stalled.connect(stalls.append)
+    with qtbot.waitSignal(rec.finished, timeout=10_000):
+        rec.start()
+        qtbot.waitUntil(lambda: stalls == [True, False], timeout=5_000)
+        rec.request_stop()
+    assert not errors
+
+
+def test_replaying_a_bad_file_is_a_device_error_naming_it(qtbot, tmp_path):
+    from app.replay import replay_factory
+
+    bad = tmp_path / "noise.wav"
+    bad.write_bytes(b"definitely not audio")
+    rec = Recorder(stream_factory=replay_factory(bad))
+    _, _, errors, _ = _collect(rec)
+    with qtbot.waitSignal(rec.finished, timeout=5_000):
+        rec.start()
+    assert len(errors) == 1 and str(bad) in errors[0]
+
+
 def test_invalid_timing_is_refused():
     with pytest.raises(ValueError, match="hop"):
         Recorder(window_s=1.0, hop_s=2.0)

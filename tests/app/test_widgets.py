@@ -76,6 +76,7 @@ def test_live_panel_no_speech_and_hidden_panel_skips_painting(qtbot, make_live_r
     qtbot.addWidget(panel)
     panel.show()
     silence = np.zeros(5 * SAMPLE_RATE, dtype=np.float32)
+    panel.set_listening(True)
     panel.set_result(make_live_result(silence))
     qtbot.waitUntil(lambda: panel.headline.emotion.text() == "No speech", timeout=2000)
     assert panel.bars_note.textItem.toPlainText() == "no speech"
@@ -86,6 +87,8 @@ def test_live_panel_no_speech_and_hidden_panel_skips_painting(qtbot, make_live_r
     assert panel.paint_count == count  # hidden: nothing painted
     panel.show()
     qtbot.waitUntil(lambda: panel.paint_count > count, timeout=2000)
+    panel.set_listening(False)
+    qtbot.waitUntil(lambda: panel.headline.status.text().startswith("Stopped"), timeout=2000)
 
 
 def test_envelope_keeps_extremes():

@@ -49,7 +49,7 @@ def test_corpus_page_reads_a_manifest_off_the_gui_thread(qtbot, wizard, tmp_path
     assert page.summary["utterances"] == 12
     assert page.summary["labels"] == {"angry": 6, "sad": 6}
     text = page.summary_label.text()
-    assert "manifest" in text and "Utterances" in text and "s1 4" in text
+    assert "manifest" in text and "Utterances" in text and "s1&nbsp;4" in text
     assert page.error_label.text() == ""
     page.classes_edit.setText("angry")  # an edit makes the page incomplete until re-checked
     assert not page.isComplete()

@@ -42,6 +42,7 @@ def wizard(qtbot, tmp_path, monkeypatch, pngs):
         page.check()
     w.next()
     assert w.currentPage() is w.setup_page
+    w.setup_page.confirm = lambda text: True  # a second run reuses the output folder
     w.setup_page.epochs_spin.setValue(4)
     w.setup_page.out_edit.setText(str(tmp_path / "run"))
     return w
@@ -77,7 +78,7 @@ def test_full_run_to_results_and_model_ready(qtbot, wizard, tmp_path):
     assert wizard.currentPage() is results
     text = results.metrics_label.text()
     assert "0.617" in text and "± 0.050" in text and "UA" in text
-    assert all(not label.pixmap().isNull() for label in results.plot_labels.values())
+    assert all(label.has_image() for label in results.plot_labels.values())
     final = str(tmp_path / "run" / "model.safetensors")
     assert final in results.model_label.text()
     results.report_button.click()

@@ -107,3 +107,17 @@ def test_augment_is_reproducible_from_the_generator():
 def test_bad_stretch_factor_is_refused():
     with pytest.raises(ValueError, match="stretch factor"):
         time_stretch(_feats(10, 2), 0.0)
+
+
+def test_frequency_warp_moves_a_band_and_keeps_identity_at_one():
+    from model.augment import frequency_warp
+
+    feats = torch.zeros(5, 40)
+    feats[:, 20] = 1.0
+    torch.testing.assert_close(frequency_warp(feats, 1.0), feats)
+    up = frequency_warp(feats, 1.1)  # formants move up: the peak lands near band 22
+    assert int(up[0].argmax()) == 22 and up.shape == feats.shape
+    down = frequency_warp(feats, 0.9)
+    assert int(down[0].argmax()) == 18
+    stack = torch.stack([feats, feats])  # (L, T, D) works too
+    torch.testing.assert_close(frequency_warp(stack, 1.1)[1], up)

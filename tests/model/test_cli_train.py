@@ -1,0 +1,173 @@
+"""``main.py train``: JSON progress lines, bars, signals, errors, configs, and a
+train -> checkpoint -> evaluate -> predict round trip."""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from model.cli import build_parser, main
+from model.cli import train as train_cmd
+from model.cli.train import build_configs
+from model.corpora import load_corpus
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """One intra-op thread: two spinning threads on a loaded 2-core machine are far slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("features")
+
+
+def _argv(corpus, out, cache, *extra) -> list[str]:
+    return ["train", "--corpus", str(corpus), "--frontend", "logmel", "--arch", "enhanced",
+            "--epochs", "3", "--batch-size", "16", "--lr", "3e-3", "--hidden", "16",
+            "--gru-layers", "1", "--frame-pool", "4", "--val-speakers", "2",
+            "--out", str(out), "--cache", str(cache), *extra]
+
+
+def _events(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def json_run(synth_corpus, cache_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(_argv(synth_corpus, out, cache_dir, "--max-folds", "1", "--progress-json"))
+    return code, stdout.getvalue(), out
+
+
+def test_progress_json_prints_one_event_per_line(json_run):
+    code, stdout, out = json_run
+    assert code == 0
+    events = _events(stdout)  # every stdout line is a JSON object
+    kinds = [e["event"] for e in events]
+    assert kinds[:2] == ["start", "fold_start"]
+    assert kinds.count("epoch") == 3 and kinds.count("fold_end") == 1
+    assert kinds[-1] == "done" and "final_start" in kinds
+    assert events[1]["test_speakers"] == ["Ses01F", "Ses01M"]
+    done = events[-1]
+    assert done["cancelled"] is False and done["folds_completed"] == 1
+    assert done["model"] == str(out / "model.safetensors")
+    assert (out / "report.md").is_file() and (out / "fold_1" / "model.json").is_file()
+
+
+def _manifest(corpus_root, speakers, path):
+    corpus = load_corpus(corpus_root)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label", "speaker", "gender", "session"])
+        for u in corpus.utterances:
+            if u.speaker in speakers:
+                writer.writerow([u.path, u.label, u.speaker, u.gender, u.session])
+    return path
+
+
+def test_round_trip_train_evaluate_predict(json_run, synth_corpus, cache_dir, tmp_path, capsys):
+    _, _, out = json_run
+    fold = json.loads((out / "metrics.json").read_text())["folds"][0]
+    manifest = _manifest(synth_corpus, fold["test_speakers"], tmp_path / "test.csv")
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out / "fold_1" / "model.safetensors"),
+                 "--corpus", str(manifest), "--cache", str(cache_dir), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # the evaluate command scores the fold's checkpoint exactly as the trainer did
+    assert result["n"] == fold["metrics"]["n"] == 32
+    assert result["confusion"] == fold["metrics"]["confusion"]
+    assert result["ua"] == pytest.approx(fold["metrics"]["ua"])
+    wav = load_corpus(manifest).utterances[0].path
+    assert main(["predict", str(wav), "--model", str(out / "model.safetensors"), "--json",
+                 "--no-vad"]) == 0
+    predicted = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert predicted["path"] == str(wav)
+    assert sorted(predicted["probs"]) == ["angry", "happy", "neutral", "sad"]
+    assert sum(predicted["probs"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert predicted["label"] == max(predicted["probs"], key=predicted["probs"].get)
+
+
+def test_sigterm_cancels_after_the_current_batch(synth_corpus, cache_dir, tmp_path,
+                                                 monkeypatch, capsys):
+    original = train_cmd.JsonLines.__call__
+
+    def kill_after_first_fold(self, event):
+        original(self, event)
+        if event["event"] == "fold_end":
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(train_cmd.JsonLines, "__call__", kill_after_first_fold)
+    before = signal.getsignal(signal.SIGTERM)
+    code = main(_argv(synth_corpus, tmp_path, cache_dir, "--epochs", "1", "--max-folds", "3",
+                      "--progress-json"))
+    assert code == 0
+    assert signal.getsignal(signal.SIGTERM) is before  # handler restored
+    events = _events(capsys.readouterr().out)
+    assert [e["event"] for e in events].count("fold_end") == 1
+    assert events[-1]["event"] == "done" and events[-1]["cancelled"] is True
+    assert events[-1]["folds_completed"] == 1 and events[-1]["model"] is None
+    assert not (tmp_path / "fold_2").exists()
+
+
+def test_bars_on_stderr_and_results_on_stdout(synth_corpus, cache_dir, tmp_path, capsys):
+    code = main(_argv(synth_corpus, tmp_path, cache_dir, "--epochs", "1", "--max-folds", "1",
+                      "--no-final"))
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "UA:" in captured.out and "report:" in captured.out
+    assert "model:" not in captured.out  # --no-final
+    assert "fold 1" in captured.err
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_errors_exit_2_with_a_message(tmp_path, capsys):
+    code = main(["train", "--corpus", str(tmp_path / "nope"), "--out", str(tmp_path / "o"),
+                 "--progress-json"])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert "nope" in captured.err and "does not exist" in captured.err
+    assert _events(captured.out) == [{"event": "error", "message": captured.err.strip()[7:]}]
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"train": {"epoch": 3}}))
+    assert main(["train", "--corpus", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--config", str(config)]) == 2
+    assert "unknown keys ['epoch']" in capsys.readouterr().err
+
+
+def _parse(*argv):
+    return build_parser().parse_args(["train", "--corpus", "c", "--out", "o", *argv])
+
+
+def test_options_and_config_file_build_the_configs(tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"model": {"hidden": 64, "gru_layers": 3},
+                                  "train": {"epochs": 7, "patience": 2,
+                                            "augment": {"noise_prob": 0.9}}}))
+    frontend, model, train = build_configs(_parse(
+        "--config", str(config), "--gru-layers", "1", "--arch", "baseline", "--no-adain",
+        "--no-adversary", "--folds", "0", "--frontend", "hubert:some/model@weighted"))
+    assert frontend.name == "hubert" and frontend.encoder == "some/model"
+    assert frontend.layer_mode == "weighted"
+    assert (model.arch, model.hidden, model.gru_layers) == ("baseline", 64, 1)
+    assert not model.use_adain and not model.use_speaker_adversary and model.use_posenc
+    assert (train.epochs, train.patience, train.folds) == (7, 2, 0)
+    assert train.augment.noise_prob == 0.9
+    _, _, train = build_configs(_parse("--config", str(config), "--no-augment"))
+    assert train.augment.noise_prob == 0 and train.augment.stretch_prob == 0
+    frontend, model, train = build_configs(_parse())
+    assert frontend.name == "logmel" and model.arch == "enhanced" and train.epochs == 40
+    with pytest.raises(ValueError, match="folds"):
+        build_configs(_parse("--folds", "1"))

@@ -1,0 +1,223 @@
+"""Cross-validation end to end on the synthetic IEMOCAP-layout corpus.
+
+To stay fast, runs use ``max_folds=2`` (the first two of the five leave-one-session-out folds),
+small networks (hidden 32, one GRU layer, frame pooling) and few epochs.
+"""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import torch
+
+from model.cache import FeatureCache
+from model.checkpoint import load_checkpoint
+from model.config import AugmentConfig, FrontendConfig, ModelConfig, TrainConfig
+from model.corpora import load_corpus
+from model.data import FeatureStore
+from model.experiment import run_cross_validation
+from model.features import build_frontend, parse_frontend_spec
+
+SPEAKERS = [f"Ses0{s}{g}" for s in range(1, 6) for g in "FM"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """One intra-op thread: two spinning threads on a loaded 2-core machine are far slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class CountingFrontend:
+    """A frontend that counts encoder calls (one per waveform)."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+        self.config, self.dim, self.layers = inner.config, inner.dim, inner.layers
+        self.frame_rate = inner.frame_rate
+
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint()
+
+    def __call__(self, wav):
+        self.calls += 1
+        return self.inner(wav)
+
+    def batch(self, wavs):
+        self.calls += len(wavs)
+        return self.inner.batch(wavs)
+
+
+@pytest.fixture(scope="module")
+def corpus(synth_corpus):
+    return load_corpus(synth_corpus)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("features")
+
+
+def _train_cfg(**over) -> TrainConfig:
+    base = dict(epochs=8, batch_size=16, lr=3e-3, warmup_epochs=1, alpha_start_epoch=2,
+                patience=8, val_speakers=2, seed=0)
+    return TrainConfig(**{**base, **over})
+
+
+SMALL = ModelConfig(arch="enhanced", hidden=32, gru_layers=1, attn_heads=4, frame_pool=4)
+
+
+@pytest.fixture(scope="module")
+def logmel_run(corpus, cache_dir, tmp_path_factory):
+    events: list[dict] = []
+    out = tmp_path_factory.mktemp("run_logmel")
+    frontend = CountingFrontend(build_frontend(FrontendConfig()))
+    summary = run_cross_validation(corpus, FrontendConfig(), SMALL, _train_cfg(), out,
+                                   cache_dir=cache_dir, frontend=frontend,
+                                   progress=events.append, max_folds=2)
+    return summary, events, out, frontend
+
+
+def test_logmel_cross_validation_beats_chance(logmel_run):
+    summary, *_ = logmel_run
+    agg = summary["aggregate"]
+    assert agg["folds"] == 2 and agg["n"] == 64
+    assert agg["ua"]["mean"] > 0.45, agg["ua"]  # chance is 0.25
+    assert all(f["metrics"]["ua"] > 0.3 for f in summary["folds"])
+
+
+def test_folds_hold_out_sessions_and_validate_on_training_speakers(logmel_run):
+    summary, events, *_ = logmel_run
+    assert summary["protocol"] == "leave-one-session-out"
+    assert len(summary["folds_planned"]) == 5 and summary["max_folds"] == 2
+    for k, fold in enumerate(summary["folds"], 1):
+        assert fold["test_speakers"] == [f"Ses0{k}F", f"Ses0{k}M"]
+        assert fold["test_sessions"] == [f"Ses0{k}"]
+        assert len(fold["val_speakers"]) == 2 and len(fold["train_speakers"]) == 6
+        assert not set(fold["val_speakers"]) & set(fold["test_speakers"])
+        assert sorted(fold["metrics"]["per_speaker"]) == fold["test_speakers"]
+    starts = [e for e in events if e["event"] == "fold_start"]
+    assert [e["test_speakers"] for e in starts] == [f["test_speakers"] for f in summary["folds"]]
+
+
+def test_events_follow_the_contract(logmel_run):
+    summary, events, out, _ = logmel_run
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert events[0] == {"event": "start", "protocol": "leave-one-session-out", "folds": 2,
+                         "epochs": 8, "labels": ["angry", "happy", "neutral", "sad"]}
+    fold_ends = [e for e in events if e["event"] == "fold_end"]
+    assert [e["fold"] for e in fold_ends] == [1, 2]
+    for e in fold_ends:
+        assert set(e) == {"event", "fold", "wa", "ua", "macro_f1", "best_epoch", "checkpoint"}
+        assert e["checkpoint"] == str(out / f"fold_{e['fold']}" / "model.safetensors")
+    epoch_keys = {"fold", "epoch", "epochs", "train_loss", "train_acc", "val_loss", "val_acc",
+                  "val_ua", "lr", "alpha"}
+    assert all(epoch_keys <= set(e) for e in events if e["event"] == "epoch")
+    assert kinds.index("final_start") > kinds.index("fold_end")
+    done = events[-1]
+    assert done["cancelled"] is False and done["folds_completed"] == 2
+    assert done["model"] == str(out / "model.safetensors")
+    assert done["summary"]["ua"]["mean"] == pytest.approx(summary["aggregate"]["ua"]["mean"])
+    json.dumps(events)  # every event is JSON-able
+
+
+def test_run_folder_holds_checkpoints_plots_metrics_and_report(logmel_run):
+    summary, _, out, _ = logmel_run
+    for name in ("metrics.json", "report.md", "per_speaker.png", "confusion.png",
+                 "curves_fold1.png", "curves_fold2.png", "model.safetensors", "model.json"):
+        assert (out / name).is_file(), name
+    assert json.loads((out / "metrics.json").read_text())["aggregate"]["ua"]["mean"] == \
+        pytest.approx(summary["aggregate"]["ua"]["mean"])
+    fold = load_checkpoint(out / "fold_1" / "model.safetensors")
+    assert fold.labels == ["angry", "happy", "neutral", "sad"]
+    assert fold.speakers == summary["folds"][0]["train_speakers"]
+    assert fold.model.n_speakers == 6 and fold.model.input_dim == 80
+    assert len(fold.norm_mean) == 80 and min(fold.norm_std) > 0
+    assert fold.metrics["metrics"]["ua"] == summary["folds"][0]["metrics"]["ua"]
+    assert fold.metrics["test_speakers"] == ["Ses01F", "Ses01M"]
+    final = load_checkpoint(out / "model.safetensors")
+    assert final.speakers == SPEAKERS and final.model.n_speakers == 10
+    median = sorted(f["best_epoch"] for f in summary["folds"])
+    assert final.metrics["epochs"] == -(-(median[0] + median[1]) // 2)  # median, rounded up
+    report = (out / "report.md").read_text()
+    assert "Ses01F, Ses01M" in report and "leave-one-session-out" in report
+
+
+def test_encoder_runs_once_per_file_per_run(logmel_run, corpus, cache_dir):
+    *_, frontend = logmel_run
+    assert frontend.calls == len(corpus.utterances)  # not once per epoch or fold
+    again = CountingFrontend(build_frontend(FrontendConfig()))
+    FeatureStore(FeatureCache(again, cache_dir), [u.path for u in corpus.utterances])
+    assert again.calls == 0  # a second run reads the cache
+
+
+def test_tiny_hubert_cross_validation_beats_chance(corpus, tiny_hubert_dir, tmp_path,
+                                                    cache_dir):
+    spec = parse_frontend_spec(f"hubert:{tiny_hubert_dir}")
+    model = ModelConfig(arch="baseline", hidden=32, gru_layers=1, frame_pool=2)
+    summary = run_cross_validation(corpus, spec, model, _train_cfg(epochs=10, lr=1e-2),
+                                   tmp_path, cache_dir=cache_dir, max_folds=2, final=False)
+    assert summary["configs"]["model"]["input_dim"] == 32
+    # a random tiny encoder keeps only part of the cues: chance is 0.25
+    assert summary["aggregate"]["ua"]["mean"] > 0.375, summary["aggregate"]["ua"]
+    assert summary["final_model"] is None and not (tmp_path / "model.safetensors").exists()
+
+
+def test_cancel_after_the_first_fold_keeps_it(corpus, cache_dir, tmp_path):
+    cancel = threading.Event()
+    events = []
+
+    def progress(event):
+        events.append(event)
+        if event["event"] == "fold_end":
+            cancel.set()
+
+    summary = run_cross_validation(corpus, FrontendConfig(), SMALL,
+                                   _train_cfg(epochs=2, augment=AugmentConfig().off()),
+                                   tmp_path, cache_dir=cache_dir, progress=progress,
+                                   cancel=cancel)
+    assert summary["cancelled"] is True and len(summary["folds"]) == 1
+    assert summary["aggregate"]["folds"] == 1
+    assert (tmp_path / "fold_1" / "model.safetensors").is_file()
+    assert not (tmp_path / "fold_2").exists() and not (tmp_path / "model.safetensors").exists()
+    assert [e["event"] for e in events].count("fold_start") == 1
+    done = events[-1]
+    assert done["event"] == "done" and done["cancelled"] is True
+    assert done["folds_completed"] == 1 and done["model"] is None
+    assert "Cancelled" in (tmp_path / "report.md").read_text()
+
+
+def test_cancel_inside_the_first_fold_discards_it(corpus, cache_dir, tmp_path):
+    cancel = threading.Event()
+
+    def progress(event):
+        if event["event"] == "epoch":
+            cancel.set()
+
+    summary = run_cross_validation(corpus, FrontendConfig(), SMALL, _train_cfg(epochs=3),
+                                   tmp_path, cache_dir=cache_dir, progress=progress,
+                                   cancel=cancel)
+    assert summary["cancelled"] and summary["folds"] == [] and summary["aggregate"] is None
+    assert not (tmp_path / "fold_1").exists()
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "metrics.json").is_file()
+
+
+def test_a_rerun_into_the_same_folder_leaves_no_stale_outputs(corpus, cache_dir, tmp_path):
+    for name in ("fold_3/model.safetensors", "fold_3/model.json", "curves_fold3.png",
+                 "model.safetensors", "model.json", "metrics.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("old")
+    (tmp_path / "notes.txt").write_text("mine")
+    cancel = threading.Event()
+    cancel.set()  # nothing is trained: only the clean-up and the empty summary remain
+    summary = run_cross_validation(corpus, FrontendConfig(), SMALL, _train_cfg(), tmp_path,
+                                   cache_dir=cache_dir, cancel=cancel)
+    assert summary["folds"] == [] and summary["cancelled"]
+    assert not (tmp_path / "fold_3").exists() and not (tmp_path / "curves_fold3.png").exists()
+    assert not (tmp_path / "model.safetensors").exists()
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert json.loads((tmp_path / "metrics.json").read_text())["folds"] == []
