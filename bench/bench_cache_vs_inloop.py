@@ -32,7 +32,7 @@ from model.config import ModelConfig, TrainConfig  # noqa: E402
 from model.corpora import load_corpus  # noqa: E402
 from model.corpora.synth import SynthSpec, write_synthetic_iemocap  # noqa: E402
 from model.experiment import run_cross_validation  # noqa: E402
-from model.features import build_frontend, parse_frontend_spec  # noqa: E402
+from model.features import CountingFrontend, build_frontend, parse_frontend_spec  # noqa: E402
 
 # Random HuBERTs of the real architecture; "small" is about a quarter of hubert-base's width.
 SIZES = {
@@ -42,25 +42,6 @@ SIZES = {
                   intermediate_size=768, conv_dim=(128,) * 7),
 }
 
-
-class CountingFrontend:
-    """Wraps a frontend and counts encoder forward passes (one per waveform)."""
-
-    def __init__(self, inner):
-        self.inner, self.calls = inner, 0
-        self.config, self.dim, self.layers = inner.config, inner.dim, inner.layers
-        self.frame_rate = inner.frame_rate
-
-    def fingerprint(self) -> str:
-        return self.inner.fingerprint()
-
-    def __call__(self, wav):
-        self.calls += 1
-        return self.inner(wav)
-
-    def batch(self, wavs):
-        self.calls += len(wavs)
-        return self.inner.batch(wavs)
 
 
 class InLoopFeatures(Mapping):

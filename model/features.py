@@ -194,3 +194,24 @@ class LogMelFrontend:
     def batch(self, wavs: list[np.ndarray]) -> list[torch.Tensor]:
         """Per-item features; signals of different lengths gain nothing from batching here."""
         return [self(wav) for wav in wavs]
+
+
+class CountingFrontend:
+    """Wraps a frontend and counts encoder forward passes (one per waveform); used to show
+    that the feature cache runs the encoder once per file, not once per epoch."""
+
+    def __init__(self, inner: Frontend):
+        self.inner, self.calls = inner, 0
+        self.config, self.dim, self.layers = inner.config, inner.dim, inner.layers
+        self.frame_rate = inner.frame_rate
+
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint()
+
+    def __call__(self, wav: np.ndarray) -> torch.Tensor:
+        self.calls += 1
+        return self.inner(wav)
+
+    def batch(self, wavs: list[np.ndarray]) -> list[torch.Tensor]:
+        self.calls += len(wavs)
+        return self.inner.batch(wavs)

@@ -22,15 +22,6 @@ from model.networks import build_network
 LABELS = ["angry", "happy", "neutral", "sad"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on a loaded shared machine two spinning OpenMP threads make these
-    small networks tens of times slower; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def run_cli(argv: list[str]) -> int:
     """Parse and run one of the two commands, as model.cli.main does."""

@@ -10,21 +10,12 @@ import os
 import signal
 
 import pytest
-import torch
 
 from model.cli import build_parser, main
 from model.cli import train as train_cmd
 from model.cli.train import build_configs
 from model.corpora import load_corpus
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: two spinning threads on a loaded 2-core machine are far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

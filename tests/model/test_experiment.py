@@ -9,7 +9,6 @@ import json
 import threading
 
 import pytest
-import torch
 
 from model.cache import FeatureCache
 from model.checkpoint import load_checkpoint
@@ -17,38 +16,11 @@ from model.config import AugmentConfig, FrontendConfig, ModelConfig, TrainConfig
 from model.corpora import load_corpus
 from model.data import FeatureStore
 from model.experiment import run_cross_validation
-from model.features import build_frontend, parse_frontend_spec
+from model.features import CountingFrontend, build_frontend, parse_frontend_spec
 
 SPEAKERS = [f"Ses0{s}{g}" for s in range(1, 6) for g in "FM"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: two spinning threads on a loaded 2-core machine are far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-class CountingFrontend:
-    """A frontend that counts encoder calls (one per waveform)."""
-
-    def __init__(self, inner):
-        self.inner, self.calls = inner, 0
-        self.config, self.dim, self.layers = inner.config, inner.dim, inner.layers
-        self.frame_rate = inner.frame_rate
-
-    def fingerprint(self) -> str:
-        return self.inner.fingerprint()
-
-    def __call__(self, wav):
-        self.calls += 1
-        return self.inner(wav)
-
-    def batch(self, wavs):
-        self.calls += len(wavs)
-        return self.inner.batch(wavs)
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,6 @@ LABELS = ["angry", "happy", "neutral", "sad"]
 FRAME_RATE = 10.0  # features per second of the made-up data: max_seconds 3 -> 30 frames
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: two spinning threads on a loaded 2-core machine are far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _data(speakers: list[str], per_class: int = 4, dim: int = 6, seed: int = 0):
     """Utterances whose class shifts one feature dimension (learnable in a few epochs)."""

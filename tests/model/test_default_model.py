@@ -1,0 +1,68 @@
+"""The shipped default model: it is in the repo, loads offline, and behaves sanely on clips the
+test makes (speech gets one of its four emotions; silence and noise get "no speech")."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from model import cli
+from model.audio import load_audio
+from model.checkpoint import load_checkpoint
+from model.constants import SAMPLE_RATE
+from model.inference import Predictor, default_model_path
+
+LABELS = ["angry", "happy", "neutral", "sad"]
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    return Predictor.load()
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory):
+    """A 16 kHz wav of espeak-ng speech (CI installs espeak-ng)."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    path = tmp_path_factory.mktemp("default_model") / "spoken.wav"
+    subprocess.run(["espeak-ng", "-w", str(path), "Kids are talking by the door."],
+                   check=True, capture_output=True)
+    return path
+
+
+def test_default_model_is_shipped_with_its_card():
+    ckpt = load_checkpoint(default_model_path())
+    assert ckpt.labels == LABELS
+    assert ckpt.frontend.name == "logmel"  # needs no download
+    assert len(ckpt.speakers) == 16  # trained on every actor of the development copy
+    card = (default_model_path().parent / "MODEL_CARD.md").read_text()
+    assert "CC BY-NC-SA 4.0" in card and "UA" in card
+    assert default_model_path().stat().st_size < 10 * 2**20
+
+
+def test_speech_gets_one_of_four_emotions(predictor, spoken):
+    pred = predictor.predict(load_audio(spoken))
+    assert pred.speech and pred.label in LABELS
+    assert pred.probs.shape == (4,) and pred.probs.sum() == pytest.approx(1.0, abs=1e-5)
+    assert pred.label == LABELS[int(np.argmax(pred.probs))]
+    assert pred.attention.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_silence_and_noise_are_not_forced_into_an_emotion(predictor):
+    rng = np.random.default_rng(0)
+    silence = np.zeros(3 * SAMPLE_RATE, np.float32)
+    noise = (0.1 * rng.standard_normal(3 * SAMPLE_RATE)).astype(np.float32)
+    for clip in (silence, noise):
+        pred = predictor.predict(clip)
+        assert not pred.speech and pred.label is None
+
+
+def test_predict_command_uses_the_default_model(spoken, capsys):
+    assert cli.main(["predict", str(spoken), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    assert result["label"] in LABELS
+    assert set(result["probs"]) == set(LABELS)
