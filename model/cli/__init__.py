@@ -17,7 +17,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser with one subcommand per module in COMMANDS."""
     parser = argparse.ArgumentParser(
         prog="main.py",
-        description="Speech emotion recognition. With no command, the desktop app starts.",
+        description="Speech emotion recognition. With no command, the desktop app starts: "
+                    "python main.py [--model CKPT] [--history DB_PATH] "
+                    "[--device NAME_OR_INDEX] [--replay AUDIO_FILE]: the model to load (default: "
+                    "the shipped one), the history database, the input device, or a file "
+                    "to listen to instead of a microphone.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
