@@ -18,10 +18,10 @@ def main(argv: list[str]) -> int:
     return gui_main(argv)
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
-
-
 def entry() -> None:
     """Console-script entry point (``ser-studio``)."""
     sys.exit(main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    entry()

@@ -2,8 +2,8 @@
 
     python bench/bench_app_latency.py [--seconds 20] [--source virtual-mic|replay]
 
-The real main window runs (offscreen unless --show) with a random-weights model of the default
-enhanced configuration (model.config.ModelConfig()) on the log-mel frontend, listening to
+The real main window runs (offscreen unless --show) with the shipped default model (or, with
+--model random, random weights of the heavier enhanced defaults, ModelConfig()), listening to
 espeak-ng speech with pauses, either through a private PulseAudio null sink whose monitor is
 the default source ("virtual-mic", the default when pulseaudio and paplay exist) or replayed
 through the recorder's callback path ("replay").
@@ -45,6 +45,9 @@ def parse_args(argv):
     p.add_argument("--warmup", type=float, default=2.0, help="seconds ignored at the start")
     p.add_argument("--source", choices=("virtual-mic", "replay"), default=None)
     p.add_argument("--show", action="store_true", help="use the real display (not offscreen)")
+    p.add_argument("--model", default="default",
+                   help="checkpoint to run: 'default' (the shipped model), 'random' (random "
+                        "weights of the heavier ModelConfig() enhanced defaults) or a path")
     return p.parse_args(argv)
 
 
@@ -206,8 +209,8 @@ def report(m: dict, source: str) -> None:
     speech = [r for r in results if r.speech]
     gaps = np.asarray(m["gaps"])
     stalls = np.clip(gaps - 0.010, 0, None)
-    print(f"source: {source}; listened {m['elapsed']:.1f} s; model: random weights, "
-          "ModelConfig() defaults (enhanced), log-mel frontend; window 5 s, hop 0.5 s")
+    print(f"source: {source}; listened {m['elapsed']:.1f} s; model: {m['model']}; "
+          "window 5 s, hop 0.5 s")
     print(f"torch intra-op threads in the inference worker: {m.get('worker_threads')}; "
           f"CPU cores: {os.cpu_count()} (silero_vad sets torch.set_num_threads(1) on import)")
     print(f"windows analysed: {len(results)} ({len(speech)} with speech); stale windows "
@@ -264,15 +267,29 @@ def main(argv=None) -> int:
     source = args.source or ("virtual-mic" if has_pulse else "replay")
     with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
         folder = Path(tmp)
-        speech, checkpoint = make_speech(folder), make_checkpoint(folder)
+        speech = make_speech(folder)
+        checkpoint = choose_checkpoint(args.model, folder)
         breakdown(checkpoint, speech)  # first, in a fresh process
         if source == "virtual-mic":
             with VirtualMic(speech):
                 m = run_window(args, checkpoint, speech, folder, replay=False)
         else:
             m = run_window(args, checkpoint, speech, folder, replay=True)
+    m["model"] = (f"{checkpoint.name} (random weights, ModelConfig() enhanced defaults)"
+                  if args.model == "random" else str(checkpoint))
     report(m, source)
     return 0
+
+
+def choose_checkpoint(spec: str, folder: Path) -> Path:
+    """The shipped default model, a random-weights enhanced model, or a given checkpoint."""
+    if spec == "random":
+        return make_checkpoint(folder)
+    if spec == "default":
+        from model.inference import default_model_path
+
+        return default_model_path()
+    return Path(spec)
 
 
 if __name__ == "__main__":
