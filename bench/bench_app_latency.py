@@ -212,7 +212,7 @@ def report(m: dict, source: str) -> None:
     print(f"source: {source}; listened {m['elapsed']:.1f} s; model: {m['model']}; "
           "window 5 s, hop 0.5 s")
     print(f"torch intra-op threads in the inference worker: {m.get('worker_threads')}; "
-          f"CPU cores: {os.cpu_count()} (silero_vad sets torch.set_num_threads(1) on import)")
+          f"CPU cores: {os.cpu_count()}")
     print(f"windows analysed: {len(results)} ({len(speech)} with speech); stale windows "
           f"dropped: {m['stale']}; device overflows / ring overruns: {m['stats']}")
     print(f"inference latency per window, all:    {_ms([r.latency_s for r in results])}")
