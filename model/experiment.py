@@ -107,7 +107,7 @@ def _run_fold(run: _Run, fold: Fold, protocol: str) -> dict:
     return entry
 
 
-def _train_final(run: _Run, folds_done: list[dict]) -> Path | None:
+def _train_final(run: _Run, folds_done: list[dict], aggregate: dict) -> Path | None:
     """The model on every speaker for the median best epoch; None when cancelled."""
     epochs = max(1, math.ceil(float(np.median([f["best_epoch"] for f in folds_done]))))
     _emit(run.progress, {"event": "final_start", "epochs": epochs,
@@ -124,7 +124,6 @@ def _train_final(run: _Run, folds_done: list[dict]) -> Path | None:
     except TrainingCancelled:
         log.info("final model cancelled")
         return None
-    aggregate = aggregate_folds([f["metrics"] for f in folds_done])
     metrics = {"cross_validation": {k: aggregate[k] for k in ("wa", "ua", "macro_f1")},
                "epochs": epochs, "history": trained.history}
     return _checkpoint(run, trained, metrics, run.out_dir / CHECKPOINT_NAME)
@@ -184,7 +183,7 @@ def _load_features(corpus, frontend, cache_dir, bar: bool) -> tuple[Mapping, obj
 
 
 def _summary(run: _Run, protocol: str, all_folds: list[Fold], folds_done: list[dict],
-             cancelled: bool, final_path: Path | None) -> dict:
+             aggregate: dict | None, cancelled: bool, final_path: Path | None) -> dict:
     """The run summary (metrics.json; layout in model.report's docstring), without plots."""
     return {
         "protocol": protocol,
@@ -195,8 +194,7 @@ def _summary(run: _Run, protocol: str, all_folds: list[Fold], folds_done: list[d
                     "train": config_to_dict(run.train_cfg)},
         "labels": run.labels, "folds_planned": [f.to_dict() for f in all_folds],
         "folds": folds_done,
-        "aggregate": (aggregate_folds([f["metrics"] for f in folds_done]) if folds_done
-                      else None),
+        "aggregate": aggregate,
         "final_model": CHECKPOINT_NAME if final_path else None, "cancelled": cancelled,
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
@@ -271,11 +269,12 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
     run = _Run(corpus, labels, features, frontend.config, float(frontend.frame_rate), model_cfg,
                train_cfg, out_dir, progress, cancel, device)
     folds_done, cancelled = _run_folds(run, folds, protocol)
+    aggregate = aggregate_folds([f["metrics"] for f in folds_done]) if folds_done else None
     final_path = None
     if final and folds_done and not cancelled:
-        final_path = _train_final(run, folds_done)
+        final_path = _train_final(run, folds_done, aggregate)
         cancelled = final_path is None
-    summary = _summary(run, protocol, all_folds, folds_done, cancelled, final_path)
+    summary = _summary(run, protocol, all_folds, folds_done, aggregate, cancelled, final_path)
     summary.update(max_folds=max_folds, elapsed_s=time.monotonic() - started,
                    cache=dataclasses.asdict(cache.stats) if cache is not None else None)
     _write_outputs(run, summary, folds_done)
