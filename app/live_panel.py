@@ -216,11 +216,10 @@ class LivePanel(QWidget):
         only the level changed), nothing while hidden."""
         if not self.isVisible() or not (self._dirty or self._level_dirty):
             return
-        if self._level_dirty or self._dirty:
-            self._level_dirty = False
-            if self._level is not None:
-                self.meter.set_level(self._level)
-            self.meter.update()
+        self._level_dirty = False
+        if self._level is not None:
+            self.meter.set_level(self._level)
+        self.meter.update()
         if not self._dirty:
             return
         self._dirty = False
