@@ -101,6 +101,10 @@ class ModelConfig:
         rounded up); 3 turns 100 fps log-mel into 33 fps and makes training 3x cheaper.
     n_speakers: size of the enhanced model's adversarial speaker head (speakers of the fold's
         training data); 0 disables the head.
+    ensemble: M > 1 trains M such networks side by side from different initialisations and
+        predicts the mean of their class probabilities (model.networks.ensemble).
+    stats_branch: fuse the network with a linear classifier on utterance statistics of its
+        input features (model.networks.stats_branch).
     The use_* switches turn parts of the enhanced model off for ablations.
     """
 
@@ -120,12 +124,14 @@ class ModelConfig:
     use_self_attention: bool = True
     use_enhancement: bool = True
     use_speaker_adversary: bool = True
+    ensemble: int = 1
+    stats_branch: bool = False
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"arch {self.arch!r} not known; available = {list(ARCHS)}")
         for name in ("input_dim", "input_layers", "n_classes", "frame_pool", "hidden",
-                     "gru_layers", "attn_heads"):
+                     "gru_layers", "attn_heads", "ensemble"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 

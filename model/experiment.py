@@ -1,14 +1,19 @@
 """Speaker-independent cross-validation run: folds, per-fold training and testing, the final
 model, and the run folder (checkpoints, metrics.json, plots, report.md).
 
+Ensembles (ModelConfig.ensemble = M > 1) are trained member by member (model.members), in
+every fold and for the final model; the ensemble is what is tested and saved.
+
 Final model: after cross-validation a model is trained on every speaker of the corpus for the
-median of the folds' best epochs (rounded up), with no validation speakers (the folds already
-chose the epoch; the schedules span ``TrainConfig.epochs`` as in the folds, so the refit follows
-the same learning-rate and alpha trajectory). Skipped with ``final=False`` or after a cancel.
+median of the folds' best epochs (of every member's, for an ensemble; rounded up), with no
+validation speakers (the folds already chose the epoch; the schedules span
+``TrainConfig.epochs`` as in the folds, so the refit follows the same learning-rate and alpha
+trajectory). Skipped with ``final=False`` or after a cancel.
 
 Progress events (``progress(event)``) are those of the contract's "--progress-json" section;
 the final model's epochs are reported as {"event": "final_epoch", ...} (epoch-event fields
-without "fold") after a {"event": "final_start", "epochs": E} event.
+without "fold") after a {"event": "final_start", "epochs": E} event. An ensemble's epoch events
+also carry "member" (1-based) and "members".
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from model.folds import LOSO_SESSION, Fold, make_folds
 from model.metrics import aggregate_folds, compute_metrics
 from model.plots import plot_confusion, plot_per_speaker, plot_training_curves
 from model.report import write_report
+from model.members import member_folds, train_members
 from model.trainer import Progress, TrainedModel, TrainingCancelled, predict_dataset, train_fold
 
 log = logging.getLogger(__name__)
@@ -83,20 +89,38 @@ def _test(run: _Run, trained: TrainedModel, test_utts: list) -> dict:
                            sessions=[u.session for u in test_utts])
 
 
-def _run_fold(run: _Run, fold: Fold, protocol: str) -> dict:
-    """Train, test and save one fold; returns its entry of the summary's "folds"."""
+def _train(run: _Run, fold: Fold, epochs: int | None = None, progress=None) -> TrainedModel:
+    """A single network, or an ensemble's members one by one, trained on ``fold``'s speakers
+    (fold index 0: the final model, every speaker in training)."""
     utts = run.corpus.utterances
+    progress = progress or run.progress
+    members = run.model_cfg.ensemble
+    if members > 1:
+        folds = ([fold] * members if fold.index == 0 else
+                 member_folds(utts, run.corpus.kind, run.train_cfg, fold, members))
+        return train_members(utts, folds, run.features, run.labels, run.model_cfg,
+                             run.train_cfg, frame_rate=run.frame_rate, fold=fold.index,
+                             epochs=epochs, progress=progress, cancel=run.cancel,
+                             device=run.device)
     train_utts = [u for u in utts if u.speaker in set(fold.train_speakers)]
     val_utts = [u for u in utts if u.speaker in set(fold.val_speakers)]
-    test_utts = [u for u in utts if u.speaker in set(fold.test_speakers)]
-    trained = train_fold(train_utts, val_utts, run.features, run.labels, run.model_cfg,
-                         run.train_cfg, frame_rate=run.frame_rate,
-                         test_speakers=fold.test_speakers, fold=fold.index,
-                         progress=run.progress, cancel=run.cancel, device=run.device)
+    return train_fold(train_utts, val_utts, run.features, run.labels, run.model_cfg,
+                      run.train_cfg, frame_rate=run.frame_rate,
+                      test_speakers=fold.test_speakers, fold=fold.index, epochs=epochs,
+                      progress=progress, cancel=run.cancel, device=run.device)
+
+
+def _run_fold(run: _Run, fold: Fold, protocol: str) -> dict:
+    """Train, test and save one fold; returns its entry of the summary's "folds"."""
+    test_utts = [u for u in run.corpus.utterances if u.speaker in set(fold.test_speakers)]
+    trained = _train(run, fold)
     metrics = _test(run, trained, test_utts)
     rel = Path(f"fold_{fold.index}") / CHECKPOINT_NAME
     entry = {**fold.to_dict(), "metrics": metrics, "best_epoch": trained.best_epoch,
              "checkpoint": rel.as_posix(), "history": trained.history}
+    if trained.member_best_epochs:
+        entry.update(member_best_epochs=trained.member_best_epochs,
+                     member_val_speakers=trained.member_val_speakers)
     if protocol == LOSO_SESSION:
         entry["test_sessions"] = sorted({u.session for u in test_utts})
     _checkpoint(run, trained, {k: v for k, v in entry.items() if k != "history"},
@@ -109,7 +133,8 @@ def _run_fold(run: _Run, fold: Fold, protocol: str) -> dict:
 
 def _train_final(run: _Run, folds_done: list[dict], aggregate: dict) -> Path | None:
     """The model on every speaker for the median best epoch; None when cancelled."""
-    epochs = max(1, math.ceil(float(np.median([f["best_epoch"] for f in folds_done]))))
+    best = [e for f in folds_done for e in f.get("member_best_epochs", [f["best_epoch"]])]
+    epochs = max(1, math.ceil(float(np.median(best))))
     _emit(run.progress, {"event": "final_start", "epochs": epochs,
                          "train_speakers": run.corpus.speakers})
 
@@ -117,10 +142,9 @@ def _train_final(run: _Run, folds_done: list[dict], aggregate: dict) -> Path | N
         _emit(run.progress, {**{k: v for k, v in event.items() if k != "fold"},
                              "event": "final_epoch"})
 
+    everyone = Fold(0, "", (), (), tuple(run.corpus.speakers))
     try:
-        trained = train_fold(list(run.corpus.utterances), [], run.features, run.labels,
-                             run.model_cfg, run.train_cfg, frame_rate=run.frame_rate, fold=0,
-                             epochs=epochs, progress=relay, cancel=run.cancel, device=run.device)
+        trained = _train(run, everyone, epochs=epochs, progress=relay)
     except TrainingCancelled:
         log.info("final model cancelled")
         return None

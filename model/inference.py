@@ -95,6 +95,12 @@ class FileResult:
     windows: list[tuple[float, float, Prediction]] = field(default_factory=list)
 
 
+def describe_network(cfg) -> str:
+    """Short name of a ModelConfig's network: "baseline", "baseline + stats x5", ..."""
+    name = cfg.arch + (" + stats" if cfg.stats_branch else "")
+    return name + (f" x{cfg.ensemble}" if cfg.ensemble > 1 else "")
+
+
 class Predictor:
     """A trained network with its frontend, normalisation and labels, ready for inference."""
 
@@ -117,7 +123,7 @@ class Predictor:
         eval_s = ckpt.train.eval_max_seconds if ckpt.train is not None else None
         self.max_seconds: float | None = eval_s if eval_s and eval_s > 0 else None
         stem = self.checkpoint_path.name.removesuffix(".safetensors").removesuffix(".json")
-        self.name = f"{stem} ({ckpt.model.arch}, {ckpt.frontend.name})"
+        self.name = f"{stem} ({describe_network(ckpt.model)}, {ckpt.frontend.name})"
         log.info("loaded %s from %s: labels %s", self.name, self.checkpoint_path, self.labels)
 
     @classmethod

@@ -18,6 +18,9 @@ The run summary (what the trainer writes to ``metrics.json`` and passes to
          "metrics": compute_metrics(...) on the fold's test speakers (with speakers, genders,
                     sessions),
          "best_epoch": int,                                      # epoch restored by early stopping
+                                                                 # (an ensemble: the members' median)
+         "member_best_epochs": [int, ...],                       # optional (ensembles)
+         "member_val_speakers": [[str, ...], ...],               # optional (ensembles)
          "checkpoint": "fold_<k>/model.safetensors",             # relative to the run folder
          "history": [epoch rows, ...]},                          # optional (plots' history rows)
         ...
@@ -119,13 +122,22 @@ def _protocol(summary: dict) -> list[str]:
         test = _names(f.get("test_speakers"))
         if f.get("test_sessions"):
             test += f" (sessions {', '.join(f['test_sessions'])})"
-        rows.append([f.get("fold", "?"), test, _names(f.get("val_speakers")),
-                     len(f.get("train_speakers") or []), f.get("best_epoch", "?"),
+        val = (" / ".join(_names(v) for v in f["member_val_speakers"])
+               if f.get("member_val_speakers") else _names(f.get("val_speakers")))
+        best = (f"{f.get('best_epoch', '?')} (members " + ", ".join(
+            str(e) for e in f["member_best_epochs"]) + ")"
+                if f.get("member_best_epochs") else f.get("best_epoch", "?"))
+        rows.append([f.get("fold", "?"), test, val,
+                     len(f.get("train_speakers") or []), best,
                      m.get("n", "?"), _pct(m.get("wa")), _pct(m.get("ua")),
                      _pct(m.get("macro_f1")), f"`{f.get('checkpoint', '')}`"])
     done = {f.get("fold") for f in summary.get("folds") or []}
     skipped = [f for f in summary.get("folds_planned") or [] if f.get("fold") not in done]
     lines = ["## Folds (speakers tested in each fold)", ""]
+    if any(f.get("member_val_speakers") for f in summary.get("folds") or []):
+        lines += ["An ensemble: each member validates on its own speakers from the fold's "
+                  "training side (listed member by member) and stops at its own best epoch.",
+                  ""]
     if rows:
         lines += _table(["fold", "test speakers", "validation speakers", "training speakers",
                          "best epoch", "n", "WA %", "UA %", "macro-F1 %", "checkpoint"], rows)

@@ -4,6 +4,7 @@ Recipe: AdamW; loss = CE(emotion; class-weighted by the training side's inverse 
 frequency when ``class_weighted``, label smoothing from the config) + adversarial_weight *
 CE(speaker) (enhanced network with its speaker head; speakers are the fold's training speakers)
 + l2_reg * sum of squared weight matrices (parameters with 2+ dims; biases and norms excluded);
+a network with fused branches (model.networks.stats_branch) averages its branches' CE terms;
 alpha and learning rate from ``model.schedules`` stepped per epoch; gradient clipping and
 accumulation; early stopping on validation UA (ties broken by the lower validation loss) with
 the best epoch's weights restored.
@@ -50,7 +51,9 @@ class TrainedModel:
 
     mean/std: (D,) standardisation of the inputs; speakers: the training speakers (index order
     of the speaker head); history: one row per epoch (keys of plots.plot_training_curves;
-    val_* None when there was no validation); best_epoch: 1-based.
+    val_* None when there was no validation); best_epoch: 1-based; member_best_epochs: each
+    member's best epoch and validation speakers when the network is an ensemble
+    (model.members), else empty.
     """
 
     network: nn.Module
@@ -60,6 +63,8 @@ class TrainedModel:
     speakers: list[str]
     history: list[dict]
     best_epoch: int
+    member_best_epochs: list[int] = dataclasses.field(default_factory=list)
+    member_val_speakers: list[list[str]] = dataclasses.field(default_factory=list)
 
 
 def seed_everything(seed: int) -> None:
@@ -86,11 +91,12 @@ def _check_cancel(cancel) -> None:
         raise TrainingCancelled("training cancelled")
 
 
-def training_loss(out, batch, weights: torch.Tensor | None, cfg: TrainConfig,
-                  network: nn.Module) -> torch.Tensor:
-    """Scalar loss of one batch: emotion CE (class ``weights`` (C,) or None, label smoothing)
-    + adversarial_weight * speaker CE over items with a known speaker (index >= 0) when the
-    network has a speaker head + l2_reg * squared weight matrices."""
+def _output_loss(out, batch, weights: torch.Tensor | None, cfg: TrainConfig) -> torch.Tensor:
+    """Emotion CE + adversarial speaker CE of one network's output; an output with ``members``
+    (branches fused by averaging probabilities) has the mean of its members' losses, so each
+    branch learns as a classifier on its own."""
+    if out.members:
+        return torch.stack([_output_loss(m, batch, weights, cfg) for m in out.members]).mean()
     loss = F.cross_entropy(out.logits, batch.labels, weight=weights,
                            label_smoothing=cfg.label_smoothing)
     if out.speaker_logits is not None and cfg.adversarial_weight > 0:
@@ -98,6 +104,16 @@ def training_loss(out, batch, weights: torch.Tensor | None, cfg: TrainConfig,
         if known.any():
             loss = loss + cfg.adversarial_weight * F.cross_entropy(
                 out.speaker_logits[known], batch.speakers[known])
+    return loss
+
+
+def training_loss(out, batch, weights: torch.Tensor | None, cfg: TrainConfig,
+                  network: nn.Module) -> torch.Tensor:
+    """Scalar loss of one batch: emotion CE (class ``weights`` (C,) or None, label smoothing)
+    + adversarial_weight * speaker CE over items with a known speaker (index >= 0) when the
+    network has a speaker head + l2_reg * squared weight matrices. For fused branches the CE
+    terms are averaged over the branches."""
+    loss = _output_loss(out, batch, weights, cfg)
     if cfg.l2_reg > 0:
         loss = loss + cfg.l2_reg * sum(p.pow(2).sum() for p in network.parameters()
                                        if p.requires_grad and p.dim() > 1)
@@ -160,7 +176,7 @@ def _validate(network, dataset, labels, cfg, device, cancel) -> dict:
     return {"val_loss": loss, "val_acc": m["wa"], "val_f1": m["macro_f1"], "val_ua": m["ua"]}
 
 
-def _setup(train_utts, features, labels, model_cfg, cfg, device):
+def _setup(train_utts, features, labels, model_cfg, cfg, device, norm_utts):
     """Model config with n_classes and n_speakers set, training speakers, normalisation
     statistics (D,) of the training side, and the freshly built network on ``device``."""
     speakers = sorted({u.speaker for u in train_utts})
@@ -168,7 +184,7 @@ def _setup(train_utts, features, labels, model_cfg, cfg, device):
                  and cfg.adversarial_weight > 0)
     model_cfg = dataclasses.replace(model_cfg, n_classes=len(labels),
                                     n_speakers=len(speakers) if adversary else 0)
-    mean, std = norm_stats([features[u.path] for u in train_utts])
+    mean, std = norm_stats([features[u.path] for u in norm_utts])
     network = build_network(model_cfg).to(device)
     return model_cfg, speakers, mean, std, network
 
@@ -176,7 +192,8 @@ def _setup(train_utts, features, labels, model_cfg, cfg, device):
 def train_fold(train_utts: Sequence[Utterance], val_utts: Sequence[Utterance],
                features: Mapping, labels: Sequence[str], model_cfg: ModelConfig,
                cfg: TrainConfig, *, frame_rate: float, test_speakers: Sequence[str] = (),
-               fold: int = 1, epochs: int | None = None, progress: Progress | None = None,
+               fold: int = 1, epochs: int | None = None,
+               norm_utts: Sequence[Utterance] | None = None, progress: Progress | None = None,
                cancel=None, device=None) -> TrainedModel:
     """Train a network on ``train_utts``, early-stopping on ``val_utts``.
 
@@ -185,15 +202,21 @@ def train_fold(train_utts: Sequence[Utterance], val_utts: Sequence[Utterance],
     and cfg.eval_max_seconds); test_speakers: only checked against the other two sets
     (SpeakerLeakError on overlap). With no validation utterances, trains exactly ``epochs``
     epochs (default cfg.epochs) and keeps the last; the schedules always span cfg.epochs.
-    Raises TrainingCancelled when ``cancel.is_set()`` before a batch.
+    norm_utts: the utterances whose features give the standardisation (default
+    ``train_utts``). Raises TrainingCancelled when ``cancel.is_set()`` before a batch. An
+    ensemble config (ModelConfig.ensemble > 1) is refused: model.members.train_members trains
+    its members one by one.
     """
+    if model_cfg.ensemble > 1:
+        raise ValueError("train_fold trains one network; train an ensemble's members with "
+                         "model.members.train_members")
     labels = list(labels)
     check_speakers({u.speaker for u in train_utts}, {u.speaker for u in val_utts},
                    test_speakers)
     device = torch.device(device) if device is not None else default_device()
     seed_everything(cfg.seed * 1000 + fold)
     model_cfg, speakers, mean, std, network = _setup(train_utts, features, labels, model_cfg,
-                                                     cfg, device)
+                                                     cfg, device, norm_utts or train_utts)
     train_set = FeatureDataset(features, train_utts, labels, mean, std,
                                max_frames=frames_for(cfg.max_seconds, frame_rate), train=True,
                                augment_cfg=cfg.augment, speakers=speakers, seed=cfg.seed + fold)

@@ -1,8 +1,9 @@
 """The state of one training run, built from its progress events (no Qt).
 
 The training page feeds every event to ``TrainingProgress.handle`` and draws from the state:
-per-epoch curves of the current fold, one row per finished fold, the progress bar, and at the
-end the run folder and the model to use.
+per-epoch curves of the current fold (of the current member, for an ensemble trained member by
+member), one row per finished fold, the progress bar, and at the end the run folder and the
+model to use.
 """
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ class TrainingProgress:
         self.fold = 0            # current fold (0 while the final model trains)
         self.epoch = 0           # last epoch seen in the current fold / final model
         self.final_epochs = 0    # > 0 once the final model started
+        self.member = 1          # ensemble member being trained (1-based) and how many
+        self.members = 1
         self.curves = Curves()
         self.folds: dict[int, FoldRow] = {}
         self.done: dict | None = None
@@ -70,8 +73,13 @@ class TrainingProgress:
             self.labels = list(event.get("labels", []))
         elif kind == "fold_start":
             self.fold, self.epoch, self.curves = int(event["fold"]), 0, Curves()
+            self.member = 1
             self.folds[self.fold] = FoldRow(self.fold, list(event.get("test_speakers", [])))
         elif kind in ("epoch", "final_epoch"):
+            member = int(event.get("member", 1))
+            if member != self.member:        # the next member starts from epoch 1
+                self.member, self.curves = member, Curves()
+            self.members = int(event.get("members", 1))
             self.epoch = int(event.get("epoch", self.epoch + 1))
             self.curves.add(event)
         elif kind == "fold_end":
@@ -80,7 +88,7 @@ class TrainingProgress:
             row.best_epoch = event.get("best_epoch")
             row.checkpoint = event.get("checkpoint")
         elif kind == "final_start":
-            self.fold, self.epoch, self.curves = 0, 0, Curves()
+            self.fold, self.epoch, self.curves, self.member = 0, 0, Curves(), 1
             self.final_epochs = int(event.get("epochs", 1))
         elif kind == "done":
             self.done = event
@@ -99,18 +107,21 @@ class TrainingProgress:
             state = "cancelled" if self.done.get("cancelled") else "finished"
             n = int(self.done.get("folds_completed", len(self.finished_folds())))
             return 1, 1, f"{state}: {n} of {self.folds_total} folds"
+        member = (f" · network {self.member}/{self.members}" if self.members > 1 else "")
         if self.final_epochs:
-            return (self.epoch, self.final_epochs,
-                    f"final model on all speakers: epoch {self.epoch}/{self.final_epochs}")
+            return (self.epoch, self.final_epochs, f"final model on all speakers{member}: "
+                                                   f"epoch {self.epoch}/{self.final_epochs}")
         if not self.folds_total:
             return 0, 0, "preparing features…"
         finished = len(self.finished_folds())
-        running = 0 if self.fold in {r.fold for r in self.finished_folds()} else self.epoch
-        total = self.folds_total * max(self.epochs_total, 1)
-        value = finished * max(self.epochs_total, 1) + running
+        running = (0 if self.fold in {r.fold for r in self.finished_folds()}
+                   else (self.member - 1) * max(self.epochs_total, 1) + self.epoch)
+        per_fold = self.members * max(self.epochs_total, 1)
+        total = self.folds_total * per_fold
+        value = finished * per_fold + running
         if self.fold == 0:
             return value, total, f"{self.protocol}: starting"
-        return (value, total, f"fold {self.fold}/{self.folds_total} · "
+        return (value, total, f"fold {self.fold}/{self.folds_total}{member} · "
                               f"epoch {self.epoch}/{self.epochs_total}")
 
     def best_fold(self) -> FoldRow | None:

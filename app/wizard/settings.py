@@ -23,7 +23,9 @@ class TrainSettings:
     or local folder (hubert only, "" = default); weighted_layers: learn a mix of all encoder
     layers. folds: k of grouped k-fold, 0 = leave-one-speaker-out (corpora with sessions use
     one fold per session); max_folds: run only the first K folds (0 = all); final_model:
-    train the all-speaker model after cross-validation.
+    train the all-speaker model after cross-validation. ensemble: networks trained side by side
+    whose probabilities are averaged (1 = a single network); stats_branch: fuse each network
+    with a linear classifier on utterance statistics.
     """
 
     corpus: str
@@ -38,6 +40,8 @@ class TrainSettings:
     batch_size: int = 32
     lr: float = 1e-3
     hidden: int = 256
+    ensemble: int = 1
+    stats_branch: bool = False
     folds: int = 5
     max_folds: int = 0
     augment: bool = True
@@ -65,6 +69,10 @@ class TrainSettings:
             args += ["--classes", ",".join(self.classes)]
         if self.max_folds:
             args += ["--max-folds", str(self.max_folds)]
+        if self.ensemble > 1:
+            args += ["--ensemble", str(self.ensemble)]
+        if self.stats_branch:
+            args.append("--stats-branch")
         if not self.augment:
             args.append("--no-augment")
         if not self.final_model:

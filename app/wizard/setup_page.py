@@ -72,6 +72,9 @@ class SetupPage(QWizardPage):
         self.lr_spin = _dspin(1e-6, 1.0, train.lr, 1e-4, 6)
         self.attn_heads = model.attn_heads
         self.hidden_spin = _spin(model.attn_heads, 4096, model.hidden, model.attn_heads)
+        self.ensemble_spin = _spin(1, 16, model.ensemble)
+        self.stats_check = QCheckBox("add a linear classifier on utterance statistics")
+        self.stats_check.setChecked(model.stats_branch)
         self.folds_spin = _spin(0, 100, train.folds, special="leave-one-speaker-out")
         self.max_folds_spin = _spin(0, 100, 0, special="all")
         self.augment_check = QCheckBox("noise, time stretch and masking on training batches")
@@ -89,7 +92,7 @@ class SetupPage(QWizardPage):
 
     def _layout(self) -> None:
         for box in (self.epochs_spin, self.batch_spin, self.lr_spin, self.hidden_spin,
-                    self.folds_spin, self.max_folds_spin, self.adversarial_spin):
+                    self.ensemble_spin, self.folds_spin, self.max_folds_spin, self.adversarial_spin):
             box.setMinimumWidth(110)
             box.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
         self.folds_note = QLabel()
@@ -108,6 +111,9 @@ class SetupPage(QWizardPage):
         form.addRow("Batch size", self.batch_spin)
         form.addRow("Learning rate", self.lr_spin)
         form.addRow("Hidden size", self.hidden_spin)
+        form.addRow("Statistics branch", self.stats_check)
+        form.addRow("Ensemble", _with_note(self.ensemble_spin, QLabel(
+            "networks averaged; each adds one network's training time")))
         form.addRow("Folds (k)", _with_note(self.folds_spin, self.folds_note))
         form.addRow("Run folds", _with_note(self.max_folds_spin,
                                             QLabel("only the first K folds, for a quick look")))
@@ -195,7 +201,9 @@ class SetupPage(QWizardPage):
                 "weighted_layers": self.weighted_check.isChecked(),
                 "arch": self.arch_combo.currentData(), "epochs": self.epochs_spin.value(),
                 "batch_size": self.batch_spin.value(), "lr": self.lr_spin.value(),
-                "hidden": self.hidden_spin.value(), "folds": self.folds_spin.value(),
+                "hidden": self.hidden_spin.value(), "ensemble": self.ensemble_spin.value(),
+                "stats_branch": self.stats_check.isChecked(),
+                "folds": self.folds_spin.value(),
                 "max_folds": self.max_folds_spin.value(),
                 "augment": self.augment_check.isChecked(),
                 "adversarial_weight": self.adversarial_spin.value(),

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 _CONFIG_SECTIONS = ("frontend", "model", "train")
 # option dest -> config field, for plain value overrides (None: not given)
 _MODEL_VALUES = {"arch": "arch", "hidden": "hidden", "gru_layers": "gru_layers",
-                 "frame_pool": "frame_pool", "dropout": "dropout"}
+                 "frame_pool": "frame_pool", "dropout": "dropout", "ensemble": "ensemble",
+                 "stats_branch": "stats_branch"}
 _TRAIN_VALUES = {"folds": "folds", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
                  "adversarial_weight": "adversarial_weight", "patience": "patience",
                  "val_speakers": "val_speakers", "seed": "seed"}
@@ -61,6 +62,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--gru-layers", type=int)
     p.add_argument("--frame-pool", type=int, help="average-pool input frames by this factor")
     p.add_argument("--dropout", type=float)
+    p.add_argument("--ensemble", type=int, metavar="M",
+                   help="train M networks side by side and average their probabilities")
+    p.add_argument("--stats-branch", action=argparse.BooleanOptionalAction,
+                   help="fuse the network with a linear classifier on utterance statistics")
     p.add_argument("--adversarial-weight", type=float)
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     p.add_argument("--val-speakers", type=int, help="validation speakers per fold")

@@ -23,24 +23,36 @@ class NetworkOutput:
     speaker_logits: (B, n_speakers) adversarial speaker scores computed behind a gradient
         reversal scaled by alpha, or None when the network has no speaker head.
     frame_lengths: (B,) long, valid frames after frame pooling (ceil(length / frame_pool)).
+    members: an ensemble's member outputs (each trained on its own loss), else None.
     """
 
     logits: Tensor
     attention: Tensor
     speaker_logits: Tensor | None
     frame_lengths: Tensor
+    members: list[NetworkOutput] | None = None
 
 
 def build_network(cfg: ModelConfig) -> nn.Module:
-    """The network named by cfg.arch ("baseline" or "enhanced"), freshly initialised."""
-    # Imported here because both modules import NetworkOutput from this package.
+    """The network named by cfg.arch ("baseline" or "enhanced"), freshly initialised; an
+    Ensemble of cfg.ensemble such networks when cfg.ensemble > 1; each fused with an
+    utterance-statistics classifier when cfg.stats_branch."""
+    # Imported here because these modules import NetworkOutput from this package.
     from model.networks.baseline import BaselineGRU
     from model.networks.enhanced import EnhancedGRU
+    from model.networks.ensemble import Ensemble
+    from model.networks.stats_branch import StatsFusion
 
     networks = {"baseline": BaselineGRU, "enhanced": EnhancedGRU}
     if cfg.arch not in networks:
         raise ValueError(f"arch {cfg.arch!r} not known; available = {list(ARCHS)}")
-    return networks[cfg.arch](cfg)
+    def single() -> nn.Module:
+        network = networks[cfg.arch](cfg)
+        return StatsFusion(network, cfg) if cfg.stats_branch else network
+
+    if cfg.ensemble > 1:
+        return Ensemble([single() for _ in range(cfg.ensemble)])
+    return single()
 
 
 __all__ = ["NetworkOutput", "build_network"]

@@ -98,6 +98,8 @@ def test_setup_page_validates_settings(qtbot, wizard, tmp_path):
     page.folds_spin.setValue(0)
     assert page.folds_spin.text() == "leave-one-speaker-out" and page.isComplete()
     page.hidden_spin.setValue(20)
+    page.ensemble_spin.setValue(3)
+    page.stats_check.setChecked(True)
     assert not page.isComplete() and "divisible" in page.hint_label.text()
     page.arch_combo.setCurrentIndex(page.arch_combo.findData("baseline"))
     assert page.isComplete() and not page.adversarial_spin.isEnabled()
@@ -118,3 +120,4 @@ def test_setup_page_validates_settings(qtbot, wizard, tmp_path):
     values = page.values()
     assert values["frontend"] == "hubert" and values["arch"] == "baseline"
     assert values["folds"] == 0 and values["hidden"] == 20 and values["out_dir"] == str(full)
+    assert values["ensemble"] == 3 and values["stats_branch"] is True

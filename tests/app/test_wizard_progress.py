@@ -76,6 +76,25 @@ def test_progress_tracks_folds_curves_and_bar():
     assert p.bar()[:2] == (1, 2) and math.isnan(p.curves.val_loss[0])
 
 
+def test_an_ensemble_shows_one_member_at_a_time():
+    p = TrainingProgress()
+    p.handle({"event": "start", "protocol": "grouped-k-fold", "folds": 2, "epochs": 4})
+    p.handle({"event": "fold_start", "fold": 1, "test_speakers": ["a"]})
+    for member in (1, 2):
+        for epoch in (1, 2):
+            p.handle({"event": "epoch", "fold": 1, "epoch": epoch, "epochs": 4,
+                      "val_ua": 0.1 * member, "member": member, "members": 3})
+    assert p.curves.epochs == [1, 2] and p.curves.val_ua == [0.2, 0.2]   # member 2's only
+    assert p.bar() == (4 + 2, 2 * 3 * 4, "fold 1/2 · network 2/3 · epoch 2/4")
+    p.handle({"event": "fold_end", "fold": 1, "wa": 0.5, "ua": 0.5, "best_epoch": 2})
+    p.handle({"event": "fold_start", "fold": 2, "test_speakers": ["b"]})
+    p.handle({"event": "epoch", "fold": 2, "epoch": 1, "epochs": 4, "member": 1, "members": 3})
+    assert p.bar() == (12 + 1, 24, "fold 2/2 · network 1/3 · epoch 1/4")
+    p.handle({"event": "final_start", "epochs": 2})
+    p.handle({"event": "final_epoch", "epoch": 1, "member": 3, "members": 3})
+    assert p.bar() == (1, 2, "final model on all speakers · network 3/3: epoch 1/2")
+
+
 def test_nan_in_curves_for_missing_validation():
     p = TrainingProgress()
     for e in EVENTS[:4]:
@@ -112,7 +131,7 @@ def test_settings_to_args():
     s = TrainSettings(corpus="/c/manifest.csv", out_dir="/runs/x", label_map="calm=neutral",
                       classes=("angry", "sad"), epochs=2, batch_size=8, lr=0.0005, hidden=16,
                       folds=0, max_folds=2, augment=False, adversarial_weight=0.2,
-                      final_model=False, arch="baseline")
+                      final_model=False, arch="baseline", ensemble=3, stats_branch=True)
     args = s.to_args()
     assert args[:2] == ["train", "--progress-json"]
     pairs = dict(zip(args[2::2], args[3::2]))
@@ -120,8 +139,9 @@ def test_settings_to_args():
     assert pairs["--frontend"] == "logmel" and pairs["--arch"] == "baseline"
     assert float(pairs["--lr"]) == 0.0005 and pairs["--folds"] == "0"
     assert pairs["--map"] == "calm=neutral" and pairs["--classes"] == "angry,sad"
-    assert pairs["--max-folds"] == "2"
-    assert "--no-augment" in args and "--no-final" in args
+    assert pairs["--max-folds"] == "2" and pairs["--ensemble"] == "3"
+    assert "--no-augment" in args and "--no-final" in args and "--stats-branch" in args
+    assert "--stats-branch" not in TrainSettings(corpus="c", out_dir="o").to_args()
 
 
 @pytest.mark.parametrize("encoder,weighted,spec", [

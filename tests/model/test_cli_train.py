@@ -160,5 +160,11 @@ def test_options_and_config_file_build_the_configs(tmp_path):
     assert train.augment.noise_prob == 0 and train.augment.stretch_prob == 0
     frontend, model, train = build_configs(_parse())
     assert frontend.name == "logmel" and model.arch == "enhanced" and train.epochs == 40
+    assert model.ensemble == 1 and not model.stats_branch
+    _, model, _ = build_configs(_parse("--ensemble", "5", "--stats-branch"))
+    assert model.ensemble == 5 and model.stats_branch
+    config.write_text(json.dumps({"model": {"ensemble": 3, "stats_branch": True}}))
+    _, model, _ = build_configs(_parse("--config", str(config), "--no-stats-branch"))
+    assert model.ensemble == 3 and not model.stats_branch
     with pytest.raises(ValueError, match="folds"):
         build_configs(_parse("--folds", "1"))

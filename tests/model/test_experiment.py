@@ -193,3 +193,27 @@ def test_a_rerun_into_the_same_folder_leaves_no_stale_outputs(corpus, cache_dir,
     assert not (tmp_path / "model.safetensors").exists()
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert json.loads((tmp_path / "metrics.json").read_text())["folds"] == []
+
+
+def test_an_ensemble_run_trains_members_in_folds_and_for_the_final_model(corpus, cache_dir,
+                                                                          tmp_path):
+    events: list[dict] = []
+    model = ModelConfig(arch="baseline", hidden=16, gru_layers=1, frame_pool=4, ensemble=2,
+                        stats_branch=True)
+    summary = run_cross_validation(corpus, FrontendConfig(), model, _train_cfg(epochs=3),
+                                   tmp_path, cache_dir=cache_dir, progress=events.append,
+                                   max_folds=1)
+    fold = summary["folds"][0]
+    assert len(fold["member_best_epochs"]) == 2 and len(fold["member_val_speakers"]) == 2
+    assert fold["member_val_speakers"][0] == fold["val_speakers"]
+    for val in fold["member_val_speakers"]:
+        assert not set(val) & set(fold["test_speakers"])
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert [e["member"] for e in epochs] == [1] * 3 + [2] * 3    # 3 epochs each, in turn
+    finals = [e for e in events if e["event"] == "final_epoch"]
+    assert sorted({e["member"] for e in finals}) == [1, 2]
+    assert len(finals) == 2 * events[[e["event"] for e in events].index("final_start")]["epochs"]
+    for path in (tmp_path / fold["checkpoint"], tmp_path / "model.safetensors"):
+        ckpt = load_checkpoint(path)
+        assert ckpt.model.ensemble == 2 and ckpt.model.stats_branch
+        assert any(k.startswith("members.1.stats_classifier") for k in ckpt.state_dict)

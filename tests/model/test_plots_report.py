@@ -130,3 +130,14 @@ def test_report_of_a_cancelled_run_without_folds(tmp_path):
     assert "**Cancelled**: 0 fold(s)" in text and "No fold finished." in text
     assert "fold 1 (test speakers s1); fold 2 (test speakers s2)" in text
     assert "final model was not trained" in text
+
+
+def test_report_lists_each_members_validation_speakers_and_best_epoch(tmp_path):
+    summary = _summary(tmp_path)
+    summary["folds"][1].update(member_val_speakers=[["Ses03F"], ["Ses04M"]],
+                               member_best_epochs=[3, 6], best_epoch=5)
+    text = write_report(tmp_path, summary).read_text()
+    assert "| 1 | Ses02F, Ses02M (sessions Ses02) | Ses03F / Ses04M | 4 | 5 (members 3, 6) |" \
+        in text
+    assert "each member validates on its own speakers" in text
+    assert "| 0 | Ses01F, Ses01M (sessions Ses01) | Ses02F | 4 | 3 |" in text

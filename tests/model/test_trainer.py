@@ -226,3 +226,4 @@ def test_min_epochs_are_never_best_and_do_not_count_for_patience():
     assert trained.best_epoch >= 6
     first_top_after = uas.index(max(uas[5:]), 5) + 1
     assert len(trained.history) == first_top_after + 2
+
