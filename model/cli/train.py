@@ -147,17 +147,29 @@ class JsonLines:
 
 
 class Bars:
-    """Progress callback drawing tqdm bars on stderr: folds, and the epochs of the current one."""
+    """Progress callback drawing tqdm bars on stderr: folds, and the epochs of the current one
+    (of the current member, for an ensemble trained member by member)."""
 
     def __init__(self) -> None:
         self.folds: tqdm | None = None
         self.epochs: tqdm | None = None
         self.n_epochs = 0
+        self.member = 1
+        self.bar = (0, "")  # total and description of the current epoch bar
 
-    def _epoch_bar(self, total: int, desc: str) -> None:
+    def _epoch_bar(self, total: int, desc: str, member: int = 1) -> None:
         if self.epochs is not None:
             self.epochs.close()
+        self.bar, self.member = (total, desc), member
         self.epochs = tqdm(total=total, desc=desc, unit="epoch", leave=False, file=sys.stderr)
+
+    def _next_member(self, event: dict) -> None:
+        """A new ensemble member restarts the epoch bar, named "... · network m/M"."""
+        member = int(event.get("member", 1))
+        if member != self.member:
+            total, desc = self.bar
+            base = desc.split(" · network")[0]
+            self._epoch_bar(total, f"{base} · network {member}/{event['members']}", member)
 
     def __call__(self, event: dict) -> None:
         kind = event["event"]
@@ -168,6 +180,7 @@ class Bars:
         elif kind == "fold_start":
             self._epoch_bar(self.n_epochs, f"fold {event['fold']}")
         elif kind in ("epoch", "final_epoch"):
+            self._next_member(event)
             self.epochs.update(1)
             post = {"loss": f"{event['train_loss']:.3f}"}
             if event.get("val_ua") is not None:

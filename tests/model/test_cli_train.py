@@ -168,3 +168,22 @@ def test_options_and_config_file_build_the_configs(tmp_path):
     assert model.ensemble == 3 and not model.stats_branch
     with pytest.raises(ValueError, match="folds"):
         build_configs(_parse("--folds", "1"))
+
+
+def test_bars_restart_for_each_ensemble_member():
+    from model.cli.train import Bars
+
+    bars = Bars()
+    bars({"event": "start", "folds": 2, "protocol": "grouped-k-fold", "epochs": 3})
+    bars({"event": "fold_start", "fold": 1})
+    for member in (1, 2):
+        for epoch in (1, 2):
+            bars({"event": "epoch", "epoch": epoch, "train_loss": 0.5, "member": member,
+                  "members": 2})
+    assert bars.epochs.desc == "fold 1 · network 2/2" and bars.epochs.n == 2
+    bars({"event": "final_start", "epochs": 4})
+    bars({"event": "final_epoch", "epoch": 1, "train_loss": 0.5, "member": 1, "members": 2})
+    assert bars.epochs.desc == "final model" and bars.epochs.n == 1
+    bars({"event": "final_epoch", "epoch": 1, "train_loss": 0.5, "member": 2, "members": 2})
+    assert bars.epochs.desc == "final model · network 2/2" and bars.epochs.total == 4
+    bars.close()

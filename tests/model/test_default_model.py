@@ -44,6 +44,24 @@ def test_default_model_is_shipped_with_its_card():
     assert default_model_path().stat().st_size < 10 * 2**20
 
 
+def test_default_model_is_what_the_recipe_and_the_card_describe():
+    """The shipped files come from assets/recipe_ravdess.json, and the card quotes the
+    cross-validated figures stored with the model."""
+    ckpt = load_checkpoint(default_model_path())
+    recipe = json.loads((default_model_path().parent / "recipe_ravdess.json").read_text())
+    for key, value in recipe["model"].items():
+        assert getattr(ckpt.model, key) == value, key
+    for key, value in recipe["train"].items():
+        if key != "augment":
+            assert getattr(ckpt.train, key) == value, key
+    for key, value in recipe["train"].get("augment", {}).items():
+        assert getattr(ckpt.train.augment, key) == value, key
+    card = (default_model_path().parent / "MODEL_CARD.md").read_text()
+    cv = ckpt.metrics["cross_validation"]
+    for name in ("wa", "ua"):
+        assert f"{cv[name]['mean']:.3f} ± {cv[name]['std']:.3f}" in card, name
+
+
 def test_speech_gets_one_of_four_emotions(predictor, spoken):
     pred = predictor.predict(load_audio(spoken))
     assert pred.speech and pred.label in LABELS
