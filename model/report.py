@@ -98,7 +98,10 @@ def _header(summary: dict) -> list[str]:
         f"- Frontend: {frontend.get('name', 'unknown')}"
         + (f" ({frontend.get('encoder')}, layers: {frontend.get('layer_mode')})"
            if frontend.get("name") == "hubert" else ""),
-        f"- Architecture: {model.get('arch', 'unknown')}",
+        f"- Architecture: {model.get('arch', 'unknown')}"
+        + (" + utterance-statistics branch" if model.get("stats_branch") else "")
+        + (f", ensemble of {model['ensemble']} networks trained one by one"
+           if model.get("ensemble", 1) > 1 else ""),
         f"- Final model: `{summary['final_model']}`" if summary.get("final_model")
         else "- Final model: none",
     ]

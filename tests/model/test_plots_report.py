@@ -140,4 +140,9 @@ def test_report_lists_each_members_validation_speakers_and_best_epoch(tmp_path):
     assert "| 1 | Ses02F, Ses02M (sessions Ses02) | Ses03F / Ses04M | 4 | 5 (members 3, 6) |" \
         in text
     assert "each member validates on its own speakers" in text
+    assert "- Architecture: enhanced\n" in text
+    summary["configs"]["model"].update(stats_branch=True, ensemble=5)
+    text = write_report(tmp_path, summary).read_text()
+    assert ("- Architecture: enhanced + utterance-statistics branch, ensemble of 5 networks "
+            "trained one by one") in text
     assert "| 0 | Ses01F, Ses01M (sessions Ses01) | Ses02F | 4 | 3 |" in text
