@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from model.config import AugmentConfig
+from model.features import LOG_FLOOR
 
 
 def _uniform(gen: torch.Generator, low: float = 0.0, high: float = 1.0) -> float:
@@ -20,6 +21,21 @@ def _uniform(gen: torch.Generator, low: float = 0.0, high: float = 1.0) -> float
 def _randint(gen: torch.Generator, low: int, high: int) -> int:
     """Integer uniform in [low, high] inclusive."""
     return int(torch.randint(low, high + 1, (), generator=gen))
+
+
+def rescale_level(feats: torch.Tensor, gain_db: float) -> torch.Tensor:
+    """Log-mel features (log(power + LOG_FLOOR)) of the same audio ``gain_db`` dB louder
+    (negative: quieter); exact, the floor included. Any shape."""
+    power = (feats.exp() - LOG_FLOOR).clamp_min(0.0)
+    return torch.log(power * 10.0 ** (gain_db / 10.0) + LOG_FLOOR)
+
+
+def random_level(feats: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """With probability cfg.gain_prob, ``rescale_level`` by a gain drawn from
+    cfg.gain_range_db. Applied to raw log-mel features, before standardisation."""
+    if cfg.gain_prob > 0 and _uniform(gen) < cfg.gain_prob:
+        return rescale_level(feats, _uniform(gen, *cfg.gain_range_db))
+    return feats
 
 
 def add_noise(feats: torch.Tensor, std: float, gen: torch.Generator) -> torch.Tensor:

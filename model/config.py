@@ -148,6 +148,10 @@ class AugmentConfig:
     # encoder features have no frequency axis
     warp_prob: float = 0.0
     warp_range: tuple[float, float] = (0.9, 1.1)
+    # recording level: a random gain in dB applied to log-mel features before standardisation
+    # (log-mel only, like the warp); off by default
+    gain_prob: float = 0.0
+    gain_range_db: tuple[float, float] = (-18.0, 6.0)
     time_mask_prob: float = 0.5
     time_mask_width: int = 20
     time_masks: int = 2
@@ -158,6 +162,7 @@ class AugmentConfig:
     def off(self) -> "AugmentConfig":
         """The same config with every probability set to zero."""
         return dataclasses.replace(self, noise_prob=0.0, stretch_prob=0.0, warp_prob=0.0,
+                                   gain_prob=0.0,
                                    time_mask_prob=0.0, feature_mask_prob=0.0)
 
 

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from model.audio import AudioError
-from model.augment import augment
+from model.augment import augment, random_level
 from model.cache import FillError
 from model.config import AugmentConfig
 from model.corpora.record import Utterance
@@ -143,6 +143,8 @@ class FeatureDataset(Dataset):
             feats = random_crop(feats, self.max_frames, self.generator)
         else:
             feats = centre_crop(feats, self.max_frames)
+        if self.train and self.augment_cfg is not None:
+            feats = random_level(feats, self.augment_cfg, self.generator)
         feats = (feats - self.mean) / self.std
         if self.train and self.augment_cfg is not None:
             feats = augment(feats, self.augment_cfg, self.generator)

@@ -121,3 +121,34 @@ def test_frequency_warp_moves_a_band_and_keeps_identity_at_one():
     assert int(down[0].argmax()) == 18
     stack = torch.stack([feats, feats])  # (L, T, D) works too
     torch.testing.assert_close(frequency_warp(stack, 1.1)[1], up)
+
+
+def test_rescale_level_gives_the_features_of_the_scaled_audio():
+    import numpy as np
+
+    from model.augment import rescale_level
+    from model.features import LogMelFrontend
+
+    frontend = LogMelFrontend()
+    wav = (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
+    wav[:4000] = 0.0                                   # digital silence hits the log floor
+    feats = frontend(wav)
+    for gain_db in (-12.0, 6.0):
+        quieter = frontend((wav * 10 ** (gain_db / 20)).astype(np.float32))
+        assert torch.allclose(rescale_level(feats, gain_db), quieter, atol=1e-4)
+    assert torch.allclose(rescale_level(feats, 0.0), feats, atol=1e-5)
+
+
+def test_random_level_draws_nothing_when_off_and_stays_in_range_when_on():
+    from model.augment import rescale_level, random_level
+
+    feats = torch.log(torch.rand(50, 8, generator=_gen(2)) + 0.1)
+    gen = _gen(3)
+    assert random_level(feats, AugmentConfig(), gen) is feats
+    assert torch.rand((), generator=gen) == torch.rand((), generator=_gen(3))  # no draw
+    cfg = AugmentConfig(gain_prob=1.0, gain_range_db=(-18.0, -6.0))
+    out = random_level(feats, cfg, _gen(4))
+    shift = float((out - feats).mean())
+    assert rescale_level(feats, -18.0).mean() - feats.mean() <= shift
+    assert shift <= rescale_level(feats, -6.0).mean() - feats.mean()
+    assert AugmentConfig(gain_prob=0.7).off().gain_prob == 0.0
