@@ -1,11 +1,11 @@
 """Ablation table: the same speaker-independent folds for each variant, side by side.
 
 Each variant is one ``python main.py train`` run (same corpus, recipe, folds and seed; only the
-named switches differ), so the table is reproducible from the command line alone. The
-variants are single networks (``--ensemble 1``) without the utterance-statistics branch, so
-each row isolates one part of the design; two more rows add the statistics branch to the
-baseline and then average 5 networks (the shipped recipe when the recipe is
-assets/recipe_ravdess.json):
+named switches differ), so the table is reproducible from the command line alone. The first
+six variants are single networks (``--ensemble 1``) without the utterance-statistics branch
+and without the recording-level augmentation, so each row isolates one part of the design.
+The last three add, in turn, the statistics branch, the level augmentation and the ensemble
+of 5 (the last row is the shipped recipe when the recipe is assets/recipe_ravdess.json):
 
     python bench/ablation.py --corpus ../shared/data/ravdess-dev \
         --recipe assets/recipe_ravdess.json --out runs/ablation --jobs 2
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 log = logging.getLogger("ablation")
 
 # name -> extra train options; all share the recipe and the corpus options
-SINGLE = ["--ensemble", "1", "--no-stats-branch"]
+SINGLE = ["--ensemble", "1", "--no-stats-branch", "--no-level-augment"]
 VARIANTS = {
     "baseline": ["--arch", "baseline", *SINGLE],
     "enhanced": ["--arch", "enhanced", *SINGLE],
@@ -36,9 +36,11 @@ VARIANTS = {
     "enhanced, no self-attention": ["--arch", "enhanced", "--no-self-attention", *SINGLE],
     "enhanced, no augmentation": ["--arch", "enhanced", "--no-augment", *SINGLE],
     "baseline + statistics branch": ["--arch", "baseline", "--ensemble", "1",
-                                     "--stats-branch"],
-    "baseline + statistics branch, ensemble of 5": ["--arch", "baseline", "--ensemble", "5",
-                                                    "--stats-branch"],
+                                     "--stats-branch", "--no-level-augment"],
+    "baseline + statistics branch + level augmentation": ["--arch", "baseline", "--ensemble",
+                                                          "1", "--stats-branch"],
+    "baseline + statistics branch + level augmentation, ensemble of 5": [
+        "--arch", "baseline", "--ensemble", "5", "--stats-branch"],
 }
 RAVDESS_FOUR = ["--map", "calm=neutral", "--classes", "angry", "happy", "neutral", "sad"]
 

@@ -71,6 +71,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--val-speakers", type=int, help="validation speakers per fold")
     p.add_argument("--seed", type=int)
     p.add_argument("--no-augment", action="store_true", help="no feature augmentation")
+    p.add_argument("--no-level-augment", action="store_true",
+                   help="no random recording-level gain (the rest of the augmentation stays)")
     for flag in _MODEL_SWITCHES:
         p.add_argument("--" + flag.replace("_", "-"), action="store_true",
                        help="ablation: switch this part of the enhanced network off")
@@ -119,6 +121,9 @@ def build_configs(args) -> tuple[FrontendConfig, ModelConfig, TrainConfig]:
             train, **{f: given[o] for o, f in _TRAIN_VALUES.items() if o in given})
         if args.no_augment:
             train = dataclasses.replace(train, augment=train.augment.off())
+        if args.no_level_augment:
+            train = dataclasses.replace(
+                train, augment=dataclasses.replace(train.augment, gain_prob=0.0))
     except ValueError as exc:
         raise ConfigError(f"invalid option: {exc}") from exc
     return frontend, model, train

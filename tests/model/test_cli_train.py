@@ -158,6 +158,9 @@ def test_options_and_config_file_build_the_configs(tmp_path):
     assert train.augment.noise_prob == 0.9
     _, _, train = build_configs(_parse("--config", str(config), "--no-augment"))
     assert train.augment.noise_prob == 0 and train.augment.stretch_prob == 0
+    config.write_text(json.dumps({"train": {"augment": {"gain_prob": 0.5}}}))
+    _, _, train = build_configs(_parse("--config", str(config), "--no-level-augment"))
+    assert train.augment.gain_prob == 0 and train.augment.noise_prob == 0.5
     frontend, model, train = build_configs(_parse())
     assert frontend.name == "logmel" and model.arch == "enhanced" and train.epochs == 40
     assert model.ensemble == 1 and not model.stats_branch
