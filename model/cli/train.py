@@ -160,21 +160,20 @@ class Bars:
         self.epochs: tqdm | None = None
         self.n_epochs = 0
         self.member = 1
-        self.bar = (0, "")  # total and description of the current epoch bar
+        self.bar = (0, "")  # total and description (without the member) of the epoch bar
 
-    def _epoch_bar(self, total: int, desc: str, member: int = 1) -> None:
+    def _epoch_bar(self, total: int, desc: str, member: int = 1, members: int = 1) -> None:
         if self.epochs is not None:
             self.epochs.close()
         self.bar, self.member = (total, desc), member
-        self.epochs = tqdm(total=total, desc=desc, unit="epoch", leave=False, file=sys.stderr)
+        shown = f"{desc} · network {member}/{members}" if members > 1 else desc
+        self.epochs = tqdm(total=total, desc=shown, unit="epoch", leave=False, file=sys.stderr)
 
     def _next_member(self, event: dict) -> None:
         """A new ensemble member restarts the epoch bar, named "... · network m/M"."""
         member = int(event.get("member", 1))
         if member != self.member:
-            total, desc = self.bar
-            base = desc.split(" · network")[0]
-            self._epoch_bar(total, f"{base} · network {member}/{event['members']}", member)
+            self._epoch_bar(*self.bar, member, int(event["members"]))
 
     def __call__(self, event: dict) -> None:
         kind = event["event"]

@@ -12,12 +12,11 @@ forward(x, lengths, alpha) -> NetworkOutput with
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
 from model.networks import NetworkOutput
+from model.networks.layers import log_mean_probability
 
 
 class Ensemble(nn.Module):
@@ -31,8 +30,7 @@ class Ensemble(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor, alpha: float = 0.0) -> NetworkOutput:
         outs = [member(x, lengths, alpha=alpha) for member in self.members]
-        log_probs = torch.stack([torch.log_softmax(o.logits, dim=-1) for o in outs])  # (M, B, C)
-        logits = torch.logsumexp(log_probs, dim=0) - math.log(len(outs))
+        logits = log_mean_probability([o.logits for o in outs])
         attention = torch.stack([o.attention for o in outs]).mean(dim=0)
         return NetworkOutput(logits=logits, attention=attention, speaker_logits=None,
                              frame_lengths=outs[0].frame_lengths)

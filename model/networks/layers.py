@@ -40,6 +40,12 @@ def masked_max(x: Tensor, mask: Tensor) -> Tensor:
     return torch.where(mask.unsqueeze(-1), x, floor).amax(dim=1)
 
 
+def log_mean_probability(logits: list[Tensor]) -> Tensor:
+    """Logits whose softmax is the mean of the softmaxes of ``logits`` (each (B, C)) -> (B, C)."""
+    log_probs = torch.stack([torch.log_softmax(x, dim=-1) for x in logits])   # (M, B, C)
+    return torch.logsumexp(log_probs, dim=0) - math.log(len(logits))
+
+
 def frame_attention(weights: Tensor, mask: Tensor) -> Tensor:
     """Per-frame display weight from a query-by-key attention matrix.
 

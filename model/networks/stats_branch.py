@@ -15,14 +15,13 @@ branch outputs (each trained on its own loss by the trainer).
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
 from model.config import ModelConfig
 from model.networks import NetworkOutput
-from model.networks.layers import lengths_to_mask, masked_mean, zero_padding
+from model.networks.layers import (lengths_to_mask, log_mean_probability, masked_mean,
+                                   zero_padding)
 
 STATS_PER_DIM = 3
 
@@ -57,9 +56,6 @@ class StatsFusion(nn.Module):
         stats_logits = self.stats_classifier(self.dropout(utterance_stats(frames, mask)))
         stats = NetworkOutput(logits=stats_logits, attention=seq.attention,
                               speaker_logits=None, frame_lengths=seq.frame_lengths)
-        log_probs = torch.stack([torch.log_softmax(seq.logits, -1),
-                                 torch.log_softmax(stats_logits, -1)])
-        logits = torch.logsumexp(log_probs, dim=0) - math.log(2)
-        return NetworkOutput(logits=logits, attention=seq.attention,
+        return NetworkOutput(logits=log_mean_probability([seq.logits, stats_logits]), attention=seq.attention,
                              speaker_logits=None, frame_lengths=seq.frame_lengths,
                              members=[seq, stats])
