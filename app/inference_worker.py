@@ -67,6 +67,7 @@ class LiveResult:
     stale_dropped: int
     model_loaded: bool = True
     attention_offset_s: float = 0.0
+    level: object = None  # model.loudness.Level of the window (None without a model)
 
     @property
     def confidence(self) -> float:
@@ -240,7 +241,8 @@ class InferenceWorker(QObject):
             attention_rate=float(pred.attention_rate) if pred is not None else 0.0,
             wav=wav, end=end, latency_s=latency, age_s=time.monotonic() - queued_at,
             stale_dropped=self.stale_dropped, model_loaded=pred is not None,
-            attention_offset_s=float(getattr(pred, "attention_offset_s", 0.0) or 0.0)))
+            attention_offset_s=float(getattr(pred, "attention_offset_s", 0.0) or 0.0),
+            level=getattr(pred, "level", None)))
 
     def _file(self, path: str) -> None:
         if self.predictor is None:

@@ -20,6 +20,7 @@ class LevelMeter(QWidget):
         self.level_db = FLOOR_DB
         self.peak_db = FLOOR_DB
         self._peak_time = 0.0
+        self.warning = ""
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.setToolTip("Input level (dBFS)")
 
@@ -42,6 +43,16 @@ class LevelMeter(QWidget):
 
     def reset(self) -> None:
         self.level_db = self.peak_db = FLOOR_DB
+        self.set_warning("")
+
+    def set_warning(self, text: str) -> None:
+        """A level problem to show ("input is clipping ...", "input is very quiet ..."):
+        the meter's label turns red and names it; "" clears it."""
+        if text == self.warning:
+            return
+        self.warning = text
+        self.setToolTip(f"{text[0].upper()}{text[1:]}" if text else "Input level (dBFS)")
+        self.update()
 
     @staticmethod
     def _fraction(db: float) -> float:
@@ -66,8 +77,10 @@ class LevelMeter(QWidget):
         x = bar.left() + bar.width() * self._fraction(self.peak_db)
         p.setPen(QPen(QColor("#27303f"), 2))
         p.drawLine(int(x), int(bar.top()), int(x), int(bar.bottom()))
-        p.setPen(QColor("#4a5263"))
+        p.setPen(QColor("#c0392b" if self.warning else "#4a5263"))
         label = "silent" if self.level_db <= FLOOR_DB else f"{self.level_db:5.1f} dB"
+        if self.warning:
+            label = "clipping" if "clipping" in self.warning else "too quiet"
         p.drawText(QRectF(bar.right() + 6, 0, text_w, self.height()),
                    Qt.AlignVCenter | Qt.AlignLeft, label)
         p.end()

@@ -17,6 +17,7 @@ from PyQt5.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayo
 from app.level_meter import LevelMeter
 from app.theme import ACCENT, MUTED, emotion_colour, percent_axis, style_bar_plot, style_plot
 from model.constants import LIVE_BUFFER_SECONDS, SAMPLE_RATE
+from model.loudness import level_warning
 
 DISPLAY_FPS = 25
 TIMELINE_S = 60.0
@@ -229,7 +230,16 @@ class LivePanel(QWidget):
         self._paint_timeline()
         self._paint_wave()
 
+    def _level_warning(self) -> str:
+        """The newest window's level warning ("" when fine), also shown on the meter."""
+        r = self._result
+        level = getattr(r, "level", None) if r is not None and self._listening else None
+        warning = level_warning(level) if level is not None else ""
+        self.meter.set_warning(warning)
+        return warning
+
     def _paint_headline(self) -> None:
+        warning = self._level_warning()
         r = self._result
         if r is None:
             title, status = self._idle
@@ -252,6 +262,9 @@ class LivePanel(QWidget):
             self.headline.show_state(r.label.capitalize(), colour, f"{r.confidence:.0%}",
                                      f"speech in {r.speech_ratio:.0%} of the window · "
                                      f"{r.latency_s * 1000:.0f} ms")
+        if warning:
+            status = self.headline.status
+            status.setText(f"⚠ {warning[0].upper()}{warning[1:]} · {status.text()}")
 
     def _paint_bars(self) -> None:
         n = len(self.labels)

@@ -125,7 +125,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                               "differs: the pair was mixed up or a file was modified)")
     try:
         ckpt = Checkpoint(
-            frontend=config_from_dict(FrontendConfig, doc["frontend"]),
+            frontend=config_from_dict(FrontendConfig, _legacy_frontend(doc["frontend"])),
             model=config_from_dict(ModelConfig, doc["model"]),
             train=train_config_from_dict(doc["train"]) if doc["train"] is not None else None,
             labels=doc["labels"], speakers=doc["speakers"], norm_mean=doc["norm_mean"],
@@ -135,6 +135,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{sidecar}: {exc}") from exc
     _check_consistent(ckpt, sidecar)
     return ckpt
+
+
+def _legacy_frontend(section: Any) -> Any:
+    """A frontend section written before loudness normalisation existed fed the samples as
+    they were: it loads as ``loudness: "none"`` and behaves exactly as before."""
+    if isinstance(section, dict) and "loudness" not in section:
+        return {**section, "loudness": "none"}
+    return section
 
 
 def _read_sidecar(sidecar: Path) -> dict[str, Any]:

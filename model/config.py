@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from model.constants import DEFAULT_ENCODER, N_MELS
+from model.loudness import LOUDNESS_MODES
 
 C = TypeVar("C")
 
@@ -63,6 +64,7 @@ def load_config(cls: type[C], path: str | Path) -> C:
 
 FRONTENDS = ("logmel", "hubert")
 LAYER_MODES = ("last", "weighted")
+BAND_NORMS = ("none", "cmvn")
 ARCHS = ("baseline", "enhanced")
 
 
@@ -74,12 +76,21 @@ class FrontendConfig:
     encoder: hub id or local folder of the encoder (hubert only).
     layer_mode: "last" hidden layer (the seed's) or "weighted": all hidden layers are kept and
         the network learns a softmax-weighted sum of them (the SUPERB recipe).
+    loudness: "bs1770" brings each signal's speech to ``target_lufs`` (gain bounded by
+        ``max_gain_db``) before any frontend (model.loudness); "none" feeds the samples as
+        they are. Checkpoints written before this field existed load as "none".
+    band_norm: per-utterance normalisation of each log-mel band (log-mel only): "cmvn"
+        subtracts the band's mean over the utterance and divides by its std; "none".
     """
 
     name: str = "logmel"
     n_mels: int = N_MELS
     encoder: str = DEFAULT_ENCODER
     layer_mode: str = "last"
+    loudness: str = "bs1770"
+    target_lufs: float = -23.0
+    max_gain_db: float = 40.0
+    band_norm: str = "none"
 
     def __post_init__(self) -> None:
         if self.name not in FRONTENDS:
@@ -88,6 +99,17 @@ class FrontendConfig:
             raise ValueError(f"layer_mode {self.layer_mode!r}; available = {list(LAYER_MODES)}")
         if self.n_mels <= 0:
             raise ValueError(f"n_mels must be positive, got {self.n_mels}")
+        if self.band_norm not in BAND_NORMS:
+            raise ValueError(f"band_norm {self.band_norm!r}; available = {list(BAND_NORMS)}")
+        if self.band_norm != "none" and self.name != "logmel":
+            raise ValueError(f"band_norm {self.band_norm!r} needs the logmel frontend, not "
+                             f"{self.name!r}")
+        if self.loudness not in LOUDNESS_MODES:
+            raise ValueError(f"loudness {self.loudness!r}; available = {list(LOUDNESS_MODES)}")
+        if not -70.0 <= self.target_lufs <= 0.0:
+            raise ValueError(f"target_lufs must be in [-70, 0] LUFS, got {self.target_lufs}")
+        if not 0.0 <= self.max_gain_db <= 60.0:
+            raise ValueError(f"max_gain_db must be in [0, 60] dB, got {self.max_gain_db}")
 
 
 @dataclass(frozen=True)
@@ -166,6 +188,55 @@ class AugmentConfig:
                                    time_mask_prob=0.0, feature_mask_prob=0.0)
 
 
+def _check_range(name: str, value: tuple[float, float], low: float, high: float) -> None:
+    if len(value) != 2 or not low <= value[0] <= value[1] <= high:
+        raise ValueError(f"{name} must be (low, high) with {low} <= low <= high <= {high}, "
+                         f"got {value}")
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """Waveform augmentation with random recording chains (model.channel), for training only.
+
+    variants: K rendered variants per training utterance (model.variants; 0 = off). Each is
+        one random chain, seeded by (seed, audio file, variant index), and its features are
+        cached like clean ones. prob: chance that a training item uses one of its K variants
+        instead of its clean features, drawn anew every epoch.
+    The other fields are the chain's stages (each with its probability): room reverberation,
+    additive noise at an SNR from snr_db (babble from other training-side speakers for a
+    babble_share of the noisy variants, else white, pink or brown noise), a microphone's
+    low/high shelf tilt of up to +-eq_db, a level from gain_db, a telephone band or a
+    low-pass, an MP3 codec, and hard clipping after clip_gain_db of gain.
+    """
+
+    variants: int = 0
+    prob: float = 0.6
+    reverb_prob: float = 0.3
+    noise_prob: float = 0.5
+    snr_db: tuple[float, float] = (5.0, 30.0)
+    babble_share: float = 0.4
+    eq_prob: float = 0.4
+    eq_db: float = 8.0
+    gain_db: tuple[float, float] = (-20.0, 10.0)
+    band_prob: float = 0.25
+    codec_prob: float = 0.2
+    clip_prob: float = 0.1
+    clip_gain_db: tuple[float, float] = (6.0, 24.0)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.variants <= 64:
+            raise ValueError(f"variants must be in [0, 64], got {self.variants}")
+        for name in ("prob", "reverb_prob", "noise_prob", "babble_share", "eq_prob",
+                     "band_prob", "codec_prob", "clip_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 <= self.eq_db <= 24.0:
+            raise ValueError(f"eq_db must be in [0, 24], got {self.eq_db}")
+        _check_range("snr_db", self.snr_db, -10.0, 80.0)
+        _check_range("gain_db", self.gain_db, -60.0, 40.0)
+        _check_range("clip_gain_db", self.clip_gain_db, 0.0, 40.0)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation, schedule, early stopping and cross-validation settings.
@@ -201,6 +272,7 @@ class TrainConfig:
     val_speakers: int = 1
     seed: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    channel: ChannelConfig = field(default_factory=ChannelConfig)
 
     def __post_init__(self) -> None:
         if self.epochs <= 0 or self.batch_size <= 0 or self.accumulation_steps <= 0:
@@ -214,4 +286,6 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
     data = dict(data)
     if "augment" in data:
         data["augment"] = config_from_dict(AugmentConfig, data["augment"])
+    if "channel" in data:
+        data["channel"] = config_from_dict(ChannelConfig, data["channel"])
     return config_from_dict(TrainConfig, data)

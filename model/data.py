@@ -107,16 +107,20 @@ def random_crop(feats: torch.Tensor, n_frames: int, gen: torch.Generator) -> tor
 class FeatureDataset(Dataset):
     """Utterances as (features, label index, speaker index) items.
 
-    Training mode: random crop of ``max_frames``, standardise, then augment (when ``augment``
-    is given). Evaluation mode: centre crop of ``max_frames``, standardise. Speakers missing
-    from ``speaker_index`` get index -1 (ignored by the adversarial loss).
+    Training mode: with probability ``variant_prob`` one of the utterance's channel variants
+    (``variants``: path -> list of features, model.variants) replaces its clean features, then
+    random crop of ``max_frames``, standardise, then augment (when ``augment`` is given).
+    Evaluation mode: centre crop of ``max_frames``, standardise. Speakers missing from
+    ``speaker_index`` get index -1 (ignored by the adversarial loss).
     """
 
     def __init__(self, features: Mapping, utterances: Sequence[Utterance],
                  labels: Sequence[str], mean: torch.Tensor, std: torch.Tensor, *,
                  max_frames: int, train: bool, augment_cfg: AugmentConfig | None = None,
-                 speakers: Sequence[str] = (), seed: int = 0) -> None:
+                 speakers: Sequence[str] = (), seed: int = 0,
+                 variants: Mapping | None = None, variant_prob: float = 0.0) -> None:
         self.features = features
+        self.variants, self.variant_prob = (variants or {}), variant_prob
         self.utterances = list(utterances)
         self.label_index = {name: i for i, name in enumerate(labels)}
         self.speaker_index = {name: i for i, name in enumerate(speakers)}
@@ -140,6 +144,7 @@ class FeatureDataset(Dataset):
         utt = self.utterances[index]
         feats = self.features[utt.path]
         if self.train:
+            feats = self._variant_or(feats, utt.path)
             feats = random_crop(feats, self.max_frames, self.generator)
         else:
             feats = centre_crop(feats, self.max_frames)
@@ -149,6 +154,16 @@ class FeatureDataset(Dataset):
         if self.train and self.augment_cfg is not None:
             feats = augment(feats, self.augment_cfg, self.generator)
         return feats, self.label_index[utt.label], self.speaker_index.get(utt.speaker, -1)
+
+
+    def _variant_or(self, clean: torch.Tensor, path) -> torch.Tensor:
+        """One of ``path``'s channel variants with probability variant_prob, else ``clean``."""
+        options = self.variants.get(path)
+        if not options or self.variant_prob <= 0:
+            return clean
+        if float(torch.rand((), generator=self.generator)) >= self.variant_prob:
+            return clean
+        return options[int(torch.randint(len(options), (), generator=self.generator))]
 
 
 @dataclass

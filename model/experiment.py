@@ -36,6 +36,7 @@ from model.metrics import aggregate_folds, compute_metrics
 from model.plots import plot_confusion, plot_per_speaker, plot_training_curves
 from model.report import write_report
 from model.members import member_folds, train_members
+from model.variants import render_variants
 from model.trainer import Progress, TrainedModel, TrainingCancelled, predict_dataset, train_fold
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ class _Run:
     progress: Progress
     cancel: object
     device: object
+    frontend: object = None  # renders channel variants (model.variants); None: no variants
+    cache_dir: object = None
+    feature_bar: bool = False
 
 
 def _emit(progress: Progress | None, event: dict) -> None:
@@ -89,6 +93,21 @@ def _test(run: _Run, trained: TrainedModel, test_utts: list) -> dict:
                            sessions=[u.session for u in test_utts])
 
 
+def _variants(run: _Run, folds: list[Fold]) -> dict:
+    """Channel variants of every utterance some member trains on, with babble drawn only from
+    speakers that no member validates or tests on ({} when the recipe has none)."""
+    if run.train_cfg.channel.variants == 0 or run.frontend is None:
+        return {}
+    training = {s for f in folds for s in f.train_speakers}
+    forbidden = {s for f in folds for s in (*f.val_speakers, *f.test_speakers)}
+    utts = run.corpus.utterances
+    return render_variants(
+        [u for u in utts if u.speaker in training],
+        [u for u in utts if u.speaker in training - forbidden], run.frontend,
+        run.train_cfg.channel, seed=run.train_cfg.seed, forbidden_speakers=sorted(forbidden),
+        cache_dir=run.cache_dir, progress=run.feature_bar)
+
+
 def _train(run: _Run, fold: Fold, epochs: int | None = None, progress=None) -> TrainedModel:
     """A single network, or an ensemble's members one by one, trained on ``fold``'s speakers
     (fold index 0: the final model, every speaker in training)."""
@@ -101,13 +120,14 @@ def _train(run: _Run, fold: Fold, epochs: int | None = None, progress=None) -> T
         return train_members(utts, folds, run.features, run.labels, run.model_cfg,
                              run.train_cfg, frame_rate=run.frame_rate, fold=fold.index,
                              epochs=epochs, progress=progress, cancel=run.cancel,
-                             device=run.device)
+                             device=run.device, variants=_variants(run, folds))
     train_utts = [u for u in utts if u.speaker in set(fold.train_speakers)]
     val_utts = [u for u in utts if u.speaker in set(fold.val_speakers)]
     return train_fold(train_utts, val_utts, run.features, run.labels, run.model_cfg,
                       run.train_cfg, frame_rate=run.frame_rate,
                       test_speakers=fold.test_speakers, fold=fold.index, epochs=epochs,
-                      progress=progress, cancel=run.cancel, device=run.device)
+                      progress=progress, cancel=run.cancel, device=run.device,
+                      variants=_variants(run, [fold]))
 
 
 def _run_fold(run: _Run, fold: Fold, protocol: str) -> dict:
@@ -291,7 +311,8 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
     model_cfg = dataclasses.replace(model_cfg, input_dim=frontend.dim,
                                     input_layers=frontend.layers, n_classes=len(labels))
     run = _Run(corpus, labels, features, frontend.config, float(frontend.frame_rate), model_cfg,
-               train_cfg, out_dir, progress, cancel, device)
+               train_cfg, out_dir, progress, cancel, device, frontend=frontend,
+               cache_dir=cache_dir, feature_bar=feature_bar)
     folds_done, cancelled = _run_folds(run, folds, protocol)
     aggregate = aggregate_folds([f["metrics"] for f in folds_done]) if folds_done else None
     final_path = None

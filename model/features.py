@@ -23,12 +23,15 @@ import numpy as np
 import torch
 
 from model.config import FRONTENDS, LAYER_MODES, FrontendConfig
+from model.loudness import SPEECH_GATE_LUFS, Level, LoudnessNormaliser
 from model.constants import DEFAULT_ENCODER, MEL_FRAME_RATE, MEL_HOP_LENGTH, N_FFT, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
 # Bump when the log-mel computation changes, so cached features of the old code are not reused.
 LOGMEL_VERSION = 1
+# Bump when the loudness normaliser's measurement changes.
+LOUDNESS_VERSION = 1
 LOG_FLOOR = 1e-6  # added to mel power before the log, so silence gives log(1e-6), not -inf
 
 
@@ -89,15 +92,45 @@ def parse_frontend_spec(spec: str) -> FrontendConfig:
 
 
 def build_frontend(cfg: FrontendConfig) -> Frontend:
-    """The frontend for ``cfg``. A hubert frontend loads its encoder now and raises
-    FrontendUnavailable when the weights cannot be had."""
+    """The frontend for ``cfg``, behind the loudness normaliser unless ``cfg.loudness`` is
+    "none". A hubert frontend loads its encoder now and raises FrontendUnavailable when the
+    weights cannot be had."""
     if cfg.name == "logmel":
-        return LogMelFrontend(cfg)
-    if cfg.name == "hubert":
+        inner: Frontend = LogMelFrontend(cfg)
+    elif cfg.name == "hubert":
         from model.hf_encoder import HFEncoderFrontend  # transformers is slow to import
 
-        return HFEncoderFrontend(cfg)
-    raise ValueError(f"frontend {cfg.name!r} not known; available = {list(FRONTENDS)}")
+        inner = HFEncoderFrontend(cfg)
+    else:
+        raise ValueError(f"frontend {cfg.name!r} not known; available = {list(FRONTENDS)}")
+    return inner if cfg.loudness == "none" else NormalisedFrontend(inner)
+
+
+class NormalisedFrontend:
+    """A frontend fed through the loudness normaliser (model.loudness): the same interface,
+    the same shapes; its fingerprint adds the normaliser's settings to the inner one's."""
+
+    def __init__(self, inner: Frontend):
+        self.inner = inner
+        self.config, self.dim, self.layers = inner.config, inner.dim, inner.layers
+        self.frame_rate = inner.frame_rate
+        self.normaliser = LoudnessNormaliser(self.config.target_lufs, self.config.max_gain_db)
+
+    def fingerprint(self) -> str:
+        return digest({"inner": self.inner.fingerprint(), "loudness": self.config.loudness,
+                       "version": LOUDNESS_VERSION, "target_lufs": self.config.target_lufs,
+                       "max_gain_db": self.config.max_gain_db, "gate": SPEECH_GATE_LUFS})
+
+    def level(self, wav: np.ndarray) -> Level:
+        """What the normaliser measures of ``wav`` (N,) and the gain it applies."""
+        return self.normaliser.measure(as_waveform(wav).numpy())
+
+    def __call__(self, wav: np.ndarray) -> torch.Tensor:
+        """(N,) -> the inner frontend's features of the loudness-normalised signal."""
+        return self.inner(self.normaliser(as_waveform(wav).numpy()))
+
+    def batch(self, wavs: list[np.ndarray]) -> list[torch.Tensor]:
+        return self.inner.batch([self.normaliser(as_waveform(w).numpy()) for w in wavs])
 
 
 def digest(payload: dict) -> str:
@@ -150,6 +183,24 @@ def mel_filterbank(
     return torch.from_numpy(filters.astype(np.float32))
 
 
+MIN_BAND_STD = 1e-3  # a constant band is centred, not divided by zero
+
+
+def band_normalise(feats: torch.Tensor, mode: str) -> torch.Tensor:
+    """Per-utterance normalisation of each band of log-mel features (T, D) -> (T, D).
+
+    "cmvn": zero mean and unit std over the utterance's frames, per band (cepstral mean and
+    variance normalisation applied to log-mel): a fixed microphone colour or gain is a
+    constant offset per band and disappears; stationary noise, which squeezes a band's
+    dynamic range, is stretched back. "none": unchanged.
+    """
+    if mode == "none":
+        return feats
+    if mode == "cmvn":
+        return (feats - feats.mean(0)) / feats.std(0, unbiased=False).clamp_min(MIN_BAND_STD)
+    raise ValueError(f"band_norm {mode!r} not known")
+
+
 class LogMelFrontend:
     """Log-mel filterbank features: (N,) at 16 kHz -> (T, n_mels) float32, T = 1 + N // 160.
 
@@ -170,11 +221,14 @@ class LogMelFrontend:
 
     def fingerprint(self) -> str:
         """Digest of everything the features depend on (see class docstring)."""
-        return digest({
+        payload = {
             "name": "logmel", "version": LOGMEL_VERSION, "n_mels": self.dim,
             "sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop": MEL_HOP_LENGTH,
             "mel_scale": "htk", "floor": LOG_FLOOR,
-        })
+        }
+        if self.config.band_norm != "none":
+            payload["band_norm"] = self.config.band_norm
+        return digest(payload)
 
     def __call__(self, wav: np.ndarray) -> torch.Tensor:
         """(N,) float32 at 16 kHz -> (T, n_mels) float32 log-mel energies, T = 1 + N // 160."""
@@ -186,7 +240,7 @@ class LogMelFrontend:
             )  # (F, T)
             power = spec.real.square() + spec.imag.square()
             mel = power.transpose(0, 1) @ self._filters  # (T, n_mels)
-            feats = torch.log(mel + LOG_FLOOR)
+            feats = band_normalise(torch.log(mel + LOG_FLOOR), self.config.band_norm)
         # An inference-mode tensor cannot enter autograd later (training); a copy made outside
         # the context is an ordinary tensor.
         return feats.clone()

@@ -38,6 +38,7 @@ from model.audio import frame_windows, load_audio
 from model.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from model.constants import HOP_SECONDS, SAMPLE_RATE, WINDOW_SECONDS
 from model.features import build_frontend
+from model.loudness import Level, level_warning, measure
 from model.networks import build_network
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class Prediction:
         (non-zero after a centre crop). speech: VAD verdict (True when the VAD was skipped);
         speech_ratio: fraction of samples in speech (NaN when the VAD was skipped);
         latency_s: wall time of the call (VAD + features + network).
+        level: the input's measured loudness (LUFS), peak (dBFS) and the gain the model's
+        loudness normaliser applied (0 for a model without one).
     """
 
     label: str | None
@@ -83,6 +86,7 @@ class Prediction:
     speech_ratio: float
     latency_s: float
     attention_offset_s: float = 0.0
+    level: Level | None = None
 
 
 @dataclass
@@ -99,6 +103,13 @@ def describe_network(cfg) -> str:
     """Short name of a ModelConfig's network: "baseline", "baseline + stats x5", ..."""
     name = cfg.arch + (" + stats" if cfg.stats_branch else "")
     return name + (f" x{cfg.ensemble}" if cfg.ensemble > 1 else "")
+
+
+def describe_frontend(cfg) -> str:
+    """Short name of a FrontendConfig: "logmel", "logmel, loudness -23 LUFS", ..."""
+    if cfg.loudness == "none":
+        return cfg.name
+    return f"{cfg.name}, loudness {cfg.target_lufs:g} LUFS"
 
 
 class Predictor:
@@ -123,7 +134,7 @@ class Predictor:
         eval_s = ckpt.train.eval_max_seconds if ckpt.train is not None else None
         self.max_seconds: float | None = eval_s if eval_s and eval_s > 0 else None
         stem = self.checkpoint_path.name.removesuffix(".safetensors").removesuffix(".json")
-        self.name = f"{stem} ({describe_network(ckpt.model)}, {ckpt.frontend.name})"
+        self.name = f"{stem} ({describe_network(ckpt.model)}, {describe_frontend(ckpt.frontend)})"
         log.info("loaded %s from %s: labels %s", self.name, self.checkpoint_path, self.labels)
 
     @classmethod
@@ -204,11 +215,17 @@ class Predictor:
 
     # ---- waveforms -------------------------------------------------------------------------
 
-    def _no_speech(self, ratio: float, started: float) -> Prediction:
+    def level(self, wav: np.ndarray) -> Level:
+        """Loudness and peak of ``wav`` (N,) and the gain this model's normaliser applies."""
+        level_of = getattr(self.frontend, "level", None)
+        return level_of(wav) if level_of is not None else measure(wav)
+
+    def _no_speech(self, ratio: float, started: float, wav: np.ndarray) -> Prediction:
         return Prediction(label=None, probs=np.zeros(len(self.labels), dtype=np.float32),
                           attention=np.zeros(0, dtype=np.float32),
                           attention_rate=self.attention_rate, speech=False,
-                          speech_ratio=ratio, latency_s=time.perf_counter() - started)
+                          speech_ratio=ratio, latency_s=time.perf_counter() - started,
+                          level=self.level(wav) if wav.size else None)
 
     def _run(self, wav: np.ndarray, ratio: float, started: float) -> Prediction:
         """Network prediction of a waveform judged to be speech (centre-cropped if long)."""
@@ -218,11 +235,12 @@ class Predictor:
             if wav.shape[0] > limit:
                 offset = (wav.shape[0] - limit) // 2
                 wav = wav[offset:offset + limit]
+        level = self.level(wav)
         probs, attention = self.predict_features(self.frontend(wav))
         return Prediction(label=self.labels[int(np.argmax(probs))], probs=probs,
                           attention=attention, attention_rate=self.attention_rate, speech=True,
                           speech_ratio=ratio, latency_s=time.perf_counter() - started,
-                          attention_offset_s=offset / SAMPLE_RATE)
+                          attention_offset_s=offset / SAMPLE_RATE, level=level)
 
     def predict(self, wav: np.ndarray, *, vad: bool = True) -> Prediction:
         """Emotion of a waveform (N,) float32 at 16 kHz.
@@ -241,7 +259,7 @@ class Predictor:
             return self._run(wav, math.nan, started)
         ratio = vad_mod.speech_ratio(wav)
         if not vad_mod.is_speech(ratio, wav.shape[0]):
-            return self._no_speech(ratio, started)
+            return self._no_speech(ratio, started, wav)
         return self._run(wav, ratio, started)
 
     def predict_file(self, path: str | Path, *, window_s: float = WINDOW_SECONDS,
@@ -266,6 +284,7 @@ class Predictor:
             overall = self._window(wav, 0, wav.shape[0], spans)
         else:
             overall = self._average(windows, spans, wav.shape[0])
+            overall.level = self.level(wav)
         overall.latency_s = time.perf_counter() - started
         return FileResult(path=path, duration_s=wav.shape[0] / SAMPLE_RATE, overall=overall,
                           windows=windows)
@@ -277,7 +296,7 @@ class Predictor:
             return self._run(wav[start:end], math.nan, begun)
         ratio = vad_mod.spans_ratio(spans, start, end)
         if not vad_mod.is_speech(ratio, end - start):
-            return self._no_speech(ratio, begun)
+            return self._no_speech(ratio, begun, wav[start:end])
         return self._run(wav[start:end], ratio, begun)
 
     def _average(self, windows: list[tuple[float, float, Prediction]], spans,
@@ -287,7 +306,7 @@ class Predictor:
         preds = [p for _, _, p in windows if p.speech]
         ratio = math.nan if spans is None else vad_mod.spans_ratio(spans, 0, n_samples)
         if not preds:
-            return self._no_speech(ratio, time.perf_counter())
+            return self._no_speech(ratio, time.perf_counter(), np.zeros(0, np.float32))
         weights = (np.ones(len(preds)) if spans is None
                    else np.asarray([p.speech_ratio for p in preds], dtype=float))
         probs = np.average(np.stack([p.probs for p in preds]), axis=0, weights=weights)
@@ -302,13 +321,25 @@ def _finite(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+def level_to_dict(level: Level | None) -> dict:
+    """input_loudness_lufs and input_peak_dbfs (None for silence), gain_db the normaliser
+    applied, and level_warning ("" when the level is fine)."""
+    if level is None:
+        return {"input_loudness_lufs": None, "input_peak_dbfs": None, "gain_db": None,
+                "level_warning": ""}
+    return {"input_loudness_lufs": _finite(level.loudness_lufs),
+            "input_peak_dbfs": _finite(level.peak_dbfs), "gain_db": float(level.gain_db),
+            "level_warning": level_warning(level)}
+
+
 def prediction_to_dict(pred: Prediction, labels: list[str]) -> dict:
     """JSON-able dict of a prediction: label, probs {label: p}, speech, speech_ratio (None when
-    the VAD was skipped), latency_s (attention left out)."""
+    the VAD was skipped), latency_s, and the input level (``level_to_dict``); attention is
+    left out."""
     return {"label": pred.label, "speech": pred.speech,
             "speech_ratio": _finite(pred.speech_ratio),
             "probs": {name: float(p) for name, p in zip(labels, pred.probs)},
-            "latency_s": float(pred.latency_s)}
+            "latency_s": float(pred.latency_s), **level_to_dict(pred.level)}
 
 
 def file_result_to_dict(result: FileResult, labels: list[str]) -> dict:

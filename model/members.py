@@ -54,13 +54,15 @@ def _relay(progress: Progress | None, member: int, members: int) -> Progress | N
 def train_members(utterances: Sequence[Utterance], folds: Sequence[Fold], features: Mapping,
                   labels: Sequence[str], model_cfg: ModelConfig, cfg: TrainConfig, *,
                   frame_rate: float, fold: int = 1, epochs: int | None = None,
-                  progress: Progress | None = None, cancel=None, device=None) -> TrainedModel:
+                  progress: Progress | None = None, cancel=None, device=None,
+                  variants: Mapping | None = None) -> TrainedModel:
     """Train one member per entry of ``folds`` (their train/validation speakers; for the final
     model pass folds with every speaker in training and none in validation) and return them as
     one TrainedModel whose network is an Ensemble.
 
     history: member 1's epochs; best_epoch: the median of the members' best epochs (rounded
-    up). Raises TrainingCancelled as train_fold does.
+    up). variants: channel-augmented features shared by every member (train_fold). Raises
+    TrainingCancelled as train_fold does.
     """
     members = len(folds)
     single = dataclasses.replace(model_cfg, ensemble=1)
@@ -77,7 +79,7 @@ def train_members(utterances: Sequence[Utterance], folds: Sequence[Fold], featur
             dataclasses.replace(cfg, seed=cfg.seed + m), frame_rate=frame_rate,
             test_speakers=member_fold.test_speakers, fold=fold, epochs=epochs,
             norm_utts=norm_utts, progress=_relay(progress, m + 1, members), cancel=cancel,
-            device=device))
+            device=device, variants=variants))
     configs = {t.model_cfg for t in trained}
     if len(configs) != 1:
         raise RuntimeError(f"fold {fold}: members ended with different configs {configs}")

@@ -194,7 +194,7 @@ def train_fold(train_utts: Sequence[Utterance], val_utts: Sequence[Utterance],
                cfg: TrainConfig, *, frame_rate: float, test_speakers: Sequence[str] = (),
                fold: int = 1, epochs: int | None = None,
                norm_utts: Sequence[Utterance] | None = None, progress: Progress | None = None,
-               cancel=None, device=None) -> TrainedModel:
+               cancel=None, device=None, variants: Mapping | None = None) -> TrainedModel:
     """Train a network on ``train_utts``, early-stopping on ``val_utts``.
 
     features: path -> (T, D) or (L, T, D) float tensor (a FeatureStore); labels: class names
@@ -203,7 +203,8 @@ def train_fold(train_utts: Sequence[Utterance], val_utts: Sequence[Utterance],
     (SpeakerLeakError on overlap). With no validation utterances, trains exactly ``epochs``
     epochs (default cfg.epochs) and keeps the last; the schedules always span cfg.epochs.
     norm_utts: the utterances whose features give the standardisation (default
-    ``train_utts``). Raises TrainingCancelled when ``cancel.is_set()`` before a batch. An
+    ``train_utts``). variants: path -> channel-augmented features (model.variants) that
+    training items use with probability cfg.channel.prob. Raises TrainingCancelled when ``cancel.is_set()`` before a batch. An
     ensemble config (ModelConfig.ensemble > 1) is refused: model.members.train_members trains
     its members one by one.
     """
@@ -219,7 +220,8 @@ def train_fold(train_utts: Sequence[Utterance], val_utts: Sequence[Utterance],
                                                      cfg, device, norm_utts or train_utts)
     train_set = FeatureDataset(features, train_utts, labels, mean, std,
                                max_frames=frames_for(cfg.max_seconds, frame_rate), train=True,
-                               augment_cfg=cfg.augment, speakers=speakers, seed=cfg.seed + fold)
+                               augment_cfg=cfg.augment, speakers=speakers, seed=cfg.seed + fold,
+                               variants=variants, variant_prob=cfg.channel.prob)
     val_set = FeatureDataset(features, val_utts, labels, mean, std,
                              max_frames=frames_for(cfg.eval_max_seconds, frame_rate), train=False)
     loader = train_loader(train_set, cfg.batch_size, seed=cfg.seed + fold)

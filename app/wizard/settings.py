@@ -25,7 +25,9 @@ class TrainSettings:
     one fold per session); max_folds: run only the first K folds (0 = all); final_model:
     train the all-speaker model after cross-validation. ensemble: networks trained side by side
     whose probabilities are averaged (1 = a single network); stats_branch: fuse each network
-    with a linear classifier on utterance statistics.
+    with a linear classifier on utterance statistics. loudness: the BS.1770 loudness
+    normaliser in front of the frontend; channel_variants: K channel-augmented variants per
+    training file (0 = off).
     """
 
     corpus: str
@@ -45,6 +47,8 @@ class TrainSettings:
     folds: int = 5
     max_folds: int = 0
     augment: bool = True
+    loudness: bool = True
+    channel_variants: int = 4
     adversarial_weight: float = 0.1
     final_model: bool = True
 
@@ -62,7 +66,9 @@ class TrainSettings:
                 "--epochs", str(self.epochs), "--batch-size", str(self.batch_size),
                 "--lr", repr(float(self.lr)), "--hidden", str(self.hidden),
                 "--folds", str(self.folds),
-                "--adversarial-weight", repr(float(self.adversarial_weight))]
+                "--adversarial-weight", repr(float(self.adversarial_weight)),
+                "--loudness", "bs1770" if self.loudness else "none",
+                "--channel-variants", str(self.channel_variants)]
         if self.label_map.strip():
             args += ["--map", self.label_map.strip()]
         if self.classes:
@@ -75,6 +81,7 @@ class TrainSettings:
             args.append("--stats-branch")
         if not self.augment:
             args.append("--no-augment")
+
         if not self.final_model:
             args.append("--no-final")
         return args

@@ -79,6 +79,9 @@ class SetupPage(QWizardPage):
         self.max_folds_spin = _spin(0, 100, 0, special="all")
         self.augment_check = QCheckBox("noise, time stretch and masking on training batches")
         self.augment_check.setChecked(True)
+        self.loudness_check = QCheckBox("bring every clip's speech to -23 LUFS before features")
+        self.loudness_check.setChecked(True)
+        self.channel_spin = _spin(0, 64, 4, special="off")
         self.adversarial_spin = _dspin(0.0, 10.0, train.adversarial_weight, 0.05, 3)
         self.final_check = QCheckBox("then train the final model on every speaker")
         self.final_check.setChecked(True)
@@ -92,7 +95,8 @@ class SetupPage(QWizardPage):
 
     def _layout(self) -> None:
         for box in (self.epochs_spin, self.batch_spin, self.lr_spin, self.hidden_spin,
-                    self.ensemble_spin, self.folds_spin, self.max_folds_spin, self.adversarial_spin):
+                    self.ensemble_spin, self.folds_spin, self.max_folds_spin, self.adversarial_spin,
+                    self.channel_spin):
             box.setMinimumWidth(110)
             box.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
         self.folds_note = QLabel()
@@ -118,6 +122,9 @@ class SetupPage(QWizardPage):
         form.addRow("Run folds", _with_note(self.max_folds_spin,
                                             QLabel("only the first K folds, for a quick look")))
         form.addRow("Augmentation", self.augment_check)
+        form.addRow("Loudness", self.loudness_check)
+        form.addRow("Recording chains", _with_note(self.channel_spin, QLabel(
+            "variants per training clip: rooms, noise, babble, phone band, codec, clipping")))
         form.addRow("Adversarial weight", self.adversarial_spin)
         form.addRow("Final model", self.final_check)
         form.addRow("Output folder", out_row)
@@ -206,6 +213,8 @@ class SetupPage(QWizardPage):
                 "folds": self.folds_spin.value(),
                 "max_folds": self.max_folds_spin.value(),
                 "augment": self.augment_check.isChecked(),
+                "loudness": self.loudness_check.isChecked(),
+                "channel_variants": self.channel_spin.value(),
                 "adversarial_weight": self.adversarial_spin.value(),
                 "final_model": self.final_check.isChecked(),
                 "out_dir": str(Path(self.out_edit.text().strip()).expanduser())}

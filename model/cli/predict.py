@@ -25,6 +25,7 @@ from model.checkpoint import CheckpointError
 from model.constants import HOP_SECONDS, WINDOW_SECONDS
 from model.features import FrontendUnavailable
 from model.inference import FileResult, Prediction, Predictor, file_result_to_dict
+from model.loudness import level_warning
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,21 @@ def _speech_text(pred: Prediction) -> str:
     return "" if math.isnan(pred.speech_ratio) else f", speech {100 * pred.speech_ratio:.0f}%"
 
 
+def _level_text(pred: Prediction) -> str:
+    level = pred.level
+    if level is None or not math.isfinite(level.loudness_lufs):
+        return ""
+    return f", {level.loudness_lufs:.0f} LUFS, gain {level.gain_db:+.0f} dB"
+
+
 def format_result(result: FileResult, labels: list[str]) -> str:
     """Human-readable lines of one file's result (windows only when there are several)."""
     overall = result.overall
     lines = [f"{result.path}: {_label_text(overall, labels)}  "
-             f"[{result.duration_s:.1f} s{_speech_text(overall)}]"]
+             f"[{result.duration_s:.1f} s{_speech_text(overall)}{_level_text(overall)}]"]
+    warning = level_warning(overall.level) if overall.level is not None else ""
+    if warning:
+        lines.append(f"  warning: {warning}")
     if len(result.windows) > 1:
         lines += [f"  {start:6.1f}-{end:6.1f} s  {_label_text(pred, labels)}"
                   for start, end, pred in result.windows]

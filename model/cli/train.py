@@ -7,7 +7,7 @@ folds are kept and summarised, "done" is still emitted (cancelled: true), exit c
 SIGINT aborts at once. Errors: a message on stderr (and an "error" event), exit code 2.
 
 ``--config FILE``: JSON object with optional sections "frontend", "model", "train" (the config
-dataclasses' fields, "train" may hold an "augment" object); command-line options override it.
+dataclasses' fields, "train" may hold "augment" and "channel" objects); command-line options override it.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from model.config import (
     ARCHS, ConfigError, FrontendConfig, ModelConfig, TrainConfig, config_from_dict,
     train_config_from_dict,
 )
+from model.loudness import LOUDNESS_MODES
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-augment", action="store_true", help="no feature augmentation")
     p.add_argument("--no-level-augment", action="store_true",
                    help="no random recording-level gain (the rest of the augmentation stays)")
+    p.add_argument("--loudness", choices=LOUDNESS_MODES,
+                   help="loudness normaliser in front of the frontend (default: bs1770)")
+    p.add_argument("--channel-variants", type=int, metavar="K",
+                   help="K channel-augmented variants per training file (rooms, noise, babble "
+                        "from training speakers, phone band, codec, clipping); 0 = off")
     for flag in _MODEL_SWITCHES:
         p.add_argument("--" + flag.replace("_", "-"), action="store_true",
                        help="ablation: switch this part of the enhanced network off")
@@ -124,6 +130,11 @@ def build_configs(args) -> tuple[FrontendConfig, ModelConfig, TrainConfig]:
         if args.no_level_augment:
             train = dataclasses.replace(
                 train, augment=dataclasses.replace(train.augment, gain_prob=0.0))
+        if args.channel_variants is not None:
+            train = dataclasses.replace(train, channel=dataclasses.replace(
+                train.channel, variants=args.channel_variants))
+        if args.loudness is not None:
+            frontend = dataclasses.replace(frontend, loudness=args.loudness)
     except ValueError as exc:
         raise ConfigError(f"invalid option: {exc}") from exc
     return frontend, model, train

@@ -164,7 +164,8 @@ def live_result_of(predictor, wav: np.ndarray, end: int | None = None):
         raw_probs=pred.probs, speech=pred.speech, speech_ratio=pred.speech_ratio,
         attention=pred.attention, attention_rate=pred.attention_rate, wav=wav,
         end=wav.size if end is None else end, latency_s=pred.latency_s,
-        age_s=pred.latency_s, stale_dropped=0, attention_offset_s=pred.attention_offset_s)
+        age_s=pred.latency_s, stale_dropped=0, attention_offset_s=pred.attention_offset_s,
+        level=pred.level)
 
 
 @pytest.fixture

@@ -179,3 +179,24 @@ def test_about_shows_model_card_or_model_facts(qtbot, tmp_path, checkpoint_path)
     dialog.show()
     shown = dialog.browser.toPlainText()
     assert "Trained on IEMOCAP" in shown and "random_model" in shown
+
+
+def test_live_panel_says_when_the_input_clips_or_is_too_quiet(qtbot, speech, make_live_result):
+    """The status line and the meter name the level problem with the measured value."""
+    panel = LivePanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_listening(True)
+    window = speech[:5 * SAMPLE_RATE]
+    clipped = np.clip(window / np.max(np.abs(window)) * 10.0, -1.0, 1.0).astype(np.float32)
+    panel.set_result(make_live_result(clipped))
+    qtbot.waitUntil(lambda: "clipping" in panel.headline.status.text(), timeout=2000)
+    assert "dBFS" in panel.headline.status.text() and "clipping" in panel.meter.warning
+    quiet = (window / np.max(np.abs(window)) * 10 ** (-62 / 20)).astype(np.float32)
+    panel.set_result(make_live_result(quiet, end=2 * quiet.size))
+    qtbot.waitUntil(lambda: "very quiet" in panel.headline.status.text(), timeout=2000)
+    assert "LUFS" in panel.meter.warning
+    normal = (window / np.max(np.abs(window)) * 0.3).astype(np.float32)
+    panel.set_result(make_live_result(normal, end=3 * normal.size))
+    qtbot.waitUntil(lambda: panel.meter.warning == "", timeout=2000)
+    assert "⚠" not in panel.headline.status.text()

@@ -131,7 +131,8 @@ def test_settings_to_args():
     s = TrainSettings(corpus="/c/manifest.csv", out_dir="/runs/x", label_map="calm=neutral",
                       classes=("angry", "sad"), epochs=2, batch_size=8, lr=0.0005, hidden=16,
                       folds=0, max_folds=2, augment=False, adversarial_weight=0.2,
-                      final_model=False, arch="baseline", ensemble=3, stats_branch=True)
+                      final_model=False, arch="baseline", ensemble=3, stats_branch=True,
+                      loudness=False, channel_variants=6)
     args = s.to_args()
     assert args[:2] == ["train", "--progress-json"]
     pairs = dict(zip(args[2::2], args[3::2]))
@@ -140,6 +141,7 @@ def test_settings_to_args():
     assert float(pairs["--lr"]) == 0.0005 and pairs["--folds"] == "0"
     assert pairs["--map"] == "calm=neutral" and pairs["--classes"] == "angry,sad"
     assert pairs["--max-folds"] == "2" and pairs["--ensemble"] == "3"
+    assert pairs["--loudness"] == "none" and pairs["--channel-variants"] == "6"
     assert "--no-augment" in args and "--no-final" in args and "--stats-branch" in args
     assert "--stats-branch" not in TrainSettings(corpus="c", out_dir="o").to_args()
 

@@ -201,3 +201,33 @@ def test_safetensors_whose_header_length_starts_with_0x80_is_accepted(tmp_path):
             break
     assert weights.read_bytes()[0] == 0x80
     assert set(load_checkpoint(weights).state_dict) == set(ckpt.state_dict)
+
+
+def test_a_checkpoint_from_before_loudness_normalisation_behaves_as_before(tmp_path):
+    """A sidecar without the normaliser's fields loads as loudness "none" and predicts from the
+    samples as they are: the same probabilities as the plain log-mel frontend."""
+    from model.features import LogMelFrontend
+    from model.inference import Predictor
+    from model.networks import build_network
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch="baseline", input_dim=80, n_classes=2, hidden=16, frame_pool=2)
+    ckpt = Checkpoint(frontend=FrontendConfig(name="logmel", loudness="none"), model=cfg,
+                      train=None, labels=["a", "b"], norm_mean=[-8.0] * 80,
+                      norm_std=[3.0] * 80, state_dict=build_network(cfg).state_dict())
+    weights = save_checkpoint(ckpt, tmp_path / "old.safetensors")
+    sidecar = weights.with_suffix(".json")
+    doc = json.loads(sidecar.read_text())
+    for key in ("loudness", "target_lufs", "max_gain_db"):
+        del doc["frontend"][key]
+    sidecar.write_text(json.dumps(doc))
+    loaded = load_checkpoint(weights)
+    assert loaded.frontend.loudness == "none"
+    predictor = Predictor(loaded, weights)
+    wav = (np.random.default_rng(0).standard_normal(16000) * 0.01).astype(np.float32)
+    expected, _ = predictor.predict_features(LogMelFrontend()(wav))
+    got = predictor.predict(wav, vad=False)
+    np.testing.assert_array_equal(got.probs, expected)
+    louder = predictor.predict(wav * 10, vad=False)
+    assert not np.allclose(louder.probs, got.probs)  # level still matters, as it did
+    assert louder.level.gain_db == 0.0

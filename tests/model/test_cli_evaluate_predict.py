@@ -159,12 +159,36 @@ def test_predict_human_output_and_no_vad(model_path, audio_files, capsys):
     out = capsys.readouterr().out.splitlines()
     assert code == 0
     assert out[0].startswith(f"{audio_files['silence']}: no speech detected")
-    assert out[1].startswith(f"{audio_files['long']}: ")
+    assert out[1] == "  warning: no signal: the input is digital silence"
+    assert out[2].startswith(f"{audio_files['long']}: ")
     assert any("0.0-   2.0 s  no speech detected" in line for line in out[2:])
     assert run_cli(["predict", str(audio_files["silence"]), "--model", str(model_path),
                     "--no-vad", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["label"] in LABELS and row["speech_ratio"] is None
+
+
+def test_predict_json_reports_the_input_loudness_and_the_gain(model_path, audio_files,
+                                                              tmp_path, capsys):
+    """A file 20 dB quieter measures 20 LU lower; a normalising model applies 20 dB more gain."""
+    import soundfile as sf
+
+    from model.checkpoint import load_checkpoint
+
+    wav, rate = sf.read(audio_files["long"], dtype="float32")
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, wav * 0.1, rate)
+    assert run_cli(["predict", str(audio_files["long"]), str(quiet), "--model",
+                    str(model_path), "--json"]) == 0
+    loud_row, quiet_row = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert quiet_row["input_loudness_lufs"] == pytest.approx(
+        loud_row["input_loudness_lufs"] - 20.0, abs=0.05)
+    assert quiet_row["input_peak_dbfs"] == pytest.approx(loud_row["input_peak_dbfs"] - 20.0,
+                                                         abs=0.05)
+    if load_checkpoint(model_path).frontend.loudness == "none":
+        assert loud_row["gain_db"] == quiet_row["gain_db"] == 0.0
+    else:
+        assert quiet_row["gain_db"] == pytest.approx(loud_row["gain_db"] + 20.0, abs=0.05)
 
 
 def test_predict_without_a_default_model(monkeypatch, tmp_path, audio_files, capsys):

@@ -51,15 +51,29 @@ def test_default_model_is_what_the_recipe_and_the_card_describe():
     recipe = json.loads((default_model_path().parent / "recipe_ravdess.json").read_text())
     for key, value in recipe["model"].items():
         assert getattr(ckpt.model, key) == value, key
+    for key, value in recipe["frontend"].items():
+        assert getattr(ckpt.frontend, key) == value, key
     for key, value in recipe["train"].items():
-        if key != "augment":
+        if key not in ("augment", "channel"):
             assert getattr(ckpt.train, key) == value, key
-    for key, value in recipe["train"].get("augment", {}).items():
-        assert getattr(ckpt.train.augment, key) == value, key
+    for section in ("augment", "channel"):
+        for key, value in recipe["train"].get(section, {}).items():
+            got = getattr(getattr(ckpt.train, section), key)
+            assert (list(got) if isinstance(got, tuple) else got) == value, (section, key)
     card = (default_model_path().parent / "MODEL_CARD.md").read_text()
     cv = ckpt.metrics["cross_validation"]
     for name in ("wa", "ua"):
         assert f"{cv[name]['mean']:.3f} ± {cv[name]['std']:.3f}" in card, name
+
+
+def test_the_level_of_the_recording_does_not_change_the_answer(predictor, spoken):
+    """The shipped model normalises loudness: the same speech 20 dB quieter or peak-normalised
+    gives the same probabilities (the old model called loud input "angry")."""
+    wav = load_audio(spoken)
+    reference = predictor.predict(wav, vad=False).probs
+    for scaled in (wav * 0.1, wav / np.max(np.abs(wav)) * 10 ** (-3 / 20)):
+        np.testing.assert_allclose(predictor.predict(scaled, vad=False).probs, reference,
+                                   atol=0.02)
 
 
 def test_speech_gets_one_of_four_emotions(predictor, spoken):

@@ -118,3 +118,28 @@ def test_parse_frontend_spec(tmp_path):
 def test_bad_frontend_specs(spec, message):
     with pytest.raises(ValueError, match=message):
         parse_frontend_spec(spec)
+
+
+def test_cmvn_removes_a_microphone_colour_and_keeps_the_shape():
+    """A fixed per-band gain (EQ) is a constant per band in log-mel: CMVN removes it."""
+    from model.channel import eq_tilt
+    from model.config import FrontendConfig
+    from model.features import build_frontend
+
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * 16000) / 16000
+    wav = (np.sin(2 * np.pi * 180 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
+           + 0.05 * rng.standard_normal(t.size)).astype(np.float32) * 0.2
+    cmvn = build_frontend(FrontendConfig(name="logmel", band_norm="cmvn"))
+    plain = build_frontend(FrontendConfig(name="logmel"))
+    feats = cmvn(wav)
+    assert feats.shape == plain(wav).shape
+    assert torch.allclose(feats.mean(0), torch.zeros(80), atol=1e-4)
+    assert torch.allclose(feats.std(0, unbiased=False), torch.ones(80), atol=1e-3)
+    coloured = eq_tilt(wav, 6.0, -9.0)
+    shift_plain = (plain(coloured) - plain(wav)).abs().mean()
+    shift_cmvn = (cmvn(coloured) - feats).abs().mean()
+    assert float(shift_cmvn) < 0.1 * float(shift_plain)
+    assert cmvn.fingerprint() != plain.fingerprint()
+    with pytest.raises(ValueError, match="band_norm"):
+        FrontendConfig(name="hubert", band_norm="cmvn")

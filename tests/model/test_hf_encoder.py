@@ -2,6 +2,8 @@
 local folder is; plus the errors when the weights cannot be had."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import shutil
 import time
@@ -12,7 +14,8 @@ import torch
 
 from model.config import FrontendConfig
 from model.constants import SAMPLE_RATE
-from model.features import FrontendUnavailable, build_frontend, parse_frontend_spec
+from model.features import (FrontendUnavailable, NormalisedFrontend, build_frontend,
+                            parse_frontend_spec)
 from model.hf_encoder import HFEncoderFrontend, chunk_spans
 
 TINY_HIDDEN, TINY_LAYERS = 32, 2  # tests/conftest.py tiny_hubert_dir
@@ -29,14 +32,28 @@ def frames(n_samples: int) -> int:
     return (n_samples - 400) // 320 + 1
 
 
+def encoder(spec: str):
+    """The bare encoder frontend of ``spec`` (no loudness normaliser in front)."""
+    return build_frontend(dataclasses.replace(parse_frontend_spec(spec), loudness="none"))
+
+
 @pytest.fixture(scope="module")
 def last(tiny_hubert_dir):
-    return build_frontend(parse_frontend_spec(f"hubert:{tiny_hubert_dir}"))
+    return encoder(f"hubert:{tiny_hubert_dir}")
 
 
 @pytest.fixture(scope="module")
 def weighted(tiny_hubert_dir):
-    return build_frontend(parse_frontend_spec(f"hubert:{tiny_hubert_dir}@weighted"))
+    return encoder(f"hubert:{tiny_hubert_dir}@weighted")
+
+
+def test_the_encoder_sits_behind_the_loudness_normaliser(tiny_hubert_dir):
+    normalised = build_frontend(parse_frontend_spec(f"hubert:{tiny_hubert_dir}"))
+    assert isinstance(normalised, NormalisedFrontend)
+    assert isinstance(normalised.inner, HFEncoderFrontend)
+    assert normalised.fingerprint() != encoder(f"hubert:{tiny_hubert_dir}").fingerprint()
+    wav = speechlike(1.0)
+    assert torch.allclose(normalised(wav), normalised(0.05 * wav), atol=1e-3)
 
 
 def test_last_layer_shape_and_rate(last):
@@ -67,13 +84,14 @@ def test_weighted_keeps_every_hidden_state(last, weighted):
 
 def test_deterministic_and_fingerprint_stable(tiny_hubert_dir, last, tmp_path):
     wav = speechlike(0.7, seed=3)
-    again = build_frontend(FrontendConfig(name="hubert", encoder=str(tiny_hubert_dir)))
+    again = build_frontend(FrontendConfig(name="hubert", encoder=str(tiny_hubert_dir),
+                                          loudness="none"))
     assert torch.equal(last(wav), last(wav))
     assert torch.equal(last(wav), again(wav))
     assert again.fingerprint() == last.fingerprint()
     moved = tmp_path / "moved"
     shutil.copytree(tiny_hubert_dir, moved)
-    assert build_frontend(parse_frontend_spec(f"hubert:{moved}")).fingerprint() == \
+    assert encoder(f"hubert:{moved}").fingerprint() == \
         last.fingerprint(), "the identity is the folder's content, not its location"
     assert [torch.equal(x, y) for x, y in zip(last.batch([wav, wav[:8000]]),
                                              [last(wav), last(wav[:8000])])] == [True, True]
@@ -84,13 +102,13 @@ def test_other_weights_change_the_fingerprint(last, tmp_path):
 
     torch.manual_seed(1)
     HubertModel(last.model.config).save_pretrained(tmp_path / "other")
-    other = build_frontend(parse_frontend_spec(f"hubert:{tmp_path / 'other'}"))
+    other = encoder(f"hubert:{tmp_path / 'other'}")
     assert other.fingerprint() != last.fingerprint()
     assert not torch.allclose(other(speechlike(0.5)), last(speechlike(0.5)))
 
 
 def test_chunked_long_audio_keeps_the_frames(tiny_hubert_dir):
-    frontend = build_frontend(parse_frontend_spec(f"hubert:{tiny_hubert_dir}"))
+    frontend = encoder(f"hubert:{tiny_hubert_dir}")
     wav = speechlike(2.3, seed=5)
     whole = frontend(wav)
     frontend.chunk_hop = 320 * 30  # 0.6 s chunks instead of 30 s
@@ -119,7 +137,7 @@ def test_feature_extractor_decides_normalisation(tiny_hubert_dir, last, tmp_path
         "feature_size": 1, "padding_side": "right", "padding_value": 0.0,
         "return_attention_mask": False, "sampling_rate": SAMPLE_RATE,
     }))
-    normalising = build_frontend(parse_frontend_spec(f"hubert:{folder}"))
+    normalising = encoder(f"hubert:{folder}")
     assert normalising.do_normalize is True
     assert normalising.fingerprint() != last.fingerprint()
     wav = speechlike(0.5)

@@ -17,7 +17,7 @@ from model.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from model.config import FrontendConfig, ModelConfig, TrainConfig
 from model.constants import SAMPLE_RATE
 from model.corpora import load_corpus
-from model.features import LogMelFrontend
+from model.features import LogMelFrontend, build_frontend
 from model.inference import ModelNotFoundError, Predictor, default_model_path
 from model.networks import build_network
 
@@ -175,7 +175,7 @@ def trained(synth_corpus, tmp_path_factory):
     """A baseline network trained briefly on sessions 1-4 of the synthetic corpus (log-mel),
     saved as a checkpoint; returns (path, held-out utterances, their features)."""
     corpus = load_corpus(synth_corpus)
-    frontend = LogMelFrontend()
+    frontend = build_frontend(FrontendConfig(name="logmel"))
     feats = {u.path: frontend(load_audio(u.path)) for u in corpus.utterances}
     train = [u for u in corpus.utterances if u.session != "Ses05"]
     test = [u for u in corpus.utterances if u.session == "Ses05"]

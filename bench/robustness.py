@@ -1,0 +1,121 @@
+"""Robustness of a cross-validated run: every fold model scores its own test speakers under the
+13 recording conditions of model.conditions (as recorded, level changes, normalisation, noise,
+babble from other test speakers, a room, a phone line, a low-pass, a codec, clipping).
+
+    python bench/robustness.py --run runs/default_model [--json runs/default_model/robustness.json]
+
+For each condition it prints WA, UA and macro-F1 (mean over folds, as the CV figures are) and
+the predicted-class distribution over all test clips, then the mean and the worst UA over the
+conditions. Renders are deterministic (seeded by fold, clip and condition). Scoring is the
+trainer's test path: the Predictor's frontend (loudness normaliser included when the model has
+it), centre crop of eval_max_seconds, no speech gate, batched. The corpus options must be those
+the run was trained with (default: the shipped model's).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+log = logging.getLogger("robustness")
+
+
+def _others(wavs: list[np.ndarray], speakers: list[str], i: int) -> list[np.ndarray]:
+    return [w for w, s in zip(wavs, speakers) if s != speakers[i]]
+
+
+def score_fold(run: Path, fold: dict, corpus, conditions: list[str]) -> dict:
+    """{condition: {"metrics": compute_metrics(...), "predicted": [labels]}} for one fold."""
+    from model.audio import load_audio
+    from model.conditions import render
+    from model.inference import Predictor
+    from model.metrics import compute_metrics
+
+    predictor = Predictor.load(run / fold["checkpoint"])
+    test = [u for u in corpus.utterances if u.speaker in set(fold["test_speakers"])]
+    wavs = [load_audio(u.path) for u in test]
+    speakers = [u.speaker for u in test]
+    truth = [u.label for u in test]
+    result = {}
+    for c_index, name in enumerate(conditions):
+        feats = []
+        for i, wav in enumerate(wavs):
+            seed = zlib.crc32(f"{fold['fold']}/{i}/{name}".encode())
+            feats.append(predictor.frontend(render(name, wav, seed=seed,
+                                                   others=_others(wavs, speakers, i))))
+        probs = predictor.probs_of_features(feats)
+        predicted = [predictor.labels[k] for k in probs.argmax(1)]
+        result[name] = {"metrics": compute_metrics(truth, predicted, predictor.labels),
+                        "predicted": predicted}
+        log.info("fold %s, %s: UA %.3f", fold["fold"], name, result[name]["metrics"]["ua"])
+    return result
+
+
+def summarise(per_fold: list[dict], labels: list[str]) -> dict:
+    """Mean WA/UA/macro-F1 over folds and pooled predicted-class shares per condition, and
+    the mean and worst UA over conditions."""
+    table = {}
+    for name in per_fold[0]:
+        rows = [f[name] for f in per_fold]
+        predicted = [p for r in rows for p in r["predicted"]]
+        table[name] = {
+            **{k: float(np.mean([r["metrics"][k] for r in rows])) for k in ("wa", "ua",
+                                                                           "macro_f1")},
+            "ua_per_fold": [r["metrics"]["ua"] for r in rows],
+            "predicted_share": {c: predicted.count(c) / len(predicted) for c in labels},
+        }
+    uas = {name: row["ua"] for name, row in table.items()}
+    worst = min(uas, key=uas.get)
+    return {"conditions": table, "mean_ua": float(np.mean(list(uas.values()))),
+            "worst_ua": uas[worst], "worst_condition": worst}
+
+
+def format_table(summary: dict, labels: list[str]) -> str:
+    """The printed table (markdown), then mean and worst UA."""
+    head = "| condition | WA | UA | macro-F1 | predicted (" + " / ".join(labels) + ") |"
+    lines = [head, "|---|---|---|---|---|"]
+    for name, row in summary["conditions"].items():
+        share = " / ".join(f"{100 * row['predicted_share'][c]:.0f}" for c in labels)
+        lines.append(f"| {name} | {row['wa']:.3f} | {row['ua']:.3f} | {row['macro_f1']:.3f} "
+                     f"| {share} % |")
+    lines.append(f"\nmean UA over {len(summary['conditions'])} conditions: "
+                 f"{summary['mean_ua']:.3f}; worst: {summary['worst_ua']:.3f} "
+                 f"({summary['worst_condition']})")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    from model.conditions import CONDITIONS
+
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, default=REPO / "runs/default_model")
+    parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared/data/ravdess-dev")
+    parser.add_argument("--map", default="calm=neutral")
+    parser.add_argument("--classes", nargs="+", default=["angry", "happy", "neutral", "sad"])
+    parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS),
+                        help="a subset of the conditions (default: all 13)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from model.corpora import load_corpus, parse_label_map
+
+    corpus = load_corpus(args.corpus, parse_label_map([args.map]), args.classes)
+    run_summary = json.loads((args.run / "metrics.json").read_text())
+    labels = run_summary["labels"]
+    per_fold = [score_fold(args.run, fold, corpus, args.conditions)
+                for fold in run_summary["folds"]]
+    summary = summarise(per_fold, labels)
+    print(f"run: {args.run}; {len(per_fold)} folds, each on its own test speakers")
+    print(format_table(summary, labels))
+    if args.json:
+        args.json.write_text(json.dumps({"run": str(args.run), **summary}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

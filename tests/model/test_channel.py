@@ -1,0 +1,116 @@
+"""Recording-chain primitives, the random training chain and the benchmark's conditions."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model import channel
+from model.conditions import CONDITIONS, render
+from model.config import ChannelConfig
+from model.constants import SAMPLE_RATE
+
+
+@pytest.fixture(scope="module")
+def tone() -> np.ndarray:
+    """1.5 s of a harmonic-rich 200 Hz tone with a slow envelope, peak 0.2."""
+    t = np.arange(int(1.5 * SAMPLE_RATE)) / SAMPLE_RATE
+    wav = sum(np.sin(2 * np.pi * 200 * k * t) / k for k in range(1, 30))
+    wav = wav * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t))
+    return (0.2 * wav / np.max(np.abs(wav))).astype(np.float32)
+
+
+def band_energy(wav: np.ndarray, low: float, high: float) -> float:
+    spectrum = np.abs(np.fft.rfft(wav)) ** 2
+    freqs = np.fft.rfftfreq(len(wav), 1 / SAMPLE_RATE)
+    return float(spectrum[(freqs >= low) & (freqs < high)].sum())
+
+
+def test_mix_at_snr_gives_the_asked_snr(tone):
+    noise = channel.color_noise(len(tone), "white", np.random.default_rng(0))
+    mixed = channel.mix_at_snr(tone, noise, 10.0)
+    added = mixed - tone
+    assert 20 * np.log10(channel.rms(tone) / channel.rms(added)) == pytest.approx(10.0, abs=1e-3)
+
+
+def test_coloured_noise_slopes():
+    rng = np.random.default_rng(1)
+    ratios = {}
+    for kind in ("white", "pink", "brown"):
+        noise = channel.color_noise(4 * SAMPLE_RATE, kind, rng)
+        assert channel.rms(noise) == pytest.approx(1.0, rel=1e-3)
+        ratios[kind] = band_energy(noise, 4000, 8000) / band_energy(noise, 250, 500)
+    assert ratios["white"] > ratios["pink"] > ratios["brown"]
+
+
+def test_band_limits_remove_what_they_should(tone):
+    rich = channel.mix_at_snr(tone, channel.color_noise(len(tone), "white",
+                                                        np.random.default_rng(2)), 0.0)
+    phone = channel.telephone(rich)
+    low = channel.lowpass(rich, 4000.0)
+    for out in (phone, low):
+        assert out.shape == rich.shape and out.dtype == np.float32
+    assert band_energy(phone, 4000, 8000) < 1e-3 * band_energy(rich, 4000, 8000)
+    assert band_energy(phone, 0, 150) < 0.05 * band_energy(rich, 0, 150)
+    assert band_energy(low, 5000, 8000) < 1e-2 * band_energy(rich, 5000, 8000)
+
+
+def test_codec_clipping_limiter_and_room_keep_length_and_stay_close(tone):
+    coded = channel.mp3(tone, 32)
+    assert coded.shape == tone.shape
+    assert np.corrcoef(coded, tone)[0, 1] > 0.9  # aligned with the input, not delayed
+    clipped = channel.hard_clip(tone, 20.0)
+    assert np.max(np.abs(clipped)) == pytest.approx(1.0) and clipped.shape == tone.shape
+    limited = channel.limit(tone, 12.0)
+    assert np.max(np.abs(limited)) <= 1.0 and np.corrcoef(limited, tone)[0, 1] > 0.9
+    wet = channel.reverberate(tone, channel.rir_bank(size=2)[0])
+    assert wet.shape == tone.shape and channel.rms(wet) == pytest.approx(channel.rms(tone))
+
+
+def test_level_primitives(tone):
+    assert np.max(np.abs(channel.peak_normalise(tone, -3.0))) == pytest.approx(10 ** (-3 / 20))
+    assert channel.rms(channel.rms_normalise(tone, -26.0)) == pytest.approx(10 ** (-26 / 20))
+    silence = np.zeros(100, np.float32)
+    assert not channel.peak_normalise(silence, -3).any()
+
+
+def test_training_chain_is_reproducible_and_varied(tone):
+    sources = [np.roll(tone, 1234), np.roll(tone, 555) * 0.5]
+    aug = channel.ChannelAugmenter(ChannelConfig(variants=2, reverb_prob=0.5, codec_prob=0.5,
+                                                 band_prob=0.5, clip_prob=0.5),
+                                   lambda rng: sources)
+    first = aug(tone, np.random.default_rng(7))
+    again = aug(tone, np.random.default_rng(7))
+    other = aug(tone, np.random.default_rng(8))
+    assert np.array_equal(first, again)
+    assert not np.allclose(first, other)
+    outs = [aug(tone, np.random.default_rng(s)) for s in range(12)]
+    assert all(o.shape == tone.shape and np.isfinite(o).all() for o in outs)
+    assert len({round(float(channel.rms(o)), 6) for o in outs}) == 12
+    state = np.random.get_state()[1].copy()
+    aug(tone, np.random.default_rng(9))
+    assert np.array_equal(state, np.random.get_state()[1])  # global RNG untouched
+
+
+def test_conditions_are_deterministic_and_complete(tone):
+    assert len(CONDITIONS) == 13
+    others = [np.roll(tone, 999)]
+    for name in CONDITIONS:
+        a = render(name, tone, seed=3, others=others)
+        b = render(name, tone, seed=3, others=others)
+        assert a.shape == tone.shape and np.array_equal(a, b), name
+    assert np.array_equal(render("as recorded", tone), tone)
+    assert not np.array_equal(render("white noise 10 dB SNR", tone, seed=1),
+                              render("white noise 10 dB SNR", tone, seed=2))
+    with pytest.raises(ValueError, match="other speakers"):
+        render("babble 10 dB SNR", tone)
+    with pytest.raises(ValueError, match="available"):
+        render("underwater", tone)
+
+
+def test_channel_config_ranges():
+    with pytest.raises(ValueError, match="noise_prob"):
+        ChannelConfig(noise_prob=7.0)
+    with pytest.raises(ValueError, match="snr_db"):
+        ChannelConfig(snr_db=(30.0, 5.0))
+    with pytest.raises(ValueError, match="variants"):
+        ChannelConfig(variants=-1)
