@@ -26,7 +26,8 @@ class TrainSettings:
     train the all-speaker model after cross-validation. ensemble: networks trained side by side
     whose probabilities are averaged (1 = a single network); stats_branch: fuse each network
     with a linear classifier on utterance statistics. loudness: the BS.1770 loudness
-    normaliser in front of the frontend; channel_variants: K channel-augmented variants per
+    normaliser in front of the frontend; band_norm: per-utterance CMVN of the log-mel bands
+    (log-mel only); channel_variants: K channel-augmented variants per
     training file (0 = off).
     """
 
@@ -48,6 +49,7 @@ class TrainSettings:
     max_folds: int = 0
     augment: bool = True
     loudness: bool = True
+    band_norm: bool = True
     channel_variants: int = 4
     adversarial_weight: float = 0.1
     final_model: bool = True
@@ -68,6 +70,7 @@ class TrainSettings:
                 "--folds", str(self.folds),
                 "--adversarial-weight", repr(float(self.adversarial_weight)),
                 "--loudness", "bs1770" if self.loudness else "none",
+                "--band-norm", "cmvn" if self.band_norm and self.frontend == "logmel" else "none",
                 "--channel-variants", str(self.channel_variants)]
         if self.label_map.strip():
             args += ["--map", self.label_map.strip()]

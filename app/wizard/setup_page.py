@@ -81,6 +81,8 @@ class SetupPage(QWizardPage):
         self.augment_check.setChecked(True)
         self.loudness_check = QCheckBox("bring every clip's speech to -23 LUFS before features")
         self.loudness_check.setChecked(True)
+        self.band_norm_check = QCheckBox("normalise each log-mel band over the utterance (CMVN)")
+        self.band_norm_check.setChecked(True)
         self.channel_spin = _spin(0, 64, 4, special="off")
         self.adversarial_spin = _dspin(0.0, 10.0, train.adversarial_weight, 0.05, 3)
         self.final_check = QCheckBox("then train the final model on every speaker")
@@ -123,6 +125,7 @@ class SetupPage(QWizardPage):
                                             QLabel("only the first K folds, for a quick look")))
         form.addRow("Augmentation", self.augment_check)
         form.addRow("Loudness", self.loudness_check)
+        form.addRow("Band normalisation", self.band_norm_check)
         form.addRow("Recording chains", _with_note(self.channel_spin, QLabel(
             "variants per training clip: rooms, noise, babble, phone band, codec, clipping")))
         form.addRow("Adversarial weight", self.adversarial_spin)
@@ -154,6 +157,7 @@ class SetupPage(QWizardPage):
         hubert = self.frontend_combo.currentData() == "hubert"
         for w in (self.encoder_edit, self.encoder_button, self.weighted_check):
             w.setEnabled(hubert)
+        self.band_norm_check.setEnabled(not hubert)  # log-mel bands only
 
     def _arch_changed(self) -> None:
         self.adversarial_spin.setEnabled(self.arch_combo.currentData() == "enhanced")
@@ -214,6 +218,7 @@ class SetupPage(QWizardPage):
                 "max_folds": self.max_folds_spin.value(),
                 "augment": self.augment_check.isChecked(),
                 "loudness": self.loudness_check.isChecked(),
+                "band_norm": self.band_norm_check.isChecked(),
                 "channel_variants": self.channel_spin.value(),
                 "adversarial_weight": self.adversarial_spin.value(),
                 "final_model": self.final_check.isChecked(),

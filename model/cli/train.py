@@ -24,7 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from model.config import (
-    ARCHS, ConfigError, FrontendConfig, ModelConfig, TrainConfig, config_from_dict,
+    ARCHS, BAND_NORMS, ConfigError, FrontendConfig, ModelConfig, TrainConfig, config_from_dict,
     train_config_from_dict,
 )
 from model.loudness import LOUDNESS_MODES
@@ -76,6 +76,8 @@ def add_parser(subparsers) -> None:
                    help="no random recording-level gain (the rest of the augmentation stays)")
     p.add_argument("--loudness", choices=LOUDNESS_MODES,
                    help="loudness normaliser in front of the frontend (default: bs1770)")
+    p.add_argument("--band-norm", choices=BAND_NORMS,
+                   help="per-utterance normalisation of each log-mel band (cmvn | none)")
     p.add_argument("--channel-variants", type=int, metavar="K",
                    help="K channel-augmented variants per training file (rooms, noise, babble "
                         "from training speakers, phone band, codec, clipping); 0 = off")
@@ -135,6 +137,8 @@ def build_configs(args) -> tuple[FrontendConfig, ModelConfig, TrainConfig]:
                 train.channel, variants=args.channel_variants))
         if args.loudness is not None:
             frontend = dataclasses.replace(frontend, loudness=args.loudness)
+        if args.band_norm is not None:
+            frontend = dataclasses.replace(frontend, band_norm=args.band_norm)
     except ValueError as exc:
         raise ConfigError(f"invalid option: {exc}") from exc
     return frontend, model, train

@@ -121,3 +121,8 @@ def test_setup_page_validates_settings(qtbot, wizard, tmp_path):
     assert values["frontend"] == "hubert" and values["arch"] == "baseline"
     assert values["folds"] == 0 and values["hidden"] == 20 and values["out_dir"] == str(full)
     assert values["ensemble"] == 3 and values["stats_branch"] is True
+    assert values["loudness"] is True and values["channel_variants"] == 4  # on by default
+    assert not page.band_norm_check.isEnabled()  # CMVN is for log-mel bands only
+    page.loudness_check.setChecked(False)
+    page.channel_spin.setValue(0)
+    assert page.values()["loudness"] is False and page.values()["channel_variants"] == 0

@@ -142,6 +142,9 @@ def test_settings_to_args():
     assert pairs["--map"] == "calm=neutral" and pairs["--classes"] == "angry,sad"
     assert pairs["--max-folds"] == "2" and pairs["--ensemble"] == "3"
     assert pairs["--loudness"] == "none" and pairs["--channel-variants"] == "6"
+    assert pairs["--band-norm"] == "cmvn"
+    hubert = TrainSettings(corpus="c", out_dir="o", frontend="hubert").to_args()
+    assert hubert[hubert.index("--band-norm") + 1] == "none"  # log-mel bands only
     assert "--no-augment" in args and "--no-final" in args and "--stats-branch" in args
     assert "--stats-branch" not in TrainSettings(corpus="c", out_dir="o").to_args()
 

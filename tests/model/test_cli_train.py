@@ -173,6 +173,23 @@ def test_options_and_config_file_build_the_configs(tmp_path):
         build_configs(_parse("--folds", "1"))
 
 
+def test_level_and_channel_options_override_the_config_file(tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({
+        "frontend": {"name": "logmel", "band_norm": "cmvn", "target_lufs": -20.0},
+        "train": {"channel": {"variants": 3, "snr_db": [0.0, 20.0]}}}))
+    frontend, _, train = build_configs(_parse("--config", str(config)))
+    assert (frontend.loudness, frontend.band_norm, frontend.target_lufs) == ("bs1770", "cmvn",
+                                                                             -20.0)
+    assert train.channel.variants == 3 and train.channel.snr_db == (0.0, 20.0)
+    frontend, _, train = build_configs(_parse("--config", str(config), "--loudness", "none",
+                                              "--band-norm", "none", "--channel-variants", "0"))
+    assert (frontend.loudness, frontend.band_norm) == ("none", "none")
+    assert train.channel.variants == 0 and train.channel.snr_db == (0.0, 20.0)
+    with pytest.raises(ValueError, match="variants"):
+        build_configs(_parse("--channel-variants", "-2"))
+
+
 def test_bars_restart_for_each_ensemble_member():
     from model.cli.train import Bars
 

@@ -217,3 +217,34 @@ def test_an_ensemble_run_trains_members_in_folds_and_for_the_final_model(corpus,
         ckpt = load_checkpoint(path)
         assert ckpt.model.ensemble == 2 and ckpt.model.stats_branch
         assert any(k.startswith("members.1.stats_classifier") for k in ckpt.state_dict)
+
+
+def test_channel_variants_are_rendered_once_per_fold_for_every_member(corpus, cache_dir,
+                                                                      tmp_path, monkeypatch):
+    """A real (tiny) run with recording-chain augmentation: the variants are cached beside the
+    features, every member trains with them, and babble never comes from a speaker that any
+    member validates on or that the fold tests."""
+    from model import experiment
+    from model.config import ChannelConfig
+
+    calls = []
+    real = experiment.render_variants
+
+    def recording(utts, pool, *args, **kwargs):
+        calls.append((utts, pool, kwargs["forbidden_speakers"]))
+        return real(utts, pool, *args, **kwargs)
+
+    monkeypatch.setattr(experiment, "render_variants", recording)
+    model = ModelConfig(arch="baseline", hidden=16, gru_layers=1, frame_pool=4, ensemble=2)
+    cfg = _train_cfg(epochs=2, channel=ChannelConfig(variants=1, prob=1.0, babble_share=1.0))
+    summary = run_cross_validation(corpus, FrontendConfig(), model, cfg, tmp_path,
+                                   cache_dir=cache_dir, max_folds=1, final=False)
+    fold = summary["folds"][0]
+    assert len(calls) == 1  # one rendering shared by both members
+    utts, pool, forbidden = calls[0]
+    held = set(fold["test_speakers"]) | {s for v in fold["member_val_speakers"] for s in v}
+    assert set(forbidden) == held and pool and not {u.speaker for u in pool} & held
+    assert not {u.speaker for u in utts} & set(fold["test_speakers"])
+    entries = list((cache_dir / "variants").rglob("*.safetensors"))
+    assert len(entries) == len(utts)
+    assert summary["configs"]["train"]["channel"]["variants"] == 1
