@@ -115,9 +115,34 @@ def open_history(path: str | None):
         return None
 
 
+def display_problem(environ=None, platform: str | None = None) -> str:
+    """Why Qt could not open a window here ("" when it can): on Linux, no X11 or Wayland
+    display and no QT_QPA_PLATFORM (Qt would abort the process)."""
+    environ = os.environ if environ is None else environ
+    if not (platform or sys.platform).startswith("linux"):
+        return ""
+    if any(environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        return ""
+    return ("no display: the desktop app needs a screen (DISPLAY or WAYLAND_DISPLAY). Run it "
+            "in a desktop session, or set QT_QPA_PLATFORM=offscreen to run it without one. "
+            "The command-line tools (python main.py --help) need no display.")
+
+
+def startup_problem(args: argparse.Namespace) -> str:
+    """What makes starting pointless ("" when nothing): a missing replay file or model."""
+    for option, value in (("--replay", args.replay), ("--model", args.model)):
+        if value and not Path(value).expanduser().exists():
+            return f"{option} {value}: not found"
+    return display_problem()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the app until its window closes; returns the exit code."""
+    """Run the app until its window closes; returns the exit code (2: could not start)."""
     args = build_parser().parse_args(argv if argv is not None else sys.argv[1:])
+    problem = startup_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     log_path = setup_logging(args.verbose)
     app = QApplication.instance()
     if app is None:  # these attributes must be set before the QApplication exists

@@ -61,7 +61,7 @@ class LevelMeter(QWidget):
     def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.Antialiasing)
-        text_w = 64
+        text_w = 76  # fits "-60.0 dB", "too quiet" and "clipping"
         bar = QRectF(1, 5, max(10, self.width() - text_w - 8), self.height() - 10)
         p.setPen(Qt.NoPen)
         p.setBrush(QColor("#e6e9ef"))

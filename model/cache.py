@@ -95,13 +95,29 @@ class FillError(AudioError):
                                   f"cached):\n{lines}")
 
 
+class CacheFolderError(ValueError):
+    """The cache folder is not a folder that can be used; the message says which and why."""
+
+
+def _check_root(root: Path) -> Path:
+    """``root`` as a usable cache folder path: refused when it or a parent is a file."""
+    for folder in (root, *root.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "is" if folder == root else f"is inside {folder}, which is"
+                raise CacheFolderError(f"feature cache {root} {where} a file, not a folder: "
+                                       "pass --cache with a folder (or set SER_CACHE_DIR)")
+            break
+    return root
+
+
 class FeatureCache:
     """Features of audio files, computed once with ``frontend`` and kept under ``root``."""
 
     def __init__(self, frontend: Frontend, root: str | Path | None = None):
         self.frontend = frontend
         self.fingerprint = frontend.fingerprint()
-        self.root = Path(root) if root is not None else default_cache_dir()
+        self.root = _check_root(Path(root) if root is not None else default_cache_dir())
         self.folder = self.root / self.fingerprint
         self.stats = CacheStats()
 

@@ -193,7 +193,15 @@ class Predictor:
             probs = torch.softmax(out.logits.float(), dim=-1)[0].cpu().numpy()
             valid = int(out.frame_lengths[0])
             attention = out.attention[0, :valid].float().cpu().numpy()
+        self._check_finite(probs)
         return probs.astype(np.float32), attention.astype(np.float32)
+
+    def _check_finite(self, probs: np.ndarray) -> None:
+        """Refuse NaN or infinite probabilities: the checkpoint's weights are broken."""
+        if not np.isfinite(probs).all():
+            raise CheckpointError(f"{self.checkpoint_path}: the network gave non-finite "
+                                  "outputs (NaN or inf); its weights are broken, so no "
+                                  "emotion can be given")
 
     def probs_of_features(self, features: list[torch.Tensor], batch_size: int = 32) -> np.ndarray:
         """Class probabilities (N, C) of unnormalised features, batched by similar length."""
@@ -211,6 +219,7 @@ class Predictor:
             with torch.inference_mode():
                 logits = self.network(x.to(self.device), lengths.to(self.device)).logits
             out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        self._check_finite(out)
         return out
 
     # ---- waveforms -------------------------------------------------------------------------

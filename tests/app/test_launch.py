@@ -100,3 +100,22 @@ def test_main_starts_the_app_and_exits_cleanly(qtbot, tmp_path, checkpoint_path,
     assert "no such microphone" in seen["error"] and "not found" in seen["error"]
     assert history.exists()
     assert (tmp_path / "state" / "ser-studio" / "log" / "app.log").exists()
+
+
+def test_without_a_display_the_app_says_so_instead_of_aborting(monkeypatch, capsys):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(launch.sys, "platform", "linux")
+    assert launch.main([]) == 2
+    err = capsys.readouterr().err
+    assert "no display" in err and "QT_QPA_PLATFORM=offscreen" in err
+    assert launch.display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") == ""
+    assert launch.display_problem({}, "darwin") == ""
+
+
+def test_a_missing_replay_file_or_model_stops_the_start_with_its_name(tmp_path, capsys):
+    missing = tmp_path / "nope.wav"
+    assert launch.main(["--replay", str(missing)]) == 2
+    assert f"--replay {missing}: not found" in capsys.readouterr().err
+    assert launch.main(["--model", str(tmp_path / "gone.safetensors")]) == 2
+    assert "--model" in capsys.readouterr().err

@@ -225,3 +225,13 @@ def test_extract_command_errors_exit_2(run_extract, tmp_path, capsys):
     assert "nowhere" in capsys.readouterr().err
     assert run_extract("--corpus", str(tmp_path), "--frontend", "mfcc") == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_a_file_given_as_the_cache_folder_is_refused_by_name(tmp_path):
+    from model.cache import CacheFolderError
+
+    not_a_folder = tmp_path / "cache.txt"
+    not_a_folder.write_text("x")
+    for root in (not_a_folder, not_a_folder / "features"):
+        with pytest.raises(CacheFolderError, match="cache.txt.*a file, not a folder"):
+            FeatureCache(LogMelFrontend(), root)

@@ -210,3 +210,19 @@ def test_commands_are_registered_in_the_main_dispatcher(model_path, audio_files,
     assert main(["predict", str(audio_files["speech"]), "--model", str(model_path),
                  "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["label"] in LABELS
+
+
+def test_a_checkpoint_that_gives_nan_is_an_error_naming_it(audio_files, tmp_path, capsys):
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch="baseline", input_dim=80, n_classes=4, hidden=16, frame_pool=3)
+    state = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+             for k, v in build_network(cfg).state_dict().items()}
+    path = save_checkpoint(Checkpoint(frontend=FrontendConfig(name="logmel"), model=cfg,
+                                      train=None, labels=list(LABELS), state_dict=state),
+                           tmp_path / "broken.safetensors")
+    code = run_cli(["predict", str(audio_files["speech"]), "--model", str(path), "--json"])
+    captured = capsys.readouterr()
+    assert code == 1
+    row = json.loads(captured.out)
+    assert "label" not in row and "non-finite" in row["error"] and str(path) in row["error"]
+    assert "non-finite" in captured.err
