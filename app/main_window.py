@@ -169,7 +169,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Model {info.name} loaded ({', '.join(info.labels)})", 5000)
 
     def _on_model_error(self, text: str) -> None:
-        if self.model_info is None:
+        if self.model_info is not None:  # the model loaded before stays in use
+            self._field(self.status_model, f"Model: {self.model_info.name}")
+        else:
             self.status_model.setText("Model: none")
             self.live_panel.set_idle_text("No model", "Open a model (File › Open model, "
                                           "Ctrl+M) or train one (Train › Training wizard)")

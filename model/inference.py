@@ -134,6 +134,8 @@ class Predictor:
         eval_s = ckpt.train.eval_max_seconds if ckpt.train is not None else None
         self.max_seconds: float | None = eval_s if eval_s and eval_s > 0 else None
         stem = self.checkpoint_path.name.removesuffix(".safetensors").removesuffix(".json")
+        if stem == "model":  # a run folder's model.safetensors: name it by its run
+            stem = self.checkpoint_path.parent.name or stem
         self.name = f"{stem} ({describe_network(ckpt.model)}, {describe_frontend(ckpt.frontend)})"
         log.info("loaded %s from %s: labels %s", self.name, self.checkpoint_path, self.labels)
 

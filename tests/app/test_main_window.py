@@ -193,3 +193,23 @@ def test_wizard_model_is_loaded_into_the_live_view(qtbot, make_window, tmp_path,
     assert loaded.args[0].path == str(other)
     assert window.tabs.currentIndex() == 0
     window.wizard.close()
+
+
+def test_a_failed_model_load_keeps_the_model_in_use_named(qtbot, make_window, tmp_path,
+                                                          checkpoint_factory, monkeypatch):
+    """The status bar never stays on "loading…": after a failed load it names the model
+    still in use; a run folder's model.safetensors is named by its run."""
+    window = make_window()
+    run = tmp_path / "run-20261202-0400"
+    run.mkdir()
+    good = checkpoint_factory(run / "model.safetensors", seed=2)
+    with qtbot.waitSignal(window.inference.worker.modelLoaded, timeout=20_000) as loaded:
+        window.load_model(str(good))
+    assert loaded.args[0].name.startswith("run-20261202-0400 (")
+    shown = window.status_model.text()
+    monkeypatch.setattr(window, "show_error", lambda *args: None)
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    with qtbot.waitSignal(window.inference.worker.modelError, timeout=20_000):
+        window.load_model(str(bad))
+    qtbot.waitUntil(lambda: window.status_model.text() == shown, timeout=2000)
