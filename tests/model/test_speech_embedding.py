@@ -1,0 +1,95 @@
+"""The speech_embedding frontend from the openwakeword 0.5.1 wheel's files: shapes and rate,
+parity with openwakeword's own code, pinned files, and the networks on its 12.5 Hz frames."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from model import speech_embedding as se
+from model.config import FrontendConfig, ModelConfig
+from model.constants import SAMPLE_RATE
+from model.features import (FrontendUnavailable, NormalisedFrontend, build_frontend,
+                            parse_frontend_spec)
+from model.networks import build_network
+
+CFG = FrontendConfig(name="speech_embedding")
+
+
+@pytest.fixture(scope="module")
+def frontend():
+    return se.SpeechEmbeddingFrontend(CFG)
+
+
+def noise(seconds: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (0.05 * rng.standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32)
+
+
+def test_shapes_and_rate(frontend):
+    assert (frontend.dim, frontend.layers, frontend.frame_rate) == (96, 1, 12.5)
+    assert frontend(noise(5.0)).shape == (53, 96)  # (497 mel frames - 76) // 8 + 1
+    assert frontend(noise(1.0)).shape == (3, 96)
+    short = frontend(noise(0.05))
+    assert short.shape == (1, 96) and short.dtype == torch.float32  # padded to one window
+    assert torch.isfinite(frontend(noise(2.0))).all()
+
+
+def test_same_embeddings_as_openwakeword_computes(frontend):
+    utils = pytest.importorskip("openwakeword.utils")
+    reference = utils.AudioFeatures(inference_framework="onnx")
+    wav = noise(2.5, seed=1)
+    expected = reference._get_embeddings((wav * 32767).astype(np.int16))
+    got = frontend(wav).numpy()
+    np.testing.assert_allclose(got, expected.reshape(got.shape), atol=1e-5)
+
+
+def test_an_altered_or_missing_file_is_a_clear_error(tmp_path, monkeypatch):
+    folder = tmp_path / "models"
+    shutil.copytree(se.model_folder(), folder)
+    monkeypatch.setattr(se, "model_folder", lambda: folder)
+    data = bytearray((folder / "embedding_model.onnx").read_bytes())
+    data[-1] ^= 0xFF
+    (folder / "embedding_model.onnx").write_bytes(bytes(data))
+    with pytest.raises(FrontendUnavailable, match="altered.*openwakeword==0.5.1"):
+        se.SpeechEmbeddingFrontend(CFG)
+    (folder / "embedding_model.onnx").unlink()
+    with pytest.raises(FrontendUnavailable, match="missing.*openwakeword==0.5.1"):
+        se.SpeechEmbeddingFrontend(CFG)
+
+
+def test_missing_package_names_what_to_install(monkeypatch):
+    def gone(name):
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.setattr(se.importlib.resources, "files", gone)
+    with pytest.raises(FrontendUnavailable, match="pip install openwakeword==0.5.1"):
+        se.model_folder()
+
+
+def test_spec_fingerprint_and_normaliser():
+    cfg = parse_frontend_spec("speech_embedding")
+    built = build_frontend(cfg)
+    assert isinstance(built, NormalisedFrontend)
+    assert isinstance(built.inner, se.SpeechEmbeddingFrontend)
+    assert built.fingerprint() != build_frontend(FrontendConfig(name="logmel")).fingerprint()
+    assert built.fingerprint() == build_frontend(cfg).fingerprint()
+    wav = noise(1.5, seed=2)
+    assert torch.allclose(built(wav), built(0.1 * wav), atol=1e-2)  # level-invariant (int16)
+    with pytest.raises(ValueError, match="no encoder"):
+        parse_frontend_spec("speech_embedding:x")
+
+
+@pytest.mark.parametrize("arch,pool,stats", [("baseline", 1, True), ("baseline", 4, True),
+                                             ("enhanced", 2, False)])
+def test_networks_take_12_5_hz_96_d_frames(arch, pool, stats):
+    cfg = ModelConfig(arch=arch, input_dim=96, n_classes=4, hidden=16, gru_layers=1,
+                      attn_heads=2, frame_pool=pool, stats_branch=stats, n_speakers=3)
+    net = build_network(cfg).eval()
+    x = torch.randn(3, 38, 96)  # 3 s at 12.5 Hz
+    lengths = torch.tensor([38, 13, 1])  # down to a single 80 ms frame
+    out = net(x, lengths)
+    assert out.logits.shape == (3, 4) and torch.isfinite(out.logits).all()
+    assert torch.allclose(out.attention.sum(1), torch.ones(3), atol=1e-4)
