@@ -65,7 +65,7 @@ def load_config(cls: type[C], path: str | Path) -> C:
 FRONTENDS = ("logmel", "hubert", "speech_embedding", "ge2e")
 LAYER_MODES = ("last", "weighted")
 BAND_NORMS = ("none", "cmvn")
-ARCHS = ("baseline", "enhanced")
+ARCHS = ("baseline", "enhanced", "stats_linear")
 
 
 @dataclass(frozen=True)
@@ -95,15 +95,17 @@ class FrontendConfig:
     band_norm: str = "none"
 
     def __post_init__(self) -> None:
-        if self.name not in FRONTENDS:
-            raise ValueError(f"frontend {self.name!r} not known; available = {list(FRONTENDS)}")
+        parts = self.name.split("+")
+        if any(p not in FRONTENDS for p in parts) or len(set(parts)) != len(parts):
+            raise ValueError(f"frontend {self.name!r} not known; available = {list(FRONTENDS)},"
+                             " or several of them joined with '+' (e.g. speech_embedding+ge2e)")
         if self.layer_mode not in LAYER_MODES:
             raise ValueError(f"layer_mode {self.layer_mode!r}; available = {list(LAYER_MODES)}")
         if self.n_mels <= 0:
             raise ValueError(f"n_mels must be positive, got {self.n_mels}")
         if self.band_norm not in BAND_NORMS:
             raise ValueError(f"band_norm {self.band_norm!r}; available = {list(BAND_NORMS)}")
-        if self.band_norm != "none" and self.name != "logmel":
+        if self.band_norm != "none" and "logmel" not in parts:
             raise ValueError(f"band_norm {self.band_norm!r} needs the logmel frontend, not "
                              f"{self.name!r}")
         if self.loudness not in LOUDNESS_MODES:

@@ -17,6 +17,7 @@ features.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -78,6 +79,8 @@ def parse_frontend_spec(spec: str) -> FrontendConfig:
     if sep and tail in LAYER_MODES:
         text, layer_mode = head, tail
     name, _, encoder = text.partition(":")
+    if "+" in name:
+        return FrontendConfig(name=name)  # a combination: its parts are checked there
     if name not in FRONTENDS:
         raise ValueError(
             f"frontend spec {spec!r}: unknown frontend {name!r}; available = {list(FRONTENDS)} "
@@ -97,25 +100,37 @@ def parse_frontend_spec(spec: str) -> FrontendConfig:
 
 def build_frontend(cfg: FrontendConfig) -> Frontend:
     """The frontend for ``cfg``, behind the loudness normaliser unless ``cfg.loudness`` is
-    "none". A hubert frontend loads its encoder now and raises FrontendUnavailable when the
-    weights cannot be had."""
+    "none"; a name joined with "+" combines frontends (model.combined). An encoder frontend
+    loads its weights now and raises FrontendUnavailable when they cannot be had."""
+    parts = cfg.name.split("+")
+    if len(parts) == 1:
+        inner = _single(cfg)
+    else:
+        from model.combined import ConcatFrontend
+
+        inner = ConcatFrontend(cfg, [_single(dataclasses.replace(
+            cfg, name=name, band_norm=cfg.band_norm if name == "logmel" else "none"))
+            for name in parts])
+    return inner if cfg.loudness == "none" else NormalisedFrontend(inner)
+
+
+def _single(cfg: FrontendConfig) -> Frontend:
+    """One frontend of ``cfg.name`` (no normaliser)."""
     if cfg.name == "logmel":
-        inner: Frontend = LogMelFrontend(cfg)
-    elif cfg.name == "hubert":
+        return LogMelFrontend(cfg)
+    if cfg.name == "hubert":
         from model.hf_encoder import HFEncoderFrontend  # transformers is slow to import
 
-        inner = HFEncoderFrontend(cfg)
-    elif cfg.name == "speech_embedding":
+        return HFEncoderFrontend(cfg)
+    if cfg.name == "speech_embedding":
         from model.speech_embedding import SpeechEmbeddingFrontend
 
-        inner = SpeechEmbeddingFrontend(cfg)
-    elif cfg.name == "ge2e":
+        return SpeechEmbeddingFrontend(cfg)
+    if cfg.name == "ge2e":
         from model.ge2e import GE2EFrontend
 
-        inner = GE2EFrontend(cfg)
-    else:
-        raise ValueError(f"frontend {cfg.name!r} not known; available = {list(FRONTENDS)}")
-    return inner if cfg.loudness == "none" else NormalisedFrontend(inner)
+        return GE2EFrontend(cfg)
+    raise ValueError(f"frontend {cfg.name!r} not known; available = {list(FRONTENDS)}")
 
 
 class NormalisedFrontend:

@@ -19,7 +19,8 @@ class TrainSettings:
     """One training run as the wizard describes it.
 
     corpus: folder or .csv manifest; label_map: "calm=neutral,exc=happy" or ""; classes: the
-    labels to keep (empty: the corpus default). frontend: "logmel" | "hubert"; encoder: hub id
+    labels to keep (empty: the corpus default). frontend: "logmel" | "speech_embedding" |
+    "ge2e" | "hubert"; encoder: hub id
     or local folder (hubert only, "" = default); weighted_layers: learn a mix of all encoder
     layers. folds: k of grouped k-fold, 0 = leave-one-speaker-out (corpora with sessions use
     one fold per session); max_folds: run only the first K folds (0 = all); final_model:
@@ -55,9 +56,10 @@ class TrainSettings:
     final_model: bool = True
 
     def frontend_spec(self) -> str:
-        """The --frontend value: "logmel", "hubert", "hubert:ID_OR_DIR[@weighted]"."""
-        if self.frontend == "logmel":
-            return "logmel"
+        """The --frontend value: "logmel", "speech_embedding", "ge2e", "hubert",
+        "hubert:ID_OR_DIR[@weighted]"."""
+        if self.frontend != "hubert":
+            return self.frontend
         spec = "hubert" + (f":{self.encoder.strip()}" if self.encoder.strip() else "")
         return spec + ("@weighted" if self.weighted_layers else "")
 

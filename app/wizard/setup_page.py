@@ -17,6 +17,7 @@ from app.wizard.settings import default_run_dir
 ARCH_NOTES = {
     "enhanced": "BiGRU + self-attention, AdaIN and an adversarial speaker head",
     "baseline": "the seed's BiGRU with attention pooling",
+    "stats_linear": "a linear classifier on pooled utterance statistics",
 }
 
 
@@ -58,6 +59,9 @@ class SetupPage(QWizardPage):
         train, model = TrainConfig(), ModelConfig()
         self.frontend_combo = QComboBox()
         self.frontend_combo.addItem("log-mel (offline, fast)", "logmel")
+        self.frontend_combo.addItem("speech_embedding (pretrained, offline; openwakeword)",
+                                    "speech_embedding")
+        self.frontend_combo.addItem("GE2E speaker encoder states (pretrained, offline)", "ge2e")
         self.frontend_combo.addItem("HuBERT / wav2vec 2.0 encoder", "hubert")
         self.encoder_edit = QLineEdit()
         self.encoder_edit.setPlaceholderText(f"hub id or local folder (default {DEFAULT_ENCODER})")
@@ -157,7 +161,7 @@ class SetupPage(QWizardPage):
         hubert = self.frontend_combo.currentData() == "hubert"
         for w in (self.encoder_edit, self.encoder_button, self.weighted_check):
             w.setEnabled(hubert)
-        self.band_norm_check.setEnabled(not hubert)  # log-mel bands only
+        self.band_norm_check.setEnabled(self.frontend_combo.currentData() == "logmel")
 
     def _arch_changed(self) -> None:
         self.adversarial_spin.setEnabled(self.arch_combo.currentData() == "enhanced")

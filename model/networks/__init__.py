@@ -1,4 +1,5 @@
-"""Emotion classifiers over frame features: the seed's baseline and enhanced networks.
+"""Emotion classifiers over frame features: the seed's baseline and enhanced networks, and a
+linear classifier on pooled utterance statistics.
 
 ``build_network(cfg)`` rebuilds a network from its ModelConfig (checkpoints store the config).
 Every network's ``forward(x, lengths, alpha=0.0)`` takes features x (B, T, D), or (B, L, T, D)
@@ -34,16 +35,17 @@ class NetworkOutput:
 
 
 def build_network(cfg: ModelConfig) -> nn.Module:
-    """The network named by cfg.arch ("baseline" or "enhanced"), freshly initialised; an
+    """The network named by cfg.arch ("baseline", "enhanced" or "stats_linear", the pooled
+    statistics with a linear head), freshly initialised; an
     Ensemble of cfg.ensemble such networks when cfg.ensemble > 1; each fused with an
     utterance-statistics classifier when cfg.stats_branch."""
     # Imported here because these modules import NetworkOutput from this package.
     from model.networks.baseline import BaselineGRU
     from model.networks.enhanced import EnhancedGRU
     from model.networks.ensemble import Ensemble
-    from model.networks.stats_branch import StatsFusion
+    from model.networks.stats_branch import StatsFusion, StatsLinear
 
-    networks = {"baseline": BaselineGRU, "enhanced": EnhancedGRU}
+    networks = {"baseline": BaselineGRU, "enhanced": EnhancedGRU, "stats_linear": StatsLinear}
     if cfg.arch not in networks:
         raise ValueError(f"arch {cfg.arch!r} not known; available = {list(ARCHS)}")
     def single() -> nn.Module:

@@ -59,3 +59,23 @@ class StatsFusion(nn.Module):
         return NetworkOutput(logits=log_mean_probability([seq.logits, stats_logits]), attention=seq.attention,
                              speaker_logits=None, frame_lengths=seq.frame_lengths,
                              members=[seq, stats])
+
+
+class StatsLinear(nn.Module):
+    """The pooled-statistics baseline on its own: dropout + linear on ``utterance_stats`` of
+    the input frames (B, T, D) (layer stacks (B, L, T, D) are averaged over layers first).
+    Attention is uniform over the valid frames; there is no speaker head."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.classifier = nn.Linear(STATS_PER_DIM * cfg.input_dim, cfg.n_classes)
+
+    def forward(self, x: Tensor, lengths: Tensor, alpha: float = 0.0) -> NetworkOutput:
+        frames = x.mean(dim=1) if x.dim() == 4 else x
+        lengths = lengths.to(device=x.device, dtype=torch.long)
+        mask = lengths_to_mask(lengths, frames.shape[1])
+        logits = self.classifier(self.dropout(utterance_stats(frames, mask)))
+        attention = mask.to(frames.dtype) / lengths.clamp_min(1).unsqueeze(1).to(frames.dtype)
+        return NetworkOutput(logits=logits, attention=attention, speaker_logits=None,
+                             frame_lengths=lengths)

@@ -93,3 +93,59 @@ def test_networks_take_12_5_hz_96_d_frames(arch, pool, stats):
     out = net(x, lengths)
     assert out.logits.shape == (3, 4) and torch.isfinite(out.logits).all()
     assert torch.allclose(out.attention.sum(1), torch.ones(3), atol=1e-4)
+
+
+def test_combined_frontends_pool_to_the_slowest_rate_and_concatenate():
+    from model.combined import ConcatFrontend
+
+    built = build_frontend(parse_frontend_spec("speech_embedding+logmel"))
+    inner = built.inner
+    assert isinstance(inner, ConcatFrontend) and inner.factors == [1, 8]
+    assert (built.dim, built.frame_rate) == (96 + 80, 12.5)
+    wav = noise(3.0, seed=4)
+    both = built(wav)
+    alone = build_frontend(parse_frontend_spec("speech_embedding"))(wav)
+    assert both.shape == (alone.shape[0], 176)
+    assert torch.allclose(both[:, :96], alone)
+    mel = build_frontend(FrontendConfig(name="logmel"))(wav)
+    assert torch.allclose(both[0, 96:], mel[:8].mean(0), atol=1e-5)  # 8 mel frames pooled
+    assert built.fingerprint() != build_frontend(
+        parse_frontend_spec("logmel+speech_embedding")).fingerprint()
+    with pytest.raises(ValueError, match="joined with"):
+        FrontendConfig(name="logmel+logmel")
+
+
+def test_the_pooled_statistics_linear_network():
+    cfg = ModelConfig(arch="stats_linear", input_dim=96, n_classes=4)
+    net = build_network(cfg).eval()
+    x = torch.randn(2, 10, 96)
+    lengths = torch.tensor([10, 4])
+    out = net(x, lengths)
+    assert out.logits.shape == (2, 4) and out.speaker_logits is None
+    assert torch.allclose(out.attention[1, :4], torch.full((4,), 0.25))
+    assert float(out.attention[1, 4:].abs().sum()) == 0.0
+    x[1, 4:] = 1e3  # padding never reaches the statistics
+    assert torch.allclose(net(x, lengths).logits, out.logits)
+
+
+def test_a_cross_validation_and_a_prediction_on_speech_embedding(synth_corpus, tmp_path):
+    """The frontend end to end: cached features, a fold, its checkpoint, and predict."""
+    from model.audio import load_audio
+    from model.config import TrainConfig
+    from model.corpora import load_corpus
+    from model.experiment import run_cross_validation
+    from model.inference import Predictor
+
+    corpus = load_corpus(synth_corpus)
+    model = ModelConfig(arch="baseline", hidden=16, gru_layers=1, frame_pool=1,
+                        stats_branch=True)
+    train = TrainConfig(epochs=2, batch_size=16, val_speakers=2, warmup_epochs=1)
+    summary = run_cross_validation(corpus, parse_frontend_spec("speech_embedding"), model,
+                                   train, tmp_path / "run", cache_dir=tmp_path / "cache",
+                                   max_folds=1, final=False)
+    fold = summary["folds"][0]
+    assert summary["configs"]["model"]["input_dim"] == 96
+    predictor = Predictor.load(tmp_path / "run" / fold["checkpoint"])
+    assert "speech_embedding" in predictor.name and predictor.attention_rate == 12.5
+    pred = predictor.predict(load_audio(corpus.utterances[0].path), vad=False)
+    assert pred.label in corpus.labels and pred.attention.size >= 1
