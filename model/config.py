@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from model.constants import DEFAULT_ENCODER, N_MELS
+from model.config_checks import check_probabilities, check_types, check_within
 from model.loudness import LOUDNESS_MODES
 
 C = TypeVar("C")
@@ -45,7 +46,9 @@ def config_from_dict(cls: type[C], data: dict[str, Any]) -> C:
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{cls.__name__}: {exc}") from exc
+        text = str(exc)
+        raise ConfigError(text if text.startswith(cls.__name__) else f"{cls.__name__}: {text}") \
+            from exc
 
 
 def save_config(cfg: Any, path: str | Path) -> None:
@@ -95,6 +98,7 @@ class FrontendConfig:
     band_norm: str = "none"
 
     def __post_init__(self) -> None:
+        check_types(self)
         parts = self.name.split("+")
         if any(p not in FRONTENDS for p in parts) or len(set(parts)) != len(parts):
             raise ValueError(f"frontend {self.name!r} not known; available = {list(FRONTENDS)},"
@@ -154,6 +158,8 @@ class ModelConfig:
     stats_branch: bool = False
 
     def __post_init__(self) -> None:
+        check_types(self)
+        check_probabilities(self, "input_dropout", "dropout")
         if self.arch not in ARCHS:
             raise ValueError(f"arch {self.arch!r} not known; available = {list(ARCHS)}")
         for name in ("input_dim", "input_layers", "n_classes", "frame_pool", "hidden",
@@ -185,17 +191,22 @@ class AugmentConfig:
     feature_mask_width: int = 8
     feature_masks: int = 2
 
+    def __post_init__(self) -> None:
+        check_types(self)
+        check_probabilities(self, "noise_prob", "stretch_prob", "warp_prob", "gain_prob",
+                            "time_mask_prob", "feature_mask_prob")
+        check_within(self, "noise_std", 0.0, 10.0)
+        check_within(self, "stretch_range", 0.1, 10.0)
+        check_within(self, "warp_range", 0.1, 10.0)
+        check_within(self, "gain_range_db", -60.0, 40.0)
+        for name in ("time_mask_width", "time_masks", "feature_mask_width", "feature_masks"):
+            check_within(self, name, 0, 10_000)
+
     def off(self) -> "AugmentConfig":
         """The same config with every probability set to zero."""
         return dataclasses.replace(self, noise_prob=0.0, stretch_prob=0.0, warp_prob=0.0,
                                    gain_prob=0.0,
                                    time_mask_prob=0.0, feature_mask_prob=0.0)
-
-
-def _check_range(name: str, value: tuple[float, float], low: float, high: float) -> None:
-    if len(value) != 2 or not low <= value[0] <= value[1] <= high:
-        raise ValueError(f"{name} must be (low, high) with {low} <= low <= high <= {high}, "
-                         f"got {value}")
 
 
 @dataclass(frozen=True)
@@ -228,17 +239,14 @@ class ChannelConfig:
     clip_gain_db: tuple[float, float] = (6.0, 24.0)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.variants <= 64:
-            raise ValueError(f"variants must be in [0, 64], got {self.variants}")
-        for name in ("prob", "reverb_prob", "noise_prob", "babble_share", "eq_prob",
-                     "band_prob", "codec_prob", "clip_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if not 0.0 <= self.eq_db <= 24.0:
-            raise ValueError(f"eq_db must be in [0, 24], got {self.eq_db}")
-        _check_range("snr_db", self.snr_db, -10.0, 80.0)
-        _check_range("gain_db", self.gain_db, -60.0, 40.0)
-        _check_range("clip_gain_db", self.clip_gain_db, 0.0, 40.0)
+        check_types(self)
+        check_within(self, "variants", 0, 64)
+        check_probabilities(self, "prob", "reverb_prob", "noise_prob", "babble_share",
+                            "eq_prob", "band_prob", "codec_prob", "clip_prob")
+        check_within(self, "eq_db", 0.0, 24.0)
+        check_within(self, "snr_db", -10.0, 80.0)
+        check_within(self, "gain_db", -60.0, 40.0)
+        check_within(self, "clip_gain_db", 0.0, 40.0)
 
 
 @dataclass(frozen=True)
@@ -279,6 +287,15 @@ class TrainConfig:
     channel: ChannelConfig = field(default_factory=ChannelConfig)
 
     def __post_init__(self) -> None:
+        check_types(self)
+        for name in ("lr", "weight_decay", "eta_min", "grad_clip", "adversarial_weight",
+                     "max_alpha", "l2_reg", "max_seconds", "eval_max_seconds"):
+            check_within(self, name, 0.0, 1e6)
+        check_probabilities(self, "label_smoothing", "alpha_full_fraction")
+        if not isinstance(self.augment, AugmentConfig) or not isinstance(self.channel,
+                                                                         ChannelConfig):
+            raise ValueError("TrainConfig.augment and .channel must be AugmentConfig and "
+                             "ChannelConfig objects")
         if self.epochs <= 0 or self.batch_size <= 0 or self.accumulation_steps <= 0:
             raise ValueError("epochs, batch_size and accumulation_steps must be positive")
         if self.folds == 1 or self.folds < 0:

@@ -1,0 +1,54 @@
+"""Config values are checked for type and range wherever they come from, and the error names
+the field, the value and what is allowed."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from model.config import (AugmentConfig, ChannelConfig, ConfigError, FrontendConfig, ModelConfig,
+                          TrainConfig, config_from_dict, train_config_from_dict)
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda: train_config_from_dict({"lr": "0.001"}), "TrainConfig.lr: '0.001' (a string) is not a number"),
+    (lambda: config_from_dict(ModelConfig, {"stats_branch": "no"}), "ModelConfig.stats_branch: 'no' (a string) is not true or false"),
+    (lambda: train_config_from_dict({"augment": {"noise_prob": 7.0}}), "AugmentConfig.noise_prob: 7.0 (float) is not a probability in [0, 1]"),
+    (lambda: train_config_from_dict({"augment": {"stretch_range": [1.2, 0.8]}}), "AugmentConfig.stretch_range: (1.2, 0.8) (a list) is not a range [low, high] with low <= high"),
+    (lambda: train_config_from_dict({"epochs": 2.5}), "TrainConfig.epochs: 2.5 (float) is not a whole number"),
+    (lambda: train_config_from_dict({"channel": {"variants": True}}), "ChannelConfig.variants: True (true/false) is not a whole number"),
+    (lambda: config_from_dict(FrontendConfig, {"target_lufs": "loud"}), "FrontendConfig.target_lufs: 'loud' (a string) is not a number"),
+])
+def test_wrong_types_and_ranges_are_refused_by_name(build, message):
+    with pytest.raises(ConfigError) as caught:
+        build()
+    assert str(caught.value) == message
+
+
+def test_numbers_and_lists_are_normalised():
+    cfg = train_config_from_dict({"lr": 1, "augment": {"warp_range": [0.9, 1.1]}})
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float)
+    assert cfg.augment.warp_range == (0.9, 1.1)
+    with pytest.raises(ValueError, match="TrainConfig.lr"):
+        TrainConfig(lr=-1.0)  # the same checks when built in code
+    with pytest.raises(ValueError, match="ChannelConfig.prob"):
+        ChannelConfig(prob=2)
+    assert AugmentConfig().off().noise_prob == 0.0
+
+
+def test_a_checkpoint_sidecar_with_a_wrong_type_is_refused(tmp_path):
+    from model.checkpoint import Checkpoint
+    from model.networks import build_network
+
+    cfg = ModelConfig(arch="baseline", input_dim=80, n_classes=2, hidden=16)
+    path = save_checkpoint(Checkpoint(frontend=FrontendConfig(), model=cfg, train=TrainConfig(),
+                                      labels=["a", "b"],
+                                      state_dict=build_network(cfg).state_dict()),
+                           tmp_path / "m.safetensors")
+    sidecar = path.with_suffix(".json")
+    doc = json.loads(sidecar.read_text())
+    doc["train"]["batch_size"] = "16"
+    sidecar.write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="TrainConfig.batch_size: '16'"):
+        load_checkpoint(path)
