@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,15 +25,13 @@ from tqdm import tqdm
 
 from model.audio import AudioError, load_audio
 from model.features import Frontend
+from model.files import atomic_write, file_sha1
 
 log = logging.getLogger(__name__)
 
 ENTRY_FORMAT = "ser-studio-features"
 ENTRY_VERSION = "1"
 _TENSOR = "features"
-_HASH_CHUNK = 1 << 20
-_hash_memo: dict[tuple[str, int, int], str] = {}
-_hash_lock = threading.Lock()
 
 
 def default_cache_dir() -> Path:
@@ -44,24 +40,6 @@ def default_cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(platformdirs.user_cache_dir("ser-studio")) / "features"
-
-
-def file_sha1(path: str | Path) -> str:
-    """sha1 hex digest of a file's bytes, memoised per process by (path, size, mtime)."""
-    path = Path(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _hash_lock:
-        if key in _hash_memo:
-            return _hash_memo[key]
-    sha = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_HASH_CHUNK), b""):
-            sha.update(block)
-    digest = sha.hexdigest()
-    with _hash_lock:
-        _hash_memo[key] = digest
-    return digest
 
 
 def tensor_sha1(tensor: torch.Tensor) -> str:
@@ -237,9 +215,4 @@ class FeatureCache:
             "audio_sha1": sha, "shape": ",".join(map(str, feats.shape)),
             "tensor_sha1": tensor_sha1(feats),
         }
-        tmp = entry.with_name(f".{entry.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-        try:
-            save_file({_TENSOR: feats}, str(tmp), metadata=meta)
-            os.replace(tmp, entry)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write(entry, lambda tmp: save_file({_TENSOR: feats}, str(tmp), metadata=meta))

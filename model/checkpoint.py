@@ -13,19 +13,17 @@ naming the file and the problem.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from model.files import atomic_write, file_sha1
 from model.config import (ConfigError, FrontendConfig, ModelConfig, TrainConfig,
                           config_from_dict, config_to_dict, train_config_from_dict)
 
@@ -85,10 +83,10 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
     weights.parent.mkdir(parents=True, exist_ok=True)
     # Clones: safetensors refuses tensors that share storage (tied or sliced parameters).
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in ckpt.state_dict.items()}
-    _atomic(weights, lambda tmp: save_file(tensors, str(tmp), metadata={
+    atomic_write(weights, lambda tmp: save_file(tensors, str(tmp), metadata={
         "format": FORMAT, "version": str(VERSION)}))
     doc = {
-        "format": FORMAT, "version": VERSION, "weights_sha1": _file_sha1(weights),
+        "format": FORMAT, "version": VERSION, "weights_sha1": file_sha1(weights),
         "frontend": config_to_dict(ckpt.frontend), "model": config_to_dict(ckpt.model),
         "train": config_to_dict(ckpt.train) if ckpt.train is not None else None,
         "labels": [str(x) for x in ckpt.labels], "speakers": [str(x) for x in ckpt.speakers],
@@ -97,7 +95,7 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
         "metrics": ckpt.metrics,
     }
     text = json.dumps(doc, indent=2, default=_plain) + "\n"
-    _atomic(sidecar, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(sidecar, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     log.info("checkpoint saved: %s (+ %s)", weights, sidecar.name)
     return weights
 
@@ -120,7 +118,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if not weights.is_file():
         raise CheckpointError(f"{weights}: weights file not found (next to {sidecar.name})")
     _refuse_pickle(weights)
-    if _file_sha1(weights) != doc["weights_sha1"]:
+    if file_sha1(weights) != doc["weights_sha1"]:
         raise CheckpointError(f"{weights}: weights do not match {sidecar.name} (checksum "
                               "differs: the pair was mixed up or a file was modified)")
     try:
@@ -240,21 +238,3 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"metrics value of type {type(value).__name__} is not JSON-serialisable")
-
-
-def _file_sha1(path: Path) -> str:
-    sha = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
-def _atomic(target: Path, write: Callable[[Path], Any]) -> None:
-    """Call ``write(tmp)`` then rename tmp over ``target``, so no half file is ever seen."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)

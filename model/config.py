@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 from model.constants import DEFAULT_ENCODER, N_MELS
@@ -49,20 +48,6 @@ def config_from_dict(cls: type[C], data: dict[str, Any]) -> C:
         text = str(exc)
         raise ConfigError(text if text.startswith(cls.__name__) else f"{cls.__name__}: {text}") \
             from exc
-
-
-def save_config(cfg: Any, path: str | Path) -> None:
-    """Write a config dataclass to ``path`` as indented JSON."""
-    Path(path).write_text(json.dumps(config_to_dict(cfg), indent=2) + "\n")
-
-
-def load_config(cls: type[C], path: str | Path) -> C:
-    """Read a config of type ``cls`` from a JSON file."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
-    return config_from_dict(cls, data)
 
 
 FRONTENDS = ("logmel", "hubert", "speech_embedding", "ge2e")
@@ -131,8 +116,9 @@ class ModelConfig:
         rounded up); 3 turns 100 fps log-mel into 33 fps and makes training 3x cheaper.
     n_speakers: size of the enhanced model's adversarial speaker head (speakers of the fold's
         training data); 0 disables the head.
-    ensemble: M > 1 trains M such networks side by side from different initialisations and
-        predicts the mean of their class probabilities (model.networks.ensemble).
+    ensemble: M > 1 trains M such networks one after another, each with its own seed,
+        validation speakers and early stopping (model.members), and predicts the mean of their
+        class probabilities (model.networks.ensemble).
     stats_branch: fuse the network with a linear classifier on utterance statistics of its
         input features (model.networks.stats_branch).
     The use_* switches turn parts of the enhanced model off for ablations.

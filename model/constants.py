@@ -36,6 +36,4 @@ MEL_HOP_LENGTH = 160
 N_MELS = 80
 MEL_FRAME_RATE = SAMPLE_RATE / MEL_HOP_LENGTH  # frames per second (100)
 
-# Self-supervised encoders (HuBERT, wav2vec 2.0, WavLM) emit one frame per 20 ms.
-ENCODER_FRAME_RATE = 50.0
 DEFAULT_ENCODER = "facebook/hubert-base-ls960"

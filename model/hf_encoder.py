@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 
-from model.cache import file_sha1
+from model.files import file_sha1
 from model.config import FrontendConfig
 from model.constants import DEFAULT_ENCODER, SAMPLE_RATE
 from model.features import FrontendUnavailable, as_waveform, digest

@@ -23,7 +23,8 @@ import torch
 from tqdm import tqdm
 
 from model.audio import load_audio
-from model.cache import FeatureCache, file_sha1
+from model.cache import FeatureCache
+from model.files import file_sha1
 from model.channel import ChannelAugmenter
 from model.config import ChannelConfig, config_to_dict
 from model.corpora.record import Utterance

@@ -24,7 +24,7 @@ class TrainSettings:
     or local folder (hubert only, "" = default); weighted_layers: learn a mix of all encoder
     layers. folds: k of grouped k-fold, 0 = leave-one-speaker-out (corpora with sessions use
     one fold per session); max_folds: run only the first K folds (0 = all); final_model:
-    train the all-speaker model after cross-validation. ensemble: networks trained side by side
+    train the all-speaker model after cross-validation. ensemble: networks trained one by one
     whose probabilities are averaged (1 = a single network); stats_branch: fuse each network
     with a linear classifier on utterance statistics. loudness: the BS.1770 loudness
     normaliser in front of the frontend; band_norm: per-utterance CMVN of the log-mel bands

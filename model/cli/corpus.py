@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from model.corpora import load_corpus, parse_label_map
+from model.corpora import load_corpus, parse_classes, parse_label_map
 from model.corpora.record import CorpusError
 
 
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the corpus summary; exit code 2 with a message on stderr for unusable input."""
     try:
         label_map = parse_label_map(args.label_map)
-        corpus = load_corpus(args.path, label_map=label_map, classes=args.classes)
+        corpus = load_corpus(args.path, label_map=label_map,
+                             classes=parse_classes(args.classes))
     except (CorpusError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -21,7 +21,8 @@ import numpy as np
 
 from model.cache import FeatureCache, default_cache_dir
 from model.checkpoint import CheckpointError
-from model.corpora import Corpus, CorpusError, load_corpus, parse_label_map
+from model.corpora import (Corpus, CorpusError, load_corpus, parse_classes,
+                           parse_label_map)
 from model.features import FrontendUnavailable
 from model.inference import Predictor
 from model.metrics import compute_metrics
@@ -54,12 +55,6 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _classes(values: list[str] | None) -> list[str] | None:
-    if not values:
-        return None
-    return [c.strip() for item in values for c in item.split(",") if c.strip()]
-
-
 def check_labels(corpus: Corpus, labels: list[str], model_path: Path) -> None:
     """Raise CorpusError when the corpus holds labels the model cannot predict."""
     unknown = [name for name in corpus.labels if name not in labels]
@@ -87,7 +82,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     """The metrics dict of the command (raises the errors run() reports)."""
     predictor = Predictor.load(args.model)
     corpus = load_corpus(args.corpus, label_map=parse_label_map(args.map),
-                         classes=_classes(args.classes))
+                         classes=parse_classes(args.classes))
     if not corpus.utterances:
         raise CorpusError(f"{args.corpus}: no utterances to evaluate")
     check_labels(corpus, predictor.labels, predictor.checkpoint_path)

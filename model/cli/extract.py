@@ -11,7 +11,7 @@ import torch
 
 from model.audio import AudioError
 from model.cache import FeatureCache, FillError, default_cache_dir
-from model.corpora import CorpusError, load_corpus, parse_label_map
+from model.corpora import CorpusError, load_corpus, parse_classes, parse_label_map
 from model.features import FrontendUnavailable, build_frontend, parse_frontend_spec
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,8 @@ def run(args: argparse.Namespace) -> int:
         # busy machine the thread hand-offs make them many times slower.
         torch.set_num_threads(1)
     try:
-        classes = [c for item in args.classes for c in item.split(",") if c.strip()] \
-            if args.classes else None
-        corpus = load_corpus(args.corpus, label_map=parse_label_map(args.map), classes=classes)
+        corpus = load_corpus(args.corpus, label_map=parse_label_map(args.map),
+                             classes=parse_classes(args.classes))
         cache = FeatureCache(build_frontend(parse_frontend_spec(args.frontend)), args.cache)
     except (CorpusError, FrontendUnavailable, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -64,7 +64,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--frame-pool", type=int, help="average-pool input frames by this factor")
     p.add_argument("--dropout", type=float)
     p.add_argument("--ensemble", type=int, metavar="M",
-                   help="train M networks side by side and average their probabilities")
+                   help="train M networks one by one (own seed, validation speakers and early "
+                        "stopping) and average their probabilities")
     p.add_argument("--stats-branch", action=argparse.BooleanOptionalAction,
                    help="fuse the network with a linear classifier on utterance statistics")
     p.add_argument("--adversarial-weight", type=float)
@@ -252,7 +253,7 @@ def _print_result(summary: dict, out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model.corpora import load_corpus, parse_label_map
+    from model.corpora import load_corpus, parse_classes, parse_label_map
     from model.experiment import run_cross_validation
 
     progress = JsonLines() if args.progress_json else Bars()
@@ -260,9 +261,8 @@ def run(args: argparse.Namespace) -> int:
     previous = _install_signals(cancel)
     try:
         frontend_cfg, model_cfg, train_cfg = build_configs(args)
-        classes = ([c.strip() for item in args.classes for c in item.split(",") if c.strip()]
-                   if args.classes else None)
-        corpus = load_corpus(args.corpus, parse_label_map(args.map), classes)
+        corpus = load_corpus(args.corpus, parse_label_map(args.map),
+                             parse_classes(args.classes))
         summary = run_cross_validation(
             corpus, frontend_cfg, model_cfg, train_cfg, args.out, cache_dir=args.cache,
             progress=progress, cancel=cancel, final=not args.no_final,

@@ -15,14 +15,14 @@ from pathlib import Path
 
 from model.corpora.iemocap import SESSION_DIR, read_iemocap, session_dirs
 from model.corpora.labels import (
-    SEED_CLASSES, canonical_classes, parse_label_map, resolve_label,
+    SEED_CLASSES, canonical_classes, parse_classes, parse_label_map, resolve_label,
 )
 from model.corpora.manifest import read_manifest
 from model.corpora.ravdess import has_ravdess_files, read_ravdess
 from model.corpora.record import CorpusError, Utterance
 
 __all__ = [
-    "Corpus", "CorpusError", "Utterance", "detect_kind", "load_corpus", "parse_label_map",
+    "Corpus", "CorpusError", "Utterance", "detect_kind", "load_corpus", "parse_classes", "parse_label_map",
 ]
 
 log = logging.getLogger(__name__)

@@ -51,6 +51,15 @@ def canonical_label(name: str) -> str | None:
     return _ALIASES.get(key, key)
 
 
+def parse_classes(items: Iterable[str] | None) -> list[str] | None:
+    """Class names from --classes values, space or comma separated ("a b", "a,b", "a, b c");
+    None when none are given."""
+    if not items:
+        return None
+    names = [c.strip() for item in items for c in item.split(",") if c.strip()]
+    return names or None
+
+
 def parse_label_map(text: str | Iterable[str] | None) -> dict[str, str]:
     """Parse "calm=neutral,exc=happy" (or a list of such strings) into {"calm": "neutral", ...}.
 

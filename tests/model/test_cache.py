@@ -14,7 +14,8 @@ from safetensors.torch import save_file
 
 import model.cache as cache_module
 from model.audio import AudioError, load_audio
-from model.cache import FeatureCache, FillError, default_cache_dir, file_sha1, tensor_sha1
+from model.cache import FeatureCache, FillError, default_cache_dir, tensor_sha1
+from model.files import file_sha1
 from model.cli import extract
 from model.config import FrontendConfig
 from model.constants import SAMPLE_RATE

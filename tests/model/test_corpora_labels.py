@@ -42,3 +42,13 @@ def test_canonical_classes():
     assert canonical_classes(["ang", "Happy", "angry"]) == ["angry", "happy"]
     with pytest.raises(CorpusError, match="'xxx' cannot be a class"):
         canonical_classes(["xxx"])
+
+
+def test_classes_are_parsed_space_or_comma_separated():
+    from model.corpora import parse_classes
+
+    assert parse_classes(None) is None and parse_classes([]) is None
+    assert parse_classes(["angry", "happy"]) == ["angry", "happy"]
+    assert parse_classes(["angry,happy", " sad"]) == ["angry", "happy", "sad"]
+    assert parse_classes(["a, b", "c"]) == ["a", "b", "c"]
+    assert parse_classes([","]) is None

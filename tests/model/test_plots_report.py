@@ -146,3 +146,37 @@ def test_report_lists_each_members_validation_speakers_and_best_epoch(tmp_path):
     assert ("- Architecture: enhanced + utterance-statistics branch, ensemble of 5 networks "
             "trained one by one") in text
     assert "| 0 | Ses01F, Ses01M (sessions Ses01) | Ses02F | 4 | 3 |" in text
+
+
+def _captured_figure(monkeypatch):
+    """Make the plotting functions hand their Figure to the test instead of only saving it."""
+    from model import plots
+
+    figures = []
+    real = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or real(fig, path))
+    return figures
+
+
+def test_each_curve_is_drawn_in_its_own_panel(tmp_path, monkeypatch):
+    """Accuracy values land on the Accuracy panel and F1 values on the Macro-F1 panel."""
+    figures = _captured_figure(monkeypatch)
+    rows = history(5)
+    plot_training_curves(rows, tmp_path / "c.png", best_epoch=3)
+    panels = {ax.get_title(): ax for ax in figures[0].axes}
+    def drawn(panel):
+        return {line.get_label(): list(line.get_ydata()) for line in panels[panel].get_lines()}
+    assert drawn("Accuracy")["train"] == [r["train_acc"] for r in rows]
+    assert drawn("Accuracy")["validation UA"] == [r["val_ua"] for r in rows]
+    assert drawn("Macro-F1")["train"] == [r["train_f1"] for r in rows]
+    assert drawn("Macro-F1")["validation"] == [r["val_f1"] for r in rows]
+    assert drawn("Learning rate")["lr"] == [r["lr"] for r in rows]
+
+
+def test_per_speaker_bars_show_accuracy_and_f1_of_each_speaker(tmp_path, monkeypatch):
+    figures = _captured_figure(monkeypatch)
+    speakers = {"b": {"accuracy": 0.9, "f1": 0.2, "n": 4}, "a": {"accuracy": 0.6, "f1": 0.5}}
+    plot_per_speaker(speakers, tmp_path / "s.png")
+    ax = figures[0].axes[0]
+    bars = {c.get_label(): [p.get_height() for p in c.patches] for c in ax.containers}
+    assert bars == {"accuracy": [0.6, 0.9], "macro-F1": [0.5, 0.2]}  # speakers sorted by name

@@ -227,3 +227,25 @@ def test_min_epochs_are_never_best_and_do_not_count_for_patience():
     first_top_after = uas.index(max(uas[5:]), 5) + 1
     assert len(trained.history) == first_top_after + 2
 
+
+
+def test_the_best_epoch_is_restored_when_it_is_not_the_last(monkeypatch):
+    """Validation scores scripted so that epoch 2 of 5 is best: the returned network holds
+    epoch 2's weights, not the last epoch's."""
+    import copy
+
+    from model import trainer as trainer_mod
+
+    scores = iter([0.5, 0.9, 0.6, 0.7, 0.8])
+    snapshots = []
+
+    def scripted(network, dataset, labels, cfg, device, cancel):
+        snapshots.append(copy.deepcopy(network.state_dict()))
+        return {"val_loss": 1.0, "val_acc": 0.5, "val_f1": 0.5, "val_ua": next(scores)}
+
+    monkeypatch.setattr(trainer_mod, "_validate", scripted)
+    trained, *_ = _train({"epochs": 5, "patience": 10})
+    assert trained.best_epoch == 2 and len(snapshots) == 5
+    final = trained.network.state_dict()
+    assert all(torch.equal(final[k], snapshots[1][k]) for k in final)
+    assert not all(torch.equal(final[k], snapshots[-1][k]) for k in final)

@@ -1,0 +1,44 @@
+"""File helpers shared by the feature cache, the checkpoints and the encoders: content hashes
+and atomic writes."""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+_HASH_CHUNK = 1 << 20
+_memo: dict[tuple[str, int, int], str] = {}
+_lock = threading.Lock()
+
+
+def file_sha1(path: str | Path) -> str:
+    """sha1 hex digest of a file's bytes, memoised per process by (path, size, mtime)."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _lock:
+        if key in _memo:
+            return _memo[key]
+    sha = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_HASH_CHUNK), b""):
+            sha.update(block)
+    digest = sha.hexdigest()
+    with _lock:
+        _memo[key] = digest
+    return digest
+
+
+def atomic_write(target: Path, write: Callable[[Path], Any]) -> None:
+    """Call ``write(tmp)`` then rename tmp over ``target``, so no half-written file is ever
+    seen (a process killed mid-write leaves the old file or none)."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
