@@ -3,6 +3,7 @@
 babble from other test speakers, a room, a phone line, a low-pass, a codec, clipping).
 
     python bench/robustness.py --run runs/default_model [--json runs/default_model/robustness.json]
+        [--compare runs/old_recipe/robustness.json]
 
 For each condition it prints WA, UA and macro-F1 (mean over folds, as the CV figures are) and
 the predicted-class distribution over all test clips, then the mean and the worst UA over the
@@ -89,6 +90,21 @@ def format_table(summary: dict, labels: list[str]) -> str:
     return "\n".join(lines)
 
 
+def format_comparison(before: dict, after: dict) -> str:
+    """UA per condition of two runs side by side (markdown): before, after, change."""
+    lines = ["| condition | UA before | UA after | change |", "|---|---|---|---|"]
+    for name, row in after["conditions"].items():
+        old = before["conditions"].get(name, {}).get("ua")
+        was = f"{old:.3f}" if old is not None else "—"
+        change = f"{row['ua'] - old:+.3f}" if old is not None else "—"
+        lines.append(f"| {name} | {was} | {row['ua']:.3f} | {change} |")
+    lines.append(f"| **mean over conditions** | {before['mean_ua']:.3f} | {after['mean_ua']:.3f} "
+                 f"| {after['mean_ua'] - before['mean_ua']:+.3f} |")
+    lines.append(f"| **worst condition** | {before['worst_ua']:.3f} | {after['worst_ua']:.3f} "
+                 f"| {after['worst_ua'] - before['worst_ua']:+.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     from model.conditions import CONDITIONS
 
@@ -101,6 +117,8 @@ def main() -> None:
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS),
                         help="a subset of the conditions (default: all 13)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--compare", type=Path, metavar="JSON",
+                        help="another run's --json output: print UA side by side")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from model.corpora import load_corpus, parse_label_map
@@ -115,6 +133,10 @@ def main() -> None:
     print(format_table(summary, labels))
     if args.json:
         args.json.write_text(json.dumps({"run": str(args.run), **summary}, indent=2) + "\n")
+    if args.compare:
+        before = json.loads(args.compare.read_text())
+        print(f"\nbefore: {before['run']}; after: {args.run}")
+        print(format_comparison(before, summary))
 
 
 if __name__ == "__main__":
