@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
@@ -25,21 +23,13 @@ from tqdm import tqdm
 
 from model.audio import AudioError, load_audio
 from model.features import Frontend
-from model.files import atomic_write, file_sha1
+from model.files import atomic_write, default_cache_dir, file_sha1
 
 log = logging.getLogger(__name__)
 
 ENTRY_FORMAT = "ser-studio-features"
 ENTRY_VERSION = "1"
 _TENSOR = "features"
-
-
-def default_cache_dir() -> Path:
-    """$SER_CACHE_DIR, else the user cache folder of ser-studio / "features"."""
-    env = os.environ.get("SER_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_cache_dir("ser-studio")) / "features"
 
 
 def tensor_sha1(tensor: torch.Tensor) -> str:

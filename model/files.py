@@ -1,5 +1,5 @@
-"""File helpers shared by the feature cache, the checkpoints and the encoders: content hashes
-and atomic writes."""
+"""File helpers shared by the feature cache, the checkpoints and the encoders: the cache's
+default folder, content hashes and atomic writes (no torch: command-line help stays fast)."""
 from __future__ import annotations
 
 import hashlib
@@ -10,9 +10,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 _HASH_CHUNK = 1 << 20
 _memo: dict[tuple[str, int, int], str] = {}
 _lock = threading.Lock()
+
+
+def default_cache_dir() -> Path:
+    """$SER_CACHE_DIR, else the user cache folder of ser-studio / "features"."""
+    env = os.environ.get("SER_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_cache_dir("ser-studio")) / "features"
 
 
 def file_sha1(path: str | Path) -> str:

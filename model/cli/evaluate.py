@@ -17,15 +17,14 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from model.cache import FeatureCache, default_cache_dir
-from model.checkpoint import CheckpointError
-from model.corpora import (Corpus, CorpusError, load_corpus, parse_classes,
-                           parse_label_map)
-from model.features import FrontendUnavailable
-from model.inference import Predictor
-from model.metrics import compute_metrics
+from model.corpora import Corpus, CorpusError, load_corpus, parse_classes, parse_label_map
+from model.files import default_cache_dir
+
+if TYPE_CHECKING:  # torch, scikit-learn and the encoders load only when the command runs
+    from model.cache import FeatureCache
+    from model.inference import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +67,8 @@ def check_labels(corpus: Corpus, labels: list[str], model_path: Path) -> None:
 def predict_corpus(predictor: Predictor, cache: FeatureCache, corpus: Corpus,
                    batch_size: int, progress: bool) -> list[str]:
     """Predicted label of every utterance of ``corpus``, in its order."""
+    import numpy as np
+
     paths = [u.path for u in corpus.utterances]
     cache.fill(paths, progress=progress)
     predicted: list[str] = []
@@ -80,6 +81,10 @@ def predict_corpus(predictor: Predictor, cache: FeatureCache, corpus: Corpus,
 
 def evaluate(args: argparse.Namespace) -> dict:
     """The metrics dict of the command (raises the errors run() reports)."""
+    from model.cache import FeatureCache
+    from model.inference import Predictor
+    from model.metrics import compute_metrics
+
     predictor = Predictor.load(args.model)
     corpus = load_corpus(args.corpus, label_map=parse_label_map(args.map),
                          classes=parse_classes(args.classes))
@@ -100,9 +105,12 @@ def evaluate(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print; 0 on success, 2 on an error (message on stderr)."""
+    from model.features import FrontendUnavailable
+
     try:
         metrics = evaluate(args)
-    except (CheckpointError, CorpusError, FrontendUnavailable, ValueError, OSError) as exc:
+    except (CorpusError, FrontendUnavailable, ValueError, OSError) as exc:  # CheckpointError
+        # is a ValueError
         # ValueError includes AudioError and the cache's FillError, which lists every bad file
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -7,12 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
-from model.audio import AudioError
-from model.cache import FeatureCache, FillError, default_cache_dir
 from model.corpora import CorpusError, load_corpus, parse_classes, parse_label_map
-from model.features import FrontendUnavailable, build_frontend, parse_frontend_spec
+from model.files import default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +37,11 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fill the cache and print a summary; errors go to stderr with exit code 2."""
+    import torch
+
+    from model.cache import FeatureCache, FillError
+    from model.features import FrontendUnavailable, build_frontend, parse_frontend_spec
+
     if args.frontend.strip() == "logmel":
         # Log-mel's per-file tensor ops are too small to gain from intra-op threads, and on a
         # busy machine the thread hand-offs make them many times slower.
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     paths = [u.path for u in corpus.utterances]
     start = time.perf_counter()
-    failed: list[AudioError] = []
+    failed: list = []  # AudioError per file
     try:
         cache.fill(paths, progress=not args.no_progress)
     except FillError as exc:

@@ -21,11 +21,13 @@ import math
 import sys
 from pathlib import Path
 
-from model.checkpoint import CheckpointError
+from typing import TYPE_CHECKING
+
 from model.constants import HOP_SECONDS, WINDOW_SECONDS
-from model.features import FrontendUnavailable
-from model.inference import FileResult, Prediction, Predictor, file_result_to_dict
 from model.loudness import level_warning
+
+if TYPE_CHECKING:  # torch and the networks load only when the command runs
+    from model.inference import FileResult, Prediction
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +89,16 @@ def format_result(result: FileResult, labels: list[str]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Predict every file; 0 when all succeeded, 1 when any file failed, 2 without a model."""
+    from model.features import FrontendUnavailable
+    from model.inference import Predictor, file_result_to_dict
+
     if args.window <= 0 or args.hop <= 0:
         print(f"error: --window and --hop must be positive, got {args.window} and {args.hop}",
               file=sys.stderr)
         return 2
     try:
         predictor = Predictor.load(args.model)
-    except (CheckpointError, FrontendUnavailable, ValueError, OSError) as exc:
+    except (FrontendUnavailable, ValueError, OSError) as exc:  # CheckpointError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     failed = 0
