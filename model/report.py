@@ -77,6 +77,25 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
     return lines + [""]
 
 
+def _level_text(frontend: dict) -> str:
+    """", loudness normalised to -23.0 LUFS (BS.1770), per-utterance band CMVN" or ""."""
+    parts = []
+    if frontend.get("loudness", "none") != "none":
+        parts.append(f"loudness normalised to {frontend.get('target_lufs')} LUFS (BS.1770)")
+    if frontend.get("band_norm", "none") != "none":
+        parts.append(f"per-utterance band {frontend['band_norm'].upper()}")
+    return "".join(f", {p}" for p in parts)
+
+
+def _augmentation_text(summary: dict) -> str:
+    """"; trained on K recording-chain variants per clip ..." when the run had them."""
+    channel = summary.get("configs", {}).get("train", {}).get("channel") or {}
+    if not channel.get("variants"):
+        return ""
+    return (f"; trained on {channel['variants']} recording-chain variants per clip (used with "
+            f"probability {channel.get('prob')}; babble from training-side speakers only)")
+
+
 def _header(summary: dict) -> list[str]:
     corpus = summary.get("corpus") or {}
     counts = corpus.get("summary") or {}
@@ -97,7 +116,8 @@ def _header(summary: dict) -> list[str]:
         "test speakers are never seen in training or validation",
         f"- Frontend: {frontend.get('name', 'unknown')}"
         + (f" ({frontend.get('encoder')}, layers: {frontend.get('layer_mode')})"
-           if frontend.get("name") == "hubert" else ""),
+           if frontend.get("name") == "hubert" else "")
+        + _level_text(frontend) + _augmentation_text(summary),
         f"- Architecture: {model.get('arch', 'unknown')}"
         + (" + utterance-statistics branch" if model.get("stats_branch") else "")
         + (f", ensemble of {model['ensemble']} networks trained one by one"

@@ -180,3 +180,16 @@ def test_per_speaker_bars_show_accuracy_and_f1_of_each_speaker(tmp_path, monkeyp
     ax = figures[0].axes[0]
     bars = {c.get_label(): [p.get_height() for p in c.patches] for c in ax.containers}
     assert bars == {"accuracy": [0.6, 0.9], "macro-F1": [0.5, 0.2]}  # speakers sorted by name
+
+
+def test_report_names_the_level_and_channel_treatment(tmp_path):
+    summary = _summary(tmp_path)
+    text = write_report(tmp_path, summary).read_text()
+    assert "LUFS" not in text and "recording-chain" not in text  # an older run: neither
+    summary["configs"]["frontend"].update(loudness="bs1770", target_lufs=-23.0,
+                                          band_norm="cmvn")
+    summary["configs"]["train"] = {**summary["configs"].get("train", {}),
+                                   "channel": {"variants": 4, "prob": 0.6}}
+    text = write_report(tmp_path, summary).read_text()
+    assert ("Frontend: logmel, loudness normalised to -23.0 LUFS (BS.1770), per-utterance band "
+            "CMVN; trained on 4 recording-chain variants per clip") in text
