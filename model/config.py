@@ -296,3 +296,19 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
     if "channel" in data:
         data["channel"] = config_from_dict(ChannelConfig, data["channel"])
     return config_from_dict(TrainConfig, data)
+
+
+def check_run_configs(frontend: FrontendConfig, train: TrainConfig) -> None:
+    """Cross-field rules of one run; ConfigError naming the keys. The frequency warp and the
+    level gain act on log-mel power spectra: they need the plain log-mel frontend (no other
+    encoder, no per-utterance band normalisation for the gain)."""
+    aug = train.augment
+    if frontend.name != "logmel":
+        for key in ("warp_prob", "gain_prob"):
+            if getattr(aug, key) > 0:
+                raise ConfigError(f"train.augment.{key} = {getattr(aug, key)} acts on log-mel "
+                                  f"spectra; the {frontend.name!r} frontend needs it at 0")
+    if frontend.band_norm != "none" and aug.gain_prob > 0:
+        raise ConfigError(f"train.augment.gain_prob = {aug.gain_prob} rescales log-mel power, "
+                          f"which frontend.band_norm = {frontend.band_norm!r} normalises away; "
+                          "set it to 0")

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from model.checkpoint import Checkpoint, save_checkpoint
-from model.config import FrontendConfig, ModelConfig, TrainConfig, config_to_dict
+from model.config import (FrontendConfig, ModelConfig, TrainConfig, check_run_configs,
+                          config_to_dict)
 from model.data import FeatureDataset, FeatureStore, frames_for
 from model.folds import LOSO_SESSION, Fold, make_folds
 from model.metrics import aggregate_folds, compute_metrics
@@ -289,6 +290,7 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
     computed. Returns the summary written to metrics.json (layout: model.report's docstring).
     """
     started = time.monotonic()
+    check_run_configs(frontend_cfg, train_cfg)
     out_dir = Path(out_dir)
     if max_folds is not None and max_folds < 0:
         raise ValueError(f"max_folds must be >= 1 (0 or None: every fold), got {max_folds}")

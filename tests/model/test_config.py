@@ -52,3 +52,15 @@ def test_a_checkpoint_sidecar_with_a_wrong_type_is_refused(tmp_path):
     sidecar.write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match="TrainConfig.batch_size: '16'"):
         load_checkpoint(path)
+
+
+def test_log_mel_only_augmentations_are_refused_with_other_features():
+    from model.config import check_run_configs
+
+    warp = TrainConfig(augment=AugmentConfig(warp_prob=0.5))
+    check_run_configs(FrontendConfig(name="logmel"), warp)
+    with pytest.raises(ConfigError, match="train.augment.warp_prob = 0.5 acts on log-mel"):
+        check_run_configs(FrontendConfig(name="hubert"), warp)
+    gain = TrainConfig(augment=AugmentConfig(gain_prob=0.5))
+    with pytest.raises(ConfigError, match="band_norm = 'cmvn'"):
+        check_run_configs(FrontendConfig(name="logmel", band_norm="cmvn"), gain)
