@@ -106,7 +106,7 @@ def _variants(run: _Run, folds: list[Fold]) -> dict:
         [u for u in utts if u.speaker in training],
         [u for u in utts if u.speaker in training - forbidden], run.frontend,
         run.train_cfg.channel, seed=run.train_cfg.seed, forbidden_speakers=sorted(forbidden),
-        cache_dir=run.cache_dir, progress=run.feature_bar)
+        cache_dir=run.cache_dir, progress=run.feature_bar, cancel=run.cancel)
 
 
 def _train(run: _Run, fold: Fold, epochs: int | None = None, progress=None) -> TrainedModel:

@@ -30,6 +30,7 @@ from model.config import ChannelConfig, config_to_dict
 from model.corpora.record import Utterance
 from model.features import Frontend, digest
 from model.folds import SpeakerLeakError
+from model.trainer import TrainingCancelled
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +102,14 @@ def pool_digest(pool: Sequence[Utterance]) -> str:
 def render_variants(utterances: Sequence[Utterance], pool: Sequence[Utterance],
                     frontend: Frontend, cfg: ChannelConfig, *, seed: int,
                     forbidden_speakers: Sequence[str], cache_dir=None,
-                    progress: bool = False) -> dict[Path, list[torch.Tensor]]:
+                    progress: bool = False, cancel=None) -> dict[Path, list[torch.Tensor]]:
     """path -> cfg.variants feature tensors (T_k, D) for each of ``utterances``.
 
     pool: utterances babble may be mixed from (training-side speakers only); checked against
     ``forbidden_speakers`` (the fold's test speakers and every member's validation speakers)
     before anything is mixed. ``utterances`` may include a speaker that one ensemble member
     validates on and another trains on: its variants are used only by the members training
-    on it.
+    on it. cancel: anything with ``is_set()``; checked before each file (TrainingCancelled).
     """
     check_babble_pool(pool, forbidden_speakers)
     if cfg.variants == 0:
@@ -119,8 +120,11 @@ def render_variants(utterances: Sequence[Utterance], pool: Sequence[Utterance],
     caches = [VariantCache(frontend, cfg, k, seed, fp, babble, speakers, cache_dir)
               for k in range(cfg.variants)]
     paths = list(dict.fromkeys(Path(u.path) for u in utterances))
-    out = {p: [c.get(p).float() for c in caches]
-           for p in tqdm(paths, desc="channel variants", unit="file", disable=not progress)}
+    out = {}
+    for path in tqdm(paths, desc="channel variants", unit="file", disable=not progress):
+        if cancel is not None and cancel.is_set():
+            raise TrainingCancelled("cancelled while rendering channel variants")
+        out[path] = [c.get(path).float() for c in caches]
     computed = sum(c.stats.misses + c.stats.recomputed for c in caches)
     log.info("channel variants: %d files x %d variants (%d computed, %d from the cache); "
              "babble from %d utterances of %d speakers", len(paths), cfg.variants, computed,

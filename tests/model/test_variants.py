@@ -86,7 +86,7 @@ def test_experiment_draws_babble_from_training_side_speakers_only(corpus, monkey
     """Every member's validation speakers and the fold's test speakers stay out of the pool."""
     seen = {}
 
-    def fake_render(utts, pool, frontend, cfg, *, seed, forbidden_speakers, **_):
+    def fake_render(utts, pool, frontend, cfg, *, seed, forbidden_speakers, **_):  # noqa: ARG001
         seen.update(utts=utts, pool=pool, forbidden=set(forbidden_speakers))
         check_babble_pool(pool, forbidden_speakers)
         return {}
@@ -97,7 +97,7 @@ def test_experiment_draws_babble_from_training_side_speakers_only(corpus, monkey
     members = [make_folds(corpus.utterances, kind=corpus.kind, folds=0, val_speakers=1,
                           seed=m)[1][0] for m in range(3)]
     run = SimpleNamespace(train_cfg=cfg, frontend=object(), corpus=corpus, cache_dir=None,
-                          feature_bar=False)
+                          feature_bar=False, cancel=None)
     experiment._variants(run, members)
     held = {s for f in members for s in (*f.val_speakers, *f.test_speakers)}
     assert {u.speaker for u in seen["pool"]}.isdisjoint(held)
@@ -124,3 +124,16 @@ def test_dataset_uses_variants_with_their_probability():
     evaluation = FeatureDataset({"a": clean}, [utt], ["x"], mean, std, max_frames=50,
                                 train=False, variants={"a": [variant]}, variant_prob=1.0)
     assert float(evaluation[0][0].mean()) == 0.0  # never at test time
+
+
+def test_rendering_stops_when_cancelled(corpus, tmp_path):
+    import threading
+
+    from model.trainer import TrainingCancelled
+
+    target, pool, forbidden = split(corpus)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(TrainingCancelled):
+        render_variants(target, pool, build_frontend(FrontendConfig(name="logmel")), CFG,
+                        seed=0, forbidden_speakers=forbidden, cache_dir=tmp_path, cancel=cancel)
