@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
+from app.history_store import MICROPHONE
 from app.segments import SegmentTracker
 
 log = logging.getLogger(__name__)
@@ -103,9 +104,11 @@ class InferenceWorker(QObject):
 
     def __init__(self, *, history=None, smoothing: int = 1, keep_audio: bool = True,
                  loader: Callable[[str | None], Any] = _default_loader,
-                 hop_speech: Callable[[np.ndarray], float] = _hop_speech_ratio):
+                 hop_speech: Callable[[np.ndarray], float] = _hop_speech_ratio,
+                 live_source: str = MICROPHONE):
         super().__init__()
         self.history = history
+        self.live_source = live_source  # what live history rows name as their source
         self.keep_audio = keep_audio
         self._loader = loader
         self._hop_speech = hop_speech
@@ -270,7 +273,7 @@ class InferenceWorker(QObject):
         self._recent.clear()
 
     def _store_segment(self, seg) -> None:
-        self._store(source="microphone", label=seg.label,
+        self._store(source=self.live_source, label=seg.label,
                     probs=np.array([seg.probs[k] for k in self.predictor.labels]),
                     duration_s=seg.duration_s, audio=seg.audio)
 

@@ -18,6 +18,7 @@ from app.about import AboutDialog
 from app.controls import Controls
 from app.devices import DeviceError, resolve_device
 from app.file_panel import FilePanel
+from app.history_store import MICROPHONE
 from app.inference_worker import InferenceThread, InferenceWorker
 from app.listening import Listening
 from app.live_panel import LivePanel
@@ -54,8 +55,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("SER Studio — speech emotion recognition")
         self.setWindowIcon(icon("app"))
         self.setAcceptDrops(True)
+        replayed = getattr(stream_factory, "path", None)
         worker = InferenceWorker(history=history, smoothing=self.settings.smoothing,
-                                 keep_audio=self.settings.keep_audio)
+                                 keep_audio=self.settings.keep_audio,
+                                 live_source=f"replay: {replayed}" if replayed else MICROPHONE)
         self.inference = InferenceThread(worker, self)
         self.listening = Listening(self.inference, stream_factory, self)
         self._build()

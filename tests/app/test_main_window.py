@@ -213,3 +213,14 @@ def test_a_failed_model_load_keeps_the_model_in_use_named(qtbot, make_window, tm
     with qtbot.waitSignal(window.inference.worker.modelError, timeout=20_000):
         window.load_model(str(bad))
     qtbot.waitUntil(lambda: window.status_model.text() == shown, timeout=2000)
+
+
+def test_history_rows_of_a_replayed_file_say_replay(qtbot, make_window, speech_path, history):
+    from app.replay import replay_factory
+
+    window = make_window(stream_factory=replay_factory(speech_path, speed=2.0))
+    window.start_listening()
+    qtbot.waitUntil(lambda: window.live_panel._result is not None, timeout=20_000)
+    window.stop_listening()
+    qtbot.waitUntil(lambda: history.count() >= 1, timeout=10_000)
+    assert history.query()[0].source == f"replay: {speech_path}"
