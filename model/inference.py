@@ -24,6 +24,7 @@ per process and locked (model.vad).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -62,7 +63,7 @@ def default_model_path() -> Path:
     return assets_dir() / DEFAULT_MODEL_NAME
 
 
-@dataclass
+@dataclass(frozen=True)
 class Prediction:
     """One prediction.
 
@@ -294,9 +295,10 @@ class Predictor:
         elif self.max_seconds is None or wav.shape[0] <= self.max_seconds * SAMPLE_RATE:
             overall = self._window(wav, 0, wav.shape[0], spans)
         else:
-            overall = self._average(windows, spans, wav.shape[0])
-            overall.level = self.level(wav)
-        overall.latency_s = time.perf_counter() - started
+            overall = dataclasses.replace(self._average(windows, spans, wav.shape[0]),
+                                          level=self.level(wav))
+        # a copy: a one-window file's window keeps its own latency
+        overall = dataclasses.replace(overall, latency_s=time.perf_counter() - started)
         return FileResult(path=path, duration_s=wav.shape[0] / SAMPLE_RATE, overall=overall,
                           windows=windows)
 

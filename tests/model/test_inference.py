@@ -128,7 +128,7 @@ def test_predict_file_short_file_is_one_window(predictor, speech, tmp_path):
     sf.write(path, speech[: 2 * SAMPLE_RATE], SAMPLE_RATE)
     result = predictor.predict_file(path, window_s=3.0, hop_s=1.0)
     assert len(result.windows) == 1 and result.windows[0][:2] == (0.0, 2.0)
-    assert result.windows[0][2] is result.overall and result.overall.label in LABELS
+    assert result.windows[0][2].label == result.overall.label and result.overall.label in LABELS
 
 
 @pytest.mark.parametrize("content", [None, b"", b"this is not audio at all" * 20])
@@ -221,3 +221,23 @@ def test_trained_model_beats_chance_on_unseen_speakers(trained):
     # the waveform path gives the same as the feature path
     wav_pred = predictor.predict(load_audio(test[0].path), vad=False)
     np.testing.assert_allclose(wav_pred.probs, probs[0], atol=1e-5)
+
+
+def test_predictions_are_immutable_and_a_one_window_file_keeps_its_window_latency(
+        trained, tmp_path):
+    import dataclasses
+
+    import soundfile as sf
+
+    path, test, _ = trained
+    predictor = Predictor.load(path)
+    wav = load_audio(test[0].path)[:2 * 16000]
+    clip = tmp_path / "short.wav"
+    sf.write(clip, wav, 16000)
+    result = predictor.predict_file(clip, window_s=3.0, vad=False)
+    assert len(result.windows) == 1
+    window = result.windows[0][2]
+    assert result.overall is not window and window.latency_s <= result.overall.latency_s
+    np.testing.assert_array_equal(result.overall.probs, window.probs)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.overall.label = "sad"
