@@ -107,10 +107,13 @@ def describe_network(cfg) -> str:
 
 
 def describe_frontend(cfg) -> str:
-    """Short name of a FrontendConfig: "logmel", "logmel, loudness -23 LUFS", ..."""
-    if cfg.loudness == "none":
-        return cfg.name
-    return f"{cfg.name}, loudness {cfg.target_lufs:g} LUFS"
+    """Short name of a FrontendConfig: "logmel", "logmel, loudness -23 LUFS, band CMVN", ..."""
+    parts = [cfg.name]
+    if cfg.loudness != "none":
+        parts.append(f"loudness {cfg.target_lufs:g} LUFS")
+    if cfg.band_norm != "none":
+        parts.append(f"band {cfg.band_norm.upper()}")
+    return ", ".join(parts)
 
 
 class Predictor:
