@@ -154,7 +154,13 @@ class NormalisedFrontend:
 
     def __call__(self, wav: np.ndarray) -> torch.Tensor:
         """(N,) -> the inner frontend's features of the loudness-normalised signal."""
-        return self.inner(self.normaliser(as_waveform(wav).numpy()))
+        return self.with_level(wav)[0]
+
+    def with_level(self, wav: np.ndarray) -> tuple[torch.Tensor, Level]:
+        """The features and the normaliser's measurement of ``wav``, measured once."""
+        samples = as_waveform(wav).numpy()
+        level = self.normaliser.measure(samples)
+        return self.inner(self.normaliser.apply(samples, level)), level
 
     def batch(self, wavs: list[np.ndarray]) -> list[torch.Tensor]:
         return self.inner.batch([self.normaliser(as_waveform(w).numpy()) for w in wavs])

@@ -235,6 +235,13 @@ class Predictor:
         level_of = getattr(self.frontend, "level", None)
         return level_of(wav) if level_of is not None else measure(wav)
 
+    def _features_and_level(self, wav: np.ndarray) -> tuple[torch.Tensor, Level]:
+        """Features of ``wav`` and its level, the loudness measured once."""
+        with_level = getattr(self.frontend, "with_level", None)
+        if with_level is not None:
+            return with_level(wav)
+        return self.frontend(wav), measure(wav)
+
     def _no_speech(self, ratio: float, started: float, wav: np.ndarray) -> Prediction:
         return Prediction(label=None, probs=np.zeros(len(self.labels), dtype=np.float32),
                           attention=np.zeros(0, dtype=np.float32),
@@ -250,8 +257,8 @@ class Predictor:
             if wav.shape[0] > limit:
                 offset = (wav.shape[0] - limit) // 2
                 wav = wav[offset:offset + limit]
-        level = self.level(wav)
-        probs, attention = self.predict_features(self.frontend(wav))
+        feats, level = self._features_and_level(wav)
+        probs, attention = self.predict_features(feats)
         return Prediction(label=self.labels[int(np.argmax(probs))], probs=probs,
                           attention=attention, attention_rate=self.attention_rate, speech=True,
                           speech_ratio=ratio, latency_s=time.perf_counter() - started,

@@ -88,11 +88,15 @@ class LoudnessNormaliser:
 
     def __call__(self, wav: np.ndarray) -> np.ndarray:
         """(N,) float32 -> (N,) float32 with the measured gain applied."""
-        gain = self.measure(wav).gain_db
+        return self.apply(wav, self.measure(wav))
+
+    @staticmethod
+    def apply(wav: np.ndarray, level: Level) -> np.ndarray:
+        """(N,) float32 with ``level.gain_db`` applied (a measurement of this same signal)."""
         wav = np.asarray(wav, dtype=np.float32)
-        if gain == 0.0:
+        if level.gain_db == 0.0:
             return wav
-        return (wav * np.float32(10.0 ** (gain / 20.0))).astype(np.float32)
+        return (wav * np.float32(10.0 ** (level.gain_db / 20.0))).astype(np.float32)
 
 
 def measure(wav: np.ndarray) -> Level:
