@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from model.checkpoint import Checkpoint, save_checkpoint
+from model.corpora.checks import check_trainable
 from model.config import (FrontendConfig, ModelConfig, TrainConfig, check_run_configs,
                           config_to_dict)
 from model.data import FeatureDataset, FeatureStore, frames_for
@@ -291,6 +292,7 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
     """
     started = time.monotonic()
     check_run_configs(frontend_cfg, train_cfg)
+    check_trainable(corpus)
     out_dir = Path(out_dir)
     if max_folds is not None and max_folds < 0:
         raise ValueError(f"max_folds must be >= 1 (0 or None: every fold), got {max_folds}")

@@ -78,6 +78,10 @@ def choose_protocol(utterances: Sequence[Utterance], kind: str, folds: int) -> s
     sessions_ok = ("" not in sessions and len(sessions) >= 2
                    and all(len(ss) == 1 for ss in by_speaker.values()))
     if kind == "iemocap" and not sessions_ok:
+        if len(sessions) == 1 and "" not in sessions:
+            raise FoldError(f"IEMOCAP corpus with one session ({next(iter(sessions))}): "
+                            "leave-one-session-out needs at least two sessions; give the "
+                            "folder holding two or more SessionN folders")
         raise FoldError(f"IEMOCAP corpus without usable sessions (found {sorted(sessions)}); "
                         "every utterance needs one session and each speaker one session")
     if sessions_ok:

@@ -18,13 +18,19 @@ CHECK_DELAY_MS = 400  # typing pauses this long before the corpus is read
 
 
 def read_corpus_summary(path: str, label_map: str, classes: tuple[str, ...]) -> dict:
-    """Read the corpus (worker thread) and return its summary plus the CV protocol it gets."""
-    from model.corpora import load_corpus, parse_label_map
+    """Read the corpus (worker thread) and return its summary plus the CV protocol it gets.
+
+    Every clip is read to find silent, too short or undecodable ones (their warnings join the
+    reader's); a corpus with one class is refused (CorpusError), as training would refuse it.
+    """
+    from model.corpora import audio_warnings, check_trainable, load_corpus, parse_label_map
     from model.folds import choose_protocol
 
     mapping = parse_label_map(label_map) if label_map.strip() else None
     corpus = load_corpus(path, mapping, list(classes) or None)
+    check_trainable(corpus)
     summary = corpus.summary()
+    summary["warnings"] += [w.to_dict() for w in audio_warnings(corpus.utterances)]
     summary["protocol"] = choose_protocol(corpus.utterances, corpus.kind, 5)
     return summary
 
@@ -54,6 +60,10 @@ def summary_html(s: dict) -> str:
         rows.append(("Left out", _counts(s["dropped"])))
     if s.get("missing_audio"):
         rows.append(("Missing audio", f"{s['missing_audio']} utterances skipped"))
+    for warning in s.get("warnings", []):
+        first = ", ".join(warning["examples"])
+        text = warning["message"] + (f" (first: {first})" if first else "")
+        rows.append(("<span style='color:#b35c00'>Warning</span>", html.escape(text)))
     if s.get("protocol") == "leave-one-session-out":
         rows.append(("Protocol", "leave-one-session-out (one fold per session)"))
     cells = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
@@ -160,8 +170,9 @@ class CorpusPage(QWizardPage):
     def _show(self, summary: dict | None, text: str, error: str) -> None:
         self.summary = summary
         if summary is not None:
+            caveat = " Read the warnings below first." if summary.get("warnings") else ""
             self.status_label.setText("<span style='color:#1e8449'>✓ The corpus can be "
-                                      "used.</span>")
+                                      f"used.{caveat}</span>")
         else:
             self.status_label.setText("" if error else "Choose a corpus to check it.")
         self.summary_label.setText(text)

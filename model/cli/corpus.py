@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from model.corpora import load_corpus, parse_classes, parse_label_map
+from model.corpora import audio_warnings, load_corpus, parse_classes, parse_label_map
 from model.corpora.record import CorpusError
 
 
@@ -31,6 +31,11 @@ def add_parser(subparsers) -> None:
         help="labels to keep after mapping (default: IEMOCAP angry happy neutral sad; "
              "other corpora every label)",
     )
+    parser.add_argument("--drop-conflicting", action="store_true",
+                        help="leave out files listed under two labels (default: an error)")
+    parser.add_argument("--no-audio-check", action="store_true",
+                        help="do not read every clip to find silent, too short or undecodable "
+                             "ones")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.set_defaults(func=run)
 
@@ -53,6 +58,9 @@ def format_summary(summary: dict) -> str:
         lines.append(line("dropped (other labels)", summary["dropped"]))
     if summary.get("missing_audio"):
         lines.append(f"skipped for missing audio: {summary['missing_audio']}")
+    for warning in summary.get("warnings", []):
+        first = ", ".join(warning["examples"])
+        lines.append(f"warning: {warning['message']}" + (f" (first: {first})" if first else ""))
     return "\n".join(lines)
 
 
@@ -61,11 +69,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         label_map = parse_label_map(args.label_map)
         corpus = load_corpus(args.path, label_map=label_map,
-                             classes=parse_classes(args.classes))
+                             classes=parse_classes(args.classes),
+                             drop_conflicts=args.drop_conflicting)
     except (CorpusError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     summary = corpus.summary()
+    if not args.no_audio_check:
+        summary["warnings"] += [w.to_dict() for w in audio_warnings(corpus.utterances)]
     if args.json:
         print(json.dumps(summary))
     else:

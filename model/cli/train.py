@@ -88,6 +88,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--map", action="append", metavar="A=B,...",
                    help="label map, e.g. calm=neutral,exc=happy (may be repeated)")
     p.add_argument("--classes", nargs="+", help="classes to keep (space or comma separated)")
+    p.add_argument("--drop-conflicting", action="store_true",
+                   help="leave out files listed under two labels (default: an error)")
     p.add_argument("--cache", type=Path, help="feature cache folder (default: user cache)")
     p.add_argument("--config", type=Path, help="JSON file with frontend/model/train sections")
     p.add_argument("--no-final", action="store_true", help="skip the final all-speaker model")
@@ -253,7 +255,8 @@ def _print_result(summary: dict, out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model.corpora import load_corpus, parse_classes, parse_label_map
+    from model.corpora import audio_warnings, load_corpus, parse_classes, parse_label_map
+    from model.corpora.checks import log_warnings
     from model.experiment import run_cross_validation
 
     progress = JsonLines() if args.progress_json else Bars()
@@ -262,7 +265,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         frontend_cfg, model_cfg, train_cfg = build_configs(args)
         corpus = load_corpus(args.corpus, parse_label_map(args.map),
-                             parse_classes(args.classes))
+                             parse_classes(args.classes), drop_conflicts=args.drop_conflicting)
+        log_warnings(corpus.root, audio_warnings(corpus.utterances))
         summary = run_cross_validation(
             corpus, frontend_cfg, model_cfg, train_cfg, args.out, cache_dir=args.cache,
             progress=progress, cancel=cancel, final=not args.no_final,

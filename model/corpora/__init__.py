@@ -13,6 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from model.corpora.checks import (
+    CorpusWarning, audio_warnings, check_trainable, class_warnings, deduplicate, log_warnings,
+)
 from model.corpora.iemocap import SESSION_DIR, read_iemocap, session_dirs
 from model.corpora.labels import (
     SEED_CLASSES, canonical_classes, parse_classes, parse_label_map, resolve_label,
@@ -22,7 +25,8 @@ from model.corpora.ravdess import has_ravdess_files, read_ravdess
 from model.corpora.record import CorpusError, Utterance
 
 __all__ = [
-    "Corpus", "CorpusError", "Utterance", "detect_kind", "load_corpus", "parse_classes", "parse_label_map",
+    "Corpus", "CorpusError", "CorpusWarning", "Utterance", "audio_warnings", "check_trainable",
+    "detect_kind", "load_corpus", "parse_classes", "parse_label_map",
 ]
 
 log = logging.getLogger(__name__)
@@ -44,7 +48,8 @@ class Corpus:
     root: the folder (or manifest file) it was read from; kind: "iemocap" | "ravdess" |
     "manifest"; utterances: sorted by path. dropped: (label, count) pairs of utterances left
     out by the class selection (IEMOCAP "xxx" counts as "xxx"); missing_audio: labelled
-    utterances skipped because their audio file does not exist.
+    utterances skipped because their audio file does not exist. warnings: what the reader
+    found wrong without refusing the corpus (model.corpora.checks).
     """
 
     root: Path
@@ -52,6 +57,7 @@ class Corpus:
     utterances: tuple[Utterance, ...]
     dropped: tuple[tuple[str, int], ...] = ()
     missing_audio: int = 0
+    warnings: tuple[CorpusWarning, ...] = ()
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -76,7 +82,8 @@ class Corpus:
 
         Keys: utterances (int); labels, speakers, sessions, genders (name -> count, sorted by
         name; utterances without a session or gender are not counted there); dropped
-        (label -> count); missing_audio (int); kind; root.
+        (label -> count); missing_audio (int); kind; root; warnings (list of {code, count,
+        examples, message}).
         """
         def counts(values) -> dict[str, int]:
             return dict(sorted(Counter(v for v in values if v).items()))
@@ -91,6 +98,7 @@ class Corpus:
             "genders": counts(u.gender for u in self.utterances),
             "dropped": dict(self.dropped),
             "missing_audio": self.missing_audio,
+            "warnings": [w.to_dict() for w in self.warnings],
         }
 
 
@@ -125,22 +133,22 @@ def detect_kind(path: Path) -> str:
     )
 
 
-def _read(path: Path, kind: str) -> tuple[list[Utterance], int]:
-    """Raw utterances (labels as the corpus wrote them) and the count missing audio."""
+def _read(path: Path, kind: str) -> tuple[list[Utterance], int, list[CorpusWarning]]:
+    """Raw utterances (labels as the corpus wrote them), the count missing audio, warnings."""
     if kind == "iemocap":
         return read_iemocap(path)
     if kind == "ravdess":
-        return read_ravdess(path), 0
-    return read_manifest(path), 0
+        return read_ravdess(path), 0, []
+    return read_manifest(path), 0, []
 
 
 def _select(
-    raw: list[Utterance], root: Path, kind: str,
-    label_map: Mapping[str, str], classes: Sequence[str] | None,
+    mapped: list[tuple[Utterance, str | None]], root: Path, kind: str,
+    classes: Sequence[str] | None,
 ) -> tuple[list[Utterance], Counter]:
-    """Map labels and keep the chosen classes; returns (kept, dropped label counts)."""
-    default_map, default_classes = _DEFAULTS[kind]
-    mapped = [(u, resolve_label(u.label, label_map, default_map)) for u in raw]
+    """Keep the chosen classes of (utterance, mapped label) pairs; returns (kept, dropped
+    label counts)."""
+    default_classes = _DEFAULTS[kind][1]
     available = sorted({label for _, label in mapped if label is not None})
     if classes is not None:
         keep = canonical_classes(classes)
@@ -161,24 +169,39 @@ def _select(
     return kept, dropped
 
 
+def _map_labels(raw: list[Utterance], kind: str, label_map: Mapping[str, str],
+                root: Path, drop_conflicts: bool
+                ) -> tuple[list[tuple[Utterance, str | None]], list[CorpusWarning]]:
+    """(utterance, mapped label or None) once per audio file, and duplicate/conflict warnings
+    (judged on the mapped labels: "exc" and "happy" mapped together agree)."""
+    default_map = _DEFAULTS[kind][0]
+    pairs = [(u, resolve_label(u.label, label_map, default_map)) for u in raw]
+    return deduplicate(pairs, root, drop_conflicts=drop_conflicts)
+
+
 def load_corpus(
     path,
     label_map: Mapping[str, str] | str | None = None,
     classes: Sequence[str] | None = None,
+    *,
+    drop_conflicts: bool = False,
 ) -> Corpus:
     """Read the corpus at ``path`` (kind detected from the path), map labels, keep classes.
 
     label_map: {"calm": "neutral", "exc": "happy"} or the string "calm=neutral,exc=happy";
     keys may be corpus codes or canonical names. classes: labels to keep (after mapping);
-    default: IEMOCAP the seed's four, other corpora every label present. Raises CorpusError
-    naming the file and the problem, or, for an absent class, the labels available.
+    default: IEMOCAP the seed's four, other corpora every label present. A file listed twice
+    counts once; a file listed under two labels is an error unless ``drop_conflicts`` (then it
+    is left out). Raises CorpusError naming the file and the problem, or, for an absent class,
+    the labels available. What is odd but usable is in ``Corpus.warnings`` (and the log).
     """
     root = Path(path).expanduser()
     user_map = parse_label_map(label_map) if isinstance(label_map, str) else dict(label_map or {})
     user_map = {k.strip().lower(): v.strip().lower() for k, v in user_map.items()}
     kind = detect_kind(root)
-    raw, missing = _read(root, kind)
-    kept, dropped = _select(raw, root, kind, user_map, classes)
+    raw, missing, found = _read(root, kind)
+    mapped, merged = _map_labels(raw, kind, user_map, root, drop_conflicts)
+    kept, dropped = _select(mapped, root, kind, classes)
     if not kept:
         raise CorpusError(f"{root}: no utterance left after label mapping and class selection")
     kept.sort(key=lambda u: str(u.path))
@@ -187,8 +210,10 @@ def load_corpus(
             "%s: dropped %d utterances with other labels: %s", root, sum(dropped.values()),
             ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())),
         )
+    found += merged + class_warnings(sorted({u.label for u in kept}))
+    log_warnings(root, found)
     corpus = Corpus(
-        root.resolve(), kind, tuple(kept), tuple(sorted(dropped.items())), missing,
+        root.resolve(), kind, tuple(kept), tuple(sorted(dropped.items())), missing, tuple(found),
     )
     log.info(
         "%s corpus %s: %d utterances, %d speakers, labels %s", kind, corpus.root,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from model.corpora.checks import CorpusWarning, make_warning
 from model.corpora.record import CorpusError, Utterance
 
 log = logging.getLogger(__name__)
@@ -57,28 +59,69 @@ def label_files(session: Path) -> list[Path]:
     )
 
 
-def parse_label_file(path: Path) -> list[tuple[str, str, int]]:
-    """(utterance id, label code, line number) for every label line of one EmoEvaluation file.
+def parse_label_file(path: Path) -> tuple[list[tuple[str, str, int]], list[int]]:
+    """Label lines of one EmoEvaluation file: ([(utterance id, label code, line number)],
+    numbers of malformed lines).
 
+    A line starting with "[" is meant as a label line; one that does not parse is malformed.
     All other lines (headers, per-annotator "C-E1:" and "A-E1:" lines, blanks) are ignored.
+    Raises OSError when the file cannot be read.
     """
-    entries = []
+    entries, malformed = [], []
     text = path.read_text(encoding="utf-8", errors="replace")
     for number, line in enumerate(text.splitlines(), start=1):
         match = LABEL_LINE.match(line)
         if match:
             entries.append((match.group(1), match.group(2), number))
+        elif line.lstrip().startswith("["):
+            malformed.append(number)
+    return entries, malformed
+
+
+@dataclass
+class _Problems:
+    """What a session's label files got wrong, as "file:line" or file names."""
+
+    malformed: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+
+    def warnings(self) -> list[CorpusWarning]:
+        found = []
+        if self.malformed:
+            found.append(make_warning("malformed_label_lines", self.malformed,
+                                      f"{len(self.malformed)} label line(s) in "
+                                      "dialog/EmoEvaluation do not parse and were skipped"))
+        if self.unreadable:
+            found.append(make_warning("unreadable_label_files", self.unreadable,
+                                      f"{len(self.unreadable)} label file(s) cannot be read"))
+        if self.empty:
+            found.append(make_warning("label_files_without_labels", self.empty,
+                                      f"{len(self.empty)} label file(s) hold no label line"))
+        return found
+
+
+def _entries(label_file: Path, problems: _Problems) -> list[tuple[str, str, int]]:
+    """The label lines of one file; problems are noted, not raised."""
+    try:
+        entries, malformed = parse_label_file(label_file)
+    except OSError as err:
+        problems.unreadable.append(f"{label_file.name} ({err.strerror or err})")
+        return []
+    problems.malformed += [f"{label_file.name}:{n}" for n in malformed]
+    if not entries:
+        problems.empty.append(label_file.name)
     return entries
 
 
-def _read_session(session: Path) -> tuple[list[Utterance], int, int]:
+def _read_session(session: Path, problems: _Problems) -> tuple[list[Utterance], int, int]:
     """(utterances with raw label codes, label files read, labelled utterances without audio)."""
     utterances: list[Utterance] = []
     missing: list[str] = []
     files = label_files(session)
     for label_file in files:
         wav_dir = session / "sentences" / "wav" / label_file.stem
-        for utt_id, code, number in parse_label_file(label_file):
+        for utt_id, code, number in _entries(label_file, problems):
             try:
                 speaker, gender, session_id = speaker_of(utt_id)
             except ValueError as err:
@@ -96,19 +139,21 @@ def _read_session(session: Path) -> tuple[list[Utterance], int, int]:
     return utterances, len(files), len(missing)
 
 
-def read_iemocap(root: Path) -> tuple[list[Utterance], int]:
+def read_iemocap(root: Path) -> tuple[list[Utterance], int, list[CorpusWarning]]:
     """All labelled utterances under ``root`` (the folder holding SessionN folders; any subset).
 
     Returns (utterances with the raw IEMOCAP label code as label, count skipped for missing
-    audio). Raises CorpusError naming ``root`` when no labelled utterance with audio is found.
+    audio, warnings about malformed lines and unreadable or empty label files). Raises
+    CorpusError naming ``root`` when no labelled utterance with audio is found.
     """
     sessions = session_dirs(root)
     if not sessions:
         raise CorpusError(f"{root}: no Session1..Session5 folders (IEMOCAP layout)")
     utterances: list[Utterance] = []
     n_files = n_missing = 0
+    problems = _Problems()
     for session in sessions:
-        found, files, missing = _read_session(session)
+        found, files, missing = _read_session(session, problems)
         if not files:
             log.warning("%s: no label files in dialog/EmoEvaluation", session)
         utterances += found
@@ -124,4 +169,4 @@ def read_iemocap(root: Path) -> tuple[list[Utterance], int]:
         "%s: %d labelled utterances in %d sessions from %d label files",
         root, len(utterances), len(sessions), n_files,
     )
-    return utterances, n_missing
+    return utterances, n_missing, problems.warnings()

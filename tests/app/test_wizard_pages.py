@@ -43,19 +43,36 @@ def _check(qtbot, page, path, label_map="", classes=""):
 def test_corpus_page_reads_a_manifest_off_the_gui_thread(qtbot, wizard, tmp_path):
     page = wizard.corpus_page
     assert not page.isComplete()
-    manifest = write_manifest(tmp_path)
+    manifest = write_manifest(tmp_path, labels=("angry", "sad", "happy"))
     assert _check(qtbot, page, manifest) is True
     assert page.isComplete()
-    assert page.summary["utterances"] == 12
-    assert page.summary["labels"] == {"angry": 6, "sad": 6}
+    assert page.summary["utterances"] == 18
+    assert page.summary["labels"] == {"angry": 6, "happy": 6, "sad": 6}
     text = page.summary_label.text()
-    assert "manifest" in text and "Utterances" in text and "s1&nbsp;4" in text
+    assert "manifest" in text and "Utterances" in text and "s1&nbsp;6" in text
+    assert "Warning" not in text
     assert page.error_label.text() == ""
-    page.classes_edit.setText("angry")  # an edit makes the page incomplete until re-checked
+    page.classes_edit.setText("angry sad")  # an edit makes the page incomplete until re-checked
     assert not page.isComplete()
-    assert _check(qtbot, page, manifest, classes="angry") is True
-    assert page.summary["labels"] == {"angry": 6} and page.summary["dropped"] == {"sad": 6}
-    assert wizard.train_settings().classes == ("angry",)
+    assert _check(qtbot, page, manifest, classes="angry sad") is True
+    assert page.summary["labels"] == {"angry": 6, "sad": 6}
+    assert page.summary["dropped"] == {"happy": 6}
+    assert wizard.train_settings().classes == ("angry", "sad")
+
+
+def test_corpus_page_refuses_one_class_and_shows_warnings(qtbot, wizard, tmp_path):
+    page = wizard.corpus_page
+    manifest = write_manifest(tmp_path)
+    assert _check(qtbot, page, manifest, classes="angry") is False
+    assert "only one class" in page.error_label.text() and not page.isComplete()
+    sf.write(tmp_path / "quiet.wav", np.zeros(16000, np.float32), 16000)
+    with manifest.open("a") as handle:
+        handle.write("quiet.wav,sad,s1,M\ns1_angry_0.wav,angry,s1,M\n")
+    assert _check(qtbot, page, manifest) is True
+    text = page.summary_label.text()
+    assert "listed more than once" in text and "s1_angry_0.wav x2" in text
+    assert "are silent" in text and "quiet.wav (digital silence)" in text
+    assert "Read the warnings" in page.status_label.text()
 
 
 def test_corpus_page_label_map_and_bad_class(qtbot, wizard, tmp_path):

@@ -101,8 +101,34 @@ def test_only_label_files_directly_in_emoevaluation_are_read(tmp_path):
 
 def test_parse_label_file_ignores_everything_but_label_lines(tmp_path):
     path = tmp_path / "Ses01F_impro01.txt"
-    path.write_text(HEADER + block("Ses01F_impro01_F000", "neu", 6.2901) + "garbage\n")
-    assert parse_label_file(path) == [("Ses01F_impro01_F000", "neu", 3)]
+    path.write_text(HEADER + block("Ses01F_impro01_F000", "neu", 6.2901) + "garbage\n"
+                    + "[7.1 - 8.0]\tSes01F_impro01_F001\n")
+    assert parse_label_file(path) == ([("Ses01F_impro01_F000", "neu", 3)], [9])
+
+
+def test_malformed_lines_and_empty_label_files_are_warnings(tmp_path):
+    session = make_session(tmp_path, 1, {"Ses01F_impro01": [
+        ("Ses01F_impro01_F000", "neu"), ("Ses01F_impro01_M000", "ang")]})
+    emo = session / "dialog" / "EmoEvaluation"
+    with (emo / "Ses01F_impro01.txt").open("a") as handle:
+        handle.write("[9.0 - x]\tSes01F_impro01_F002\tsad\n")
+    (emo / "Ses01F_impro02.txt").write_bytes(b"\xff\xfe binary junk")
+    corpus = load_corpus(tmp_path)
+    found = {w.code: w for w in corpus.warnings}
+    assert found["malformed_label_lines"].count == 1
+    assert found["malformed_label_lines"].examples == ("Ses01F_impro01.txt:13",)
+    assert found["label_files_without_labels"].examples == ("Ses01F_impro02.txt",)
+    assert corpus.summary()["warnings"][0]["code"] == "malformed_label_lines"
+
+
+def test_one_session_iemocap_says_two_sessions_are_needed(tmp_path):
+    from model.folds import FoldError, choose_protocol
+
+    make_session(tmp_path, 1, {"Ses01F_impro01": [
+        ("Ses01F_impro01_F000", "neu"), ("Ses01F_impro01_M000", "ang")]})
+    corpus = load_corpus(tmp_path)
+    with pytest.raises(FoldError, match="at least two sessions"):
+        choose_protocol(corpus.utterances, corpus.kind, 5)
 
 
 def test_missing_wav_is_skipped_with_a_warning(tmp_path, caplog):
