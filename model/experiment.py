@@ -23,7 +23,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -200,14 +200,17 @@ def _done_event(run: _Run, summary: dict) -> dict:
             "folds_completed": len(summary["folds"]), "cancelled": summary["cancelled"]}
 
 
-def _clear_previous_run(out_dir: Path) -> None:
+def _clear_previous_run(out_dir: Path, keep: Sequence[int] = ()) -> None:
     """Remove what an earlier run wrote into ``out_dir`` (only the names a run writes), so a
-    rerun with fewer folds or without a final model leaves no stale files behind."""
+    rerun with fewer folds or without a final model leaves no stale files behind. The folds
+    numbered in ``keep`` (a resumed run's) keep their checkpoints and curves."""
     names = [METRICS_NAME, "report.md", "per_speaker.png", "confusion.png", CHECKPOINT_NAME,
              Path(CHECKPOINT_NAME).with_suffix(".json").name]
     stale = [out_dir / n for n in names if (out_dir / n).is_file()]
-    stale += sorted(out_dir.glob("curves_fold*.png"))
-    stale += [p / n for p in sorted(out_dir.glob("fold_*")) if p.is_dir()
+    kept = {f"fold_{k}" for k in keep}
+    stale += [p for p in sorted(out_dir.glob("curves_fold*.png"))
+              if p.stem.replace("curves_", "").replace("fold", "fold_") not in kept]
+    stale += [p / n for p in sorted(out_dir.glob("fold_*")) if p.is_dir() and p.name not in kept
               for n in (CHECKPOINT_NAME, Path(CHECKPOINT_NAME).with_suffix(".json").name)
               if (p / n).is_file()]
     if stale:
@@ -246,12 +249,30 @@ def _summary(run: _Run, protocol: str, all_folds: list[Fold], folds_done: list[d
     }
 
 
-def _run_folds(run: _Run, folds: list[Fold], protocol: str) -> tuple[list[dict], bool]:
-    """Train and test each fold in turn; returns (finished fold entries, cancelled)."""
+def _kept(fold: Fold, resume: Sequence[dict]) -> dict | None:
+    """The resumed entry of ``fold`` (same index and speakers), if any."""
+    for entry in resume:
+        if (entry["fold"] == fold.index
+                and entry["test_speakers"] == list(fold.test_speakers)
+                and entry["val_speakers"] == list(fold.val_speakers)):
+            return entry
+    return None
+
+
+def _run_folds(run: _Run, folds: list[Fold], protocol: str,
+               resume: Sequence[dict] = ()) -> tuple[list[dict], bool]:
+    """Train and test each fold in turn (a fold found in ``resume`` is kept as it is);
+    returns (finished fold entries, cancelled)."""
     done: list[dict] = []
     for fold in folds:
         if run.cancel is not None and run.cancel.is_set():
             return done, True
+        kept = _kept(fold, resume)
+        if kept is not None:
+            done.append(kept)
+            _emit(run.progress, {"event": "fold_resumed", "fold": fold.index,
+                                 "ua": kept["metrics"]["ua"]})
+            continue
         log.info("fold %d: testing %s (held out: %s), validating on %s, training on %d "
                  "speakers", fold.index, ", ".join(fold.test_speakers), fold.held_out,
                  ", ".join(fold.val_speakers), len(fold.train_speakers))
@@ -277,7 +298,8 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
                          train_cfg: TrainConfig, out_dir, *, cache_dir=None, frontend=None,
                          features: Mapping | None = None, progress: Progress | None = None,
                          cancel=None, final: bool = True, max_folds: int | None = None,
-                         device=None, feature_bar: bool = False) -> dict:
+                         device=None, feature_bar: bool = False,
+                         resume: Sequence[dict] = ()) -> dict:
     """Cross-validate on ``corpus`` (a model.corpora.Corpus) and fill the run folder ``out_dir``.
 
     frontend: an already built frontend (default: ``build_frontend(frontend_cfg)``, once per
@@ -288,7 +310,9 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
     loaded or computed. device: torch device (default: cuda when available). cancel: any
     object with ``is_set()``; a cancelled fold is discarded, finished folds are summarised and
     "done" is still emitted with cancelled true. The "start" event comes before features are
-    computed. Returns the summary written to metrics.json (layout: model.report's docstring).
+    computed. resume: fold entries of an earlier metrics.json in ``out_dir`` (same configs)
+    whose folds are kept rather than trained again. Returns the summary written to
+    metrics.json (layout: model.report's docstring).
     """
     started = time.monotonic()
     check_run_configs(frontend_cfg, train_cfg)
@@ -311,13 +335,13 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
     if features is None:
         features, cache = _load_features(corpus, frontend, cache_dir, feature_bar)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _clear_previous_run(out_dir)
+    _clear_previous_run(out_dir, keep=[int(f["fold"]) for f in resume])
     model_cfg = dataclasses.replace(model_cfg, input_dim=frontend.dim,
                                     input_layers=frontend.layers, n_classes=len(labels))
     run = _Run(corpus, labels, features, frontend.config, float(frontend.frame_rate), model_cfg,
                train_cfg, out_dir, progress, cancel, device, frontend=frontend,
                cache_dir=cache_dir, feature_bar=feature_bar)
-    folds_done, cancelled = _run_folds(run, folds, protocol)
+    folds_done, cancelled = _run_folds(run, folds, protocol, resume)
     aggregate = aggregate_folds([f["metrics"] for f in folds_done]) if folds_done else None
     final_path = None
     if final and folds_done and not cancelled:

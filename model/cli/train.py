@@ -3,11 +3,15 @@
 Without ``--progress-json``, tqdm bars (folds, epochs) go to stderr and a result summary to
 stdout. With it, stdout carries only JSON lines, one per progress event (see CONTRACT
 "--progress-json"), logs go to stderr. SIGTERM/SIGINT cancel after the current batch: finished
-folds are kept and summarised, "done" is still emitted (cancelled: true), exit code 0. A second
-SIGINT aborts at once. Errors: a message on stderr (and an "error" event), exit code 2.
+folds are kept and summarised, "done" is still emitted (cancelled: true), exit code 3 with a
+message naming the folds kept and the ``--resume`` command. A second SIGINT aborts at once.
+Errors: a message on stderr (and an "error" event), exit code 2.
 
 ``--config FILE``: JSON object with optional sections "frontend", "model", "train" (the config
-dataclasses' fields, "train" may hold "augment" and "channel" objects); command-line options override it.
+dataclasses' fields, "train" may hold "augment" and "channel" objects), "corpus" and "run" (see
+model.cli.run_file; every run folder's run.json is such a file); command-line options override
+it. ``--resume RUN`` reads RUN/run.json, keeps the folds RUN/metrics.json finished and trains
+the rest.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from model.loudness import LOUDNESS_MODES
 
 log = logging.getLogger(__name__)
 
-_CONFIG_SECTIONS = ("frontend", "model", "train")
+_CONFIG_SECTIONS = ("frontend", "model", "train", "corpus", "run")
 # option dest -> config field, for plain value overrides (None: not given)
 _MODEL_VALUES = {"arch": "arch", "hidden": "hidden", "gru_layers": "gru_layers",
                  "frame_pool": "frame_pool", "dropout": "dropout", "ensemble": "ensemble",
@@ -50,10 +54,15 @@ def add_parser(subparsers) -> None:
         description="Speaker-independent cross-validation (IEMOCAP: leave-one-session-out; "
                     "other corpora: grouped k-fold by speaker), then a final model on every "
                     "speaker, written to a run folder with metrics.json, plots and report.md.")
-    p.add_argument("--corpus", required=True, help="corpus folder or .csv manifest")
+    p.add_argument("--corpus", help="corpus folder or .csv manifest (or the config's "
+                                    "\"corpus\" section)")
     p.add_argument("--frontend", help="logmel (default) | hubert | hubert:ID_OR_DIR[@weighted]")
     p.add_argument("--arch", choices=ARCHS, help="network (default: enhanced)")
-    p.add_argument("--out", required=True, type=Path, help="run folder to write")
+    p.add_argument("--out", type=Path, help="run folder to write (it gets a run.json that "
+                                             "repeats the run with --config)")
+    p.add_argument("--resume", type=Path, metavar="RUN",
+                   help="continue a cancelled run in folder RUN from its finished folds (its "
+                        "run.json holds the settings)")
     p.add_argument("--folds", type=int, help="k of grouped k-fold; 0 = leave-one-speaker-out "
                                              "(corpora with sessions: one fold per session)")
     p.add_argument("--epochs", type=int)
@@ -208,6 +217,10 @@ class Bars:
             if event.get("val_ua") is not None:
                 post["val_ua"] = f"{event['val_ua']:.3f}"
             self.epochs.set_postfix(post, refresh=True)
+        elif kind == "fold_resumed":
+            self.folds.update(1)
+            tqdm.write(f"fold {event['fold']}: kept from the cancelled run (UA "
+                       f"{event['ua']:.3f})", file=sys.stderr)
         elif kind == "fold_end":
             self.epochs.close()
             self.folds.update(1)
@@ -254,6 +267,57 @@ def _print_result(summary: dict, out: Path) -> None:
         print(f"model: {out / summary['final_model']}")
 
 
+EXIT_CANCELLED = 3
+
+
+def _apply_run_sections(args) -> dict:
+    """Fill corpus/run options not given on the command line from the config's "corpus" and
+    "run" sections (``--resume RUN`` reads RUN/run.json); returns the config's sections."""
+    from model.cli.run_file import RUN_FILE
+
+    if args.resume is not None:
+        if args.config is not None or (args.out is not None and args.out != args.resume):
+            raise ConfigError("--resume RUN takes its settings from RUN/run.json and writes "
+                              "into RUN: leave out --config and --out")
+        args.config, args.out = args.resume / RUN_FILE, args.resume
+        if not args.config.is_file():
+            raise ConfigError(f"{args.resume}: no run to resume (no {RUN_FILE}; `train` writes "
+                              "one into every run folder)")
+    sections = _read_sections(args.config)
+    corpus, run = sections.get("corpus", {}), sections.get("run", {})
+    for option, value in (("corpus", corpus.get("path")), ("map", corpus.get("map")),
+                          ("classes", corpus.get("classes")),
+                          ("max_folds", run.get("max_folds"))):
+        if getattr(args, option) is None:
+            setattr(args, option, value)
+    args.drop_conflicting = args.drop_conflicting or bool(corpus.get("drop_conflicting"))
+    args.no_final = args.no_final or run.get("final") is False
+    if args.corpus is None or args.out is None:
+        raise ConfigError("give --corpus and --out (or a --config with a \"corpus\" section "
+                          "and --out, or --resume RUN)")
+    return sections
+
+
+def _resumed_folds(args, frontend_cfg, model_cfg, train_cfg) -> list[dict]:
+    """The finished folds to keep (``--resume``), after writing run.json for a new run."""
+    from model.cli.run_file import finished_folds, run_sections, write_run_file
+    from model.config import config_to_dict
+
+    if args.resume is not None:
+        kept = finished_folds(args.resume, config_to_dict(train_cfg))
+        log.info("%s: resuming; keeping finished fold(s) %s", args.resume,
+                 ", ".join(str(f["fold"]) for f in kept) or "none")
+        return kept
+    write_run_file(args.out, run_sections(args, frontend_cfg, model_cfg, train_cfg))
+    return []
+
+
+def _say_cancelled(summary: dict, out: Path) -> None:
+    folds = ", ".join(str(f["fold"]) for f in summary["folds"]) or "none"
+    print(f"cancelled: finished fold(s) kept in {out}: {folds}; continue with "
+          f"`python main.py train --resume {out}`", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from model.corpora import audio_warnings, load_corpus, parse_classes, parse_label_map
     from model.corpora.checks import log_warnings
@@ -263,15 +327,17 @@ def run(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     previous = _install_signals(cancel)
     try:
+        _apply_run_sections(args)
         frontend_cfg, model_cfg, train_cfg = build_configs(args)
         corpus = load_corpus(args.corpus, parse_label_map(args.map),
                              parse_classes(args.classes), drop_conflicts=args.drop_conflicting)
         log_warnings(corpus.root, audio_warnings(corpus.utterances))
+        resumed = _resumed_folds(args, frontend_cfg, model_cfg, train_cfg)
         summary = run_cross_validation(
             corpus, frontend_cfg, model_cfg, train_cfg, args.out, cache_dir=args.cache,
             progress=progress, cancel=cancel, final=not args.no_final,
             max_folds=args.max_folds, device=args.device,
-            feature_bar=not args.progress_json)
+            feature_bar=not args.progress_json, resume=resumed)
     except Exception as exc:  # every failure becomes a message and exit code 2
         if not isinstance(exc, (ValueError, RuntimeError, OSError, AssertionError)):
             log.exception("unexpected error")
@@ -286,4 +352,7 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     if not args.progress_json:
         _print_result(summary, args.out)
+    if summary["cancelled"]:
+        _say_cancelled(summary, args.out)
+        return EXIT_CANCELLED
     return 0

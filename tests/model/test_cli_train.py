@@ -91,8 +91,8 @@ def test_round_trip_train_evaluate_predict(json_run, synth_corpus, cache_dir, tm
     assert predicted["label"] == max(predicted["probs"], key=predicted["probs"].get)
 
 
-def test_sigterm_cancels_after_the_current_batch(synth_corpus, cache_dir, tmp_path,
-                                                 monkeypatch, capsys):
+def test_sigterm_cancels_exits_3_and_resume_finishes_the_run(synth_corpus, cache_dir,
+                                                              tmp_path, monkeypatch, capsys):
     original = train_cmd.JsonLines.__call__
 
     def kill_after_first_fold(self, event):
@@ -102,15 +102,48 @@ def test_sigterm_cancels_after_the_current_batch(synth_corpus, cache_dir, tmp_pa
 
     monkeypatch.setattr(train_cmd.JsonLines, "__call__", kill_after_first_fold)
     before = signal.getsignal(signal.SIGTERM)
-    code = main(_argv(synth_corpus, tmp_path, cache_dir, "--epochs", "1", "--max-folds", "3",
+    code = main(_argv(synth_corpus, tmp_path, cache_dir, "--epochs", "1", "--max-folds", "2",
                       "--progress-json"))
-    assert code == 0
+    assert code == train_cmd.EXIT_CANCELLED == 3
     assert signal.getsignal(signal.SIGTERM) is before  # handler restored
-    events = _events(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    events = _events(captured.out)
     assert [e["event"] for e in events].count("fold_end") == 1
     assert events[-1]["event"] == "done" and events[-1]["cancelled"] is True
     assert events[-1]["folds_completed"] == 1 and events[-1]["model"] is None
     assert not (tmp_path / "fold_2").exists()
+    assert f"kept in {tmp_path}: 1;" in captured.err and f"--resume {tmp_path}" in captured.err
+    first = (tmp_path / "fold_1" / "model.safetensors").read_bytes()
+
+    monkeypatch.setattr(train_cmd.JsonLines, "__call__", original)
+    assert main(["train", "--resume", str(tmp_path), "--cache", str(cache_dir),
+                 "--progress-json"]) == 0
+    events = _events(capsys.readouterr().out)
+    kinds = [e["event"] for e in events]
+    assert kinds.count("fold_resumed") == 1 and kinds.count("fold_end") == 1
+    assert [e["fold"] for e in events if e["event"] == "fold_end"] == [2]
+    assert (tmp_path / "fold_1" / "model.safetensors").read_bytes() == first  # kept, not redone
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert [f["fold"] for f in summary["folds"]] == [1, 2] and not summary["cancelled"]
+    assert summary["configs"]["train"]["epochs"] == 1  # the settings came from run.json
+    assert (tmp_path / "model.safetensors").is_file()
+
+
+def test_resume_refuses_a_folder_without_a_run(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "no run to resume" in capsys.readouterr().err
+
+
+def test_run_json_repeats_a_run_with_config(json_run, synth_corpus, tmp_path):
+    _, _, out = json_run
+    sections = json.loads((out / "run.json").read_text())
+    assert sections["corpus"]["path"] == str(synth_corpus.resolve())
+    args = build_parser().parse_args(["train", "--config", str(out / "run.json"),
+                                      "--out", str(tmp_path)])
+    train_cmd._apply_run_sections(args)
+    frontend, model, train = build_configs(args)
+    assert args.corpus == sections["corpus"]["path"] and args.max_folds == 1
+    assert (model.hidden, train.epochs) == (16, 3)
 
 
 def test_bars_on_stderr_and_results_on_stdout(synth_corpus, cache_dir, tmp_path, capsys):

@@ -1,0 +1,52 @@
+"""The run folder's ``run.json``: everything ``train`` was asked to do, so a run can be repeated
+(``train --config RUN/run.json --out OTHER``) or continued after a cancel (``train --resume
+RUN``).
+
+Layout: the config sections "frontend", "model", "train" (as ``--config`` reads them), plus
+"corpus" {path, map, classes, drop_conflicting} and "run" {final, max_folds}.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from model.config import ConfigError, config_to_dict
+
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.json"
+
+
+def run_sections(args, frontend, model, train) -> dict:
+    """The run.json object of a ``train`` invocation (parsed args and its three configs)."""
+    return {"frontend": config_to_dict(frontend), "model": config_to_dict(model),
+            "train": config_to_dict(train),
+            "corpus": {"path": str(Path(args.corpus).expanduser().resolve()),
+                       "map": args.map, "classes": args.classes,
+                       "drop_conflicting": bool(args.drop_conflicting)},
+            "run": {"final": not args.no_final, "max_folds": args.max_folds}}
+
+
+def write_run_file(out_dir: Path, sections: dict) -> Path:
+    """Write ``out_dir/run.json`` (creating the folder); returns its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / RUN_FILE
+    path.write_text(json.dumps(sections, indent=2) + "\n")
+    return path
+
+
+def finished_folds(run_dir: Path, train: dict) -> list[dict]:
+    """The fold entries of ``run_dir/metrics.json`` that a resumed run may keep: trained with
+    the same train config and with their checkpoint still on disk. ConfigError when the folder
+    holds no run to resume."""
+    path = run_dir / METRICS_FILE
+    if not (run_dir / RUN_FILE).is_file() or not path.is_file():
+        raise ConfigError(f"{run_dir}: no run to resume (needs {RUN_FILE} and {METRICS_FILE}, "
+                          "written by `train`)")
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    if summary.get("configs", {}).get("train") != train:
+        raise ConfigError(f"{path}: its folds were trained with another train config than "
+                          f"{run_dir / RUN_FILE} holds; start a new run instead")
+    return [f for f in summary.get("folds", []) if (run_dir / f["checkpoint"]).is_file()]
