@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from model.files import atomic_write, file_sha1
+from model.files import atomic_write, file_sha1, why_missing
 from model.config import (ConfigError, FrontendConfig, ModelConfig, TrainConfig,
                           config_from_dict, config_to_dict, train_config_from_dict)
 
@@ -105,13 +105,15 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
     Raises CheckpointError naming the file for anything that is not a sound checkpoint.
     """
-    path = Path(path)
+    path = _model_in_folder(Path(path))
     if path.is_file() and path.suffix not in (WEIGHTS_SUFFIX, SIDECAR_SUFFIX):
         _refuse_foreign(path)
     weights, sidecar = checkpoint_paths(path)
     if path.is_file():
         _refuse_pickle(path)
     if not sidecar.is_file():
+        if not path.is_file() and why_missing(path) == "a symbolic link loop":
+            raise CheckpointError(f"{path}: a symbolic link loop, not a model file")
         raise CheckpointError(f"{sidecar}: checkpoint description not found (a checkpoint is "
                               f"{weights.name} plus {sidecar.name})")
     doc = _read_sidecar(sidecar)
@@ -133,6 +135,23 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{sidecar}: {exc}") from exc
     _check_consistent(ckpt, sidecar)
     return ckpt
+
+
+def _model_in_folder(path: Path) -> Path:
+    """A folder given as a model: its model.safetensors (a run folder's final model), else a
+    CheckpointError saying what a model is and which models the folder holds."""
+    if not path.is_dir():
+        return path
+    inside = path / ("model" + WEIGHTS_SUFFIX)
+    if inside.is_file():
+        return inside
+    found = sorted(p.relative_to(path).as_posix() for p in path.glob("*/*" + WEIGHTS_SUFFIX))
+    found = sorted(p.name for p in path.glob("*" + WEIGHTS_SUFFIX)) + found
+    hint = (f"; this folder holds {', '.join(found[:4])}" if found
+            else "; this folder holds no *.safetensors")
+    raise CheckpointError(f"{path}: a folder, not a model. A model is two files side by side, "
+                          f"X{WEIGHTS_SUFFIX} and X{SIDECAR_SUFFIX}: give X{WEIGHTS_SUFFIX} "
+                          f"(a run folder's final model is model{WEIGHTS_SUFFIX}){hint}")
 
 
 def _legacy_frontend(section: Any) -> Any:

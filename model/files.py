@@ -17,6 +17,21 @@ _memo: dict[tuple[str, int, int], str] = {}
 _lock = threading.Lock()
 
 
+def why_missing(path: str | Path) -> str:
+    """Why ``path`` cannot be opened as a file: "a symbolic link loop", "a folder, not a
+    file", "a broken symbolic link" or "file not found"."""
+    path = Path(path)
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python 3.11 reports a symlink loop this way
+        return "a symbolic link loop"
+    except OSError as exc:
+        if getattr(exc, "errno", None) == 40:  # ELOOP
+            return "a symbolic link loop"
+        return "a broken symbolic link" if path.is_symlink() else "file not found"
+    return "a folder, not a file" if path.is_dir() else "file not found"
+
+
 def default_cache_dir() -> Path:
     """$SER_CACHE_DIR, else the user cache folder of ser-studio / "features"."""
     env = os.environ.get("SER_CACHE_DIR")

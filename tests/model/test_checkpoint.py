@@ -231,3 +231,23 @@ def test_a_checkpoint_from_before_loudness_normalisation_behaves_as_before(tmp_p
     louder = predictor.predict(wav * 10, vad=False)
     assert not np.allclose(louder.probs, got.probs)  # level still matters, as it did
     assert louder.level.gain_db == 0.0
+
+
+def test_a_run_folder_loads_its_final_model_and_other_folders_say_what_a_model_is(
+        tmp_path):
+    run = tmp_path / "run"
+    ckpt, _ = make_checkpoint()
+    save_checkpoint(ckpt, run / "model.safetensors")
+    assert load_checkpoint(run).labels == ckpt.labels
+    folds = tmp_path / "folds"
+    save_checkpoint(ckpt, folds / "fold_1" / "model.safetensors")
+    with pytest.raises(CheckpointError, match=r"a folder, not a model.*X\.safetensors and "
+                                              r"X\.json.*holds fold_1/model\.safetensors"):
+        load_checkpoint(folds)
+
+
+def test_a_symlink_loop_is_named_as_one(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(CheckpointError, match="symbolic link loop"):
+        load_checkpoint(tmp_path / "a")
