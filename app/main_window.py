@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
         self._cli_device = device
         self._error_box: QMessageBox | None = None
         self.wizard = None
+        self._quitting_after_training = False
         self._stats = (0, 0)
         self._stale = 0
         self.setWindowTitle("SER Studio — speech emotion recognition")
@@ -345,8 +346,39 @@ class MainWindow(QMainWindow):
         label.setToolTip(text)
 
     # -- closing -----------------------------------------------------------------------------
+    def ask_quit_training(self, text: str) -> bool:
+        """Yes/No question before quitting while the wizard trains (replaceable in tests)."""
+        answer = QMessageBox.question(self, "Training is running", text,
+                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
+
+    def _training_holds_close(self) -> bool:
+        """True while a wizard training keeps the window open: the user is asked first; a
+        confirmed quit stops the trainer (finished folds are kept) and closes the window once
+        the trainer has ended, without waiting on the GUI thread."""
+        wizard = self.wizard
+        if wizard is None or not wizard.train_page.running():
+            return False
+        if self._quitting_after_training:
+            return True
+        run = wizard.train_settings().out_dir
+        if not self.ask_quit_training(
+                f"A training run is writing to {run}.\n\nQuit anyway? The training stops after "
+                "its current batch; finished folds are kept there and can be continued with "
+                f"`python main.py train --resume {run}`."):
+            return True
+        self._quitting_after_training = True
+        wizard.train_page.runFinished.connect(lambda _ok: self.close())
+        wizard.reject()  # stops the trainer; the wizard closes when it has ended
+        self.statusBar().showMessage("Stopping the training; the app quits when it has "
+                                     "stopped")
+        return True
+
     def closeEvent(self, event) -> None:
         """Stop flags first, then bounded waits (under 2 s in all); never hangs."""
+        if self._training_holds_close():
+            event.ignore()
+            return
         self.settings.geometry = self.saveGeometry()
         self.settings.window_state = self.saveState()
         self.settings.sync()

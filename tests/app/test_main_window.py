@@ -224,3 +224,40 @@ def test_history_rows_of_a_replayed_file_say_replay(qtbot, make_window, speech_p
     window.stop_listening()
     qtbot.waitUntil(lambda: history.count() >= 1, timeout=10_000)
     assert history.query()[0].source == f"replay: {speech_path}"
+
+
+def test_quitting_while_the_wizard_trains_asks_and_stops_the_training_cleanly(
+        qtbot, make_window, tmp_path, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from app.wizard import TrainingWizard
+    from test_wizard_pages import write_manifest
+
+    monkeypatch.setenv("FAKE_MODE", "slow")
+    window = make_window()
+    wizard = TrainingWizard(window, python=sys.executable,
+                            main_py=Path(__file__).with_name("fake_trainer.py"))
+    window.wizard = wizard
+    wizard.show()
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    with qtbot.waitSignal(wizard.corpus_page.checked, timeout=10_000):
+        wizard.corpus_page.path_edit.setText(str(write_manifest(corpus)))
+        wizard.corpus_page.check()
+    wizard.next()
+    wizard.setup_page.out_edit.setText(str(tmp_path / "run"))
+    wizard.next()
+    qtbot.waitUntil(lambda: wizard.train_page.progress.fold >= 1, timeout=10_000)
+    asked = []
+    window.ask_quit_training = lambda text: asked.append(text) or False
+    window.close()
+    assert window.isVisible() and wizard.train_page.running()  # "No": nothing stops
+    assert "--resume" in asked[0] and str(tmp_path / "run") in asked[0]
+    window.ask_quit_training = lambda text: asked.append(text) or True
+    window.close()
+    assert window.isVisible()  # the GUI is not blocked while the trainer stops
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=15_000)
+    assert not wizard.train_page.running() and len(asked) == 2
+    signals = (tmp_path / "run" / "signals.txt").read_text()
+    assert "SIGTERM" in signals  # stopped through the trainer's own cancel path
