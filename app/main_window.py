@@ -155,8 +155,10 @@ class MainWindow(QMainWindow):
         self.inference.load_model(path or "")
 
     def open_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open model", "", MODEL_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open model",
+                                              self.settings.last_folder("model"), MODEL_FILTER)
         if path:
+            self.settings.remember_folder("model", path)
             self.load_model(path)
         else:
             self.controls.set_model_path(self.settings.model_path)
@@ -274,8 +276,10 @@ class MainWindow(QMainWindow):
 
     # -- files -----------------------------------------------------------------------------
     def open_audio_files(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open audio files", "", AUDIO_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open audio files",
+                                                self.settings.last_folder("audio"), AUDIO_FILTER)
         if paths:
+            self.settings.remember_folder("audio", paths[0])
             self.analyse_files(paths)
 
     def analyse_files(self, paths) -> None:

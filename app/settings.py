@@ -5,6 +5,8 @@ breaks start-up. Tests pass their own QSettings (an ini file in a temporary fold
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from PyQt5.QtCore import QByteArray, QSettings
 
 from model.constants import LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS
@@ -47,6 +49,18 @@ class AppSettings:
     @device.setter
     def device(self, name: str) -> None:
         self._set("audio/device", name or "")
+
+    def last_folder(self, dialog: str) -> str:
+        """The folder an open dialog ("audio", "model", ...) was last used in ("" = none yet,
+        or it no longer exists)."""
+        folder = self._get(f"dialogs/{dialog}", "", str)
+        return folder if folder and Path(folder).is_dir() else ""
+
+    def remember_folder(self, dialog: str, chosen: str) -> None:
+        """Remember the folder of ``chosen`` (a file or folder path) for ``dialog``."""
+        if chosen:
+            path = Path(chosen)
+            self._set(f"dialogs/{dialog}", str(path if path.is_dir() else path.parent))
 
     @property
     def model_path(self) -> str:

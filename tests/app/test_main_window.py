@@ -261,3 +261,27 @@ def test_quitting_while_the_wizard_trains_asks_and_stops_the_training_cleanly(
     assert not wizard.train_page.running() and len(asked) == 2
     signals = (tmp_path / "run" / "signals.txt").read_text()
     assert "SIGTERM" in signals  # stopped through the trainer's own cancel path
+
+
+def test_open_dialogs_start_in_the_folder_last_used(qtbot, make_window, speech_path,
+                                                    monkeypatch, checkpoint_path):
+    from app import main_window as mw
+
+    window = make_window()
+    started_in = []
+
+    def fake_open_files(parent, title, folder, filter_):
+        started_in.append(folder)
+        return [str(speech_path)], filter_
+
+    def fake_open_file(parent, title, folder, filter_):
+        started_in.append(folder)
+        return str(checkpoint_path), filter_
+
+    monkeypatch.setattr(mw.QFileDialog, "getOpenFileNames", fake_open_files)
+    monkeypatch.setattr(mw.QFileDialog, "getOpenFileName", fake_open_file)
+    window.open_audio_files()
+    window.open_audio_files()
+    window.open_model()
+    window.open_model()
+    assert started_in == ["", str(speech_path.parent), "", str(checkpoint_path.parent)]
