@@ -9,7 +9,8 @@ from typing import Callable
 from PyQt5.QtCore import Qt, QThreadPool, QUrl, pyqtSignal
 from PyQt5.QtGui import QDesktopServices, QImage, QPixmap
 from PyQt5.QtWidgets import (
-    QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWizardPage,
+    QApplication, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout,
+    QWizardPage,
 )
 
 from app.background_task import TaskRunner
@@ -106,6 +107,10 @@ class ResultsPage(QWizardPage):
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
         self.model_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.open_failed_label = QLabel()
+        self.open_failed_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.open_failed_label.setWordWrap(True)
+        self.open_failed_label.hide()
         self.plot_labels: dict[str, ScaledImage] = {}
         grid = QGridLayout()
         for col, (name, title) in enumerate(PLOTS):
@@ -132,6 +137,7 @@ class ResultsPage(QWizardPage):
         layout.addLayout(grid, 1)
         layout.addWidget(self.model_label)
         layout.addLayout(buttons)
+        layout.addWidget(self.open_failed_label)
 
     def initializePage(self) -> None:
         self.show_results(self.wizard().train_page.progress)
@@ -173,8 +179,16 @@ class ResultsPage(QWizardPage):
             self.imagesShown.emit()
 
     def _open(self, path: str | None) -> None:
-        if path and not self.open_url(QUrl.fromLocalFile(path)):
-            log.warning("could not open %s", path)
+        """Open ``path`` with the desktop's handler; when there is none, show the path where
+        it can be copied (and put it on the clipboard)."""
+        if not path or self.open_url(QUrl.fromLocalFile(path)):
+            return
+        log.warning("could not open %s", path)
+        QApplication.clipboard().setText(path)
+        self.open_failed_label.setText(
+            f"No program here opens {html.escape(Path(path).name)}; its path is on the "
+            f"clipboard:<br><code>{html.escape(path)}</code>")
+        self.open_failed_label.show()
 
     def _use(self) -> None:
         if self.model_path:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PyQt5.QtGui import QColor, QImage
+from PyQt5.QtWidgets import QApplication
 
 from app.wizard import TrainingWizard
 from test_wizard_pages import write_manifest
@@ -83,6 +84,12 @@ def test_full_run_to_results_and_model_ready(qtbot, wizard, tmp_path):
     assert final in results.model_label.text()
     results.report_button.click()
     assert wizard.opened == [str(tmp_path / "run" / "report.md")]
+    assert results.open_failed_label.isHidden()
+    results.open_url = lambda url: False  # no file manager on this machine
+    results.folder_button.click()
+    run = str(tmp_path / "run")
+    assert not results.open_failed_label.isHidden() and run in results.open_failed_label.text()
+    assert QApplication.clipboard().text() == run
     with qtbot.waitSignal(wizard.modelReady, timeout=1000) as ready:
         results.use_button.click()
     assert ready.args == [final]
