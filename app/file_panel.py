@@ -167,10 +167,12 @@ class FilePanel(QWidget):
         centres = np.array([(s + e) / 2 for s, e, _ in r.windows], dtype=float)
         probs = np.array([p.probs if p.speech else np.full(n, np.nan) for *_, p in r.windows],
                          dtype=float).reshape(len(r.windows), n)
+        heard = bool(np.isfinite(probs).any())
+        note = "one point per window; gaps = no speech" if heard else "no speech in any window"
         self.timeline_plot.setTitle(
             f"<span style='color:#27303f;font-weight:600'>Across the file</span>"
-            f"<span style='color:{MUTED}'> · one point per window; gaps = no speech</span>")
-        for i, label in enumerate(labels):
+            f"<span style='color:{MUTED}'> · {note}</span>")
+        for i, label in enumerate(labels if heard else ()):  # all-NaN curves make numpy warn
             colour = emotion_colour(label, i)
             self.timeline_plot.plot(centres, probs[:, i], name=label, connect="finite",
                                     pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,

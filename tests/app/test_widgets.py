@@ -200,3 +200,27 @@ def test_live_panel_says_when_the_input_clips_or_is_too_quiet(qtbot, speech, mak
     panel.set_result(make_live_result(normal, end=3 * normal.size))
     qtbot.waitUntil(lambda: panel.meter.warning == "", timeout=2000)
     assert "⚠" not in panel.headline.status.text()
+
+
+def test_file_panel_plots_a_no_speech_file_without_numpy_warnings(qtbot, predictor, tmp_path):
+    import warnings
+
+    import soundfile as sf
+
+    silent = tmp_path / "room.wav"
+    rng = np.random.default_rng(0)
+    sf.write(silent, (0.001 * rng.standard_normal(8 * 16000)).astype(np.float32), 16000)
+    result = predictor.predict_file(silent)
+    assert not any(p.speech for *_, p in result.windows)
+    panel = FilePanel()
+    qtbot.addWidget(panel)
+    panel.resize(1000, 650)
+    panel.show()
+    panel.set_labels(predictor.labels)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        panel.add_result(result)
+        panel.table.selectRow(0)
+        panel.grab()
+    assert [str(w.message) for w in caught] == []
+    assert "no speech in any window" in panel.timeline_plot.plotItem.titleLabel.text
