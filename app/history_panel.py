@@ -6,6 +6,7 @@ thread never waits on SQLite and a delete is always seen by the refresh that fol
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Any, Callable
 
@@ -15,7 +16,7 @@ from PyQt5.QtCore import (
 )
 from PyQt5.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDateEdit, QFileDialog, QHBoxLayout, QHeaderView,
-    QLabel, QMessageBox, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
+    QLabel, QMessageBox, QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 
 from app.background_task import TaskRunner
@@ -44,10 +45,12 @@ class HistoryPanel(QWidget):
 
     refreshed = pyqtSignal(int)
     message = pyqtSignal(str)
+    retentionChanged = pyqtSignal(int)  # days stored audio is kept (0 = until deleted)
 
-    def __init__(self, store: HistoryStore, parent=None):
+    def __init__(self, store: HistoryStore, parent=None, *, retention_days: int = 30):
         super().__init__(parent)
         self.store = store
+        self.retention_days = retention_days
         self.player = SoundDevicePlayer()
         self.confirm: Callable[[str], bool] = self._confirm_dialog
         self.ask_export_path: Callable[[], str] = self._export_dialog
@@ -85,10 +88,19 @@ class HistoryPanel(QWidget):
         self.delete_button = QPushButton("Delete selected")
         self.export_button = QPushButton("Export CSV…")
         self.status_label = QLabel()
+        self.storage_label = QLabel()
+        self.retention_spin = QSpinBox(minimum=0, maximum=3650, value=self.retention_days,
+                                       suffix=" days", specialValueText="until deleted")
+        self.retention_spin.setToolTip("Stored audio older than this is deleted (the rows "
+                                       "stay); audio is stored only when File › Keep audio "
+                                       "of live segments is on")
         actions = QHBoxLayout()
         actions.addWidget(self.delete_button)
         actions.addWidget(self.export_button)
         actions.addWidget(self.status_label, 1)
+        actions.addWidget(self.storage_label)
+        actions.addWidget(QLabel("keep audio"))
+        actions.addWidget(self.retention_spin)
 
         layout = QVBoxLayout(self)
         layout.addLayout(filters)
@@ -153,6 +165,14 @@ class HistoryPanel(QWidget):
         self.stop_button.clicked.connect(self.stop_playback)
         self.delete_button.clicked.connect(self.delete_selected)
         self.export_button.clicked.connect(self.export_csv)
+        self.retention_spin.editingFinished.connect(self._retention_edited)
+
+    def _retention_edited(self) -> None:
+        days = self.retention_spin.value()
+        if days != self.retention_days:
+            self.retention_days = days
+            self.retentionChanged.emit(days)
+            self.refresh()
 
     # -- background work ---------------------------------------------------------------
     def _submit(self, fn: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
@@ -192,15 +212,23 @@ class HistoryPanel(QWidget):
         self._stale = False
         self._generation += 1
         generation, kwargs, store = self._generation, self.filters(), self.store
+        days = self.retention_days
 
         def work():
-            return store.query(**kwargs), store.sources(), store.labels()
+            if days > 0:
+                store.prune_audio(time.time() - days * 86400.0)
+            return (store.query(**kwargs), store.sources(), store.labels(),
+                    store.audio_usage())
 
         self._submit(work, lambda result: self._apply(generation, *result))
 
-    def _apply(self, generation: int, rows, sources, labels) -> None:
+    def _apply(self, generation: int, rows, sources, labels, usage=(0, 0)) -> None:
         if generation != self._generation:
             return  # a newer refresh is on its way
+        clips, size = usage
+        amount = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} KB"
+        self.storage_label.setText(f"Stored audio: {clips} clip{'s' if clips != 1 else ''}, "
+                                   f"{amount} ·")
         selected = set(self.selected_ids())
         self.model.set_rows(rows)
         self._fill_combo(self.source_combo, [ALL_SOURCES] + sources)

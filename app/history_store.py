@@ -244,6 +244,21 @@ class HistoryStore:
         """Number of rows."""
         return int(self._conn().execute("SELECT count(*) FROM segments").fetchone()[0])
 
+    def audio_usage(self) -> tuple[int, int]:
+        """(stored clips, their bytes)."""
+        clips, size = self._conn().execute(
+            "SELECT count(*), COALESCE(SUM(LENGTH(flac)), 0) FROM clips").fetchone()
+        return int(clips), int(size)
+
+    def prune_audio(self, before: float) -> int:
+        """Delete the stored audio of rows older than ``before`` (epoch seconds); the rows
+        stay. Returns how many clips were deleted."""
+        conn = self._conn()
+        with conn:
+            cur = conn.execute("DELETE FROM clips WHERE segment_id IN "
+                               "(SELECT id FROM segments WHERE time < ?)", (float(before),))
+        return int(cur.rowcount)
+
     # -- export ------------------------------------------------------------------------
     def export_csv(self, path: str | Path, rows: Sequence[HistoryRow] | None = None) -> int:
         """Write rows (default: all, newest first) as CSV with one prob_<label> column per

@@ -89,7 +89,10 @@ class MainWindow(QMainWindow):
         if self.history is not None:
             from app.history_panel import HistoryPanel
 
-            self.history_panel = HistoryPanel(self.history)
+            self.history_panel = HistoryPanel(
+                self.history, retention_days=self.settings.audio_retention_days)
+            self.history_panel.retentionChanged.connect(
+                lambda days: setattr(self.settings, "audio_retention_days", days))
             self.tabs.addTab(self.history_panel, icon("history"), "History")
         self.setCentralWidget(self.tabs)
         bar = self.statusBar()
@@ -247,8 +250,27 @@ class MainWindow(QMainWindow):
         self.settings.hop_s = self.controls.hop.value()
         self.listening.restart(**self._listen_params())
 
+    def confirm_keep_audio(self, text: str) -> bool:
+        """Yes/No before storing microphone audio (replaceable in tests)."""
+        answer = QMessageBox.question(self, "Keep audio of live segments?", text,
+                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
+
     def set_keep_audio(self, keep: bool) -> None:
-        """Whether live segments keep their audio (read by the worker at each write)."""
+        """Whether live segments keep their audio (read by the worker at each write). Turning
+        it on says what is stored where, for how long, and asks first."""
+        days = self.settings.audio_retention_days
+        kept = f"for {days} days (History tab)" if days else "until you delete it"
+        if keep and not self.confirm_keep_audio(
+                "The audio of every speech segment the microphone hears will be stored with its "
+                f"history row in {self.history.path} (16 kHz FLAC, about 25 KB per second of "
+                f"speech) and kept {kept}. Anyone with access to that file can listen to it."
+                "\n\nStore the audio?"):
+            action = self.actions_by_name["keep_audio"]
+            action.blockSignals(True)
+            action.setChecked(False)
+            action.blockSignals(False)
+            keep = False
         self.settings.keep_audio = keep
         self.inference.worker.keep_audio = keep
 

@@ -98,13 +98,23 @@ class AppSettings:
 
     @property
     def keep_audio(self) -> bool:
-        """Store the audio of live speech segments with their history rows."""
-        value = self.store.value("history/keep_audio", True)
+        """Store the audio of live speech segments with their history rows (off until the
+        user turns it on, knowingly: History › Keep audio)."""
+        value = self.store.value("history/keep_audio", False)
         return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
 
     @keep_audio.setter
     def keep_audio(self, value: bool) -> None:
         self._set("history/keep_audio", bool(value))
+
+    @property
+    def audio_retention_days(self) -> int:
+        """Days stored audio is kept (0 = until deleted by hand), 0..3650; default 30."""
+        return min(max(self._get("history/audio_retention_days", 30, int), 0), 3650)
+
+    @audio_retention_days.setter
+    def audio_retention_days(self, days: int) -> None:
+        self._set("history/audio_retention_days", int(days))
 
     @property
     def geometry(self) -> QByteArray | None:

@@ -209,3 +209,17 @@ def test_refresh_shows_rows_added_later(qtbot, panel, store):
         panel.refresh()
     assert _shown_labels(panel)[0] == "neutral"
     assert [r.label for r in panel.selected_rows()] == ["angry"]  # selection kept by id
+
+
+def test_audio_space_is_shown_and_old_audio_is_deleted_after_the_retention(qtbot, panel, store):
+    assert store.audio_usage()[0] == 1
+    assert panel.storage_label.text().startswith("Stored audio: 1 clip, ")
+    assert panel.retention_spin.value() == 30
+    changed = []
+    panel.retentionChanged.connect(changed.append)
+    with qtbot.waitSignal(panel.refreshed, timeout=5000):
+        panel.retention_spin.setValue(2)  # the clip is 3 days old
+        panel.retention_spin.editingFinished.emit()
+    assert changed == [2]
+    assert store.audio_usage() == (0, 0) and store.count() == 4  # rows stay
+    assert panel.storage_label.text().startswith("Stored audio: 0 clips, 0 KB")

@@ -63,8 +63,10 @@ def test_drop_good_and_bad_files(qtbot, make_window, speech_path, tmp_path, hist
 
 
 def test_listening_shows_predictions_and_writes_history(qtbot, make_window, speech_path,
-                                                        file_stream_factory, history):
+                                                        file_stream_factory, history,
+                                                        settings):
     factory = file_stream_factory(speech_path, speed=2.0)  # speech, then the stream stays quiet
+    settings.keep_audio = True  # the user chose to keep audio
     window = make_window(stream_factory=factory)
     window.start_listening()
     live = window.live_panel
@@ -172,7 +174,15 @@ def test_menus_and_shortcuts(make_window):
                          "export_history": "Ctrl+E", "quit": "Ctrl+Q", "wizard": "Ctrl+T",
                          "about": "", "keep_audio": ""}
     keep = window.actions_by_name["keep_audio"]
-    assert keep.isChecked()
+    assert not keep.isChecked() and window.inference.worker.keep_audio is False  # off at first
+    asked = []
+    window.confirm_keep_audio = lambda text: asked.append(text) or False
+    keep.setChecked(True)  # refused: stays off
+    assert not keep.isChecked() and window.settings.keep_audio is False
+    assert str(window.history.path) in asked[0] and "30 days" in asked[0]
+    window.confirm_keep_audio = lambda text: True
+    keep.setChecked(True)
+    assert window.settings.keep_audio is True and window.inference.worker.keep_audio is True
     keep.setChecked(False)
     assert window.settings.keep_audio is False and window.inference.worker.keep_audio is False
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]

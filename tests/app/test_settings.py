@@ -11,7 +11,9 @@ def test_defaults(tmp_path):
     s = AppSettings(ini_qsettings(tmp_path / "s.ini"))
     assert (s.device, s.model_path, s.smoothing, s.tab) == ("", "", 1, 0)
     assert (s.window_s, s.hop_s) == (LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS)
-    assert s.keep_audio is True and s.geometry is None and s.window_state is None
+    assert s.keep_audio is False  # storing microphone audio is the user's choice
+    assert s.audio_retention_days == 30
+    assert s.geometry is None and s.window_state is None
 
 
 def test_values_survive_a_new_store_and_are_clamped(tmp_path):
