@@ -18,8 +18,16 @@ from model.constants import LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_TEXT = "Default model"
+DEFAULT_MODEL_TEXT = "Shipped default model"
 OPEN_MODEL_TEXT = "Open checkpoint…"
+
+
+def model_display_name(path: str) -> str:
+    """A checkpoint's name in the Model box: its stem, or its run folder's name for a run's
+    ``model.safetensors``."""
+    p = Path(path)
+    stem = p.name.removesuffix(".safetensors").removesuffix(".json")
+    return p.parent.name if stem == "model" and p.parent.name else stem
 
 
 class _DeviceScan(QRunnable):
@@ -176,18 +184,18 @@ class Controls(QFrame):
         self.deviceChanged.emit(self.current_device())
 
     # -- model -------------------------------------------------------------------------------
-    def set_model_path(self, path: str) -> None:
-        """Show ``path`` ("" = default model) as the chosen model (adding it when new)."""
-        if not path:
-            self.model.setCurrentIndex(0)
-            return
-        for i in range(self.model.count()):
-            if self.model.itemData(i) == path:
-                self.model.setCurrentIndex(i)
-                return
-        self.model.insertItem(1, icon("model"), Path(path).stem, path)
-        self.model.setItemData(1, path, 3)
-        self.model.setCurrentIndex(1)
+    def set_model_path(self, path: str, origin: str = "") -> None:
+        """Show ``path`` ("" = the shipped model) as the chosen model (adding it when new);
+        the box's tooltip says where the model file is and how it was chosen (``origin``)."""
+        index = 0 if not path else next(
+            (i for i in range(self.model.count()) if self.model.itemData(i) == path), None)
+        if index is None:
+            self.model.insertItem(1, icon("model"), model_display_name(path), path)
+            self.model.setItemData(1, path, 3)
+            index = 1
+        self.model.setCurrentIndex(index)
+        where = path or "the shipped model (assets/default_model.safetensors)"
+        self.model.setToolTip(where + (f"\n{origin}" if origin else ""))
 
     def _on_model(self, index: int) -> None:
         data = self.model.itemData(index)

@@ -33,6 +33,13 @@ STATUS_FIELD_PX = 290  # longer status texts are elided (full text in the toolti
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.opus *.mp3 *.aiff *.aif);;All files (*)"
 MODEL_FILTER = "Checkpoints (*.safetensors *.json);;All files (*)"
 MAIN_PY = Path(__file__).resolve().parent.parent / "main.py"
+# How the model in use was chosen (status bar and Model box tooltip)
+ORIGIN_CLI = "given with --model"
+ORIGIN_REMEMBERED = "the model used last time (choose Shipped default model to go back)"
+ORIGIN_SHIPPED = "shipped with the app"
+ORIGIN_BOX = "chosen in the Model box"
+ORIGIN_OPENED = "opened with File › Open model"
+ORIGIN_WIZARD = "trained in the wizard"
 
 
 class MainWindow(QMainWindow):
@@ -47,6 +54,8 @@ class MainWindow(QMainWindow):
         self.settings = settings or AppSettings()
         self.history = history
         self.model_info = None
+        self.model_origin = ""
+        self._pending_origin = ""
         self._cli_device = device
         self._error_box: QMessageBox | None = None
         self.wizard = None
@@ -66,8 +75,11 @@ class MainWindow(QMainWindow):
         build_menus(self)
         self._wire()
         self._restore()
-        path = self.settings.model_path if model_path is None else str(model_path)
-        self.load_model(path)
+        if model_path is not None:
+            self.load_model(str(model_path), ORIGIN_CLI)
+        else:
+            self.load_model(self.settings.model_path,
+                            ORIGIN_REMEMBERED if self.settings.model_path else ORIGIN_SHIPPED)
         self.controls.refresh_devices(select=device if device is not None
                                       else (self.settings.device or None))
 
@@ -110,7 +122,7 @@ class MainWindow(QMainWindow):
         c.listenToggled.connect(self._on_listen_toggled)
         c.deviceChanged.connect(self._on_device_changed)
         c.devicesListed.connect(self._on_devices_listed)
-        c.modelChosen.connect(self.load_model)
+        c.modelChosen.connect(lambda path: self.load_model(path, ORIGIN_BOX))
         c.openModelRequested.connect(self.open_model)
         c.windowChanged.connect(self._on_timing_changed)
         c.hopChanged.connect(self._on_timing_changed)
@@ -151,10 +163,12 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(min(s.tab, self.tabs.count() - 1))
 
     # -- model -----------------------------------------------------------------------------
-    def load_model(self, path: str) -> None:
-        """Load a checkpoint ("" = the default model) in the worker thread."""
+    def load_model(self, path: str, origin: str = "") -> None:
+        """Load a checkpoint ("" = the default model) in the worker thread; ``origin`` says
+        how it was chosen (shown with the model once it has loaded)."""
         self.status_model.setText("Model: loading…")
-        self.controls.set_model_path(path or "")
+        self._pending_origin = origin or (ORIGIN_SHIPPED if not path else ORIGIN_BOX)
+        self.controls.set_model_path(path or "", self._pending_origin)
         self.inference.load_model(path or "")
 
     def open_model(self) -> None:
@@ -162,16 +176,17 @@ class MainWindow(QMainWindow):
                                               self.settings.last_folder("model"), MODEL_FILTER)
         if path:
             self.settings.remember_folder("model", path)
-            self.load_model(path)
+            self.load_model(path, ORIGIN_OPENED)
         else:
-            self.controls.set_model_path(self.settings.model_path)
+            self.controls.set_model_path(self.settings.model_path, self.model_origin)
 
     def _on_model_loaded(self, info) -> None:
         self.model_info = info
         default = Path(info.path).name == "default_model.safetensors"
         self.settings.model_path = "" if default else info.path
-        self.controls.set_model_path(self.settings.model_path)
-        self._field(self.status_model, f"Model: {info.name}")
+        self.model_origin = ORIGIN_SHIPPED if default else self._pending_origin
+        self.controls.set_model_path(self.settings.model_path, self.model_origin)
+        self._field(self.status_model, f"Model: {info.name} — {self.model_origin}")
         self.live_panel.set_labels(info.labels)
         self.live_panel.set_idle_text("Ready", "Press Start to listen")
         self.file_panel.set_labels(info.labels)
@@ -184,7 +199,8 @@ class MainWindow(QMainWindow):
             self.status_model.setText("Model: none")
             self.live_panel.set_idle_text("No model", "Open a model (File › Open model, "
                                           "Ctrl+M) or train one (Train › Training wizard)")
-        self.controls.set_model_path(self.model_info.path if self.model_info else "")
+        self.controls.set_model_path(self.model_info.path if self.model_info else "",
+                                     self.model_origin)
         self.show_error("Model", text + "\n\nTrain a model (Train › Training wizard, Ctrl+T) "
                         "or open a checkpoint (File › Open model, Ctrl+M).")
 
@@ -347,7 +363,7 @@ class MainWindow(QMainWindow):
         self.wizard = wizard
 
     def _on_wizard_model(self, path: str) -> None:
-        self.load_model(path)
+        self.load_model(path, ORIGIN_WIZARD)
         self.tabs.setCurrentIndex(0)
 
     def show_about(self) -> None:

@@ -163,8 +163,14 @@ def test_settings_persist_across_a_new_window(qtbot, make_window, tmp_path):
     assert second.controls.smoothing.value() == 4
     assert (second.width(), second.height()) == (1234, 777)
     assert second.tabs.currentIndex() == 1
-    # The model chosen in the first window is the one the second loads without --model.
+    # The model chosen in the first window is the one the second loads without --model,
+    # and the window says so; the shipped model is one choice away in the Model box.
     assert second.model_info.path == first.model_info.path
+    assert "given with --model" in first.status_model.toolTip()
+    assert "used last time" in second.status_model.toolTip()
+    box = second.controls.model
+    assert first.model_info.path in box.toolTip() and "used last time" in box.toolTip()
+    assert box.itemText(0) == "Shipped default model" and box.itemData(0) == ""
 
 
 def test_menus_and_shortcuts(make_window):
@@ -202,6 +208,8 @@ def test_wizard_model_is_loaded_into_the_live_view(qtbot, make_window, tmp_path,
         window.wizard.modelReady.emit(str(other))
     assert loaded.args[0].path == str(other)
     assert window.tabs.currentIndex() == 0
+    qtbot.waitUntil(lambda: "trained in the wizard" in window.status_model.toolTip())
+    assert window.controls.model.currentText() == "wizard_model"
     window.wizard.close()
 
 
