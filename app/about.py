@@ -14,10 +14,11 @@ from PyQt5.QtGui import QBrush, QColor, QTextFrameFormat, QTextTable
 from PyQt5.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout
 
 from app.theme import icon
+from model.package_files import assets_dir
 
 log = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = assets_dir()
 MODEL_CARD = ASSETS / "MODEL_CARD.md"
 # Sidecar keys shown in their own sections, or not worth showing (long vectors, bookkeeping).
 FACT_KEYS = ("labels", "metrics", "frontend", "model", "train", "speakers", "norm_mean",
@@ -32,7 +33,7 @@ def model_card_markdown(info=None, card: Path = MODEL_CARD) -> str:
         except OSError as exc:
             log.warning("cannot read %s: %s", card, exc)
         else:
-            if info is not None and Path(info.path).name != "default_model.safetensors":
+            if info is not None and info.facts.get("shipped") is not True:
                 text = _facts(info) + "\n\n---\n\n" + text
             return text
     if info is None:

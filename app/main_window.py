@@ -182,7 +182,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_loaded(self, info) -> None:
         self.model_info = info
-        default = Path(info.path).name == "default_model.safetensors"
+        default = info.facts.get("shipped") is True
         self.settings.model_path = "" if default else info.path
         self.model_origin = ORIGIN_SHIPPED if default else self._pending_origin
         self.controls.set_model_path(self.settings.model_path, self.model_origin)

@@ -7,9 +7,11 @@ from pathlib import Path
 import pyqtgraph as pg
 from PyQt5.QtGui import QColor, QIcon
 
+from model.package_files import resources_dir
+
 log = logging.getLogger(__name__)
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+RESOURCES = resources_dir()
 
 # Colours chosen so that neighbouring emotions differ in hue and lightness.
 EMOTION_COLOURS = {

@@ -35,6 +35,7 @@ WEIGHTS_SUFFIX = ".safetensors"
 SIDECAR_SUFFIX = ".json"
 _KEYS = ("format", "version", "weights_sha1", "frontend", "model", "train", "labels",
          "speakers", "norm_mean", "norm_std", "metrics")
+_OPTIONAL_KEYS = ("shipped",)
 _ZIP_MAGIC, _PICKLE_PROTOCOL = b"PK\x03\x04", 0x80
 
 
@@ -52,6 +53,8 @@ class Checkpoint:
         (== model.input_dim), or both empty when features are used unnormalised.
     metrics: JSON-able dict (numpy/torch numbers and arrays are converted on save).
     state_dict: the network's tensors.
+    shipped: the model that ships with the package as its default (``main.py ship`` sets it;
+        written as ``"shipped": true`` in the sidecar, absent otherwise).
     """
 
     frontend: FrontendConfig
@@ -63,6 +66,7 @@ class Checkpoint:
     norm_std: list[float] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
+    shipped: bool = False
 
 
 def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
@@ -94,6 +98,8 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
         "norm_std": [float(x) for x in ckpt.norm_std],
         "metrics": ckpt.metrics,
     }
+    if ckpt.shipped:
+        doc["shipped"] = True
     text = json.dumps(doc, indent=2, default=_plain) + "\n"
     atomic_write(sidecar, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     log.info("checkpoint saved: %s (+ %s)", weights, sidecar.name)
@@ -130,6 +136,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             train=train_config_from_dict(doc["train"]) if doc["train"] is not None else None,
             labels=doc["labels"], speakers=doc["speakers"], norm_mean=doc["norm_mean"],
             norm_std=doc["norm_std"], metrics=doc["metrics"], state_dict=_read_weights(weights),
+            shipped=doc.get("shipped") is True,
         )
     except ConfigError as exc:
         raise CheckpointError(f"{sidecar}: {exc}") from exc
@@ -152,6 +159,24 @@ def _model_in_folder(path: Path) -> Path:
     raise CheckpointError(f"{path}: a folder, not a model. A model is two files side by side, "
                           f"X{WEIGHTS_SUFFIX} and X{SIDECAR_SUFFIX}: give X{WEIGHTS_SUFFIX} "
                           f"(a run folder's final model is model{WEIGHTS_SUFFIX}){hint}")
+
+
+def ship_checkpoint(source: str | Path, target: str | Path) -> Path:
+    """Copy the checkpoint at ``source`` (a file of the pair, or a run folder) to ``target``
+    (``X.safetensors``) marked as the shipped default model; returns the weights path.
+    The source is loaded (and so checked) first; the weights are copied byte for byte."""
+    load_checkpoint(source)
+    src_weights, src_sidecar = checkpoint_paths(_model_in_folder(Path(source)))
+    weights, sidecar = checkpoint_paths(target)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    doc = json.loads(src_sidecar.read_text(encoding="utf-8"))
+    doc["shipped"] = True
+    data = src_weights.read_bytes()
+    atomic_write(weights, lambda tmp: tmp.write_bytes(data))
+    text = json.dumps(doc, indent=2) + "\n"
+    atomic_write(sidecar, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    log.info("shipped %s as %s", src_weights, weights)
+    return weights
 
 
 def _legacy_frontend(section: Any) -> Any:
@@ -177,7 +202,8 @@ def _read_sidecar(sidecar: Path) -> dict[str, Any]:
     if doc.get("version") != VERSION:
         raise CheckpointError(f"{sidecar}: checkpoint version {doc.get('version')!r} is not "
                               f"supported; this version of ser-studio reads version {VERSION}")
-    unknown, missing = sorted(set(doc) - set(_KEYS)), sorted(set(_KEYS) - set(doc))
+    unknown = sorted(set(doc) - set(_KEYS) - set(_OPTIONAL_KEYS))
+    missing = sorted(set(_KEYS) - set(doc))
     if unknown or missing:
         raise CheckpointError(f"{sidecar}: unknown keys {unknown}, missing keys {missing}; "
                               f"expected keys = {list(_KEYS)}")

@@ -18,9 +18,20 @@ longer than ``eval_max_seconds`` is the network run on the whole file (what it w
 evaluated on). A longer file's overall probabilities are the mean of its speech windows'
 probabilities weighted by each window's speech ratio; its overall attention is then empty.
 
+How ``predict_file`` gets there without the whole file in memory (model.file_stream): a first
+read of the file in blocks gives its length and its speech spans, silero run once over the whole
+stream and segmented by silero's own rules, its front batched (model.vad_batch: probabilities
+within ~1e-5 of silero's chunk-by-chunk loop); a second read cuts the windows out of the
+stream (model.audio.slice_windows), so a file longer than ``eval_max_seconds`` is never held
+whole and memory does not grow with its length (a shorter one, or any file for a model without
+``eval_max_seconds``, is held once). Each window's features are ``predict``'s (loudness
+normaliser, centre crop); the speech windows go through the network FILE_BATCH at a time, which
+changes their probabilities by ~1e-7. A long file's overall level is measured on the stream
+(model.loudness_stream), with the same result as on the whole signal.
+
 Threads: a Predictor holds one network and one frontend and is meant for one worker thread at a
 time (create it there, or hand it over and stop using it in the old thread). The VAD is shared
-per process and locked (model.vad).
+per process and locked (model.vad); ``predict_file``'s (model.vad_batch) shares only weights.
 """
 from __future__ import annotations
 
@@ -35,27 +46,27 @@ import numpy as np
 import torch
 
 from model import vad as vad_mod
-from model.audio import frame_windows, load_audio
+from model import file_stream
+from model.audio import slice_windows, window_spans
 from model.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from model.constants import HOP_SECONDS, SAMPLE_RATE, WINDOW_SECONDS
 from model.features import build_frontend
 from model.loudness import Level, level_warning, measure
+from model.loudness_stream import MIN_SECONDS as LOUDNESS_MIN_SECONDS
+from model.loudness_stream import LoudnessStream
 from model.networks import build_network
+from model.package_files import assets_dir
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "default_model.safetensors"
+FILE_BATCH = 16  # predict_file: speech windows per network call (CPU time vs peak memory)
 TRAIN_HINT = ("train one with `python main.py train --corpus PATH --frontend logmel "
               "--arch enhanced --out DIR`, then pass `--model DIR/model.safetensors`")
 
 
 class ModelNotFoundError(CheckpointError):
     """No model file where one was expected; the message says how to train one."""
-
-
-def assets_dir() -> Path:
-    """The package's ``assets/`` folder (next to ``model/``)."""
-    return Path(__file__).resolve().parent.parent / "assets"
 
 
 def default_model_path() -> Path:
@@ -119,42 +130,60 @@ def describe_frontend(cfg) -> str:
 class Predictor:
     """A trained network with its frontend, normalisation and labels, ready for inference."""
 
-    def __init__(self, ckpt: Checkpoint, checkpoint_path: str | Path, *, device: str = "cpu"):
+    def __init__(self, ckpt: Checkpoint, checkpoint_path: str | Path, *, device: str = "cpu",
+                 frontend=None, network=None):
+        """``frontend`` and ``network`` replace the ones built from ``ckpt`` (an exported
+        model's: model.onnx_runtime); the network is then used as given."""
         self.checkpoint = ckpt
         self.checkpoint_path = Path(checkpoint_path)
         self.labels: list[str] = list(ckpt.labels)
         self.device = torch.device(device)
-        self.frontend = build_frontend(ckpt.frontend)
+        self.frontend = frontend if frontend is not None else build_frontend(ckpt.frontend)
         self._check_frontend(ckpt)
-        self.network = build_network(ckpt.model)
-        try:
-            self.network.load_state_dict(ckpt.state_dict, strict=True)
-        except RuntimeError as exc:
-            raise CheckpointError(f"{self.checkpoint_path}: weights do not fit the "
-                                  f"{ckpt.model.arch} network its config describes: {exc}") from exc
-        self.network.to(self.device).eval()
+        if network is None:
+            network = build_network(ckpt.model)
+            try:
+                network.load_state_dict(ckpt.state_dict, strict=True)
+            except RuntimeError as exc:
+                raise CheckpointError(f"{self.checkpoint_path}: weights do not fit the "
+                                      f"{ckpt.model.arch} network its config describes: "
+                                      f"{exc}") from exc
+            network.to(self.device).eval()
+        self.network = network
         self._mean, self._std = self._norm(ckpt)
         self.attention_rate = float(self.frontend.frame_rate) / ckpt.model.frame_pool
         eval_s = ckpt.train.eval_max_seconds if ckpt.train is not None else None
         self.max_seconds: float | None = eval_s if eval_s and eval_s > 0 else None
         stem = self.checkpoint_path.name.removesuffix(".safetensors").removesuffix(".json")
+        stem = stem.removesuffix(".onnx")
         if stem == "model":  # a run folder's model.safetensors: name it by its run
             stem = self.checkpoint_path.parent.name or stem
-        self.name = f"{stem} ({describe_network(ckpt.model)}, {describe_frontend(ckpt.frontend)})"
+        runtime = getattr(self.network, "runtime", None)  # "onnx" or "onnx int8"
+        self.name = (f"{stem} ({describe_network(ckpt.model)}, {describe_frontend(ckpt.frontend)}"
+                     + (f", {runtime})" if runtime else ")"))
         log.info("loaded %s from %s: labels %s", self.name, self.checkpoint_path, self.labels)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, *, device: str = "cpu") -> "Predictor":
-        """Load a checkpoint (X.safetensors, X.json or X); None -> the shipped default model.
+    def load(cls, path: str | Path | None = None, *, device: str = "cpu",
+             onnx_threads: int = 1) -> "Predictor":
+        """Load a checkpoint (X.safetensors, X.json or X); None -> the shipped default model;
+        an exported model X.onnx (``python main.py export``) runs on onnxruntime with
+        ``onnx_threads`` intra-op threads.
 
         Raises ModelNotFoundError (a CheckpointError) when the default model is missing,
-        CheckpointError for a bad checkpoint, FrontendUnavailable when its encoder is missing.
+        CheckpointError for a bad checkpoint or export, FrontendUnavailable when its encoder
+        is missing.
         """
         if path is None:
             path = default_model_path()
             if not path.is_file() or not path.with_suffix(".json").is_file():
                 raise ModelNotFoundError(f"{path}: the default model is not installed; "
                                          f"{TRAIN_HINT}")
+        if Path(path).suffix == ".onnx":
+            from model.onnx_runtime import load_onnx_model
+
+            ckpt, frontend, network = load_onnx_model(path, threads=onnx_threads)
+            return cls(ckpt, path, device=device, frontend=frontend, network=network)
         return cls(load_checkpoint(path), path, device=device)
 
     def _check_frontend(self, ckpt: Checkpoint) -> None:
@@ -294,23 +323,112 @@ class Predictor:
             raise ValueError(f"window and hop must be positive, got {window_s} s and {hop_s} s")
         started = time.perf_counter()
         path = Path(path)
-        wav = load_audio(path)
-        spans = vad_mod.speech_spans(wav) if vad else None
-        spans_of = [(int(s), int(e)) for s, e in frame_windows(
-            wav, int(round(window_s * SAMPLE_RATE)), int(round(hop_s * SAMPLE_RATE)))]
-        windows = [(s / SAMPLE_RATE, e / SAMPLE_RATE, self._window(wav, s, e, spans))
-                   for s, e in spans_of]
-        if len(windows) == 1 and spans_of[0] == (0, wav.shape[0]):
-            overall = windows[0][2]
-        elif self.max_seconds is None or wav.shape[0] <= self.max_seconds * SAMPLE_RATE:
-            overall = self._window(wav, 0, wav.shape[0], spans)
-        else:
-            overall = dataclasses.replace(self._average(windows, spans, wav.shape[0]),
-                                          level=self.level(wav))
+        n_samples, spans = file_stream.scan(path, vad=vad)
+        window = int(round(window_s * SAMPLE_RATE))
+        spans_of = window_spans(n_samples, window, int(round(hop_s * SAMPLE_RATE)))
+        if self._needs_whole_file(n_samples, window):
+            wav = file_stream.read_whole(path, n_samples)
+            windows = self._timeline(((s, e, wav[s:e]) for s, e in spans_of), spans)
+            overall = self._overall_of_whole(wav, windows, spans_of, spans)
+        else:  # the overall result is the windows' average: stream them
+            meter = LoudnessStream()
+            windows = self._timeline(
+                slice_windows(file_stream.blocks(path, n_samples, meter), spans_of), spans)
+            overall = dataclasses.replace(
+                self._average(windows, spans, n_samples),
+                level=meter.level(getattr(self.frontend, "normaliser", None)))
         # a copy: a one-window file's window keeps its own latency
         overall = dataclasses.replace(overall, latency_s=time.perf_counter() - started)
-        return FileResult(path=path, duration_s=wav.shape[0] / SAMPLE_RATE, overall=overall,
+        return FileResult(path=path, duration_s=n_samples / SAMPLE_RATE, overall=overall,
                           windows=windows)
+
+    def _needs_whole_file(self, n_samples: int, window: int) -> bool:
+        """True when the overall result needs the whole signal (one window, the network on
+        the whole file, or a signal shorter than one loudness block)."""
+        if self.max_seconds is None:
+            return True
+        return n_samples <= max(window, self.max_seconds * SAMPLE_RATE,
+                                LOUDNESS_MIN_SECONDS * SAMPLE_RATE)
+
+    def _overall_of_whole(self, wav: np.ndarray, windows: list, spans_of: list,
+                          spans) -> Prediction:
+        """The overall prediction of a file held whole (see the module docstring)."""
+        n_samples = wav.shape[0]
+        if len(windows) == 1 and spans_of[0] == (0, n_samples):
+            return windows[0][2]
+        if self.max_seconds is None or n_samples <= self.max_seconds * SAMPLE_RATE:
+            return self._window(wav, 0, n_samples, spans)
+        return dataclasses.replace(self._average(windows, spans, n_samples),
+                                   level=self.level(wav))
+
+    def _timeline(self, items, spans) -> list[tuple[float, float, Prediction]]:
+        """Predictions of (start, end, samples) windows in order, each gated by the share of
+        ``spans`` (None: no VAD); speech windows go through the network FILE_BATCH at a time.
+        A speech window's latency_s is its features' time plus its share of its batch's."""
+        windows: list = []
+        pending: list[_Pending] = []
+        index = None if spans is None else file_stream.SpanIndex(spans)
+        for start, end, wav in items:
+            begun = time.perf_counter()
+            ratio = math.nan if index is None else index.ratio(start, end)
+            prediction = None
+            if spans is not None and not vad_mod.is_speech(ratio, end - start):
+                prediction = self._no_speech(ratio, begun, wav)
+            else:
+                feats, level, offset = self._window_features(wav)
+                pending.append(_Pending(len(windows), ratio, feats, level, offset,
+                                        time.perf_counter() - begun))
+            windows.append((start / SAMPLE_RATE, end / SAMPLE_RATE, prediction))
+            if len(pending) == FILE_BATCH:
+                self._run_pending(pending, windows)
+                pending = []
+        self._run_pending(pending, windows)
+        return windows
+
+    def _window_features(self, wav: np.ndarray) -> tuple[torch.Tensor, Level, int]:
+        """``_run``'s features of a window: centre-cropped to max_seconds, then the frontend
+        (loudness normaliser included). Returns (features, level, crop offset in samples)."""
+        offset = 0
+        if self.max_seconds is not None:
+            limit = int(round(self.max_seconds * SAMPLE_RATE))
+            if wav.shape[0] > limit:
+                offset = (wav.shape[0] - limit) // 2
+                wav = wav[offset:offset + limit]
+        feats, level = self._features_and_level(wav)
+        return feats, level, offset
+
+    def _run_pending(self, pending: list["_Pending"], windows: list) -> None:
+        """Run the network on ``pending`` windows as one batch; fill in their predictions."""
+        if not pending:
+            return
+        begun = time.perf_counter()
+        outputs = self._network_batch([p.feats for p in pending])
+        share = (time.perf_counter() - begun) / len(pending)
+        for p, (probs, attention) in zip(pending, outputs):
+            start_s, end_s, _ = windows[p.index]
+            windows[p.index] = (start_s, end_s, Prediction(
+                label=self.labels[int(np.argmax(probs))], probs=probs, attention=attention,
+                attention_rate=self.attention_rate, speech=True, speech_ratio=p.ratio,
+                latency_s=p.spent + share, attention_offset_s=p.offset / SAMPLE_RATE,
+                level=p.level))
+
+    def _network_batch(self, features: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``predict_features`` of many unnormalised features (T_i, D) or (L, T_i, D) in one
+        padded batch: [(probs (C,), attention (T'_i,))], float32."""
+        prepared = [self._prepare(f) for f in features]
+        lengths = torch.tensor([f.shape[-2] for f in prepared], dtype=torch.long)
+        x = prepared[0].new_zeros((len(prepared), *prepared[0].shape[:-2], int(lengths.max()),
+                                   prepared[0].shape[-1]))
+        for row, f in enumerate(prepared):
+            x[row, ..., :f.shape[-2], :] = f
+        with torch.inference_mode():
+            out = self.network(x.to(self.device), lengths.to(self.device))
+            probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
+            valid = [int(v) for v in out.frame_lengths]
+            attention = out.attention.float().cpu().numpy()
+        self._check_finite(probs)
+        return [(probs[i].astype(np.float32), attention[i, :valid[i]].astype(np.float32))
+                for i in range(len(prepared))]
 
     def _window(self, wav: np.ndarray, start: int, end: int, spans) -> Prediction:
         """Prediction of wav[start:end], gated by the share of ``spans`` (None: no VAD)."""
@@ -338,6 +456,19 @@ class Predictor:
                           attention=np.zeros(0, dtype=np.float32),
                           attention_rate=self.attention_rate, speech=True, speech_ratio=ratio,
                           latency_s=0.0)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A speech window of a file timeline awaiting its batch: its index in the timeline, its
+    speech ratio, features, level, crop offset (samples) and the seconds spent on it so far."""
+
+    index: int
+    ratio: float
+    feats: torch.Tensor
+    level: Level
+    offset: int
+    spent: float
 
 
 def _finite(value: float) -> float | None:

@@ -10,7 +10,7 @@ import importlib
 import logging
 import sys
 
-COMMANDS = ("corpus", "synth", "extract", "train", "evaluate", "predict")
+COMMANDS = ("corpus", "synth", "extract", "train", "evaluate", "predict", "export", "ship")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -98,3 +98,18 @@ def test_predict_command_uses_the_default_model(spoken, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[0])
     assert result["label"] in LABELS
     assert set(result["probs"]) == set(LABELS)
+
+
+def test_the_shipped_model_is_marked_as_such_and_ship_marks_a_copy(tmp_path):
+    from model.checkpoint import load_checkpoint, ship_checkpoint
+    from model.inference import default_model_path
+
+    assert load_checkpoint(default_model_path()).shipped is True
+    copy = tmp_path / "other.safetensors"
+    copy.write_bytes(default_model_path().read_bytes())
+    doc = json.loads(default_model_path().with_suffix(".json").read_text())
+    del doc["shipped"]
+    copy.with_suffix(".json").write_text(json.dumps(doc))
+    assert load_checkpoint(copy).shipped is False
+    shipped = ship_checkpoint(copy, tmp_path / "again" / "default_model.safetensors")
+    assert load_checkpoint(shipped).shipped is True

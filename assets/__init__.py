@@ -1,0 +1,1 @@
+"""Files that ship with SER Studio: the default model, its card and its training recipe."""

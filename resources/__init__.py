@@ -1,0 +1,1 @@
+"""Files the desktop app ships with: the stylesheet and the icons."""
