@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 STATUS_FIELD_PX = 290  # longer status texts are elided (full text in the tooltip)
 
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.opus *.mp3 *.aiff *.aif);;All files (*)"
-MODEL_FILTER = "Checkpoints (*.safetensors *.json);;All files (*)"
+MODEL_FILTER = "Models (*.safetensors *.json *.onnx);;All files (*)"
 MAIN_PY = Path(__file__).resolve().parent.parent / "main.py"
 # How the model in use was chosen (status bar and Model box tooltip)
 ORIGIN_CLI = "given with --model"

@@ -38,7 +38,8 @@ def add_parser(subparsers) -> None:
         description="Predict every utterance of a corpus with a trained model and print WA, "
                     "UA, macro-F1, the confusion matrix and per-speaker figures.")
     parser.add_argument("--model", type=Path, default=None,
-                        help="checkpoint (X.safetensors or X.json; default: the shipped model)")
+                        help="checkpoint (X.safetensors or X.json), a run folder, or an exported "
+                             "X.onnx (main.py export); default: the shipped model")
     parser.add_argument("--corpus", required=True, type=Path,
                         help="IEMOCAP folder, RAVDESS folder or CSV manifest")
     parser.add_argument("--map", action="append", default=None, metavar="A=B,...",

@@ -42,7 +42,8 @@ def add_parser(subparsers) -> None:
                     "one). Files without speech say so instead of forcing an emotion.")
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio files")
     parser.add_argument("--model", type=Path, default=None,
-                        help="checkpoint (X.safetensors or X.json; default: the shipped model)")
+                        help="checkpoint (X.safetensors or X.json), a run folder, or an exported "
+                             "X.onnx (main.py export); default: the shipped model")
     parser.add_argument("--window", type=float, default=WINDOW_SECONDS, metavar="S",
                         help=f"timeline window in seconds (default {WINDOW_SECONDS:g})")
     parser.add_argument("--hop", type=float, default=HOP_SECONDS, metavar="S",
