@@ -5,6 +5,10 @@ babble from other test speakers, a room, a phone line, a low-pass, a codec, clip
     python bench/robustness.py --run runs/default_model [--json runs/default_model/robustness.json]
         [--compare runs/old_recipe/robustness.json]
 
+A long run can be scored fold by fold while it trains (a fold is read from its
+fold_K/model.json until the run's metrics.json exists): ``--folds 1 --save-folds DIR`` writes
+DIR/fold_1.json, and ``--merge DIR/fold_*.json`` summarises saved folds without scoring again.
+
 For each condition it prints WA, UA and macro-F1 (mean over folds, as the CV figures are) and
 the predicted-class distribution over all test clips, then the mean and the worst UA over the
 conditions. Renders are deterministic (seeded by fold, clip and condition). Scoring is the
@@ -55,6 +59,18 @@ def score_fold(run: Path, fold: dict, corpus, conditions: list[str]) -> dict:
                         "predicted": predicted}
         log.info("fold %s, %s: UA %.3f", fold["fold"], name, result[name]["metrics"]["ua"])
     return result
+
+
+def run_folds(run: Path, only: list[int] | None) -> tuple[list[str], list[dict]]:
+    """(labels, fold entries) of a run: from its metrics.json, or, while it still trains,
+    from the finished folds' fold_K/model.json."""
+    if (run / "metrics.json").is_file():
+        summary = json.loads((run / "metrics.json").read_text())
+        labels, folds = summary["labels"], summary["folds"]
+    else:
+        docs = [json.loads(p.read_text()) for p in sorted(run.glob("fold_*/model.json"))]
+        labels, folds = (docs[0]["labels"] if docs else []), [d["metrics"] for d in docs]
+    return labels, [f for f in folds if not only or f["fold"] in only]
 
 
 def summarise(per_fold: list[dict], labels: list[str]) -> dict:
@@ -116,6 +132,11 @@ def main() -> None:
     parser.add_argument("--classes", nargs="+", default=["angry", "happy", "neutral", "sad"])
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS),
                         help="a subset of the conditions (default: all 13)")
+    parser.add_argument("--folds", type=int, nargs="+", help="score only these folds")
+    parser.add_argument("--save-folds", type=Path, metavar="DIR",
+                        help="write each scored fold's raw result to DIR/fold_K.json")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="FOLD_JSON",
+                        help="summarise folds saved with --save-folds instead of scoring")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--compare", type=Path, metavar="JSON",
                         help="another run's --json output: print UA side by side")
@@ -123,11 +144,19 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from model.corpora import load_corpus, parse_label_map
 
-    corpus = load_corpus(args.corpus, parse_label_map([args.map]), args.classes)
-    run_summary = json.loads((args.run / "metrics.json").read_text())
-    labels = run_summary["labels"]
-    per_fold = [score_fold(args.run, fold, corpus, args.conditions)
-                for fold in run_summary["folds"]]
+    if args.merge:
+        saved = [json.loads(path.read_text()) for path in args.merge]
+        labels, per_fold = saved[0]["labels"], [f["result"] for f in saved]
+    else:
+        corpus = load_corpus(args.corpus, parse_label_map([args.map]), args.classes)
+        labels, folds = run_folds(args.run, args.folds)
+        per_fold = []
+        for fold in folds:
+            per_fold.append(score_fold(args.run, fold, corpus, args.conditions))
+            if args.save_folds:
+                args.save_folds.mkdir(parents=True, exist_ok=True)
+                (args.save_folds / f"fold_{fold['fold']}.json").write_text(json.dumps(
+                    {"fold": fold["fold"], "labels": labels, "result": per_fold[-1]}) + "\n")
     summary = summarise(per_fold, labels)
     print(f"run: {args.run}; {len(per_fold)} folds, each on its own test speakers")
     print(format_table(summary, labels))
