@@ -7,12 +7,22 @@ Every result goes out as a signal; every failure becomes an error signal, never 
 on another thread. History rows (one per live speech segment, one per analysed file) are
 written here, off the GUI thread.
 
+Live speech detection runs once per sample (app/live_vad.py): each window's new samples go
+through silero-vad in streaming form, and the window's speech verdict and the hop's speech
+share are read from the stored frame probabilities; the Predictor then runs without its own VAD
+(``predict(wav, vad=False)``) and only on windows that hold speech.
+
+Threads: torch runs this worker's models, live windows and files alike, on the intra-op
+threads app/torch_threads.py chooses (``SER_INFERENCE_THREADS``, default 1), set in the
+worker's own thread before each piece of work.
+
 ``InferenceThread`` owns the QThread and is the GUI's handle: its methods only emit queued
 signals or set flags, so none of them blocks.
 """
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import logging
 import threading
@@ -25,7 +35,10 @@ import numpy as np
 from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from app.history_store import MICROPHONE
+from app.live_vad import LiveVad
 from app.segments import SegmentTracker
+from app.torch_threads import inference_threads, use_threads
+from model.vad import is_speech
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +97,15 @@ def _default_loader(path: str | None):
     return Predictor.load(path or None)
 
 
-def _hop_speech_ratio(wav: np.ndarray) -> float:
-    from model.vad import speech_ratio
+def _no_speech(predictor, wav: np.ndarray, ratio: float, started: float):
+    """The Prediction of a live window without speech (as Predictor.predict gives it)."""
+    from model.inference import Prediction
 
-    return float(speech_ratio(wav))
+    return Prediction(label=None, probs=np.zeros(len(predictor.labels), dtype=np.float32),
+                      attention=np.zeros(0, dtype=np.float32),
+                      attention_rate=predictor.attention_rate, speech=False,
+                      speech_ratio=ratio, latency_s=time.perf_counter() - started,
+                      level=predictor.level(wav) if wav.size else None)
 
 
 class InferenceWorker(QObject):
@@ -104,14 +122,14 @@ class InferenceWorker(QObject):
 
     def __init__(self, *, history=None, smoothing: int = 1, keep_audio: bool = True,
                  loader: Callable[[str | None], Any] = _default_loader,
-                 hop_speech: Callable[[np.ndarray], float] = _hop_speech_ratio,
-                 live_source: str = MICROPHONE):
+                 live_source: str = MICROPHONE, threads: int | None = None):
         super().__init__()
         self.history = history
         self.live_source = live_source  # what live history rows name as their source
         self.keep_audio = keep_audio
+        self.threads = int(threads) if threads else inference_threads()
         self._loader = loader
-        self._hop_speech = hop_speech
+        self._vad = LiveVad()
         self._lock = threading.Lock()
         self._pending: tuple[np.ndarray, int, float] | None = None
         self._files: collections.deque[str] = collections.deque()
@@ -141,6 +159,7 @@ class InferenceWorker(QObject):
     @pyqtSlot(str)
     def load_model(self, path: str) -> None:
         """Load a checkpoint ("" = the default model); emits modelLoaded or modelError."""
+        use_threads(self.threads)
         try:
             predictor = self._loader(path or None)
         except Exception as exc:  # CheckpointError, FrontendUnavailable, OSError, ...
@@ -176,6 +195,7 @@ class InferenceWorker(QObject):
         """Listening stopped: close and store the open speech segment."""
         self._close_segment()
         self._last_end = None
+        self._vad.reset()
 
     @pyqtSlot()
     def finish(self) -> None:
@@ -191,6 +211,7 @@ class InferenceWorker(QObject):
             return
         with self._lock:
             pending, self._pending = self._pending, None
+        use_threads(self.threads)
         if pending is not None:
             self._live(*pending)
         elif self._files:
@@ -202,10 +223,11 @@ class InferenceWorker(QObject):
             return
         started = time.perf_counter()
         try:
-            pred = self.predictor.predict(wav, vad=True)
             fresh = self._fresh(wav, end)
+            self._vad.feed(fresh, end)
+            pred = self._predict_live(wav, end, started)
             hop_speech = bool(pred.speech) and fresh.size > 0 and \
-                self._hop_speech(fresh) >= MIN_HOP_SPEECH
+                self._vad.ratio(end - fresh.size, end) >= MIN_HOP_SPEECH
         except Exception as exc:
             log.exception("live inference failed")
             self.modelError.emit(f"live inference failed: {exc}")
@@ -219,6 +241,17 @@ class InferenceWorker(QObject):
         if pred.speech:
             self._recent.append(np.asarray(pred.probs, dtype=np.float64))
         self._emit_live(wav, end, queued_at, pred, latency=latency)
+
+    def _predict_live(self, wav: np.ndarray, end: int, started: float):
+        """The Prediction of a live window, gated by the streaming VAD's ratio of it."""
+        ratio = self._vad.ratio(end - wav.shape[0], end)
+        if not is_speech(ratio, wav.shape[0]):
+            if not np.isfinite(wav).all():
+                raise ValueError("waveform contains NaN or infinite samples")
+            return _no_speech(self.predictor, wav, ratio, started)
+        pred = self.predictor.predict(wav, vad=False)
+        return dataclasses.replace(pred, speech_ratio=ratio,
+                                   latency_s=time.perf_counter() - started)
 
     def _fresh(self, wav: np.ndarray, end: int) -> np.ndarray:
         """The samples of this window that no earlier analysed window held."""

@@ -1,7 +1,9 @@
 """A preallocated single-producer single-consumer ring buffer of audio samples (plain numpy).
 
 No Qt here. The audio callback writes blocks; one reader takes the samples it has not seen yet
-(``read_new``) and anyone may copy the newest ``n`` samples (``newest``). When the writer laps
+(``read_new``) and anyone may copy the newest ``n`` samples (``newest``) or an absolute range
+of them (``between``). It holds any per-sample or per-frame series: the live path keeps silero's
+32 ms speech probabilities in one beside the audio (app/live_vad.py). When the writer laps
 the reader, the unread samples that were overwritten are counted (``lost_samples``,
 ``overflows``), never hidden. A short lock makes the copies atomic; it is held only for a
 ``memcpy`` of one block.
@@ -69,6 +71,15 @@ class RingBuffer:
         with self._lock:
             n = min(int(n), self.available)
             return self._copy_range(self.total_written - n, self.total_written)
+
+    def between(self, start: int, end: int) -> tuple[int, np.ndarray]:
+        """The held part of absolute sample range [start, end) (indices count every sample
+        ever written): (index of its first sample, a copy (n,) oldest first); n is 0 when
+        nothing of the range is held."""
+        with self._lock:
+            first = max(int(start), self.total_written - self.available)
+            last = min(int(end), self.total_written)
+            return first, self._copy_range(first, max(first, last))
 
     def read_new(self) -> np.ndarray:
         """A copy of every sample written since the previous call (oldest first), marking

@@ -3,10 +3,16 @@
 Decoding is libsndfile's (through soundfile: wav of any bit depth, flac, ogg/vorbis, opus, and mp3
 where the installed libsndfile reads it); resampling is soxr's. Every failure is an AudioError
 whose message names the file and the problem.
+
+A long file need not be held whole: ``iter_audio`` decodes it block by block (the same samples
+as ``load_audio``, soxr's streaming resampler being exact across blocks) and ``slice_windows``
+cuts a timeline of windows from such a stream, holding only from the next window's start on.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +22,8 @@ import soxr
 from model.constants import CLIP_SAMPLES, HOP_SAMPLES, SAMPLE_RATE, WINDOW_SAMPLES
 
 log = logging.getLogger(__name__)
+
+DECODE_BLOCK_SECONDS = 10.0  # iter_audio: source audio decoded per read
 
 
 class AudioError(ValueError):
@@ -34,13 +42,7 @@ def load_audio(path: str | Path) -> np.ndarray:
     Raises AudioError for a missing, unreadable, empty or truncated file, a file that is not
     audio, or one with NaN/inf samples.
     """
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(path, "file not found")
-    if not path.is_file():
-        raise AudioError(path, "not a file")
-    if path.stat().st_size == 0:
-        raise AudioError(path, "empty file (0 bytes)")
+    path = _check_file(path)
     samples, rate = _decode(path)
     if samples.shape[0] == 0:
         raise AudioError(path, "no audio samples (zero length)")
@@ -49,13 +51,63 @@ def load_audio(path: str | Path) -> np.ndarray:
     return to_mono_16k(samples, rate)
 
 
-def _decode(path: Path) -> tuple[np.ndarray, int]:
-    """Decode with soundfile; returns ((N, C) float32, rate)."""
+def iter_audio(path: str | Path, block_seconds: float = DECODE_BLOCK_SECONDS
+               ) -> Iterator[np.ndarray]:
+    """Decode an audio file block by block as float32 mono at SAMPLE_RATE.
+
+    Yields (n,) float32 blocks, each from about ``block_seconds`` of the source (n at most
+    ~block_seconds * SAMPLE_RATE plus the resampler's few-ms delay); their concatenation is
+    exactly ``load_audio(path)``. Raises AudioError as ``load_audio`` does, for a file whose
+    defect shows only later (NaN samples, a read error) when the iteration reaches it.
+    """
+    if block_seconds <= 0:
+        raise ValueError(f"block_seconds must be positive, got {block_seconds}")
+    path = _check_file(path)
+    read = 0
+    with _decode_errors(path), sf.SoundFile(str(path)) as f:
+        rate, expected = f.samplerate, f.frames
+        if rate <= 0:
+            raise AudioError(path, f"invalid sample rate {rate}")
+        resampler = (None if rate == SAMPLE_RATE else
+                     soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ"))
+        frames = max(1, int(block_seconds * rate))
+        while True:
+            samples = f.read(frames, dtype="float32", always_2d=True)
+            if samples.shape[0] == 0:
+                break
+            read += samples.shape[0]
+            if not np.isfinite(samples).all():
+                raise AudioError(path, "contains NaN or infinite samples")
+            block = _mono(samples) if resampler is None else resampler.resample_chunk(
+                _mono(samples), last=False)
+            if block.size:
+                yield np.ascontiguousarray(block, dtype=np.float32)
+        if read == 0:
+            raise AudioError(path, "truncated: the header promises samples but none could be "
+                             "read" if expected > 0 else "no audio samples (zero length)")
+        if resampler is not None:
+            tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+            if tail.size:
+                yield np.ascontiguousarray(tail, dtype=np.float32)
+
+
+def _check_file(path: str | Path) -> Path:
+    """``path`` as a Path; AudioError when it is missing, not a file, or empty."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "file not found")
+    if not path.is_file():
+        raise AudioError(path, "not a file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    return path
+
+
+@contextlib.contextmanager
+def _decode_errors(path: Path):
+    """Turn soundfile's and the OS's read errors into AudioErrors naming ``path``."""
     try:
-        with sf.SoundFile(str(path)) as f:
-            rate = f.samplerate
-            expected = f.frames
-            samples = f.read(dtype="float32", always_2d=True)
+        yield
     except sf.LibsndfileError as exc:
         container = _container_by_magic(path)
         if container:
@@ -64,6 +116,14 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
         raise AudioError(path, f"not audio or an unsupported format ({_reason(exc)})") from exc
     except (RuntimeError, OSError, EOFError) as exc:
         raise AudioError(path, f"unreadable or truncated audio ({exc})") from exc
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """Decode with soundfile; returns ((N, C) float32, rate)."""
+    with _decode_errors(path), sf.SoundFile(str(path)) as f:
+        rate = f.samplerate
+        expected = f.frames
+        samples = f.read(dtype="float32", always_2d=True)
     if expected > 0 and samples.shape[0] == 0:
         raise AudioError(path, "truncated: the header promises samples but none could be read")
     if rate <= 0:
@@ -98,12 +158,17 @@ def to_mono_16k(samples: np.ndarray, rate: int) -> np.ndarray:
     """
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim == 2:
-        samples = samples.mean(axis=1)
+        samples = _mono(samples)
     elif samples.ndim != 1:
         raise ValueError(f"expected (N,) or (N, C) samples, got shape {samples.shape}")
     if rate != SAMPLE_RATE:
         samples = soxr.resample(samples, rate, SAMPLE_RATE, quality="HQ")
     return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def _mono(samples: np.ndarray) -> np.ndarray:
+    """(N, C) float32 -> (N,) float32, the mean of the channels."""
+    return samples.mean(axis=1)
 
 
 def crop_or_pad(
@@ -130,12 +195,41 @@ def frame_windows(
     A signal no longer than one window gives one span (0, N). The last window is aligned to the
     end of the signal so no tail is left out; it may overlap its neighbour more than ``hop``.
     """
+    return window_spans(wav.shape[0], window, hop)
+
+
+def window_spans(length: int, window: int = WINDOW_SAMPLES, hop: int = HOP_SAMPLES
+                 ) -> list[tuple[int, int]]:
+    """``frame_windows`` of a signal of ``length`` samples, without the signal."""
     if window <= 0 or hop <= 0:
         raise ValueError(f"window and hop must be positive, got {window}, {hop}")
-    length = wav.shape[0]
     if length <= window:
         return [(0, length)]
     spans = [(start, start + window) for start in range(0, length - window + 1, hop)]
     if spans[-1][1] < length:
         spans.append((length - window, length))
     return spans
+
+
+def slice_windows(blocks: Iterable[np.ndarray], spans: Sequence[tuple[int, int]]
+                  ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Cut (start, end) spans out of a signal that arrives in blocks.
+
+    blocks: consecutive (n,) float32 pieces of one signal; spans: sample spans sorted by start
+    and by end (``window_spans``). Yields (start, end, samples (end - start,)) in order, each as
+    soon as its end has arrived; only the samples from the next span's start on are held, so
+    memory is about one window plus one block. Raises ValueError when the blocks end before
+    the last span does.
+    """
+    held, origin, k = np.zeros(0, dtype=np.float32), 0, 0
+    for block in blocks:
+        held = np.concatenate([held, block])  # bounded: cut below the next span's start
+        while k < len(spans) and spans[k][1] <= origin + held.size:
+            start, end = spans[k]
+            yield start, end, held[start - origin:end - origin].copy()
+            k += 1
+        keep = min(spans[k][0], origin + held.size) if k < len(spans) else origin + held.size
+        held, origin = held[keep - origin:], keep
+    if k < len(spans):
+        raise ValueError(f"the signal ends at sample {origin + held.size}, before span "
+                         f"{spans[k]}")

@@ -12,6 +12,11 @@ silence, white, pink and brown noise at any level, a pure tone and a synthetic h
 give no speech at all; espeak-ng speech gives ~90 % speech. The defaults below therefore keep
 silero's own settings; ``has_speech`` asks for at least 10 % of the signal or 0.5 s of speech,
 whichever is less, so a long recording with one short sentence still counts as speech.
+
+A live stream is not re-run window by window: model/vad_stream.py feeds it through its own model
+in 512-sample (32 ms) chunks, carrying the recurrent state between calls, and
+``spans_from_probs`` segments any run of those chunk probabilities exactly as ``speech_spans``
+segments a signal (app/live_vad.py reads window and hop ratios from them).
 """
 from __future__ import annotations
 
@@ -31,6 +36,34 @@ THRESHOLD = 0.5            # silero speech probability above which a 32 ms chunk
 MIN_SPEECH_MS = 250        # shorter speech segments are discarded (silero's default)
 MIN_RATIO = 0.1            # has_speech: fraction of the signal that must be speech ...
 MIN_SPEECH_SECONDS = 0.5   # ... or this much speech in total, whichever is less
+CHUNK_SAMPLES = 512        # silero's frame at 16 kHz: one probability per 32 ms
+
+
+_silero_module = None
+
+
+def _silero():
+    """The silero_vad module, imported leaving torch's thread count as it was."""
+    global _silero_module
+    if _silero_module is None:
+        threads = torch.get_num_threads()
+        with warnings.catch_warnings():  # silero's use of deprecated importlib/jit APIs
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import silero_vad
+        # importing silero_vad sets torch to one thread for the whole process; undo that
+        torch.set_num_threads(threads)
+        _silero_module = silero_vad
+    return _silero_module
+
+
+def load_model():
+    """A fresh silero-vad TorchScript model, with its own recurrent state."""
+    silero = _silero()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = silero.load_silero_vad()
+    log.debug("silero-vad loaded")
+    return model
 
 
 class VoiceActivityDetector:
@@ -44,15 +77,7 @@ class VoiceActivityDetector:
 
     def _load(self):
         if self._model is None:
-            threads = torch.get_num_threads()
-            from silero_vad import load_silero_vad
-
-            with warnings.catch_warnings():  # silero's use of deprecated importlib/jit APIs
-                warnings.simplefilter("ignore", DeprecationWarning)
-                self._model = load_silero_vad()
-            # importing silero_vad sets torch to one thread for the whole process; undo that
-            torch.set_num_threads(threads)
-            log.debug("silero-vad loaded")
+            self._model = load_model()
         return self._model
 
     def speech_spans(self, wav: np.ndarray) -> list[tuple[int, int]]:
@@ -62,11 +87,9 @@ class VoiceActivityDetector:
             return []
         audio = torch.from_numpy(np.ascontiguousarray(wav))
         with self._lock, torch.inference_mode():
-            model = self._load()  # first: it imports silero_vad and undoes its thread setting
-            from silero_vad import get_speech_timestamps
-
+            model = self._load()
             model.reset_states()
-            stamps = get_speech_timestamps(
+            stamps = _silero().get_speech_timestamps(
                 audio, model, threshold=self.threshold, sampling_rate=SAMPLE_RATE,
                 min_speech_duration_ms=self.min_speech_ms)
             model.reset_states()
@@ -89,6 +112,26 @@ def default_detector() -> VoiceActivityDetector:
 def speech_spans(wav: np.ndarray) -> list[tuple[int, int]]:
     """Speech segments of ``wav`` ((N,) float32, 16 kHz) as (start, end) sample indices."""
     return default_detector().speech_spans(wav)
+
+
+def spans_from_probs(probs: np.ndarray, n_samples: int | None = None, *,
+                     threshold: float = THRESHOLD,
+                     min_speech_ms: int = MIN_SPEECH_MS) -> list[tuple[int, int]]:
+    """Speech segments from silero's chunk probabilities, segmented as ``speech_spans`` does
+    (silero's own get_speech_timestamps_from_probs with the same settings).
+
+    probs: (K,) speech probability of each CHUNK_SAMPLES chunk, chunk k covering samples
+    [k * CHUNK_SAMPLES, (k + 1) * CHUNK_SAMPLES); n_samples: the signal's length (default
+    K * CHUNK_SAMPLES). Returns (start, end) sample indices.
+    """
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1)
+    n = probs.size * CHUNK_SAMPLES if n_samples is None else int(n_samples)
+    if probs.size == 0 or n <= 0:
+        return []
+    stamps = _silero().get_speech_timestamps_from_probs(
+        probs.tolist(), sampling_rate=SAMPLE_RATE, threshold=threshold,
+        min_speech_duration_ms=min_speech_ms, audio_length_samples=n)
+    return [(int(s["start"]), min(int(s["end"]), n)) for s in stamps]
 
 
 def spans_ratio(spans: Sequence[tuple[int, int]], start: int, end: int) -> float:

@@ -6,8 +6,11 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from app.inference_worker import InferenceThread, InferenceWorker
+from app.torch_threads import THREADS_ENV, inference_threads
+from model import vad as vad_mod
 from model.audio import load_audio
 from model.constants import SAMPLE_RATE
 
@@ -169,3 +172,70 @@ def test_without_a_model_windows_still_come_back(qtbot):
     qtbot.waitUntil(lambda: bool(results), timeout=5_000)
     assert not results[0].model_loaded and results[0].wav.size == 800
     assert handle.shutdown(3000)
+
+
+def test_live_speech_detection_runs_once_per_sample(qtbot, service, speech_path, monkeypatch):
+    worker = service.worker
+    fed, whole_window_calls, vad_flags = [], [], []
+    stream_feed = worker._vad._stream.feed
+    monkeypatch.setattr(worker._vad._stream, "feed", lambda x: (fed.append(x.size),
+                                                                stream_feed(x))[1])
+    monkeypatch.setattr(vad_mod.VoiceActivityDetector, "speech_spans",
+                        lambda self, wav: whole_window_calls.append(wav.size) or [])
+    predict = worker.predictor.predict
+    monkeypatch.setattr(worker.predictor, "predict", lambda wav, *, vad=True: (
+        vad_flags.append(vad), predict(wav, vad=vad))[1])
+    results = _results(worker)
+    silence = np.zeros(3 * SAMPLE_RATE, dtype=np.float32)
+    stream = np.concatenate([silence, load_audio(speech_path), silence])
+    stream = stream[:stream.size // 8000 * 8000]
+    _feed_stream(qtbot, worker, stream, results)
+    assert sum(fed) == stream.size and not whole_window_calls
+    assert vad_flags and not any(vad_flags)  # the network only, on speech windows only
+    assert len(vad_flags) == sum(r.speech for r in results)
+    monkeypatch.undo()
+    for r in results:  # the verdicts of silero re-run over each whole window, as before
+        assert abs(r.speech_ratio - vad_mod.speech_ratio(r.wav)) <= 0.1
+        assert r.speech == vad_mod.has_speech(r.wav)
+
+
+def test_torch_threads_are_set_in_the_worker_thread(qtbot, checkpoint_path, speech_path):
+    seen = []
+
+    def loader(path):
+        from model.inference import Predictor
+
+        predictor = Predictor.load(path)
+        for name in ("predict", "predict_file"):
+            method = getattr(predictor, name)
+            setattr(predictor, name, lambda *a, _m=method, _n=name, **kw: (
+                seen.append((_n, torch.get_num_threads())), _m(*a, **kw))[1])
+        return predictor
+
+    worker = InferenceWorker(loader=loader, threads=2)
+    handle = InferenceThread(worker)
+    try:
+        with qtbot.waitSignal(worker.modelLoaded, timeout=20_000):
+            handle.load_model(str(checkpoint_path))
+        results = _results(worker)
+        wav = load_audio(speech_path)[:3 * SAMPLE_RATE]
+        worker.submit(wav, wav.size)
+        qtbot.waitUntil(lambda: bool(results), timeout=10_000)
+        with qtbot.waitSignal(worker.fileResult, timeout=20_000):
+            handle.analyse([str(speech_path)])
+        assert seen == [("predict", 2), ("predict_file", 2)]
+    finally:
+        assert handle.shutdown(3000)
+        # torch hands the last count set anywhere to threads that have not run it yet
+        torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("text,expected", [(None, 1), ("", 1), ("3", 3), (" 2 ", 2),
+                                           ("0", 1), ("-2", 1), ("two", 1)])
+def test_thread_count_comes_from_the_environment(monkeypatch, text, expected):
+    if text is None:
+        monkeypatch.delenv(THREADS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(THREADS_ENV, text)
+    assert inference_threads() == expected
+    assert InferenceWorker().threads == expected

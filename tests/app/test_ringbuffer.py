@@ -83,3 +83,17 @@ def test_concurrent_writer_and_reader_see_a_continuous_stream():
     got = np.concatenate(got)
     np.testing.assert_array_equal(got, np.arange(total))
     assert ring.overflows == 0
+
+
+def test_between_copies_an_absolute_range_clipped_to_what_is_held():
+    ring = RingBuffer(10)
+    for start in range(0, 25, 4):  # 0..27 written, 18..27 held, across the wrap
+        ring.write(np.arange(start, start + 4, dtype=np.float32))
+    first, values = ring.between(15, 23)
+    assert first == 18
+    np.testing.assert_array_equal(values, [18, 19, 20, 21, 22])
+    first, values = ring.between(20, 40)
+    assert first == 20
+    np.testing.assert_array_equal(values, np.arange(20, 28))
+    assert ring.between(0, 10)[1].size == 0 and ring.between(30, 40)[1].size == 0
+    assert ring.unread == 10  # between does not read

@@ -1,0 +1,55 @@
+"""The streamed level of a long signal is the level of the whole signal."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from model.constants import SAMPLE_RATE
+from model.loudness import LoudnessNormaliser, integrated_loudness, measure
+from model.loudness_stream import LoudnessStream
+
+
+def _speechy(seconds: float) -> np.ndarray:
+    """Bursts of a harmonic tone at changing levels with pauses and a little noise."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    envelope = (np.sin(2 * np.pi * 0.7 * t) > 0) * (0.1 + 0.4 * (np.sin(2 * np.pi * 0.05 * t) ** 2))
+    tone = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 6))
+    return (envelope * tone + 0.002 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def _streamed(wav: np.ndarray, block: int) -> LoudnessStream:
+    stream = LoudnessStream()
+    for i in range(0, wav.size, block):
+        stream.feed(wav[i:i + block])
+    return stream
+
+
+@pytest.mark.parametrize("seconds", [0.4, 0.4001, 0.55, 3.0, 37.3])
+@pytest.mark.parametrize("block", [333, 16000, 10 ** 6])
+def test_streamed_loudness_is_integrated_loudness(seconds, block):
+    wav = _speechy(seconds)
+    assert _streamed(wav, block).loudness() == pytest.approx(integrated_loudness(wav),
+                                                             abs=1e-9)
+
+
+def test_level_with_and_without_normaliser():
+    wav = _speechy(20.0)
+    normaliser = LoudnessNormaliser(-23.0, 40.0)
+    stream = _streamed(wav, 5000)
+    assert stream.level(normaliser) == normaliser.measure(wav)
+    assert stream.level() == measure(wav)
+    quiet = (wav * 1e-3).astype(np.float32)                 # a gain beyond max_gain_db: clipped
+    assert _streamed(quiet, 5000).level(LoudnessNormaliser(-23.0, 10.0)) == \
+        LoudnessNormaliser(-23.0, 10.0).measure(quiet)
+
+
+def test_silence_and_too_short():
+    silent = _streamed(np.zeros(3 * SAMPLE_RATE, np.float32), 1000)
+    assert silent.loudness() == -math.inf
+    assert silent.level(LoudnessNormaliser()).gain_db == 0.0
+    assert silent.level().peak_dbfs == -math.inf
+    with pytest.raises(ValueError, match="shorter than one"):
+        _streamed(np.ones(1000, np.float32), 100).loudness()
