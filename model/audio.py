@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import soundfile as sf
 import soxr
 
 from model.constants import CLIP_SAMPLES, HOP_SAMPLES, SAMPLE_RATE, WINDOW_SAMPLES
+from model.files import why_missing
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,8 @@ def iter_audio(path: str | Path, block_seconds: float = DECODE_BLOCK_SECONDS
                 _mono(samples), last=False)
             if block.size:
                 yield np.ascontiguousarray(block, dtype=np.float32)
+        if read:
+            warn_if_truncated(path, read, rate)
         if read == 0:
             raise AudioError(path, "truncated: the header promises samples but none could be "
                              "read" if expected > 0 else "no audio samples (zero length)")
@@ -91,11 +95,19 @@ def iter_audio(path: str | Path, block_seconds: float = DECODE_BLOCK_SECONDS
                 yield np.ascontiguousarray(tail, dtype=np.float32)
 
 
+def header_seconds(path: str | Path) -> float:
+    """The duration in seconds the file's header states (exact for WAV and FLAC, an estimate
+    for some compressed formats; 0 when unknown). Raises AudioError as ``load_audio``."""
+    path = _check_file(path)
+    with _decode_errors(path), sf.SoundFile(str(path)) as f:
+        return f.frames / f.samplerate if f.samplerate > 0 and f.frames > 0 else 0.0
+
+
 def _check_file(path: str | Path) -> Path:
     """``path`` as a Path; AudioError when it is missing, not a file, or empty."""
     path = Path(path)
     if not path.exists():
-        raise AudioError(path, "file not found")
+        raise AudioError(path, why_missing(path))
     if not path.is_file():
         raise AudioError(path, "not a file")
     if path.stat().st_size == 0:
@@ -110,6 +122,10 @@ def _decode_errors(path: Path):
         yield
     except sf.LibsndfileError as exc:
         container = _container_by_magic(path)
+        if container in _UNSUPPORTED or path.suffix.lower() in _UNSUPPORTED_SUFFIXES:
+            name = container or path.suffix.lstrip(".").upper()
+            raise AudioError(path, f"{name} is not supported; convert it to WAV or FLAC, "
+                                   f"e.g. `ffmpeg -i IN OUT.wav`") from exc
         if container:
             raise AudioError(
                 path, f"truncated or corrupt {container} header ({_reason(exc)})") from exc
@@ -128,6 +144,7 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
         raise AudioError(path, "truncated: the header promises samples but none could be read")
     if rate <= 0:
         raise AudioError(path, f"invalid sample rate {rate}")
+    warn_if_truncated(path, samples.shape[0], rate)
     return samples, rate
 
 
@@ -135,14 +152,58 @@ _MAGIC = {b"RIFF": "WAV", b"RF64": "WAV", b"fLaC": "FLAC", b"OggS": "Ogg", b"ID3
           b"FORM": "AIFF"}
 
 
+_UNSUPPORTED = {"m4a/AAC (MP4)", "WMA/ASF"}   # containers libsndfile never decodes
+_UNSUPPORTED_SUFFIXES = {".m4a", ".aac", ".mp4", ".wma", ".m4b", ".3gp"}
+
+
 def _container_by_magic(path: Path) -> str | None:
     """The container a file claims to be by its first bytes, or None."""
     with open(path, "rb") as f:
-        head = f.read(4)
+        head = f.read(12)
+    if head[4:8] == b"ftyp":
+        return "m4a/AAC (MP4)"
+    if head.startswith(b"\x30\x26\xb2\x75"):
+        return "WMA/ASF"
     for magic, name in _MAGIC.items():
         if head.startswith(magic):
             return name
     return None
+
+
+def warn_if_truncated(path: Path, frames_read: int, rate: int) -> float:
+    """Log a WARNING naming ``path`` when its WAV header promises more audio than the file
+    holds (libsndfile quietly decodes what is there); returns the seconds missing (0 if none)."""
+    missing = _wav_missing_frames(path, frames_read)
+    if missing <= 0 or rate <= 0:
+        return 0.0
+    seconds = missing / rate
+    log.warning("%s: truncated WAV: the header promises %.2f s more audio than the file "
+                "holds; decoded the %.2f s present", path, seconds, frames_read / rate)
+    return seconds
+
+
+def _wav_missing_frames(path: Path, frames_read: int) -> int:
+    """Frames a RIFF/WAVE header's data chunk promises beyond ``frames_read`` (0: none, or
+    not a plain WAV, or a streamed one with an unset size)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return 0
+        block_align = 0
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return 0
+            tag, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if tag == b"fmt ":
+                block_align = struct.unpack("<H", f.read(16)[12:14])[0]
+                f.seek(size - 16 + size % 2, 1)
+            elif tag == b"data":
+                if block_align <= 0 or size in (0, 0xFFFFFFFF):
+                    return 0
+                return max(0, size // block_align - frames_read)
+            else:
+                f.seek(size + size % 2, 1)
 
 
 def _reason(exc: sf.LibsndfileError) -> str:

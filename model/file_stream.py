@@ -2,7 +2,7 @@
 the whole file.
 
 Pass 1 (``scan``) decodes the file block by block (model.audio.iter_audio) for its length and
-its speech spans (silero-vad over the whole stream, model.vad_batch, segmented as
+its speech spans (silero-vad over the whole stream, model.vad_stream, segmented as
 model.vad.speech_spans segments a whole signal). Pass 2 (``blocks``) decodes it again for the
 windows, feeding an optional meter on the way. Decoding twice costs little next to the VAD and
 the network (a 16 kHz wav: nothing; a compressed file: its decoder and soxr once more) and
@@ -11,7 +11,7 @@ keeps memory bounded: a few blocks, the VAD's probabilities (4 bytes per 32 ms) 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -19,7 +19,8 @@ import numpy as np
 
 from model import vad as vad_mod
 from model.audio import AudioError, iter_audio
-from model.vad_batch import SpeechProbs
+from model.constants import SAMPLE_RATE
+from model.vad_stream import SpeechProbStream
 
 
 class BlockSink(Protocol):
@@ -45,19 +46,25 @@ class SpanIndex:
         return vad_mod.spans_ratio(self.spans[first:last], start, end)
 
 
-def scan(path: str | Path, *, vad: bool = True
+def scan(path: str | Path, *, vad: bool = True,
+         progress: Callable[[float], None] | None = None
          ) -> tuple[int, list[tuple[int, int]] | None]:
     """Pass 1: the file's length in samples at SAMPLE_RATE and its speech spans ((start, end)
-    sample indices; None when ``vad`` is False). Raises AudioError as model.audio.load_audio."""
-    probs = SpeechProbs() if vad else None
+    sample indices; None when ``vad`` is False). ``progress(done_s)`` is called after each
+    block with the seconds decoded so far. Raises AudioError as model.audio.load_audio."""
+    stream = SpeechProbStream() if vad else None
+    probs: list[np.ndarray] = []
     n_samples = 0
     for block in iter_audio(path):
         n_samples += block.size
-        if probs is not None:
-            probs.feed(block)
-    if probs is None:
+        if stream is not None:
+            probs.append(stream.feed(block))
+        if progress is not None:
+            progress(n_samples / SAMPLE_RATE)
+    if stream is None:
         return n_samples, None
-    return n_samples, vad_mod.spans_from_probs(probs.finish(), n_samples)
+    probs.append(stream.flush())
+    return n_samples, vad_mod.spans_from_probs(np.concatenate(probs), n_samples)
 
 
 def blocks(path: str | Path, n_samples: int, sink: BlockSink | None = None

@@ -12,33 +12,19 @@ everywhere, and the same as the trainer's evaluation:
 - ``predict(wav)`` first asks silero-vad (model.vad) whether there is speech and returns
   ``label=None`` for silence or noise instead of forcing an emotion.
 
-Long files (``predict_file``): a timeline of windows (model.audio.frame_windows, 3 s every 1 s by
-default), each gated by the VAD share of its own samples. The overall prediction of a file no
-longer than ``eval_max_seconds`` is the network run on the whole file (what it was trained and
-evaluated on). A longer file's overall probabilities are the mean of its speech windows'
-probabilities weighted by each window's speech ratio; its overall attention is then empty.
-
-How ``predict_file`` gets there without the whole file in memory (model.file_stream): a first
-read of the file in blocks gives its length and its speech spans, silero run once over the whole
-stream and segmented by silero's own rules, its front batched (model.vad_batch: probabilities
-within ~1e-5 of silero's chunk-by-chunk loop); a second read cuts the windows out of the
-stream (model.audio.slice_windows), so a file longer than ``eval_max_seconds`` is never held
-whole and memory does not grow with its length (a shorter one, or any file for a model without
-``eval_max_seconds``, is held once). Each window's features are ``predict``'s (loudness
-normaliser, centre crop); the speech windows go through the network FILE_BATCH at a time, which
-changes their probabilities by ~1e-7. A long file's overall level is measured on the stream
-(model.loudness_stream), with the same result as on the whole signal.
+Long files (``predict_file``): a timeline of windows, each gated by the VAD share of its own
+samples, read without holding the whole file; model.file_timeline describes how.
 
 Threads: a Predictor holds one network and one frontend and is meant for one worker thread at a
 time (create it there, or hand it over and stop using it in the old thread). The VAD is shared
-per process and locked (model.vad); ``predict_file``'s (model.vad_batch) shares only weights.
+per process and locked (model.vad); ``predict_file``'s (model.vad_stream) shares only weights.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,21 +32,16 @@ import numpy as np
 import torch
 
 from model import vad as vad_mod
-from model import file_stream
-from model.audio import slice_windows, window_spans
 from model.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from model.constants import HOP_SECONDS, SAMPLE_RATE, WINDOW_SECONDS
 from model.features import build_frontend
 from model.loudness import Level, level_warning, measure
-from model.loudness_stream import MIN_SECONDS as LOUDNESS_MIN_SECONDS
-from model.loudness_stream import LoudnessStream
 from model.networks import build_network
 from model.package_files import assets_dir
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "default_model.safetensors"
-FILE_BATCH = 16  # predict_file: speech windows per network call (CPU time vs peak memory)
 TRAIN_HINT = ("train one with `python main.py train --corpus PATH --frontend logmel "
               "--arch enhanced --out DIR`, then pass `--model DIR/model.safetensors`")
 
@@ -257,162 +238,7 @@ class Predictor:
         self._check_finite(out)
         return out
 
-    # ---- waveforms -------------------------------------------------------------------------
-
-    def level(self, wav: np.ndarray) -> Level:
-        """Loudness and peak of ``wav`` (N,) and the gain this model's normaliser applies."""
-        level_of = getattr(self.frontend, "level", None)
-        return level_of(wav) if level_of is not None else measure(wav)
-
-    def _features_and_level(self, wav: np.ndarray) -> tuple[torch.Tensor, Level]:
-        """Features of ``wav`` and its level, the loudness measured once."""
-        with_level = getattr(self.frontend, "with_level", None)
-        if with_level is not None:
-            return with_level(wav)
-        return self.frontend(wav), measure(wav)
-
-    def _no_speech(self, ratio: float, started: float, wav: np.ndarray) -> Prediction:
-        return Prediction(label=None, probs=np.zeros(len(self.labels), dtype=np.float32),
-                          attention=np.zeros(0, dtype=np.float32),
-                          attention_rate=self.attention_rate, speech=False,
-                          speech_ratio=ratio, latency_s=time.perf_counter() - started,
-                          level=self.level(wav) if wav.size else None)
-
-    def _run(self, wav: np.ndarray, ratio: float, started: float) -> Prediction:
-        """Network prediction of a waveform judged to be speech (centre-cropped if long)."""
-        offset = 0
-        if self.max_seconds is not None:
-            limit = int(round(self.max_seconds * SAMPLE_RATE))
-            if wav.shape[0] > limit:
-                offset = (wav.shape[0] - limit) // 2
-                wav = wav[offset:offset + limit]
-        feats, level = self._features_and_level(wav)
-        probs, attention = self.predict_features(feats)
-        return Prediction(label=self.labels[int(np.argmax(probs))], probs=probs,
-                          attention=attention, attention_rate=self.attention_rate, speech=True,
-                          speech_ratio=ratio, latency_s=time.perf_counter() - started,
-                          attention_offset_s=offset / SAMPLE_RATE, level=level)
-
-    def predict(self, wav: np.ndarray, *, vad: bool = True) -> Prediction:
-        """Emotion of a waveform (N,) float32 at 16 kHz.
-
-        vad=True: silence or noise (model.vad.has_speech false) gives label None.
-        Raises ValueError for a waveform that is not 1-D or holds NaN/inf (and, with vad=False,
-        an empty one).
-        """
-        started = time.perf_counter()
-        wav = np.asarray(wav, dtype=np.float32)
-        if wav.ndim != 1:
-            raise ValueError(f"expected a mono waveform of shape (N,), got shape {wav.shape}")
-        if not np.isfinite(wav).all():
-            raise ValueError("waveform contains NaN or infinite samples")
-        if not vad:
-            return self._run(wav, math.nan, started)
-        ratio = vad_mod.speech_ratio(wav)
-        if not vad_mod.is_speech(ratio, wav.shape[0]):
-            return self._no_speech(ratio, started, wav)
-        return self._run(wav, ratio, started)
-
-    def predict_file(self, path: str | Path, *, window_s: float = WINDOW_SECONDS,
-                     hop_s: float = HOP_SECONDS, vad: bool = True) -> FileResult:
-        """Overall prediction and window timeline of an audio file (see the module docstring).
-
-        Raises AudioError (its message names the file) for a file that cannot be read.
-        """
-        if window_s <= 0 or hop_s <= 0:
-            raise ValueError(f"window and hop must be positive, got {window_s} s and {hop_s} s")
-        started = time.perf_counter()
-        path = Path(path)
-        n_samples, spans = file_stream.scan(path, vad=vad)
-        window = int(round(window_s * SAMPLE_RATE))
-        spans_of = window_spans(n_samples, window, int(round(hop_s * SAMPLE_RATE)))
-        if self._needs_whole_file(n_samples, window):
-            wav = file_stream.read_whole(path, n_samples)
-            windows = self._timeline(((s, e, wav[s:e]) for s, e in spans_of), spans)
-            overall = self._overall_of_whole(wav, windows, spans_of, spans)
-        else:  # the overall result is the windows' average: stream them
-            meter = LoudnessStream()
-            windows = self._timeline(
-                slice_windows(file_stream.blocks(path, n_samples, meter), spans_of), spans)
-            overall = dataclasses.replace(
-                self._average(windows, spans, n_samples),
-                level=meter.level(getattr(self.frontend, "normaliser", None)))
-        # a copy: a one-window file's window keeps its own latency
-        overall = dataclasses.replace(overall, latency_s=time.perf_counter() - started)
-        return FileResult(path=path, duration_s=n_samples / SAMPLE_RATE, overall=overall,
-                          windows=windows)
-
-    def _needs_whole_file(self, n_samples: int, window: int) -> bool:
-        """True when the overall result needs the whole signal (one window, the network on
-        the whole file, or a signal shorter than one loudness block)."""
-        if self.max_seconds is None:
-            return True
-        return n_samples <= max(window, self.max_seconds * SAMPLE_RATE,
-                                LOUDNESS_MIN_SECONDS * SAMPLE_RATE)
-
-    def _overall_of_whole(self, wav: np.ndarray, windows: list, spans_of: list,
-                          spans) -> Prediction:
-        """The overall prediction of a file held whole (see the module docstring)."""
-        n_samples = wav.shape[0]
-        if len(windows) == 1 and spans_of[0] == (0, n_samples):
-            return windows[0][2]
-        if self.max_seconds is None or n_samples <= self.max_seconds * SAMPLE_RATE:
-            return self._window(wav, 0, n_samples, spans)
-        return dataclasses.replace(self._average(windows, spans, n_samples),
-                                   level=self.level(wav))
-
-    def _timeline(self, items, spans) -> list[tuple[float, float, Prediction]]:
-        """Predictions of (start, end, samples) windows in order, each gated by the share of
-        ``spans`` (None: no VAD); speech windows go through the network FILE_BATCH at a time.
-        A speech window's latency_s is its features' time plus its share of its batch's."""
-        windows: list = []
-        pending: list[_Pending] = []
-        index = None if spans is None else file_stream.SpanIndex(spans)
-        for start, end, wav in items:
-            begun = time.perf_counter()
-            ratio = math.nan if index is None else index.ratio(start, end)
-            prediction = None
-            if spans is not None and not vad_mod.is_speech(ratio, end - start):
-                prediction = self._no_speech(ratio, begun, wav)
-            else:
-                feats, level, offset = self._window_features(wav)
-                pending.append(_Pending(len(windows), ratio, feats, level, offset,
-                                        time.perf_counter() - begun))
-            windows.append((start / SAMPLE_RATE, end / SAMPLE_RATE, prediction))
-            if len(pending) == FILE_BATCH:
-                self._run_pending(pending, windows)
-                pending = []
-        self._run_pending(pending, windows)
-        return windows
-
-    def _window_features(self, wav: np.ndarray) -> tuple[torch.Tensor, Level, int]:
-        """``_run``'s features of a window: centre-cropped to max_seconds, then the frontend
-        (loudness normaliser included). Returns (features, level, crop offset in samples)."""
-        offset = 0
-        if self.max_seconds is not None:
-            limit = int(round(self.max_seconds * SAMPLE_RATE))
-            if wav.shape[0] > limit:
-                offset = (wav.shape[0] - limit) // 2
-                wav = wav[offset:offset + limit]
-        feats, level = self._features_and_level(wav)
-        return feats, level, offset
-
-    def _run_pending(self, pending: list["_Pending"], windows: list) -> None:
-        """Run the network on ``pending`` windows as one batch; fill in their predictions."""
-        if not pending:
-            return
-        begun = time.perf_counter()
-        outputs = self._network_batch([p.feats for p in pending])
-        share = (time.perf_counter() - begun) / len(pending)
-        for p, (probs, attention) in zip(pending, outputs):
-            start_s, end_s, _ = windows[p.index]
-            windows[p.index] = (start_s, end_s, Prediction(
-                label=self.labels[int(np.argmax(probs))], probs=probs, attention=attention,
-                attention_rate=self.attention_rate, speech=True, speech_ratio=p.ratio,
-                latency_s=p.spent + share, attention_offset_s=p.offset / SAMPLE_RATE,
-                level=p.level))
-
-    def _network_batch(self, features: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def network_batch(self, features: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
         """``predict_features`` of many unnormalised features (T_i, D) or (L, T_i, D) in one
         padded batch: [(probs (C,), attention (T'_i,))], float32."""
         prepared = [self._prepare(f) for f in features]
@@ -430,46 +256,86 @@ class Predictor:
         return [(probs[i].astype(np.float32), attention[i, :valid[i]].astype(np.float32))
                 for i in range(len(prepared))]
 
-    def _window(self, wav: np.ndarray, start: int, end: int, spans) -> Prediction:
-        """Prediction of wav[start:end], gated by the share of ``spans`` (None: no VAD)."""
-        begun = time.perf_counter()
-        if spans is None:
-            return self._run(wav[start:end], math.nan, begun)
-        ratio = vad_mod.spans_ratio(spans, start, end)
-        if not vad_mod.is_speech(ratio, end - start):
-            return self._no_speech(ratio, begun, wav[start:end])
-        return self._run(wav[start:end], ratio, begun)
+    # ---- waveforms -------------------------------------------------------------------------
 
-    def _average(self, windows: list[tuple[float, float, Prediction]], spans,
-                 n_samples: int) -> Prediction:
-        """Mean of the speech windows' probabilities weighted by their speech ratio (equal
-        weights when the VAD is skipped, ``spans`` None)."""
-        preds = [p for _, _, p in windows if p.speech]
-        ratio = math.nan if spans is None else vad_mod.spans_ratio(spans, 0, n_samples)
-        if not preds:
-            return self._no_speech(ratio, time.perf_counter(), np.zeros(0, np.float32))
-        weights = (np.ones(len(preds)) if spans is None
-                   else np.asarray([p.speech_ratio for p in preds], dtype=float))
-        probs = np.average(np.stack([p.probs for p in preds]), axis=0, weights=weights)
-        probs = (probs / probs.sum()).astype(np.float32)
-        return Prediction(label=self.labels[int(np.argmax(probs))], probs=probs,
+    def level(self, wav: np.ndarray) -> Level:
+        """Loudness and peak of ``wav`` (N,) and the gain this model's normaliser applies."""
+        level_of = getattr(self.frontend, "level", None)
+        return level_of(wav) if level_of is not None else measure(wav)
+
+    def _features_and_level(self, wav: np.ndarray) -> tuple[torch.Tensor, Level]:
+        """Features of ``wav`` and its level, the loudness measured once."""
+        with_level = getattr(self.frontend, "with_level", None)
+        if with_level is not None:
+            return with_level(wav)
+        return self.frontend(wav), measure(wav)
+
+    def no_speech(self, ratio: float, started: float, wav: np.ndarray) -> Prediction:
+        """The Prediction of ``wav`` judged to hold no speech (speech ratio ``ratio``), its
+        latency counted from ``started`` (time.perf_counter)."""
+        return Prediction(label=None, probs=np.zeros(len(self.labels), dtype=np.float32),
                           attention=np.zeros(0, dtype=np.float32),
-                          attention_rate=self.attention_rate, speech=True, speech_ratio=ratio,
-                          latency_s=0.0)
+                          attention_rate=self.attention_rate, speech=False,
+                          speech_ratio=ratio, latency_s=time.perf_counter() - started,
+                          level=self.level(wav) if wav.size else None)
 
+    def speech_prediction(self, wav: np.ndarray, ratio: float, started: float) -> Prediction:
+        """Network prediction of a waveform (N,) judged to be speech (centre-cropped if long),
+        its latency counted from ``started`` (time.perf_counter)."""
+        feats, level, offset = self.window_features(wav)
+        probs, attention = self.predict_features(feats)
+        return Prediction(label=self.labels[int(np.argmax(probs))], probs=probs,
+                          attention=attention, attention_rate=self.attention_rate, speech=True,
+                          speech_ratio=ratio, latency_s=time.perf_counter() - started,
+                          attention_offset_s=offset / SAMPLE_RATE, level=level)
 
-@dataclass(frozen=True)
-class _Pending:
-    """A speech window of a file timeline awaiting its batch: its index in the timeline, its
-    speech ratio, features, level, crop offset (samples) and the seconds spent on it so far."""
+    def window_features(self, wav: np.ndarray) -> tuple[torch.Tensor, Level, int]:
+        """Features of a waveform (N,) as the network sees them: centre-cropped to
+        max_seconds, then the frontend (loudness normaliser included). Returns (features,
+        level, crop offset in samples)."""
+        offset = 0
+        if self.max_seconds is not None:
+            limit = int(round(self.max_seconds * SAMPLE_RATE))
+            if wav.shape[0] > limit:
+                offset = (wav.shape[0] - limit) // 2
+                wav = wav[offset:offset + limit]
+        feats, level = self._features_and_level(wav)
+        return feats, level, offset
 
-    index: int
-    ratio: float
-    feats: torch.Tensor
-    level: Level
-    offset: int
-    spent: float
+    def predict(self, wav: np.ndarray, *, vad: bool = True) -> Prediction:
+        """Emotion of a waveform (N,) float32 at 16 kHz.
 
+        vad=True: silence or noise (model.vad.has_speech false) gives label None.
+        Raises ValueError for a waveform that is not 1-D or holds NaN/inf (and, with vad=False,
+        an empty one).
+        """
+        started = time.perf_counter()
+        wav = np.asarray(wav, dtype=np.float32)
+        if wav.ndim != 1:
+            raise ValueError(f"expected a mono waveform of shape (N,), got shape {wav.shape}")
+        if not np.isfinite(wav).all():
+            raise ValueError("waveform contains NaN or infinite samples")
+        if not vad:
+            return self.speech_prediction(wav, math.nan, started)
+        ratio = vad_mod.speech_ratio(wav)
+        if not vad_mod.is_speech(ratio, wav.shape[0]):
+            return self.no_speech(ratio, started, wav)
+        return self.speech_prediction(wav, ratio, started)
+
+    def predict_file(self, path: str | Path, *, window_s: float = WINDOW_SECONDS,
+                     hop_s: float = HOP_SECONDS, vad: bool = True,
+                     progress: Callable[[float, float], None] | None = None) -> FileResult:
+        """Overall prediction and window timeline of an audio file (model.file_timeline).
+
+        ``progress(done_s, total_s)``, if given, is called with increasing seconds of the file
+        as it is read and scored, the last call with done_s == total_s; an exception it raises
+        stops the work and propagates. Raises AudioError (its message names the file) for a
+        file that cannot be read.
+        """
+        from model import file_timeline  # imports this module's Prediction and FileResult
+
+        return file_timeline.predict_file(self, path, window_s=window_s, hop_s=hop_s, vad=vad,
+                                          progress=progress)
 
 def _finite(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)

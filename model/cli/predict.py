@@ -11,6 +11,9 @@ file is done: {"path", "duration_s", "label" (null: no speech), "speech", "speec
 one entry). A file that cannot be read gives {"path", "error"} on stdout and the error on
 stderr; the other files are still processed and the exit code is 1. A model that cannot be
 loaded is exit code 2.
+
+A file longer than PROGRESS_MIN_SECONDS shows a progress bar (tqdm) on stderr while it is
+analysed, also with ``--json`` (stdout holds only the JSON); ``--no-progress`` hides it.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ if TYPE_CHECKING:  # torch and the networks load only when the command runs
 log = logging.getLogger(__name__)
 
 NO_SPEECH = "no speech detected"
+PROGRESS_MIN_SECONDS = 30.0  # shorter files are done before a bar would tell anything
 
 
 def add_parser(subparsers) -> None:
@@ -52,6 +56,8 @@ def add_parser(subparsers) -> None:
                         help="skip the speech detector (always predict an emotion)")
     parser.add_argument("--json", action="store_true",
                         help="JSON Lines: one object per file on stdout")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar on stderr for long files")
     parser.set_defaults(func=run)
 
 
@@ -88,6 +94,34 @@ def format_result(result: FileResult, labels: list[str]) -> str:
     return "\n".join(lines)
 
 
+class _ProgressBar:
+    """A predict_file ``progress(done_s, total_s)`` callback drawing a tqdm bar on stderr, for
+    files longer than PROGRESS_MIN_SECONDS; a context manager that closes the bar."""
+
+    def __init__(self, name: str, *, enabled: bool = True) -> None:
+        self._name = name
+        self._enabled = enabled
+        self._bar = None
+
+    def __call__(self, done_s: float, total_s: float) -> None:
+        if not self._enabled or total_s <= PROGRESS_MIN_SECONDS:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=round(total_s, 1), desc=self._name, unit="s", leave=False,
+                             file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+                             "{n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
+        self._bar.update(round(done_s, 1) - self._bar.n)
+
+    def __enter__(self) -> "_ProgressBar":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
 def run(args: argparse.Namespace) -> int:
     """Predict every file; 0 when all succeeded, 1 when any file failed, 2 without a model."""
     from model.features import FrontendUnavailable
@@ -105,8 +139,9 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            result = predictor.predict_file(path, window_s=args.window, hop_s=args.hop,
-                                            vad=not args.no_vad)
+            with _ProgressBar(Path(path).name, enabled=not args.no_progress) as bar:
+                result = predictor.predict_file(path, window_s=args.window, hop_s=args.hop,
+                                                vad=not args.no_vad, progress=bar)
         except (ValueError, OSError, RuntimeError) as exc:  # AudioError is a ValueError
             failed += 1
             message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"

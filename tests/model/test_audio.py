@@ -110,3 +110,48 @@ def test_frame_windows_cover_signal():
     assert frame_windows(np.zeros(3), 4, 3) == [(0, 3)]
     with pytest.raises(ValueError):
         frame_windows(x, 0, 1)
+
+
+def test_m4a_says_it_is_unsupported_and_how_to_convert(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    path = tmp_path / "voice memo.m4a"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=300:duration=1", "-c:a", "aac", str(path)], check=True)
+    with pytest.raises(AudioError) as err:
+        load_audio(path)
+    message = str(err.value)
+    assert "voice memo.m4a" in message and "m4a/AAC" in message and "not supported" in message
+    assert "convert it to WAV or FLAC" in message and "ffmpeg -i" in message
+
+
+def test_a_symbolic_link_loop_says_so(tmp_path):
+    loop = tmp_path / "loop.wav"
+    loop.symlink_to(tmp_path / "loop.wav")
+    with pytest.raises(AudioError, match="loop.wav: a symbolic link loop"):
+        load_audio(loop)
+
+
+def test_a_truncated_wav_is_decoded_with_a_warning(tmp_path, caplog):
+    from model.audio import iter_audio
+
+    path = tmp_path / "cut short.wav"
+    sf.write(path, _tone(16000, seconds=2.0), 16000, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:44 + 16000])        # 0.5 s of the promised 2 s
+    with caplog.at_level("WARNING", logger="model.audio"):
+        wav = load_audio(path)
+    assert wav.shape == (8000,)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "cut short.wav" in warnings[0] and "1.50 s" in warnings[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="model.audio"):
+        assert sum(b.size for b in iter_audio(path)) == 8000
+    assert any("1.50 s" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    sf.write(path, _tone(16000), 16000, subtype="PCM_16")   # a whole file: no warning
+    with caplog.at_level("WARNING", logger="model.audio"):
+        load_audio(path)
+    assert not caplog.records

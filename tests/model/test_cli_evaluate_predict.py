@@ -226,3 +226,17 @@ def test_a_checkpoint_that_gives_nan_is_an_error_naming_it(audio_files, tmp_path
     row = json.loads(captured.out)
     assert "label" not in row and "non-finite" in row["error"] and str(path) in row["error"]
     assert "non-finite" in captured.err
+
+
+def test_predict_long_file_shows_a_progress_bar_on_stderr_only(model_path, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "long noise.wav"
+    sf.write(path, (0.01 * rng.standard_normal(40 * SAMPLE_RATE)).astype(np.float32),
+             SAMPLE_RATE)
+    assert run_cli(["predict", str(path), "--model", str(model_path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["duration_s"] == 40.0     # stdout: the JSON alone
+    assert "long noise.wav: " in captured.err and "/40 s" in captured.err     # a bar
+    assert run_cli(["predict", str(path), "--model", str(model_path), "--json",
+                    "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""

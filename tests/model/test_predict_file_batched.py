@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from model import file_stream, inference
+from model import file_stream, file_timeline
 from model import vad as vad_mod
 from model.audio import AudioError, frame_windows, iter_audio, load_audio
 from model.checkpoint import Checkpoint, save_checkpoint
@@ -86,10 +86,10 @@ def per_window_reference(predictor: Predictor, path, window_s=3.0, hop_s=1.0):
     loaded, silero's own loop over it, one network call per window."""
     wav = load_audio(path)
     spans = vad_mod.speech_spans(wav)
-    windows = [(s / SAMPLE_RATE, e / SAMPLE_RATE, predictor._window(wav, s, e, spans))
+    windows = [(s / SAMPLE_RATE, e / SAMPLE_RATE, file_timeline.window_prediction(predictor, wav, s, e, spans))
                for s, e in frame_windows(wav, int(window_s * SAMPLE_RATE),
                                          int(hop_s * SAMPLE_RATE))]
-    overall = dataclasses.replace(predictor._average(windows, spans, wav.shape[0]),
+    overall = dataclasses.replace(file_timeline.average(predictor, windows, spans, wav.shape[0]),
                                   level=predictor.level(wav))
     return wav, spans, windows, overall
 
@@ -141,7 +141,7 @@ def test_long_file_is_read_in_bounded_blocks_never_whole(tiny, recording, monkey
 
     monkeypatch.setattr(file_stream, "iter_audio", small_blocks)
     monkeypatch.setattr(file_stream, "read_whole", refuse)
-    monkeypatch.setattr(inference, "slice_windows", _lazy_check(inference.slice_windows))
+    monkeypatch.setattr(file_timeline, "slice_windows", _lazy_check(file_timeline.slice_windows))
     result = tiny.predict_file(recording)
     assert len(sizes) == 2                                  # scan, then the windows
     n = round(result.duration_s * SAMPLE_RATE)
@@ -175,7 +175,8 @@ def test_short_file_for_a_model_without_a_limit_is_held_once(tiny, tmp_path, mon
     monkeypatch.setattr(tiny, "max_seconds", None)
     result = tiny.predict_file(path)
     wav = load_audio(path)
-    whole = tiny._window(wav, 0, wav.shape[0], vad_mod.speech_spans(wav))
+    whole = file_timeline.window_prediction(tiny, wav, 0, wav.shape[0],
+                                           vad_mod.speech_spans(wav))
     np.testing.assert_allclose(result.overall.probs, whole.probs, atol=1e-5)
     assert result.overall.attention.shape == whole.attention.shape
     assert result.overall.level == whole.level
@@ -222,3 +223,29 @@ def test_file_that_changes_between_the_reads_is_refused(tiny, recording, monkeyp
     with pytest.raises(AudioError, match="changed while being read") as info:
         tiny.predict_file(recording)
     assert str(recording) in str(info.value)
+
+
+@pytest.mark.parametrize("seconds", [180.0, 3.5])   # streamed, then held whole
+def test_progress_increases_to_the_total(tiny, recording, tmp_path, seconds):
+    path = recording
+    if seconds < 180:
+        path = tmp_path / "short.wav"
+        sf.write(path, np.zeros(int(seconds * SAMPLE_RATE), np.float32), SAMPLE_RATE)
+    calls: list[tuple[float, float]] = []
+    result = tiny.predict_file(path, progress=lambda done, total: calls.append((done, total)))
+    done = [d for d, _ in calls]
+    totals = {t for _, t in calls}
+    assert len(totals) == 1 and totals.pop() == pytest.approx(result.duration_s, abs=0.01)
+    assert all(b > a for a, b in zip(done, done[1:])) and done[-1] == calls[-1][1]
+    if seconds == 180:       # reported through the first read and window by window
+        assert len(calls) > 100
+        assert any(d < file_timeline.VAD_SHARE * result.duration_s for d in done)
+
+
+def test_progress_can_stop_the_work(tiny, recording):
+    def stop(done, total):
+        if done > total / 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tiny.predict_file(recording, progress=stop)

@@ -1,5 +1,6 @@
-"""silero-vad over a stream: the same probabilities and spans as the whole-signal detector, the
-state carried between calls, and the batched form checked against silero's own call."""
+"""silero-vad over a stream (model.vad_stream): silero's own probabilities and spans, its front
+batched, whatever the block sizes, the state carried between calls, and silero's own call used
+when the batched form is unknown or disagrees."""
 from __future__ import annotations
 
 import shutil
@@ -9,85 +10,92 @@ import numpy as np
 import pytest
 import torch
 
+from model import vad as vad_mod
 from model import vad_stream
 from model.audio import load_audio
 from model.constants import SAMPLE_RATE
 from model.vad import CHUNK_SAMPLES, load_model, spans_from_probs, speech_spans
-from model.vad_stream import ChunkModel, SpeechProbStream
+from model.vad_stream import SpeechProbStream
 
 
 @pytest.fixture(scope="module")
 def spoken(tmp_path_factory) -> np.ndarray:
-    """About 4 s of espeak-ng speech at 16 kHz."""
+    """About 6 s of espeak-ng speech at 16 kHz."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
     path = tmp_path_factory.mktemp("espeak") / "speech.wav"
-    subprocess.run(["espeak-ng", "-w", str(path),
-                    "The quick brown fox jumps over the lazy dog. I am very happy today."],
+    subprocess.run(["espeak-ng", "-w", str(path), "The quick brown fox jumps over the lazy "
+                    "dog. I am very happy today. Why would you do that to me?"],
                    check=True, capture_output=True)
     return load_audio(path)
 
 
 @pytest.fixture(scope="module")
 def signal(spoken) -> np.ndarray:
-    """Silence, speech, silence, pink noise, the start of the speech again."""
+    """~20 s: silence, speech, pink noise, part of the speech, brown noise, the speech again;
+    its length is not a whole number of chunks."""
     rng = np.random.default_rng(3)
     white = rng.standard_normal(2 * SAMPLE_RATE)
     pink = np.fft.irfft(np.fft.rfft(white) / np.sqrt(np.arange(1, white.size // 2 + 2)),
                         white.size)
-    pad = np.zeros(SAMPLE_RATE, np.float32)
-    return np.concatenate([pad, spoken, pad, 0.3 * pink / np.abs(pink).max(),
-                           spoken[:8000]]).astype(np.float32)
+    brown = np.cumsum(rng.standard_normal(3 * SAMPLE_RATE))
+    pad = np.zeros(SAMPLE_RATE + 123, np.float32)
+    return np.concatenate([pad, spoken, pad, 0.3 * pink / np.abs(pink).max(), spoken[:40000],
+                           0.2 * brown / np.abs(brown).max(), spoken]).astype(np.float32)
+
+
+def _silero_loop_probs(wav: np.ndarray) -> np.ndarray:
+    """silero's own get_speech_timestamps loop: the stateful model, one padded chunk a call."""
+    model = load_model()
+    chunks = np.pad(wav, (0, -wav.size % CHUNK_SAMPLES)).reshape(-1, CHUNK_SAMPLES)
+    with torch.inference_mode():
+        return np.array([model(torch.from_numpy(c).unsqueeze(0), SAMPLE_RATE).item()
+                         for c in chunks], dtype=np.float32)
 
 
 def _feed_in_hops(stream: SpeechProbStream, wav: np.ndarray, hop: int = 8000) -> np.ndarray:
     return np.concatenate([stream.feed(wav[i:i + hop]) for i in range(0, wav.size, hop)])
 
 
-def test_streamed_probabilities_segment_exactly_as_speech_spans(signal):
-    """Fed in hops that do not divide the 512-sample chunk, the stream sees what
-    get_speech_timestamps sees: the same spans, on speech with silence and noise around it."""
+def test_exact_path_is_silero_loop_bit_for_bit(signal):
+    probs = SpeechProbStream(exact=True).run(signal)
+    np.testing.assert_array_equal(probs, _silero_loop_probs(signal))
+    assert vad_stream.speech_spans(signal, exact=True) == speech_spans(signal)
+
+
+def test_batched_path_is_close_and_segments_the_same(signal):
+    stream = SpeechProbStream()
+    assert stream.batched                                     # the probe check passed
+    probs = stream.run(signal)
+    assert probs.shape == (-(-signal.size // CHUNK_SAMPLES),) and probs.dtype == np.float32
+    assert np.max(np.abs(probs - _silero_loop_probs(signal))) < 5e-4   # measured 6e-5
+    assert vad_stream.speech_spans(signal) == speech_spans(signal)
+
+
+def test_live_hops_segment_exactly_as_speech_spans(signal):
+    """Fed in hops that do not divide the chunk, the stream sees what get_speech_timestamps
+    sees, less the unfinished last chunk, which stays pending."""
     stream = SpeechProbStream()
     probs = _feed_in_hops(stream, signal)
-    assert probs.shape == (signal.size // CHUNK_SAMPLES,) and probs.dtype == np.float32
-    assert stream.pending == signal.size % CHUNK_SAMPLES
+    assert probs.shape == (signal.size // CHUNK_SAMPLES,)
+    assert stream.pending == signal.size % CHUNK_SAMPLES and stream.n_samples == signal.size
     assert spans_from_probs(probs, signal.size) == speech_spans(signal)
 
 
-def test_batched_form_matches_silero_chunk_by_chunk(signal):
-    model = load_model()
-    chunks = torch.from_numpy(signal[:signal.size // CHUNK_SAMPLES * CHUNK_SAMPLES].copy())
-    with torch.inference_mode():
-        plain = np.array([float(model(c, SAMPLE_RATE)) for c in chunks.view(-1, CHUNK_SAMPLES)])
+@pytest.mark.parametrize("block", [100, 512, 7777, 10 ** 6])
+def test_block_sizes_do_not_matter(signal, block, monkeypatch):
+    monkeypatch.setattr(vad_stream, "BATCH_CHUNKS", 64)     # several batches per block too
     stream = SpeechProbStream()
-    probs = _feed_in_hops(stream, signal)
-    assert stream._model.batched
-    assert np.abs(probs - plain).max() <= vad_stream.CHECK_TOLERANCE
-
-
-def test_an_unknown_silero_falls_back_to_its_own_call(signal, monkeypatch):
-    class Opaque:  # silero's interface without the parts the batched form uses
-        def __init__(self):
-            self._inner = load_model()
-
-        def __call__(self, x, sr):
-            return self._inner(x, sr)
-
-        def reset_states(self):
-            self._inner.reset_states()
-
-    monkeypatch.setattr(vad_stream, "load_model", Opaque)
-    stream = SpeechProbStream()
-    probs = _feed_in_hops(stream, signal)
-    assert isinstance(stream._model, ChunkModel) and not stream._model.batched
-    assert spans_from_probs(probs, signal.size) == speech_spans(signal)
+    probs = [stream.feed(signal[i:i + block]) for i in range(0, signal.size, block)]
+    probs = np.concatenate(probs + [stream.flush()])
+    np.testing.assert_allclose(probs, SpeechProbStream().run(signal), atol=5e-4)
 
 
 def test_stream_carries_state_and_reset_forgets_it(spoken):
     stream = SpeechProbStream()
     whole = stream.feed(spoken)
     stream.reset()
-    assert stream.pending == 0
+    assert stream.pending == 0 and stream.n_samples == 0
     np.testing.assert_allclose(stream.feed(spoken), whole, atol=1e-6)  # a fresh start again
     stream.reset()
     cut = 100 * CHUNK_SAMPLES
@@ -107,3 +115,38 @@ def test_non_finite_samples_do_not_poison_the_stream():
     assert np.isfinite(probs).all() and probs.max() < 0.5
     assert spans_from_probs(np.zeros(0)) == [] and spans_from_probs(np.ones(40)) == [
         (0, 40 * CHUNK_SAMPLES)]
+
+
+def test_empty_and_tiny_streams():
+    stream = SpeechProbStream()
+    assert stream.flush().shape == (0,)
+    assert stream.run(np.zeros(0, np.float32)).shape == (0,)
+    assert stream.run(np.zeros(100, np.float32)).shape == (1,)
+    assert vad_stream.speech_spans(np.zeros(100, np.float32)) == []
+
+
+def test_a_probe_mismatch_falls_back_to_silero_own_call(signal, monkeypatch):
+    monkeypatch.setattr(vad_stream, "_parts", vad_stream._UNSET)
+    monkeypatch.setattr(vad_stream, "PROBE_TOLERANCE", -1.0)
+    stream = SpeechProbStream()
+    assert not stream.batched
+    np.testing.assert_array_equal(stream.run(signal), _silero_loop_probs(signal))
+
+
+def test_an_unknown_silero_falls_back_to_its_own_call(signal, monkeypatch):
+    class Opaque:  # silero's interface without the parts the batched form uses
+        def __init__(self):
+            self._inner = load_model()
+
+        def __call__(self, x, sr):
+            return self._inner(x, sr)
+
+        def reset_states(self):
+            self._inner.reset_states()
+
+    monkeypatch.setattr(vad_stream, "_parts", vad_stream._UNSET)
+    monkeypatch.setattr(vad_stream, "load_model", Opaque)
+    stream = SpeechProbStream()
+    probs = _feed_in_hops(stream, signal)
+    assert not stream.batched
+    assert spans_from_probs(probs, signal.size) == vad_mod.speech_spans(signal)
