@@ -101,8 +101,10 @@ class Controls(QFrame):
         self.smoothing = QSpinBox()
         self.smoothing.setRange(1, 20)
         self.smoothing.setSuffix(" win")
-        self.smoothing.setToolTip("Average the shown probabilities over this many windows "
-                                  "(1 = no smoothing)")
+        self.smoothing.setToolTip("Average the shown probabilities over the last this many "
+                                  "speech windows of the current segment (1 = no smoothing). "
+                                  "History rows are not smoothed: each is the mean of all its "
+                                  "segment's windows (\u201cLast segment\u201d)")
         self.smoothing.valueChanged.connect(self.smoothingChanged)
         row = QHBoxLayout(self)
         row.setSpacing(6)

@@ -1,5 +1,7 @@
-"""Analysed files: one row per file (result or error) and, for the selected file, its
-whole-file probabilities and the timeline of windows across it."""
+"""Analysed files: the queue of files waiting or being analysed (app/file_queue.py), one row per
+analysed file (result or error) and, for the selected file, its whole-file probabilities and
+the timeline of windows across it. ``attach`` connects it to a FileThread (app/file_worker.py).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPushButton, QSplitter,
                              QTableWidget, QTableWidgetItem, QVBoxLayout, QHBoxLayout, QWidget)
 
+from app.file_queue import FileQueueView
 from app.theme import MUTED, emotion_colour, icon, percent_axis, style_bar_plot, style_plot
 
 COLUMNS = ("File", "Length", "Emotion", "Confidence", "Details")
@@ -31,11 +34,14 @@ class FilePanel(QWidget):
     """Results of analysed files. ``openRequested`` asks the window for a file dialog."""
 
     openRequested = pyqtSignal()
+    fileFailed = pyqtSignal(str, str)  # path, message (after its row was added)
+    fileCancelled = pyqtSignal(str)  # path of a job the user cancelled
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.labels: list[str] = []
         self.entries: list[FileEntry] = []
+        self._paths: dict[int, str] = {}  # job -> path, while queued or running
         self._build()
 
     def _build(self) -> None:
@@ -47,6 +53,7 @@ class FilePanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.hint, 1)
         top.addWidget(self.open_button)
+        self.queue = FileQueueView()
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
@@ -79,6 +86,7 @@ class FilePanel(QWidget):
         split.setSizes([220, 380])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.queue)
         layout.addWidget(split, 1)
 
     def _add_hints(self) -> None:
@@ -99,10 +107,44 @@ class FilePanel(QWidget):
         """Class names of the model that will analyse the next files."""
         self.labels = list(labels)
 
+    # -- the file worker -------------------------------------------------------------------
+    def attach(self, files) -> None:
+        """Show the jobs of ``files`` (a FileThread) and send the queue's cancels to it."""
+        self._files = files
+        w = files.worker
+        w.started.connect(self.queue.start)
+        w.progress.connect(self.queue.progress)
+        w.fileResult.connect(self._on_result)
+        w.fileError.connect(self._on_error)
+        w.cancelled.connect(self._on_cancelled)
+        self.queue.cancelRequested.connect(files.cancel)
+
+    def analyse(self, paths) -> None:
+        """Queue ``paths`` in the attached FileThread, each with its queue row."""
+        for job, path in zip(self._files.analyse(paths), paths):
+            self._paths[job] = str(path)
+            self.queue.add(job, str(path))
+
+    def _on_result(self, job: int, result, labels) -> None:
+        self._paths.pop(job, None)
+        self.queue.remove(job)
+        self.add_result(result, labels)
+
+    def _on_error(self, job: int, path: str, message: str) -> None:
+        self._paths.pop(job, None)
+        self.queue.remove(job)
+        self.add_error(path, message)
+        self.fileFailed.emit(path, message)
+
+    def _on_cancelled(self, job: int) -> None:
+        self.queue.remove(job)
+        self.fileCancelled.emit(self._paths.pop(job, ""))
+
     # -- rows --------------------------------------------------------------------------------
-    def add_result(self, result) -> None:
-        """A FileResult arrived: add its row and show it."""
-        self._add(FileEntry(str(result.path), list(self.labels), result=result))
+    def add_result(self, result, labels: list[str] | None = None) -> None:
+        """A FileResult arrived (made by a model with these ``labels``, default: the current
+        model's): add its row and show it."""
+        self._add(FileEntry(str(result.path), list(labels or self.labels), result=result))
 
     def add_error(self, path: str, message: str) -> None:
         """A file could not be analysed: add a row with the message naming it."""

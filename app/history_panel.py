@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 ALL_SOURCES = "All sources"
 ALL_LABELS = "All labels"
 QUERY_LIMIT = 5000  # rows shown at most; the newest are kept
+ROWS_NOTE = ("Live rows: one per speech segment, the mean of its speech windows' probabilities, "
+             "as shown under \u201cLast segment\u201d in the Live tab (the Live headline shows "
+             "the newest window, or the mean of the last few with smoothing). File rows: the "
+             "whole file.")
 
 
 class HistoryPanel(QWidget):
@@ -102,8 +106,12 @@ class HistoryPanel(QWidget):
         actions.addWidget(QLabel("keep audio"))
         actions.addWidget(self.retention_spin)
 
+        self.rows_note = QLabel(ROWS_NOTE)
+        self.rows_note.setObjectName("hint")
+        self.rows_note.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addLayout(filters)
+        layout.addWidget(self.rows_note)
         layout.addWidget(splitter, 1)
         layout.addLayout(actions)
         self._connect()

@@ -1,20 +1,26 @@
 """The inference worker: a QObject living in its own QThread; the GUI thread never runs a model.
 
 Live windows arrive through ``submit`` (thread-safe, called from the recorder's thread): only
-the newest waiting window is kept and the replaced ones are counted as stale. Files arrive
-through ``analyse`` and are processed one per event so live windows keep flowing between them.
-Every result goes out as a signal; every failure becomes an error signal, never an exception
-on another thread. History rows (one per live speech segment, one per analysed file) are
-written here, off the GUI thread.
+the newest waiting window is kept and the replaced ones are counted as stale. Files are not
+analysed here but in app/file_worker.py's own thread, so a long file never holds live windows
+back. Every result goes out as a signal; every failure becomes an error signal, never an
+exception on another thread. History rows (one per live speech segment) are written here, off
+the GUI thread.
+
+What is shown and what is stored: a LiveResult's ``probs`` (the headline and bars) are the mean
+of the last ``smoothing`` speech windows of the current segment (smoothing 1 = the newest
+window alone); the history row of a segment (app/segments.py) is the mean of *all* its speech
+windows' raw probabilities. When a segment closes, ``segmentClosed`` carries exactly what was
+stored, and the live view shows it under "Last segment".
 
 Live speech detection runs once per sample (app/live_vad.py): each window's new samples go
 through silero-vad in streaming form, and the window's speech verdict and the hop's speech
 share are read from the stored frame probabilities; the Predictor then runs without its own VAD
 (``predict(wav, vad=False)``) and only on windows that hold speech.
 
-Threads: torch runs this worker's models, live windows and files alike, on the intra-op
-threads app/torch_threads.py chooses (``SER_INFERENCE_THREADS``, default 1), set in the
-worker's own thread before each piece of work.
+Threads: torch runs this worker's model on the intra-op threads app/torch_threads.py chooses
+(``SER_INFERENCE_THREADS``, default 1), set in the worker's own thread before each piece of
+work (the file worker does the same in its thread).
 
 ``InferenceThread`` owns the QThread and is the GUI's handle: its methods only emit queued
 signals or set flags, so none of them blocks.
@@ -91,6 +97,13 @@ class LiveResult:
         return float(self.probs[self.labels.index(self.label)])
 
 
+def model_info(predictor) -> ModelInfo:
+    """What the UI shows about a loaded Predictor."""
+    return ModelInfo(name=str(predictor.name), path=str(predictor.checkpoint_path),
+                     labels=list(predictor.labels),
+                     facts=_read_facts(Path(predictor.checkpoint_path)))
+
+
 def _default_loader(path: str | None):
     from model.inference import Predictor
 
@@ -109,11 +122,10 @@ def _no_speech(predictor, wav: np.ndarray, ratio: float, started: float):
 
 
 class InferenceWorker(QObject):
-    """Runs the Predictor on live windows and files (lives in its own thread)."""
+    """Runs the Predictor on live windows (lives in its own thread)."""
 
     result = pyqtSignal(object)  # LiveResult
-    fileResult = pyqtSignal(object)  # model.inference.FileResult
-    fileError = pyqtSignal(str, str)  # path, message naming the file
+    segmentClosed = pyqtSignal(object)  # app.segments.FinishedSegment, as stored in history
     modelLoaded = pyqtSignal(object)  # ModelInfo
     modelError = pyqtSignal(str)
     historyAdded = pyqtSignal(int)  # row id
@@ -132,7 +144,6 @@ class InferenceWorker(QObject):
         self._vad = LiveVad()
         self._lock = threading.Lock()
         self._pending: tuple[np.ndarray, int, float] | None = None
-        self._files: collections.deque[str] = collections.deque()
         self._stopping = threading.Event()
         self.stale_dropped = 0
         self.windows_done = 0
@@ -174,21 +185,12 @@ class InferenceWorker(QObject):
         self.predictor = predictor
         self._recent.clear()
         self._segments = SegmentTracker(list(predictor.labels))  # keep_audio applies at writing
-        self.modelLoaded.emit(ModelInfo(name=str(predictor.name),
-                                        path=str(predictor.checkpoint_path),
-                                        labels=list(predictor.labels),
-                                        facts=_read_facts(Path(predictor.checkpoint_path))))
+        self.modelLoaded.emit(model_info(predictor))
 
     @pyqtSlot(int)
     def set_smoothing(self, windows: int) -> None:
         """Average the shown probabilities over the last ``windows`` speech windows."""
         self._recent = collections.deque(self._recent, maxlen=max(1, int(windows)))
-
-    @pyqtSlot(str)
-    def analyse(self, path: str) -> None:
-        """Queue one audio file for analysis."""
-        self._files.append(path)
-        self._wake.emit()
 
     @pyqtSlot()
     def end_segment(self) -> None:
@@ -206,16 +208,14 @@ class InferenceWorker(QObject):
 
     @pyqtSlot()
     def _pump(self) -> None:
-        """Do one piece of work: the newest live window first, else one file."""
+        """Analyse the newest live window, if one is waiting."""
         if self._stopping.is_set():
             return
         with self._lock:
             pending, self._pending = self._pending, None
-        use_threads(self.threads)
         if pending is not None:
+            use_threads(self.threads)
             self._live(*pending)
-        elif self._files:
-            self._file(self._files.popleft())
 
     def _live(self, wav: np.ndarray, end: int, queued_at: float) -> None:
         if self.predictor is None:
@@ -280,24 +280,6 @@ class InferenceWorker(QObject):
             attention_offset_s=float(getattr(pred, "attention_offset_s", 0.0) or 0.0),
             level=getattr(pred, "level", None)))
 
-    def _file(self, path: str) -> None:
-        if self.predictor is None:
-            self.fileError.emit(path, f"{path}: no model is loaded; open a model first")
-            return
-        try:
-            res = self.predictor.predict_file(path, vad=True)
-        except Exception as exc:  # AudioError names the file; others get its name here
-            text = str(exc)
-            if str(path) not in text:
-                text = f"{path}: {text}"
-            log.warning("analysing %s failed: %s", path, text)
-            self.fileError.emit(path, text)
-            return
-        overall = res.overall
-        self._store(source=str(path), label=overall.label, probs=overall.probs,
-                    duration_s=float(res.duration_s), audio=None)
-        self.fileResult.emit(res)
-
     def _close_segment(self) -> None:
         if self._segments is not None:
             finished = self._segments.flush()
@@ -309,6 +291,7 @@ class InferenceWorker(QObject):
         self._store(source=self.live_source, label=seg.label,
                     probs=np.array([seg.probs[k] for k in self.predictor.labels]),
                     duration_s=seg.duration_s, audio=seg.audio)
+        self.segmentClosed.emit(seg)
 
     def _store(self, *, source, label, probs, duration_s, audio) -> None:
         if self.history is None:
@@ -339,7 +322,6 @@ class InferenceThread(QObject):
     """The GUI's non-blocking handle on an InferenceWorker running in its own QThread."""
 
     _load = pyqtSignal(str)
-    _analyse = pyqtSignal(str)
     _smoothing = pyqtSignal(int)
     _end_segment = pyqtSignal()
     _finish = pyqtSignal()
@@ -351,7 +333,6 @@ class InferenceThread(QObject):
         self.thread.setObjectName("inference")
         worker.moveToThread(self.thread)
         self._load.connect(worker.load_model)
-        self._analyse.connect(worker.analyse)
         self._smoothing.connect(worker.set_smoothing)
         self._end_segment.connect(worker.end_segment)
         self._finish.connect(worker.finish)
@@ -361,10 +342,6 @@ class InferenceThread(QObject):
     def load_model(self, path: str | None) -> None:
         self._load.emit(str(path or ""))
 
-    def analyse(self, paths) -> None:
-        for path in paths:
-            self._analyse.emit(str(path))
-
     def set_smoothing(self, windows: int) -> None:
         self._smoothing.emit(int(windows))
 
@@ -372,19 +349,24 @@ class InferenceThread(QObject):
         self._end_segment.emit()
 
     def shutdown(self, timeout_ms: int = 1500) -> bool:
-        """Stop the worker and its thread; waits at most ``timeout_ms`` (for a window or file
-        in progress to finish). The open speech segment is still stored. Returns whether the
+        """Stop the worker and its thread; waits at most ``timeout_ms`` (for a window in
+        progress to finish). The open speech segment is still stored. Returns whether the
         thread ended; one that did not is kept referenced so it is never destroyed running."""
         self.worker.stop()
         self._finish.emit()
         if self.thread.wait(timeout_ms):
             return True
         log.warning("inference thread still busy after %d ms; leaving it to finish", timeout_ms)
-        _STILL_RUNNING.append(self.thread)
+        keep_until_finished(self.thread)
         return False
 
 
 _STILL_RUNNING: list[QThread] = []
+
+
+def keep_until_finished(thread: QThread) -> None:
+    """Keep a thread whose shutdown timed out referenced, so it is never destroyed running."""
+    _STILL_RUNNING.append(thread)
 
 
 def threads_still_running() -> list[QThread]:

@@ -1,5 +1,6 @@
 """The live view: current emotion, probability bars, last-minute timeline, waveform with the
-model's attention, and the input level.
+model's attention, the input level, and the last closed speech segment (what its history row
+holds).
 
 Slots only store the newest data; one display timer (DISPLAY_FPS) paints what changed, and
 skips painting while the panel is hidden.
@@ -25,6 +26,21 @@ WAVE_POINTS = 1200  # min/max envelope bins drawn for the waveform
 # Vertical layout of the waveform plot: the waveform on top, the attention band below it.
 WAVE_CENTRE, WAVE_HALF = 0.35, 0.6
 ATT_BASE, ATT_HEIGHT = -1.0, 0.7
+
+
+def segment_text(seg) -> str:
+    """The "Last segment" line of a FinishedSegment: its label and probability as the History
+    table shows them (label, confidence as a whole percent)."""
+    windows = f"{seg.windows} window{'s' if seg.windows != 1 else ''}"
+    return (f"Last segment ({windows}, {seg.duration_s:.1f} s): {seg.label} "
+            f"{seg.probs[seg.label]:.0%}")
+
+
+def segment_tooltip(seg) -> str:
+    probs = ", ".join(f"{name} {p:.0%}" for name, p in seg.probs.items())
+    return (f"Mean of the segment's {seg.windows} speech window(s): {probs}.\n"
+            "This is what its History row stores; the headline above shows the newest "
+            "window(s) only.")
 
 
 def envelope(wav: np.ndarray, bins: int = WAVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
@@ -54,6 +70,8 @@ class EmotionHeadline(QFrame):
         self.confidence.setObjectName("confidenceLabel")
         self.status = QLabel("Press Start to listen")
         self.status.setObjectName("statusLabel")
+        self.segment = QLabel("Last segment: none yet (one history row per speech segment)")
+        self.segment.setObjectName("hint")
         self.meter = LevelMeter()
         caption = QLabel("Input level")
         caption.setObjectName("caption")
@@ -65,6 +83,7 @@ class EmotionHeadline(QFrame):
         top.addStretch(1)
         left.addLayout(top)
         left.addWidget(self.status)
+        left.addWidget(self.segment)
         right = QVBoxLayout()
         right.addStretch(1)
         right.addWidget(caption)
@@ -94,6 +113,7 @@ class LivePanel(QWidget):
         super().__init__(parent)
         self.labels: list[str] = []
         self._result = None
+        self._segment = None
         self._level: float | None = None
         self._listening = False
         self._dirty = True
@@ -195,6 +215,11 @@ class LivePanel(QWidget):
             self._history.popleft()
         self._dirty = True
 
+    def set_segment(self, segment) -> None:
+        """Store the FinishedSegment that was just closed (and written to history)."""
+        self._segment = segment
+        self._dirty = True
+
     def set_idle_text(self, title: str, status: str) -> None:
         """What the headline says before the first result ("Ready", "No model", ...)."""
         self._idle = (title, status)
@@ -262,6 +287,11 @@ class LivePanel(QWidget):
             self.headline.show_state(r.label.capitalize(), colour, f"{r.confidence:.0%}",
                                      f"speech in {r.speech_ratio:.0%} of the window · "
                                      f"{r.latency_s * 1000:.0f} ms")
+        if self._segment is not None:
+            text = segment_text(self._segment)
+            if self.headline.segment.text() != text:
+                self.headline.segment.setText(text)
+                self.headline.segment.setToolTip(segment_tooltip(self._segment))
         if warning:
             status = self.headline.status
             status.setText(f"⚠ {warning[0].upper()}{warning[1:]} · {status.text()}")

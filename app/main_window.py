@@ -1,7 +1,8 @@
 """The main window: composes the live view, files, history, menus and status bar.
 
 Heavy work lives elsewhere: the recorder thread (app/recorder.py via app/listening.py), the
-inference worker thread (app/inference_worker.py) and the history panel's own pool. Nothing
+inference worker thread (app/inference_worker.py), the file worker thread
+(app/file_worker.py: files never hold live windows back) and the history panel's own pool. Nothing
 here blocks: slots store results in widgets, which paint on their own timers.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from app.about import AboutDialog
 from app.controls import Controls
 from app.devices import DeviceError, resolve_device
 from app.file_panel import FilePanel
+from app.file_worker import FileThread, FileWorker
 from app.history_store import MICROPHONE
 from app.inference_worker import InferenceThread, InferenceWorker
 from app.listening import Listening
@@ -70,6 +72,7 @@ class MainWindow(QMainWindow):
                                  keep_audio=self.settings.keep_audio,
                                  live_source=f"replay: {replayed}" if replayed else MICROPHONE)
         self.inference = InferenceThread(worker, self)
+        self.files = FileThread(FileWorker(history=history), self)
         self.listening = Listening(self.inference, stream_factory, self)
         self._build()
         build_menus(self)
@@ -128,6 +131,12 @@ class MainWindow(QMainWindow):
         c.hopChanged.connect(self._on_timing_changed)
         c.smoothingChanged.connect(self._on_smoothing)
         self.file_panel.openRequested.connect(self.open_audio_files)
+        self.file_panel.attach(self.files)
+        self.file_panel.fileFailed.connect(self._on_file_error)
+        self.file_panel.fileCancelled.connect(lambda path: self.statusBar().showMessage(
+            f"Cancelled {Path(path).name}", 5000))
+        self.files.worker.modelError.connect(lambda t: self.statusBar().showMessage(t, 10000))
+        self.files.worker.historyError.connect(lambda t: self.statusBar().showMessage(t, 8000))
         self.listening.state.connect(self._on_listening_state)
         self.listening.level.connect(self.live_panel.set_level)
         self.listening.stats.connect(self._on_stats)
@@ -137,13 +146,13 @@ class MainWindow(QMainWindow):
         self.listening.stalled.connect(self._on_stalled)
         self.listening.fallback.connect(self._on_device_fallback)
         w.result.connect(self._on_result)
-        w.fileResult.connect(self.file_panel.add_result)
-        w.fileError.connect(self._on_file_error)
+        w.segmentClosed.connect(self.live_panel.set_segment)
         w.modelLoaded.connect(self._on_model_loaded)
         w.modelError.connect(self._on_model_error)
         w.historyError.connect(lambda text: self.statusBar().showMessage(text, 8000))
         if self.history_panel is not None:
             w.historyAdded.connect(lambda _id: self.history_panel.refresh())
+            self.files.worker.historyAdded.connect(lambda _id: self.history_panel.refresh())
             self.history_panel.message.connect(lambda t: self.statusBar().showMessage(t, 5000))
         self.tabs.currentChanged.connect(lambda i: setattr(self.settings, "tab", i))
 
@@ -170,6 +179,7 @@ class MainWindow(QMainWindow):
         self._pending_origin = origin or (ORIGIN_SHIPPED if not path else ORIGIN_BOX)
         self.controls.set_model_path(path or "", self._pending_origin)
         self.inference.load_model(path or "")
+        self.files.load_model(path or "")  # its own Predictor; files queued later wait for it
 
     def open_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open model",
@@ -321,14 +331,14 @@ class MainWindow(QMainWindow):
             self.analyse_files(paths)
 
     def analyse_files(self, paths) -> None:
-        """Analyse files in the worker; results and errors appear in the Files tab."""
+        """Analyse files in the file worker's thread (live windows keep flowing); each shows
+        in the Files tab's queue with its progress, then as a result or error row."""
         paths = [str(p) for p in paths]
         self.tabs.setCurrentWidget(self.file_panel)
         self.statusBar().showMessage(f"Analysing {len(paths)} file(s)…", 4000)
-        self.inference.analyse(paths)
+        self.file_panel.analyse(paths)
 
-    def _on_file_error(self, path: str, message: str) -> None:
-        self.file_panel.add_error(path, message)
+    def _on_file_error(self, path: str, _message: str) -> None:
         self.statusBar().showMessage(f"Could not analyse {Path(path).name} (see Files)", 8000)
 
     def dragEnterEvent(self, event) -> None:
@@ -426,8 +436,10 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.live_panel._timer.stop()
         self.inference.worker.stop()
+        self.files.worker.stop()  # a file in progress stops at its next window
         self.listening.shutdown(600)
-        self.inference.shutdown(1200)
+        self.inference.shutdown(1000)
+        self.files.shutdown(300)
         if self.history_panel is not None:
             self.history_panel.stop_playback()
         if self.wizard is not None and self.wizard.isVisible():

@@ -1,5 +1,6 @@
 """The inference worker in its own thread: newest-window policy, VAD gating, segments to
-history, file analysis with errors, model loading off the GUI thread."""
+history (and what the live view is told about each stored segment), model loading off the GUI
+thread. Files: tests/app/test_file_worker.py."""
 from __future__ import annotations
 
 import threading
@@ -135,23 +136,6 @@ def test_stopping_stores_the_open_segment(qtbot, service, speech_path, history, 
     assert row.source == "microphone" and row.has_audio == keep_audio
 
 
-def test_files_good_and_bad(qtbot, service, speech_path, tmp_path, history):
-    worker = service.worker
-    bad = tmp_path / "broken.wav"
-    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
-    files, errors = [], []
-    worker.fileResult.connect(files.append)
-    worker.fileError.connect(lambda path, msg: errors.append((path, msg)))
-    service.analyse([str(bad), str(speech_path)])
-    qtbot.waitUntil(lambda: bool(files and errors), timeout=30_000)
-    assert errors[0][0] == str(bad) and str(bad) in errors[0][1]
-    res = files[0]
-    assert str(res.path) == str(speech_path) and res.overall.label is not None
-    assert len(res.windows) >= 2
-    rows = history.query(source=str(speech_path))
-    assert len(rows) == 1 and rows[0].label == res.overall.label
-
-
 def test_smoothing_averages_recent_speech_windows(qtbot, service, speech_path):
     worker = service.worker
     results = _results(worker)
@@ -206,7 +190,7 @@ def test_torch_threads_are_set_in_the_worker_thread(qtbot, checkpoint_path, spee
         from model.inference import Predictor
 
         predictor = Predictor.load(path)
-        for name in ("predict", "predict_file"):
+        for name in ("predict",):
             method = getattr(predictor, name)
             setattr(predictor, name, lambda *a, _m=method, _n=name, **kw: (
                 seen.append((_n, torch.get_num_threads())), _m(*a, **kw))[1])
@@ -221,9 +205,7 @@ def test_torch_threads_are_set_in_the_worker_thread(qtbot, checkpoint_path, spee
         wav = load_audio(speech_path)[:3 * SAMPLE_RATE]
         worker.submit(wav, wav.size)
         qtbot.waitUntil(lambda: bool(results), timeout=10_000)
-        with qtbot.waitSignal(worker.fileResult, timeout=20_000):
-            handle.analyse([str(speech_path)])
-        assert seen == [("predict", 2), ("predict_file", 2)]
+        assert seen == [("predict", 2)]  # files: tests/app/test_file_worker.py
     finally:
         assert handle.shutdown(3000)
         # torch hands the last count set anywhere to threads that have not run it yet
@@ -239,3 +221,82 @@ def test_thread_count_comes_from_the_environment(monkeypatch, text, expected):
         monkeypatch.setenv(THREADS_ENV, text)
     assert inference_threads() == expected
     assert InferenceWorker().threads == expected
+
+
+class _ScriptedVad:
+    """LiveVad stand-in: the windows listed in ``speech`` (by end sample) are all speech."""
+
+    def __init__(self, speech_ends):
+        self.speech_ends = set(speech_ends)
+
+    def feed(self, samples, end):
+        self.end = end
+
+    def ratio(self, start, end):
+        return 1.0 if self.end in self.speech_ends else 0.0
+
+    def reset(self):
+        pass
+
+
+class _ScriptedPredictor:
+    """Predictor stand-in whose speech windows give the listed probabilities in turn."""
+
+    name = "scripted"
+    labels = ["angry", "happy", "neutral", "sad"]
+    attention_rate = 10.0
+
+    def __init__(self, tmp_path, probs):
+        self.checkpoint_path = tmp_path / "scripted.safetensors"
+        self.probs = [np.asarray(p, dtype=np.float32) for p in probs]
+
+    def level(self, wav):
+        return None
+
+    def predict(self, wav, *, vad=True):
+        from model.inference import Prediction
+
+        probs = self.probs.pop(0)
+        return Prediction(label=self.labels[int(np.argmax(probs))], probs=probs,
+                          attention=np.zeros(0), attention_rate=self.attention_rate,
+                          speech=True, speech_ratio=1.0, latency_s=0.0)
+
+
+def test_the_live_view_shows_the_closed_segment_exactly_as_stored(qtbot, tmp_path, history):
+    from app.history_widgets import HistoryTableModel
+    from app.live_panel import LivePanel
+
+    window_probs = [[0.1, 0.7, 0.1, 0.1], [0.1, 0.6, 0.2, 0.1], [0.1, 0.1, 0.2, 0.6]]
+    hop, n = SAMPLE_RATE // 2, SAMPLE_RATE
+    ends = [hop * (k + 1) for k in range(5)]  # three speech windows, then two silent ones
+    worker = InferenceWorker(history=history, loader=lambda _p: _ScriptedPredictor(
+        tmp_path, window_probs))
+    worker._vad = _ScriptedVad(ends[:3])
+    handle = InferenceThread(worker)
+    panel = LivePanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    worker.result.connect(panel.set_result)
+    worker.segmentClosed.connect(panel.set_segment)
+    panel.set_listening(True)
+    try:
+        with qtbot.waitSignal(worker.modelLoaded, timeout=5_000):
+            handle.load_model("scripted")
+        results = _results(worker)
+        with qtbot.waitSignal(worker.segmentClosed, timeout=5_000) as closed:
+            _feed_stream(qtbot, worker, np.full(ends[-1], 0.1, dtype=np.float32), results,
+                         hop=hop, window=n)
+    finally:
+        assert handle.shutdown(3000)
+    mean = np.mean(window_probs, axis=0)  # happy 47 % (the last window alone: sad 60 %)
+    assert results[2].label == "sad" and results[2].confidence == pytest.approx(0.6)
+    seg = closed.args[0]
+    assert seg.label == "happy" and seg.windows == 3
+    row = history.query()[0]
+    assert row.label == seg.label == "happy"
+    np.testing.assert_allclose([row.probs[k] for k in worker.predictor.labels], mean, atol=1e-6)
+    table = HistoryTableModel()
+    shown = f"{table._text(row, 2)} {table._text(row, 3)}"
+    assert shown == "happy 47%"
+    expected = f"Last segment (3 windows, {row.duration_s:.1f} s): {shown}"
+    qtbot.waitUntil(lambda: panel.headline.segment.text() == expected, timeout=2_000)

@@ -70,6 +70,7 @@ def test_speech_into_the_virtual_mic_gives_a_prediction_and_a_history_row(
     subprocess.run(["espeak-ng", "-w", str(speech),
                     "Hello! I am really happy to see you here today. What a lovely surprise."],
                    check=True, capture_output=True)
+    settings.keep_audio = True  # the user chose to keep the audio of live segments
     window = MainWindow(model_path=str(checkpoint_path), history=history, settings=settings)
     qtbot.addWidget(window)
     window.show()
