@@ -7,11 +7,15 @@ every signal. The module-level functions share one detector per process, created
 first use; the lock makes them safe to call from several threads (calls are serialised; one
 3 s window takes a few tens of milliseconds on one CPU core).
 
-Measured behaviour (silero-vad 6.2, default threshold 0.5; tests/model/test_vad.py): digital
-silence, white, pink and brown noise at any level, a pure tone and a synthetic harmonic "vowel"
-give no speech at all; espeak-ng speech gives ~90 % speech. The defaults below therefore keep
-silero's own settings; ``has_speech`` asks for at least 10 % of the signal or 0.5 s of speech,
-whichever is less, so a long recording with one short sentence still counts as speech.
+The threshold and minimum speech duration are chosen by measurement (``python
+bench/speech_gate.py``, silero-vad 6.2, the 960 clips of ravdess-dev and 12 noises made there):
+silero's own defaults (0.5, 250 ms) called 14 clips of real emotional speech "no speech" (1.5 %;
+all strong-intensity, 22 % of Actor 06's clips, mostly shouting); 0.25 and 100 ms call 7 of them
+so (0.7 %, Actor 06 12 %) and still no noise speech. Lower is worse: at 0.15 mains hum with
+harmonics counts as speech. Digital silence, white, pink and brown noise at -60 to -20 dBFS and
+a pure tone give no speech at any of these settings (tests/model/test_vad.py checks the
+noises). ``has_speech`` asks for at least 10 % of the signal or 0.5 s of speech, whichever is
+less, so a long recording with one short sentence still counts as speech.
 
 A live stream is not re-run window by window: model/vad_stream.py feeds it through its own model
 in 512-sample (32 ms) chunks, carrying the recurrent state between calls, and
@@ -32,8 +36,8 @@ from model.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
-THRESHOLD = 0.5            # silero speech probability above which a 32 ms chunk is speech
-MIN_SPEECH_MS = 250        # shorter speech segments are discarded (silero's default)
+THRESHOLD = 0.25           # silero speech probability above which a 32 ms chunk is speech
+MIN_SPEECH_MS = 100        # shorter speech segments are discarded (measured: module docstring)
 MIN_RATIO = 0.1            # has_speech: fraction of the signal that must be speech ...
 MIN_SPEECH_SECONDS = 0.5   # ... or this much speech in total, whichever is less
 CHUNK_SAMPLES = 512        # silero's frame at 16 kHz: one probability per 32 ms
