@@ -25,7 +25,7 @@ from typing import Any, Callable
 from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from app.inference_worker import keep_until_finished, model_info
-from app.torch_threads import inference_threads, use_threads
+from app.torch_threads import inference_threads, load_predictor, use_threads
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,7 @@ class FileCancelled(Exception):
 
 
 def _default_loader(path: str | None):
-    from model.inference import Predictor
-
-    return Predictor.load(path or None)
+    return load_predictor(path)
 
 
 def accepts_progress(predict_file: Callable) -> bool:

@@ -43,7 +43,7 @@ from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 from app.history_store import MICROPHONE
 from app.live_vad import LiveVad
 from app.segments import SegmentTracker
-from app.torch_threads import inference_threads, use_threads
+from app.torch_threads import inference_threads, load_predictor, use_threads
 from model.vad import is_speech
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,7 @@ def model_info(predictor) -> ModelInfo:
 
 
 def _default_loader(path: str | None):
-    from model.inference import Predictor
-
-    return Predictor.load(path or None)
+    return load_predictor(path)
 
 
 def _no_speech(predictor, wav: np.ndarray, ratio: float, started: float):

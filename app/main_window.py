@@ -25,6 +25,7 @@ from app.inference_worker import InferenceThread, InferenceWorker
 from app.listening import Listening
 from app.live_panel import LivePanel
 from app.menus import build_menus
+from app.torch_threads import inference_threads, use_threads
 from app.settings import AppSettings
 from app.theme import icon
 
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         worker = InferenceWorker(history=history, smoothing=self.settings.smoothing,
                                  keep_audio=self.settings.keep_audio,
                                  live_source=f"replay: {replayed}" if replayed else MICROPHONE)
+        use_threads(inference_threads())  # before any worker runs torch (app.torch_threads)
         self.inference = InferenceThread(worker, self)
         self.files = FileThread(FileWorker(history=history), self)
         self.listening = Listening(self.inference, stream_factory, self)

@@ -6,16 +6,24 @@ less CPU on one thread than on two and is no slower, and the app's other threads
 then keep a core. Torch keeps this count per thread once a thread has run torch (and hands the
 last count set anywhere to threads that have not yet), so the worker sets it in its own thread
 before each piece of work (``use_threads``) rather than once for the process at start-up.
+
+Two workers (live windows, files) use torch at once. Changing the thread count while another
+thread runs torch, or building two models at the same moment, crashed the process once (a
+segmentation fault in CI), so ``use_threads`` is serialised and the app sets the count in the
+GUI thread before any worker starts (workers then inherit it and never change it), and
+``load_predictor`` builds one model at a time.
 """
 from __future__ import annotations
 
 import logging
 import os
+import threading
 
 log = logging.getLogger(__name__)
 
 THREADS_ENV = "SER_INFERENCE_THREADS"
 DEFAULT_THREADS = 1
+_torch_lock = threading.Lock()
 
 
 def inference_threads() -> int:
@@ -39,6 +47,15 @@ def use_threads(threads: int) -> None:
     """Run torch on ``threads`` intra-op threads in the calling thread (no-op when it does)."""
     import torch
 
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-        log.info("torch runs on %d intra-op thread(s) here", threads)
+    with _torch_lock:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+            log.info("torch runs on %d intra-op thread(s) here", threads)
+
+
+def load_predictor(path: str | None):
+    """``Predictor.load(path)`` (None or "": the shipped model), one model at a time."""
+    from model.inference import Predictor
+
+    with _torch_lock:
+        return Predictor.load(path or None)
