@@ -83,7 +83,7 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
     statistics do not match model.input_dim.
     """
     weights, sidecar = checkpoint_paths(path)
-    _check_consistent(ckpt, weights)
+    check_consistent(ckpt, weights)
     weights.parent.mkdir(parents=True, exist_ok=True)
     # Clones: safetensors refuses tensors that share storage (tied or sliced parameters).
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in ckpt.state_dict.items()}
@@ -140,7 +140,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         )
     except ConfigError as exc:
         raise CheckpointError(f"{sidecar}: {exc}") from exc
-    _check_consistent(ckpt, sidecar)
+    check_consistent(ckpt, sidecar)
     return ckpt
 
 
@@ -229,17 +229,19 @@ def _check_types(doc: dict[str, Any], sidecar: Path) -> None:
         raise CheckpointError(f"{sidecar}: malformed entries {problems}")
 
 
-def _check_consistent(ckpt: Checkpoint, where: Path) -> None:
-    """Labels match the classifier and normalisation statistics match the input dimension."""
+def check_consistent(ckpt: Checkpoint, where: Path,
+                     error: type[CheckpointError] = CheckpointError) -> None:
+    """Labels match the classifier and normalisation statistics match the input dimension;
+    ``error`` (a CheckpointError) naming ``where`` otherwise."""
     if len(ckpt.labels) != ckpt.model.n_classes:
-        raise CheckpointError(f"{where}: {len(ckpt.labels)} labels but the model has "
-                              f"n_classes={ckpt.model.n_classes}")
+        raise error(f"{where}: {len(ckpt.labels)} labels but the model has "
+                    f"n_classes={ckpt.model.n_classes}")
     n_mean, n_std = len(ckpt.norm_mean), len(ckpt.norm_std)
     if n_mean != n_std or (n_mean and n_mean != ckpt.model.input_dim):
-        raise CheckpointError(f"{where}: norm_mean/norm_std have lengths {n_mean}/{n_std}; "
-                              f"expected both {ckpt.model.input_dim} (model.input_dim) or 0")
+        raise error(f"{where}: norm_mean/norm_std have lengths {n_mean}/{n_std}; "
+                    f"expected both {ckpt.model.input_dim} (model.input_dim) or 0")
     if any(float(s) <= 0 for s in ckpt.norm_std):
-        raise CheckpointError(f"{where}: norm_std must be positive")
+        raise error(f"{where}: norm_std must be positive")
 
 
 def _read_weights(weights: Path) -> dict[str, torch.Tensor]:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from model.checkpoint import Checkpoint, CheckpointError
+from model.checkpoint import Checkpoint, CheckpointError, check_consistent
 from model.config import (ConfigError, FrontendConfig, ModelConfig, config_from_dict,
                           train_config_from_dict)
 from model.files import file_sha1
@@ -109,20 +109,9 @@ class OnnxNetwork:
         return width if isinstance(width, int) else None
 
     def _check(self, x: torch.Tensor, lengths: torch.Tensor) -> None:
-        layers, dim = self.cfg.input_layers, self.cfg.input_dim
-        rank = 4 if layers > 1 else 3
-        if x.dim() != rank or x.shape[-1] != dim or (rank == 4 and x.shape[1] != layers):
-            want = f"(B, {layers}, T, {dim})" if layers > 1 else f"(B, T, {dim})"
-            raise ValueError(f"network input: expected features of shape {want}, "
-                             f"got {tuple(x.shape)}")
-        if lengths.dim() != 1 or lengths.shape[0] != x.shape[0]:
-            raise ValueError(f"network input: lengths must have shape ({x.shape[0]},), "
-                             f"got {tuple(lengths.shape)}")
-        if lengths.is_floating_point() or lengths.is_complex():
-            raise ValueError(f"network input: lengths must be integers, got {lengths.dtype}")
-        if bool((lengths < 1).any()) or bool((lengths > x.shape[-2]).any()):
-            raise ValueError(f"network input: every length must be in 1..{x.shape[-2]} (T), "
-                             f"got {lengths.tolist()}")
+        from model.networks.layers import check_network_input
+
+        check_network_input(x, lengths, self.cfg.input_dim, self.cfg.input_layers)
 
     def __call__(self, x: torch.Tensor, lengths: torch.Tensor, alpha: float = 0.0):
         from model.networks import NetworkOutput
@@ -282,16 +271,9 @@ def _checkpoint_of(doc: dict[str, Any], sidecar: Path) -> Checkpoint:
             metrics=dict(doc["metrics"]))
     except (ConfigError, TypeError, ValueError) as exc:
         raise OnnxModelError(f"{sidecar}: {exc}") from exc
-    if len(ckpt.labels) != ckpt.model.n_classes or not all(
-            isinstance(x, str) for x in ckpt.labels):
-        raise OnnxModelError(f"{sidecar}: labels {ckpt.labels} do not fit the model's "
-                             f"n_classes={ckpt.model.n_classes}")
-    n_mean, n_std = len(ckpt.norm_mean), len(ckpt.norm_std)
-    if n_mean != n_std or (n_mean and n_mean != ckpt.model.input_dim):
-        raise OnnxModelError(f"{sidecar}: norm_mean/norm_std have lengths {n_mean}/{n_std}; "
-                             f"expected both {ckpt.model.input_dim} (model.input_dim) or 0")
-    if any(float(s) <= 0 for s in ckpt.norm_std):
-        raise OnnxModelError(f"{sidecar}: norm_std must be positive")
+    if not all(isinstance(x, str) for x in ckpt.labels):
+        raise OnnxModelError(f"{sidecar}: labels {ckpt.labels} are not all names")
+    check_consistent(ckpt, sidecar, OnnxModelError)
     if "hubert" in ckpt.frontend.name.split("+") and doc["encoder"] is None:
         raise OnnxModelError(f"{sidecar}: the {ckpt.frontend.name} frontend needs an exported "
                              "encoder, and none is named")

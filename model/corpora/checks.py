@@ -49,6 +49,11 @@ def make_warning(code: str, items: Sequence[str], message: str) -> CorpusWarning
     return CorpusWarning(code, len(items), tuple(str(i) for i in items[:EXAMPLES]), message)
 
 
+def warnings_of(*entries: tuple[str, Sequence[str], str]) -> list[CorpusWarning]:
+    """A warning per (code, items, message) entry that has items."""
+    return [make_warning(code, items, message) for code, items, message in entries if items]
+
+
 def deduplicate(pairs: Iterable[tuple[Utterance, str | None]], root: Path, *,
                 drop_conflicts: bool = False
                 ) -> tuple[list[tuple[Utterance, str | None]], list[CorpusWarning]]:
@@ -77,16 +82,11 @@ def deduplicate(pairs: Iterable[tuple[Utterance, str | None]], root: Path, *,
             f"{root}: {len(conflicts)} audio file(s) are listed under two or more labels "
             f"(first: {', '.join(conflicts[:EXAMPLES])}); fix the labels, or leave those files "
             "out with --drop-conflicting")
-    found = []
-    if duplicates:
-        found.append(make_warning("duplicates", duplicates,
-                                  f"{len(duplicates)} audio file(s) listed more than once with "
-                                  "the same label; each is counted once"))
-    if conflicts:
-        found.append(make_warning("conflicting_labels", conflicts,
-                                  f"{len(conflicts)} audio file(s) listed under two or more "
-                                  "labels were left out (--drop-conflicting)"))
-    return kept, found
+    return kept, warnings_of(
+        ("duplicates", duplicates, f"{len(duplicates)} audio file(s) listed more than once "
+                                   "with the same label; each is counted once"),
+        ("conflicting_labels", conflicts, f"{len(conflicts)} audio file(s) listed under two or "
+                                          "more labels were left out (--drop-conflicting)"))
 
 
 def class_warnings(labels: Sequence[str]) -> list[CorpusWarning]:
@@ -133,19 +133,12 @@ def audio_warnings(utterances: Sequence[Utterance], *, min_seconds: float = MIN_
         elif facts[1] < silence_dbfs:
             level = "digital silence" if facts[1] <= -199 else f"peak {facts[1]:.0f} dBFS"
             silent.append(f"{utt.path.name} ({level})")
-    found = []
-    if short:
-        found.append(make_warning("short_clips", short,
-                                  f"{len(short)} clip(s) shorter than {min_seconds:g} s are "
-                                  "labelled as speech"))
-    if silent:
-        found.append(make_warning("silent_clips", silent,
-                                  f"{len(silent)} clip(s) are silent (peak below "
-                                  f"{silence_dbfs:g} dBFS) but labelled as speech"))
-    if unreadable:
-        found.append(make_warning("unreadable_audio", unreadable,
-                                  f"{len(unreadable)} audio file(s) cannot be decoded"))
-    return found
+    return warnings_of(
+        ("short_clips", short, f"{len(short)} clip(s) shorter than {min_seconds:g} s are "
+                               "labelled as speech"),
+        ("silent_clips", silent, f"{len(silent)} clip(s) are silent (peak below "
+                                 f"{silence_dbfs:g} dBFS) but labelled as speech"),
+        ("unreadable_audio", unreadable, f"{len(unreadable)} audio file(s) cannot be decoded"))
 
 
 def log_warnings(root: Path, warnings: Iterable[CorpusWarning]) -> None:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.corpora.checks import CorpusWarning, make_warning
+from model.corpora.checks import CorpusWarning, warnings_of
 from model.corpora.record import CorpusError, Utterance
 
 log = logging.getLogger(__name__)
@@ -87,18 +87,13 @@ class _Problems:
     empty: list[str] = field(default_factory=list)
 
     def warnings(self) -> list[CorpusWarning]:
-        found = []
-        if self.malformed:
-            found.append(make_warning("malformed_label_lines", self.malformed,
-                                      f"{len(self.malformed)} label line(s) in "
-                                      "dialog/EmoEvaluation do not parse and were skipped"))
-        if self.unreadable:
-            found.append(make_warning("unreadable_label_files", self.unreadable,
-                                      f"{len(self.unreadable)} label file(s) cannot be read"))
-        if self.empty:
-            found.append(make_warning("label_files_without_labels", self.empty,
-                                      f"{len(self.empty)} label file(s) hold no label line"))
-        return found
+        return warnings_of(
+            ("malformed_label_lines", self.malformed, f"{len(self.malformed)} label line(s) "
+             "in dialog/EmoEvaluation do not parse and were skipped"),
+            ("unreadable_label_files", self.unreadable,
+             f"{len(self.unreadable)} label file(s) cannot be read"),
+            ("label_files_without_labels", self.empty,
+             f"{len(self.empty)} label file(s) hold no label line"))
 
 
 def _entries(label_file: Path, problems: _Problems) -> list[tuple[str, str, int]]:

@@ -197,6 +197,28 @@ def pool_frames(x: Tensor, lengths: Tensor, factor: int) -> tuple[Tensor, Tensor
     return sums / counts.unsqueeze(-1).to(x.dtype), (lengths + factor - 1) // factor
 
 
+
+def check_network_input(x: Tensor, lengths: Tensor, input_dim: int, n_layers: int) -> Tensor:
+    """Check a network's input: features x (B, T, D), or (B, L, T, D) for L > 1 layers, and
+    integer lengths (B,) in 1..T. Returns lengths as long on x's device; ValueError naming
+    the problem otherwise."""
+    want = f"(B, {n_layers}, T, {input_dim})" if n_layers > 1 else f"(B, T, {input_dim})"
+    rank = 4 if n_layers > 1 else 3
+    if x.dim() != rank or x.shape[-1] != input_dim or (rank == 4 and x.shape[1] != n_layers):
+        raise ValueError(f"network input: expected features of shape {want}, "
+                         f"got {tuple(x.shape)}")
+    if lengths.dim() != 1 or lengths.shape[0] != x.shape[0]:
+        raise ValueError(f"network input: lengths must have shape ({x.shape[0]},), "
+                         f"got {tuple(lengths.shape)}")
+    if lengths.is_floating_point() or lengths.is_complex():
+        raise ValueError(f"network input: lengths must be integers, got {lengths.dtype}")
+    lengths = lengths.to(device=x.device, dtype=torch.long)
+    steps = x.shape[-2]
+    if bool((lengths < 1).any()) or bool((lengths > steps).any()):
+        raise ValueError(f"network input: every length must be in 1..{steps} (T), "
+                         f"got {lengths.tolist()}")
+    return lengths
+
 class InputStage(nn.Module):
     """Checks the input, mixes encoder layers (when L > 1) and pools frames.
 
@@ -213,24 +235,7 @@ class InputStage(nn.Module):
         self.layer_mix = LayerMix(n_layers) if n_layers > 1 else None
 
     def _check(self, x: Tensor, lengths: Tensor) -> Tensor:
-        want = (f"(B, {self.n_layers}, T, {self.input_dim})" if self.n_layers > 1
-                else f"(B, T, {self.input_dim})")
-        rank = 4 if self.n_layers > 1 else 3
-        if x.dim() != rank or x.shape[-1] != self.input_dim or (
-                rank == 4 and x.shape[1] != self.n_layers):
-            raise ValueError(f"network input: expected features of shape {want}, "
-                             f"got {tuple(x.shape)}")
-        if lengths.dim() != 1 or lengths.shape[0] != x.shape[0]:
-            raise ValueError(f"network input: lengths must have shape ({x.shape[0]},), "
-                             f"got {tuple(lengths.shape)}")
-        if lengths.is_floating_point() or lengths.is_complex():
-            raise ValueError(f"network input: lengths must be integers, got {lengths.dtype}")
-        lengths = lengths.to(device=x.device, dtype=torch.long)
-        steps = x.shape[-2]
-        if bool((lengths < 1).any()) or bool((lengths > steps).any()):
-            raise ValueError(f"network input: every length must be in 1..{steps} (T), "
-                             f"got {lengths.tolist()}")
-        return lengths
+        return check_network_input(x, lengths, self.input_dim, self.n_layers)
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         lengths = self._check(x, lengths)
