@@ -175,6 +175,35 @@ class Predictor:
                 f"layer(s) of {dim} features but the network expects {ckpt.model.input_layers} "
                 f"of {ckpt.model.input_dim}")
 
+    # ---- speaker profiles (model.speaker_profile) -----------------------------------------
+
+    def model_sha1(self) -> str:
+        """sha1 of the weights file (or exported graph) this predictor runs."""
+        from model.checkpoint import checkpoint_paths
+        from model.files import file_sha1
+
+        path = self.checkpoint_path
+        return file_sha1(path if path.suffix == ".onnx" else checkpoint_paths(path)[0])
+
+    def use_profile(self, profile, source: str | Path = "profile") -> None:
+        """Standardise with ``profile`` blended into the training statistics (None: the
+        training statistics again). ProfileError, naming ``source``, for a profile made for
+        another model or frontend."""
+        from model.speaker_profile import ProfileError, blended_norm
+
+        self._mean, self._std = self._norm(self.checkpoint)
+        if profile is None:
+            return
+        if profile.model_sha1 != self.model_sha1() or (
+                profile.frontend != self.frontend.fingerprint()):
+            raise ProfileError(f"{source}: this speaker profile was made for another model "
+                               f"or frontend than {self.checkpoint_path.name}; make a new one "
+                               "with `python main.py profile`")
+        if self._mean is None or len(profile.mean) != self._mean.shape[0]:
+            raise ProfileError(f"{source}: {len(profile.mean)} features, the model has "
+                               f"{0 if self._mean is None else self._mean.shape[0]}")
+        self._mean, self._std = blended_norm(profile, self._mean, self._std)
+
     def _norm(self, ckpt: Checkpoint) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if not ckpt.norm_mean:
             return None, None

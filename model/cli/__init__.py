@@ -10,7 +10,8 @@ import importlib
 import logging
 import sys
 
-COMMANDS = ("corpus", "synth", "extract", "train", "evaluate", "predict", "export", "ship")
+COMMANDS = ("corpus", "synth", "extract", "train", "evaluate", "predict", "export", "ship",
+            "profile")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,6 +29,14 @@ if TYPE_CHECKING:  # torch, scikit-learn and the encoders load only when the com
 log = logging.getLogger(__name__)
 
 CHUNK_FILES = 256  # features held in memory at once
+ADAPT_MODES = ("none", "speaker", "enrol")
+PROTOCOLS = {
+    "none": "plain: the training data's standardisation",
+    "speaker": "speaker-adapted, unlabelled: each speaker standardised by statistics of all "
+               "their own recordings' speech (no labels)",
+    "enrol": "enrolment, unlabelled: each speaker standardised by statistics of their first "
+             "{s:g} s of speech (no labels); only their remaining recordings are scored",
+}
 
 
 def add_parser(subparsers) -> None:
@@ -50,6 +58,13 @@ def add_parser(subparsers) -> None:
                         help="feature cache folder (default: $SER_CACHE_DIR or "
                              f"{default_cache_dir()})")
     parser.add_argument("--batch-size", type=int, default=32, help="utterances per forward pass")
+    parser.add_argument("--adapt", choices=ADAPT_MODES, default="none",
+                        help="speaker: normalise each speaker by statistics of their own audio "
+                             "(no labels); enrol: the same from their first --enrol-seconds of "
+                             "speech only, those recordings not scored (what a live user who "
+                             "calibrates gets)")
+    parser.add_argument("--enrol-seconds", type=float, default=10.0, metavar="S",
+                        help="speech per speaker used for --adapt enrol (default 10)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -80,6 +95,51 @@ def predict_corpus(predictor: Predictor, cache: FeatureCache, corpus: Corpus,
     return predicted
 
 
+def _by_speaker(utts) -> dict[str, list]:
+    groups: dict[str, list] = {}
+    for utt in utts:
+        groups.setdefault(utt.speaker, []).append(utt)
+    return groups
+
+
+def _speaker_profile(predictor, cache, utts, limit_s: float | None):
+    """(profile, utterances it used) from ``utts`` in order, up to ``limit_s`` s of speech."""
+    from model import vad
+    from model.audio import load_audio
+    from model.speaker_profile import ProfileBuilder
+
+    builder, used = ProfileBuilder(), []
+    for utt in utts:
+        if limit_s is not None and builder.speech_seconds >= limit_s:
+            break
+        wav = load_audio(utt.path)
+        builder.add(cache.get(utt.path), vad.speech_spans(wav), wav.shape[0],
+                    predictor.frontend.frame_rate)
+        used.append(utt)
+    return builder.profile(predictor.model_sha1(), predictor.frontend.fingerprint()), used
+
+
+def predict_adapted(predictor, cache, corpus, mode: str, enrol_s: float,
+                    batch_size: int) -> tuple[list, list[str]]:
+    """(scored utterances, their predicted labels) with each speaker's own statistics
+    (``mode`` "speaker" or "enrol"); labels are never read."""
+    import numpy as np
+
+    cache.fill([u.path for u in corpus.utterances], progress=False)
+    scored, predicted = [], []
+    for speaker, utts in _by_speaker(corpus.utterances).items():
+        profile, used = _speaker_profile(predictor, cache, utts,
+                                         enrol_s if mode == "enrol" else None)
+        rest = [u for u in utts if u not in used] if mode == "enrol" else utts
+        predictor.use_profile(profile, source=f"speaker {speaker}")
+        if rest:
+            probs = predictor.probs_of_features([cache.get(u.path) for u in rest], batch_size)
+            predicted += [predictor.labels[i] for i in np.argmax(probs, axis=1)]
+            scored += rest
+    predictor.use_profile(None)
+    return scored, predicted
+
+
 def evaluate(args: argparse.Namespace) -> dict:
     """The metrics dict of the command (raises the errors run() reports)."""
     from model.cache import FeatureCache
@@ -94,14 +154,20 @@ def evaluate(args: argparse.Namespace) -> dict:
     check_labels(corpus, predictor.labels, predictor.checkpoint_path)
     cache = FeatureCache(predictor.frontend, args.cache)
     progress = not args.no_progress and not args.json and sys.stderr.isatty()
-    predicted = predict_corpus(predictor, cache, corpus, args.batch_size, progress)
-    utts = corpus.utterances
+    adapt = getattr(args, "adapt", "none")
+    if adapt == "none":
+        utts = corpus.utterances
+        predicted = predict_corpus(predictor, cache, corpus, args.batch_size, progress)
+    else:
+        utts, predicted = predict_adapted(predictor, cache, corpus, adapt,
+                                          args.enrol_seconds, args.batch_size)
     metrics = compute_metrics([u.label for u in utts], predicted, predictor.labels,
                               speakers=[u.speaker for u in utts],
                               genders=[u.gender for u in utts],
                               sessions=[u.session for u in utts])
+    protocol = PROTOCOLS[adapt].format(s=getattr(args, "enrol_seconds", 0.0))
     return {**metrics, "model": str(predictor.checkpoint_path), "model_name": predictor.name,
-            "corpus": str(corpus.root)}
+            "corpus": str(corpus.root), "protocol": protocol}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,6 +211,7 @@ def format_metrics(m: dict) -> str:
     labels = m["labels"]
     width = max(8, *(len(x) for x in labels))
     lines = [f"model  {m['model']}", f"corpus {m['corpus']}",
+             f"protocol: {m.get('protocol', PROTOCOLS['none'])}",
              f"WA {_pct(m['wa']).strip()} %   UA {_pct(m['ua']).strip()} %   "
              f"macro-F1 {_pct(m['macro_f1']).strip()} %   (n={m['n']})", "",
              f"{'class':<{width}}  recall %   F1 %      n"]

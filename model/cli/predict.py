@@ -52,6 +52,9 @@ def add_parser(subparsers) -> None:
                         help=f"timeline window in seconds (default {WINDOW_SECONDS:g})")
     parser.add_argument("--hop", type=float, default=HOP_SECONDS, metavar="S",
                         help=f"timeline hop in seconds (default {HOP_SECONDS:g})")
+    parser.add_argument("--profile", type=Path, default=None, metavar="P.json",
+                        help="the speaker's profile (`main.py profile`): standardise with "
+                             "their own statistics")
     parser.add_argument("--no-vad", action="store_true",
                         help="skip the speech detector (always predict an emotion)")
     parser.add_argument("--json", action="store_true",
@@ -133,7 +136,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         predictor = Predictor.load(args.model)
-    except (FrontendUnavailable, ValueError, OSError) as exc:  # CheckpointError is a ValueError
+        if args.profile is not None:
+            from model.speaker_profile import load_profile
+
+            predictor.use_profile(load_profile(args.profile), source=args.profile)
+    except (FrontendUnavailable, ValueError, OSError) as exc:  # CheckpointError, ProfileError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     failed = 0

@@ -1,0 +1,128 @@
+"""Speaker profiles: estimated from speech frames only, stored and refused for another model,
+blended by speech seen, and the unlabelled adaptation protocols of ``evaluate``."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from model.checkpoint import Checkpoint, save_checkpoint
+from model.config import FrontendConfig, ModelConfig
+from model.constants import SAMPLE_RATE
+from model.corpora import load_corpus
+from model.inference import Predictor
+from model.networks import build_network
+from model.speaker_profile import (
+    ProfileBuilder, ProfileError, SpeakerProfile, blended_norm, load_profile, make_profile,
+)
+
+LABELS = ["angry", "happy", "neutral", "sad"]
+
+
+def checkpoint(path, seed=0):
+    torch.manual_seed(seed)
+    cfg = ModelConfig(arch="baseline", input_dim=80, n_classes=4, hidden=16, frame_pool=2)
+    ckpt = Checkpoint(frontend=FrontendConfig(name="logmel"), model=cfg, train=None,
+                      labels=LABELS, norm_mean=[-6.0] * 80, norm_std=[3.0] * 80,
+                      state_dict=build_network(cfg).state_dict())
+    return save_checkpoint(ckpt, path)
+
+
+@pytest.fixture
+def predictor(tmp_path):
+    return Predictor.load(checkpoint(tmp_path / "a.safetensors"))
+
+
+def test_only_speech_frames_count():
+    builder = ProfileBuilder()
+    feats = torch.full((100, 3), 100.0)  # 1 s at 100 frames/s
+    feats[40:60] = torch.tensor([1.0, 2.0, 3.0])
+    spans = [(int(0.4 * SAMPLE_RATE), int(0.6 * SAMPLE_RATE))]
+    builder.add(feats, spans, SAMPLE_RATE, 100.0)
+    profile = builder.profile("sha", "fp")
+    np.testing.assert_allclose(profile.mean, [1.0, 2.0, 3.0])
+    assert profile.speech_seconds == pytest.approx(0.2)
+    with pytest.raises(ProfileError, match="no speech"):
+        ProfileBuilder().profile("sha", "fp")
+
+
+def test_blend_weighs_by_speech_seen():
+    profile = SpeakerProfile("sha", "fp", (10.0,), (2.0,), speech_seconds=30.0)
+    mean, std = blended_norm(profile, torch.tensor([0.0]), torch.tensor([2.0]),
+                             prior_seconds=30.0)
+    assert float(mean) == pytest.approx(5.0) and float(std) == pytest.approx(2.0)
+    lots = SpeakerProfile("sha", "fp", (10.0,), (2.0,), speech_seconds=3000.0)
+    assert float(blended_norm(lots, torch.tensor([0.0]), torch.tensor([2.0]))[0]) > 9.8
+
+
+def test_round_trip_and_refusal_for_another_model(tmp_path, predictor, speech_wav):
+    profile = make_profile(predictor, [speech_wav])
+    assert profile.speech_seconds > 1.0 and len(profile.mean) == 80
+    path = profile.save(tmp_path / "me.json")
+    assert load_profile(path) == profile
+    before = predictor.probs_of_features([predictor.frontend(speech_wav)])
+    predictor.use_profile(load_profile(path), source=path)
+    after = predictor.probs_of_features([predictor.frontend(speech_wav)])
+    assert not np.allclose(before, after)
+    predictor.use_profile(None)
+    np.testing.assert_allclose(predictor.probs_of_features([predictor.frontend(speech_wav)]),
+                               before, atol=1e-6)
+    other = Predictor.load(checkpoint(tmp_path / "b.safetensors", seed=1))
+    with pytest.raises(ProfileError, match=r"me\.json: .*another model"):
+        other.use_profile(load_profile(path), source=path)
+    path.write_text(json.dumps({"format": "x"}))
+    with pytest.raises(ProfileError, match=r"me\.json: not a speaker profile"):
+        load_profile(path)
+
+
+@pytest.fixture
+def speech_wav(synth_corpus):
+    from model.audio import load_audio
+
+    utts = load_corpus(synth_corpus).utterances
+    return np.concatenate([load_audio(u.path) for u in utts[:3]])
+
+
+def _args(model, corpus, adapt, **extra):
+    return argparse.Namespace(model=model, corpus=corpus, map=None, classes=None,
+                              cache=corpus.parent / "cache",
+                              batch_size=8, json=True, no_progress=True, adapt=adapt,
+                              enrol_seconds=extra.get("enrol_seconds", 10.0))
+
+
+def test_adaptation_reads_no_labels_and_enrolment_scores_only_the_rest(tmp_path,
+                                                                       synth_corpus):
+    from model.cli.evaluate import evaluate
+
+    model = checkpoint(tmp_path / "m.safetensors")
+    utts = load_corpus(synth_corpus).utterances
+    rng = np.random.default_rng(0)
+    manifests = []
+    for name, labels in (("true", [u.label for u in utts]),
+                         ("shuffled", list(rng.permutation([u.label for u in utts])))):
+        path = tmp_path / f"{name}.csv"
+        path.write_text("path,label,speaker\n" + "".join(
+            f"{u.path},{label},{u.speaker}\n" for u, label in zip(utts, labels)))
+        manifests.append(path)
+    plain = evaluate(_args(model, manifests[0], "none"))
+    adapted = [evaluate(_args(model, m, "speaker")) for m in manifests]
+    assert "speaker-adapted, unlabelled" in adapted[0]["protocol"]
+    assert plain["protocol"].startswith("plain")
+    assert adapted[0]["n"] == plain["n"] == len(utts)
+    # the same predictions whatever the labels say: the adaptation never reads them
+    from model.cache import FeatureCache
+    from model.cli.evaluate import predict_adapted
+
+    predictor = Predictor.load(model)
+    cache = FeatureCache(predictor.frontend, tmp_path / "cache")
+    runs = [predict_adapted(predictor, cache, load_corpus(m), "speaker", 10.0, 8)
+            for m in manifests]
+    by_path = [dict(zip([u.path for u in scored], labels)) for scored, labels in runs]
+    assert by_path[0] == by_path[1]
+    enrol = evaluate(_args(model, manifests[0], "enrol", enrol_seconds=1.0))
+    speakers = {u.speaker for u in utts}
+    assert len(utts) - len(speakers) * 3 <= enrol["n"] < len(utts)
+    assert "first 1 s of speech" in enrol["protocol"]
