@@ -56,7 +56,9 @@ def add_parser(subparsers) -> None:
                     "speaker, written to a run folder with metrics.json, plots and report.md.")
     p.add_argument("--corpus", help="corpus folder or .csv manifest (or the config's "
                                     "\"corpus\" section)")
-    p.add_argument("--frontend", help="logmel (default) | hubert | hubert:ID_OR_DIR[@weighted]")
+    p.add_argument("--frontend", help="logmel (default) | speech_embedding | ge2e | hubert | "
+                                      "hubert:ID_OR_DIR[@weighted]; join two with + (e.g. "
+                                      "speech_embedding+ge2e, the shipped model's)")
     p.add_argument("--arch", choices=ARCHS, help="network (default: enhanced)")
     p.add_argument("--out", type=Path, help="run folder to write (it gets a run.json that "
                                              "repeats the run with --config)")
