@@ -11,8 +11,9 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QColor
-from PyQt5.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPushButton, QSplitter,
-                             QTableWidget, QTableWidgetItem, QVBoxLayout, QHBoxLayout, QWidget)
+from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QHeaderView, QLabel, QPushButton,
+                             QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QHBoxLayout,
+                             QWidget)
 
 from app.file_queue import FileQueueView
 from app.theme import MUTED, emotion_colour, icon, percent_axis, style_bar_plot, style_plot
@@ -48,10 +49,16 @@ class FilePanel(QWidget):
         self.hint = QLabel("Drop audio files anywhere on the window, or open them with "
                            "File › Open audio files (Ctrl+O).")
         self.hint.setObjectName("hint")
+        self.hint.setWordWrap(True)  # the row also holds the adapt checkbox and a button
         self.open_button = QPushButton(icon("open"), "Open audio files…")
         self.open_button.clicked.connect(self.openRequested)
+        self.adapt = QCheckBox("Adapt to this file's speaker")
+        self.adapt.setToolTip("For long recordings of one person: learn the speaker's own "
+                              "feature statistics from the file first, then score it with "
+                              "them (applies to files analysed from now on)")
         top = QHBoxLayout()
         top.addWidget(self.hint, 1)
+        top.addWidget(self.adapt)
         top.addWidget(self.open_button)
         self.queue = FileQueueView()
         self.table = QTableWidget(0, len(COLUMNS))
@@ -118,6 +125,7 @@ class FilePanel(QWidget):
         w.fileError.connect(self._on_error)
         w.cancelled.connect(self._on_cancelled)
         self.queue.cancelRequested.connect(files.cancel)
+        self.adapt.toggled.connect(lambda on: setattr(w, "adapt_speaker", on))
 
     def analyse(self, paths) -> None:
         """Queue ``paths`` in the attached FileThread, each with its queue row."""

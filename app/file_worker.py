@@ -12,6 +12,11 @@ is a thread-safe flag: a queued job is dropped when its turn comes; the running 
 next progress call (between windows), or, with a predict_file without progress, its result is
 discarded. History rows (one per analysed file) are written here, off the GUI thread.
 
+Adapting to a file's speaker (``adapt_speaker``, the Files tab's checkbox, read when a job
+starts): the file is decoded, its speaker profile (model/speaker_profile.py) is built from it in
+PROFILE_PIECE_S pieces, the file is scored with it, and the training statistics are used again
+afterwards. A file without enough speech for a profile is scored without one.
+
 Threads: torch runs on app/torch_threads.py's count, set in this thread before each job.
 """
 from __future__ import annotations
@@ -26,10 +31,12 @@ from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from app.inference_worker import keep_until_finished, model_info
 from app.torch_threads import inference_threads, load_predictor, use_threads
+from model.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.2  # at most this often a progress signal per job
+PROFILE_PIECE_S = 30.0  # the frontend sees a file this many seconds at a time for a profile
 
 
 class FileCancelled(Exception):
@@ -69,6 +76,7 @@ class FileWorker(QObject):
         self.threads = int(threads) if threads else inference_threads()
         self._loader = loader or _default_loader
         self.predictor = None
+        self.adapt_speaker = False  # set from the GUI; read when a job starts
         self._lock = threading.Lock()
         self._cancelled: set[int] = set()
         self._stopping = threading.Event()
@@ -117,7 +125,8 @@ class FileWorker(QObject):
         self.started.emit(job)
         use_threads(self.threads)
         try:
-            res = self._predict(job, path)
+            res = self._predict_adapted(job, path) if self.adapt_speaker \
+                else self._predict(job, path)
         except FileCancelled:
             log.info("analysis of %s cancelled", path)
             res = None
@@ -154,6 +163,27 @@ class FileWorker(QObject):
                 self.progress.emit(job, float(done_s), float(total_s))
 
         return predict_file(path, vad=True, progress=progress)
+
+    def _predict_adapted(self, job: int, path: str):
+        """Score ``path`` standardised with its own speaker's profile, then reset."""
+        from model.audio import load_audio
+        from model.speaker_profile import ProfileError, make_profile
+
+        wav = load_audio(path)
+        step = int(PROFILE_PIECE_S * SAMPLE_RATE)
+        try:
+            profile = make_profile(self.predictor, [wav[i:i + step]
+                                                    for i in range(0, wav.shape[0], step)])
+        except ProfileError as exc:
+            log.info("%s: scored without a speaker profile: %s", path, exc)
+            return self._predict(job, path)
+        del wav
+        log.info("%s: adapted to its speaker (%.1f s of speech)", path, profile.speech_seconds)
+        self.predictor.use_profile(profile, source=path)
+        try:
+            return self._predict(job, path)
+        finally:
+            self.predictor.use_profile(None)
 
     def _forget(self, job: int) -> None:
         with self._lock:

@@ -22,6 +22,9 @@ Threads: torch runs this worker's model on the intra-op threads app/torch_thread
 (``SER_INFERENCE_THREADS``, default 1), set in the worker's own thread before each piece of
 work (the file worker does the same in its thread).
 
+Speaker profiles (app/profiles.py) are loaded, built, saved and applied here too, since this
+thread owns the live Predictor; the GUI hears ``profileChanged``/``profileError``.
+
 ``InferenceThread`` owns the QThread and is the GUI's handle: its methods only emit queued
 signals or set flags, so none of them blocks.
 """
@@ -42,6 +45,7 @@ from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from app.history_store import MICROPHONE
 from app.live_vad import LiveVad
+from app.profiles import apply_saved, calibrate, forget
 from app.segments import SegmentTracker
 from app.torch_threads import inference_threads, load_predictor, use_threads
 from model.vad import is_speech
@@ -128,6 +132,8 @@ class InferenceWorker(QObject):
     modelError = pyqtSignal(str)
     historyAdded = pyqtSignal(int)  # row id
     historyError = pyqtSignal(str)
+    profileChanged = pyqtSignal(object)  # app.profiles.ActiveProfile, None: training statistics
+    profileError = pyqtSignal(str)
     _wake = pyqtSignal()
 
     def __init__(self, *, history=None, smoothing: int = 1, keep_audio: bool = True,
@@ -203,6 +209,41 @@ class InferenceWorker(QObject):
         self._stopping.set()
         self._close_segment()
         self.thread().quit()
+
+    # speaker profiles (app/profiles.py): folder of saved profiles, input device name
+    @pyqtSlot(str, str)
+    def apply_profile(self, folder: str, device: str) -> None:
+        """Use the saved profile of ``device`` for this model, if any; profileChanged."""
+        self._profile_op(apply_saved, folder, device, reset_on_error=True)
+
+    @pyqtSlot(object, str, str)
+    def make_profile(self, chunks, folder: str, device: str) -> None:
+        """Build, save and use the profile of a recording ((N,) float32 chunks at 16 kHz);
+        on failure the profile used before stays in use."""
+        self._profile_op(calibrate, chunks, folder, device, reset_on_error=False)
+
+    @pyqtSlot(str, str)
+    def reset_profile(self, folder: str, device: str) -> None:
+        """Delete the saved profile of ``device`` and use the training statistics again."""
+        self._profile_op(forget, folder, device, reset_on_error=True)
+
+    def _profile_op(self, op, *args, reset_on_error: bool) -> None:
+        if self._stopping.is_set():
+            return
+        if self.predictor is None:
+            self.profileError.emit("No model is loaded, so there is nothing to calibrate.")
+            return
+        use_threads(self.threads)
+        try:
+            active = op(self.predictor, *args)
+        except Exception as exc:  # ProfileError, OSError, a recording without speech, ...
+            log.warning("speaker profile: %s", exc)
+            self.profileError.emit(f"Speaker profile: {exc}")
+            if reset_on_error:
+                self.predictor.use_profile(None)
+                self.profileChanged.emit(None)
+            return
+        self.profileChanged.emit(active)
 
     @pyqtSlot()
     def _pump(self) -> None:
@@ -323,6 +364,9 @@ class InferenceThread(QObject):
     _smoothing = pyqtSignal(int)
     _end_segment = pyqtSignal()
     _finish = pyqtSignal()
+    _apply_profile = pyqtSignal(str, str)
+    _make_profile = pyqtSignal(object, str, str)
+    _reset_profile = pyqtSignal(str, str)
 
     def __init__(self, worker: InferenceWorker, parent=None):
         super().__init__(parent)
@@ -334,6 +378,9 @@ class InferenceThread(QObject):
         self._smoothing.connect(worker.set_smoothing)
         self._end_segment.connect(worker.end_segment)
         self._finish.connect(worker.finish)
+        self._apply_profile.connect(worker.apply_profile)
+        self._make_profile.connect(worker.make_profile)
+        self._reset_profile.connect(worker.reset_profile)
         self.thread.finished.connect(worker.deleteLater)
         self.thread.start()
 
@@ -345,6 +392,15 @@ class InferenceThread(QObject):
 
     def end_segment(self) -> None:
         self._end_segment.emit()
+
+    def apply_profile(self, folder, device: str) -> None:
+        self._apply_profile.emit(str(folder), device)
+
+    def make_profile(self, chunks, folder, device: str) -> None:
+        self._make_profile.emit(chunks, str(folder), device)
+
+    def reset_profile(self, folder, device: str) -> None:
+        self._reset_profile.emit(str(folder), device)
 
     def shutdown(self, timeout_ms: int = 1500) -> bool:
         """Stop the worker and its thread; waits at most ``timeout_ms`` (for a window in

@@ -16,6 +16,7 @@ from PyQt5.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QTab
                              QVBoxLayout, QWidget)
 
 from app.about import AboutDialog
+from app.calibration import Calibration
 from app.controls import Controls
 from app.devices import DeviceError, resolve_device
 from app.file_panel import FilePanel
@@ -49,10 +50,11 @@ class MainWindow(QMainWindow):
     """model_path: checkpoint to load (None = the saved choice, else the default model);
     history: a HistoryStore (None = no history); device: NAME_OR_INDEX from the command line;
     settings: AppSettings (tests pass an ini-backed one); stream_factory: replaces the
-    sounddevice input stream (tests)."""
+    sounddevice input stream (tests); profiles_dir: where speaker profiles are kept (None =
+    the user data folder's, app/profiles.py)."""
 
     def __init__(self, *, model_path: str | None = None, history=None, device=None,
-                 settings: AppSettings | None = None, stream_factory=None):
+                 settings: AppSettings | None = None, stream_factory=None, profiles_dir=None):
         super().__init__()
         self.settings = settings or AppSettings()
         self.history = history
@@ -77,6 +79,8 @@ class MainWindow(QMainWindow):
         self.files = FileThread(FileWorker(history=history), self)
         self.listening = Listening(self.inference, stream_factory, self)
         self._build()
+        self.calibration = Calibration(self, profiles_dir)
+        self.live_box.insertWidget(1, self.calibration.badge)
         build_menus(self)
         self._wire()
         self._restore()
@@ -94,7 +98,7 @@ class MainWindow(QMainWindow):
         self.live_panel = LivePanel()
         self.file_panel = FilePanel()
         live = QWidget()
-        box = QVBoxLayout(live)
+        box = self.live_box = QVBoxLayout(live)
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(self.controls)
         box.addWidget(self.live_panel, 1)
@@ -440,6 +444,7 @@ class MainWindow(QMainWindow):
         self.inference.worker.stop()
         self.files.worker.stop()  # a file in progress stops at its next window
         self.listening.shutdown(600)
+        self.calibration.shutdown(300)
         self.inference.shutdown(1000)
         self.files.shutdown(300)
         if self.history_panel is not None:

@@ -32,6 +32,10 @@ def build_menus(window) -> dict[str, QAction]:
         "quit": _action(window, "&Quit", window.close, "Ctrl+Q", None, "Close SER Studio"),
         "wizard": _action(window, "&Training wizard…", window.open_wizard, "Ctrl+T", "train",
                           "Train a model on your own corpus"),
+        "calibrate": _action(window, "&Calibrate to my voice…", window.calibration.start,
+                             None, "mic", "Record about 20 s of your speech for the live model"),
+        "reset_calibration": _action(window, "&Reset calibration", window.calibration.reset,
+                                     None, None, "Use the training data's statistics again"),
         "about": _action(window, "&About SER Studio", window.show_about, None, "about",
                          "The program and the model card"),
     }
@@ -49,6 +53,9 @@ def build_menus(window) -> dict[str, QAction]:
         file_menu.addAction(actions[name])
     file_menu.addSeparator()
     file_menu.addAction(actions["quit"])
+    live_menu = bar.addMenu("&Live")
+    live_menu.addAction(actions["calibrate"])
+    live_menu.addAction(actions["reset_calibration"])
     bar.addMenu("&Train").addAction(actions["wizard"])
     bar.addMenu("&Help").addAction(actions["about"])
     window.actions_by_name = actions

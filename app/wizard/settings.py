@@ -29,7 +29,9 @@ class TrainSettings:
     with a linear classifier on utterance statistics. loudness: the BS.1770 loudness
     normaliser in front of the frontend; band_norm: per-utterance CMVN of the log-mel bands
     (log-mel only); channel_variants: K channel-augmented variants per
-    training file (0 = off).
+    training file (0 = off). recipe: a config JSON (``train --config``; the shipped model's is
+    assets/recipe_ravdess.json) whose frontend, model and training settings are used instead
+    of the fields above; folds, max_folds and final_model still apply ("" = no recipe).
     """
 
     corpus: str
@@ -54,6 +56,7 @@ class TrainSettings:
     channel_variants: int = 4
     adversarial_weight: float = 0.1
     final_model: bool = True
+    recipe: str = ""
 
     def frontend_spec(self) -> str:
         """The --frontend value: "logmel", "speech_embedding", "ge2e", "hubert",
@@ -65,6 +68,10 @@ class TrainSettings:
 
     def to_args(self) -> list[str]:
         """Arguments after ``main.py``: ``train --progress-json --corpus ...``."""
+        if self.recipe:
+            return ["train", "--progress-json", "--corpus", self.corpus, "--out",
+                    self.out_dir, "--config", self.recipe, "--folds", str(self.folds),
+                    *self._run_args()] + ([] if self.final_model else ["--no-final"])
         args = ["train", "--progress-json", "--corpus", self.corpus, "--out", self.out_dir,
                 "--frontend", self.frontend_spec(), "--arch", self.arch,
                 "--epochs", str(self.epochs), "--batch-size", str(self.batch_size),
@@ -74,19 +81,22 @@ class TrainSettings:
                 "--loudness", "bs1770" if self.loudness else "none",
                 "--band-norm", "cmvn" if self.band_norm and self.frontend == "logmel" else "none",
                 "--channel-variants", str(self.channel_variants)]
-        if self.label_map.strip():
-            args += ["--map", self.label_map.strip()]
-        if self.classes:
-            args += ["--classes", ",".join(self.classes)]
-        if self.max_folds:
-            args += ["--max-folds", str(self.max_folds)]
+        args += self._run_args()
         if self.ensemble > 1:
             args += ["--ensemble", str(self.ensemble)]
         if self.stats_branch:
             args.append("--stats-branch")
         if not self.augment:
             args.append("--no-augment")
-
         if not self.final_model:
             args.append("--no-final")
+        return args
+
+    def _run_args(self) -> list[str]:
+        """The corpus options every run gets (label map, classes) and the folds to run."""
+        args = ["--map", self.label_map.strip()] if self.label_map.strip() else []
+        if self.classes:
+            args += ["--classes", ",".join(self.classes)]
+        if self.max_folds:
+            args += ["--max-folds", str(self.max_folds)]
         return args

@@ -9,10 +9,26 @@ from PyQt5.QtWidgets import (
     QLineEdit, QMessageBox, QPushButton, QSizePolicy, QSpinBox, QWidget, QWizardPage,
 )
 
-from model.config import ModelConfig, TrainConfig
+from model.config import ModelConfig, TrainConfig, config_from_dict, train_config_from_dict
+from model.config import FrontendConfig
 from model.constants import DEFAULT_ENCODER
+from model.package_files import assets_dir
 
 from app.wizard.settings import default_run_dir
+
+RECIPE_NAME = "recipe_ravdess.json"
+
+
+def read_recipe(path: str) -> dict:
+    """The frontend, model and train configs of a recipe file ({"frontend": FrontendConfig,
+    "model": ModelConfig, "train": TrainConfig}); defaults for absent sections."""
+    import json
+
+    sections = json.loads(Path(path).read_text())
+    return {"frontend": config_from_dict(FrontendConfig, sections.get("frontend", {})),
+            "model": config_from_dict(ModelConfig, sections.get("model", {})),
+            "train": train_config_from_dict(sections.get("train", {}))}
+
 
 ARCH_NOTES = {
     "enhanced": "BiGRU + self-attention, AdaIN and an adversarial speaker head",
@@ -57,11 +73,17 @@ class SetupPage(QWizardPage):
         self.setSubTitle("Choose the features, the network and the main hyperparameters.")
         self.confirm: Callable[[str], bool] = self._confirm_dialog
         train, model = TrainConfig(), ModelConfig()
+        self.recipe_combo = QComboBox()
+        self.recipe_combo.addItem("the shipped model's recipe (assets/recipe_ravdess.json)",
+                                  str(assets_dir() / RECIPE_NAME))
+        self.recipe_combo.addItem("custom: the settings below", "")
         self.frontend_combo = QComboBox()
         self.frontend_combo.addItem("log-mel (offline, fast)", "logmel")
         self.frontend_combo.addItem("speech_embedding (pretrained, offline; openwakeword)",
                                     "speech_embedding")
         self.frontend_combo.addItem("GE2E speaker encoder states (pretrained, offline)", "ge2e")
+        self.frontend_combo.addItem("speech_embedding + GE2E (pretrained, offline)",
+                                    "speech_embedding+ge2e")
         self.frontend_combo.addItem("HuBERT / wav2vec 2.0 encoder", "hubert")
         self.encoder_edit = QLineEdit()
         self.encoder_edit.setPlaceholderText(f"hub id or local folder (default {DEFAULT_ENCODER})")
@@ -98,6 +120,7 @@ class SetupPage(QWizardPage):
         self._layout()
         self._connect()
         self._frontend_changed()
+        self._recipe_changed()
 
     def _layout(self) -> None:
         for box in (self.epochs_spin, self.batch_spin, self.lr_spin, self.hidden_spin,
@@ -113,6 +136,7 @@ class SetupPage(QWizardPage):
         out_row.addWidget(self.out_edit)
         out_row.addWidget(self.out_button)
         form = QFormLayout(self)
+        form.addRow("Start from", self.recipe_combo)
         form.addRow("Frontend", self.frontend_combo)
         form.addRow("Encoder", encoder_row)
         form.addRow("", self.weighted_check)
@@ -139,6 +163,7 @@ class SetupPage(QWizardPage):
         self.folds_note.setText("grouped k-fold by speaker; 0 = leave-one-speaker-out")
 
     def _connect(self) -> None:
+        self.recipe_combo.currentIndexChanged.connect(self._recipe_changed)
         self.frontend_combo.currentIndexChanged.connect(self._frontend_changed)
         self.arch_combo.currentIndexChanged.connect(self._arch_changed)
         self.encoder_button.clicked.connect(self._choose_encoder)
@@ -156,6 +181,42 @@ class SetupPage(QWizardPage):
         self.folds_note.setText(
             f"this corpus has {len(summary.get('sessions', {}))} sessions: one fold per session"
             if by_session else "grouped k-fold by speaker; 0 = leave-one-speaker-out")
+
+    def _recipe_widgets(self) -> list[QWidget]:
+        """The fields a recipe sets (shown, not editable, while it is chosen)."""
+        return [self.frontend_combo, self.encoder_edit, self.encoder_button,
+                self.weighted_check, self.arch_combo, self.epochs_spin, self.batch_spin,
+                self.lr_spin, self.hidden_spin, self.stats_check, self.ensemble_spin,
+                self.augment_check, self.loudness_check, self.band_norm_check,
+                self.channel_spin, self.adversarial_spin]
+
+    def _recipe_changed(self) -> None:
+        """A recipe fills the fields it sets from its file and locks them; custom unlocks."""
+        recipe = self.recipe_combo.currentData()
+        if recipe:
+            self._show_recipe(read_recipe(recipe))
+        for widget in self._recipe_widgets():
+            widget.setEnabled(not recipe)
+        if not recipe:
+            self._frontend_changed()
+            self._arch_changed()
+
+    def _show_recipe(self, recipe: dict) -> None:
+        frontend, model, train = recipe["frontend"], recipe["model"], recipe["train"]
+        self.frontend_combo.setCurrentIndex(max(0, self.frontend_combo.findData(
+            frontend.name)))
+        self.arch_combo.setCurrentIndex(max(0, self.arch_combo.findData(model.arch)))
+        self.epochs_spin.setValue(train.epochs)
+        self.batch_spin.setValue(train.batch_size)
+        self.lr_spin.setValue(train.lr)
+        self.hidden_spin.setValue(model.hidden)
+        self.stats_check.setChecked(model.stats_branch)
+        self.ensemble_spin.setValue(model.ensemble)
+        self.loudness_check.setChecked(frontend.loudness != "none")
+        self.band_norm_check.setChecked(frontend.band_norm != "none")
+        self.channel_spin.setValue(train.channel.variants)
+        self.adversarial_spin.setValue(train.adversarial_weight)
+        self.folds_spin.setValue(train.folds)
 
     def _frontend_changed(self) -> None:
         hubert = self.frontend_combo.currentData() == "hubert"
@@ -211,7 +272,8 @@ class SetupPage(QWizardPage):
 
     def values(self) -> dict:
         """The page's fields as TrainSettings keyword arguments."""
-        return {"frontend": self.frontend_combo.currentData(),
+        return {"recipe": self.recipe_combo.currentData() or "",
+                "frontend": self.frontend_combo.currentData(),
                 "encoder": self.encoder_edit.text().strip(),
                 "weighted_layers": self.weighted_check.isChecked(),
                 "arch": self.arch_combo.currentData(), "epochs": self.epochs_spin.value(),

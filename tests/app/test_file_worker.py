@@ -246,3 +246,30 @@ def test_the_window_keeps_listening_while_a_long_file_is_analysed(
     window.close()  # cancels the file at its next window; never waits long
     assert time.monotonic() - started < 2.0
     assert not window.files.thread.isRunning() and not window.inference.thread.isRunning()
+
+
+def test_adapt_to_the_files_speaker(qtbot, checkpoint_path, speech_path):
+    """With the Files tab's checkbox on, a file is scored with its own speaker's profile (other
+    probabilities than without), and the training statistics are used again afterwards."""
+    from model.inference import Predictor
+
+    predictor = Predictor.load(checkpoint_path)
+    handle = FileThread(FileWorker(loader=lambda _path: predictor))
+    panel = FilePanel()
+    qtbot.addWidget(panel)
+    panel.attach(handle)
+    try:
+        with qtbot.waitSignal(handle.worker.modelLoaded, timeout=10_000):
+            handle.load_model("random")
+        results = []
+        handle.worker.fileResult.connect(lambda job, res, labels: results.append(res))
+        for adapt in (False, True):
+            panel.adapt.setChecked(adapt)
+            assert handle.worker.adapt_speaker is adapt
+            handle.analyse([speech_path])
+            qtbot.waitUntil(lambda: len(results) == int(adapt) + 1, timeout=30_000)
+        plain, adapted = (r.overall.probs for r in results)
+        assert not np.allclose(plain, adapted, atol=1e-4)
+        assert torch.allclose(predictor._mean, torch.full_like(predictor._mean, -6.0))
+    finally:
+        handle.shutdown(2_000)

@@ -178,7 +178,8 @@ def test_menus_and_shortcuts(make_window):
     shortcuts = {name: a.shortcut().toString() for name, a in window.actions_by_name.items()}
     assert shortcuts == {"open_audio": "Ctrl+O", "open_model": "Ctrl+M",
                          "export_history": "Ctrl+E", "quit": "Ctrl+Q", "wizard": "Ctrl+T",
-                         "about": "", "keep_audio": ""}
+                         "about": "", "keep_audio": "", "calibrate": "",
+                         "reset_calibration": ""}
     keep = window.actions_by_name["keep_audio"]
     assert not keep.isChecked() and window.inference.worker.keep_audio is False  # off at first
     asked = []
@@ -192,7 +193,7 @@ def test_menus_and_shortcuts(make_window):
     keep.setChecked(False)
     assert window.settings.keep_audio is False and window.inference.worker.keep_audio is False
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
-    assert menus == ["File", "Train", "Help"]
+    assert menus == ["File", "Live", "Train", "Help"]
     assert window.tabs.tabText(2) == "History"
 
 

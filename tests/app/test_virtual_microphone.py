@@ -96,3 +96,37 @@ def test_speech_into_the_virtual_mic_gives_a_prediction_and_a_history_row(
     assert row.has_audio and history.audio(row.id).std() > 0.01
     assert window._error_box is None or not window._error_box.isVisible()
     window.close()
+
+
+def test_calibrating_through_the_virtual_mic_saves_and_applies_a_profile(
+        qtbot, virtual_mic, checkpoint_path, settings, tmp_path):
+    speech = tmp_path / "calibrate.wav"
+    subprocess.run(["espeak-ng", "-w", str(speech),
+                    "This is how I usually talk. I am reading a few sentences aloud so the "
+                    "program can learn what my voice sounds like on this microphone."],
+                   check=True, capture_output=True)
+    window = MainWindow(model_path=str(checkpoint_path), settings=settings,
+                        profiles_dir=tmp_path / "profiles")
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.model_info is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: window.controls.device.count() > 0, timeout=10_000)
+    badge = window.calibration.badge
+    qtbot.waitUntil(lambda: badge.text.text() == "Not calibrated", timeout=5_000)
+    window.calibration.start()
+    dialog = window.calibration.dialog
+    qtbot.waitUntil(dialog.recorder.isRunning, timeout=5_000)
+    player = subprocess.Popen(["paplay", "--device=vmic", str(speech)], env=virtual_mic)
+    try:
+        qtbot.waitUntil(lambda: dialog.capture.speech_s >= 3.0, timeout=20_000)
+        dialog.finish()
+        qtbot.waitUntil(lambda: badge.text.text().startswith("Calibrated to"), timeout=30_000)
+    finally:
+        if player.poll() is None:
+            player.kill()
+    saved = list((tmp_path / "profiles").glob("*.json"))
+    assert len(saved) == 1
+    predictor = window.inference.worker.predictor
+    assert not bool((predictor._mean == -6.0).all())  # no longer the checkpoint's statistics
+    assert window._error_box is None or not window._error_box.isVisible()
+    window.close()

@@ -107,8 +107,30 @@ def test_typing_checks_after_a_pause(qtbot, wizard, tmp_path):
     assert blocker.args == [True] and page.isComplete()
 
 
+def test_setup_page_starts_from_the_shipped_recipe(qtbot, wizard):
+    import json
+
+    from model.package_files import assets_dir
+
+    page = wizard.setup_page
+    recipe = json.loads((assets_dir() / "recipe_ravdess.json").read_text())
+    assert page.recipe_combo.currentData() == str(assets_dir() / "recipe_ravdess.json")
+    assert page.frontend_combo.currentData() == recipe["frontend"]["name"]
+    assert page.ensemble_spin.value() == recipe["model"]["ensemble"]
+    assert page.folds_spin.value() == recipe["train"]["folds"]
+    assert not page.arch_combo.isEnabled() and page.folds_spin.isEnabled()
+    args = wizard.train_settings().to_args()
+    assert args[args.index("--config") + 1] == str(assets_dir() / "recipe_ravdess.json")
+    assert "--arch" not in args and "--ensemble" not in args
+    page.recipe_combo.setCurrentIndex(page.recipe_combo.findData(""))
+    assert page.arch_combo.isEnabled() and "--config" not in wizard.train_settings().to_args()
+
+
 def test_setup_page_validates_settings(qtbot, wizard, tmp_path):
     page = wizard.setup_page
+    page.recipe_combo.setCurrentIndex(page.recipe_combo.findData(""))  # custom settings
+    page.arch_combo.setCurrentIndex(page.arch_combo.findData("enhanced"))
+    page.frontend_combo.setCurrentIndex(page.frontend_combo.findData("logmel"))
     assert page.isComplete()
     page.folds_spin.setValue(1)
     assert not page.isComplete() and "at least 2" in page.hint_label.text()

@@ -23,6 +23,7 @@ def test_wizard_runs_the_real_trainer(qtbot, synth_corpus, tmp_path, monkeypatch
     wizard.next()
     setup = wizard.setup_page
     setup.arch_combo.setCurrentIndex(setup.arch_combo.findData("baseline"))
+    setup.recipe_combo.setCurrentIndex(setup.recipe_combo.findData(""))
     setup.epochs_spin.setValue(2)
     setup.hidden_spin.setValue(8)
     setup.batch_spin.setValue(16)

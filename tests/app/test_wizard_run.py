@@ -44,6 +44,7 @@ def wizard(qtbot, tmp_path, monkeypatch, pngs):
     w.next()
     assert w.currentPage() is w.setup_page
     w.setup_page.confirm = lambda text: True  # a second run reuses the output folder
+    w.setup_page.recipe_combo.setCurrentIndex(w.setup_page.recipe_combo.findData(""))
     w.setup_page.epochs_spin.setValue(4)
     w.setup_page.out_edit.setText(str(tmp_path / "run"))
     return w

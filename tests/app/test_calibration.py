@@ -1,0 +1,143 @@
+"""Calibrating the live model to the user's voice: the guided recording through an injected
+input stream, the saved profile per device and model, its automatic use, Reset, and a profile
+made for another model being refused."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from app.calibration import NOT_CALIBRATED, badge_text
+from app.main_window import MainWindow
+from app.profiles import ActiveProfile, profile_path
+from model.audio import load_audio
+from model.inference import Predictor
+from model.speaker_profile import load_profile, make_profile
+
+DEFAULT_INPUT = "System default input"  # the device a window without --device listens to
+CHECKPOINT_MEAN = -6.0  # tests/app/conftest.py make_checkpoint's norm_mean
+
+
+@pytest.fixture
+def open_window(qtbot, checkpoint_path, settings, tmp_path):
+    """open_window(**overrides) -> a shown MainWindow (profiles under tmp_path/profiles)
+    whose model has loaded."""
+    made = []
+
+    def make(**kwargs):
+        kwargs.setdefault("model_path", str(checkpoint_path))
+        kwargs.setdefault("settings", settings)
+        kwargs.setdefault("profiles_dir", tmp_path / "profiles")
+        window = MainWindow(**kwargs)
+        qtbot.addWidget(window)
+        made.append(window)
+        window.show()
+        qtbot.waitUntil(lambda: window.model_info is not None, timeout=20_000)
+        return window
+
+    yield make
+    for window in made:
+        window.close()
+
+
+def live_mean(window) -> torch.Tensor:
+    """The standardisation mean (D,) the live predictor uses now."""
+    return window.inference.worker.predictor._mean
+
+
+def uses_training_statistics(window) -> bool:
+    return bool(torch.allclose(live_mean(window), torch.full_like(live_mean(window),
+                                                                 CHECKPOINT_MEAN)))
+
+
+def save_profile_of(checkpoint, speech_path, path):
+    predictor = Predictor.load(checkpoint)
+    profile = make_profile(predictor, [load_audio(speech_path)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return profile.save(path)
+
+
+def test_badge_text_and_profile_paths():
+    assert badge_text(None) == NOT_CALIBRATED
+    assert badge_text(ActiveProfile("USB mic", 23.4, "/x.json")) == \
+        "Calibrated to USB mic: 23 s of speech"
+    a, b = profile_path("/p", "USB mic (hw:1,0)", "ab" * 20), profile_path("/p", "Headset",
+                                                                           "ab" * 20)
+    assert a != b and a.suffix == ".json" and a.parent.name == "p"
+    assert profile_path("/p", "Headset", "cd" * 20) != b
+
+
+def test_guided_recording_saves_applies_and_resets(qtbot, open_window, speech_path,
+                                                  file_stream_factory, tmp_path):
+    window = open_window(stream_factory=file_stream_factory(speech_path, speed=2.0))
+    badge = window.calibration.badge
+    qtbot.waitUntil(lambda: window.inference.worker.predictor is not None, timeout=15_000)
+    assert badge.text.text() == NOT_CALIBRATED
+    assert uses_training_statistics(window)
+
+    badge.calibrate.click()
+    dialog = window.calibration.dialog
+    assert dialog is not None and dialog.isVisible()
+    qtbot.waitUntil(lambda: dialog.capture.speech_s >= 3.0, timeout=20_000)
+    assert "Speech so far" in dialog.speech.text()
+    assert dialog.meter.level_db > -60.0  # the input level reached the dialog
+    qtbot.waitUntil(dialog.finish_button.isEnabled, timeout=15_000)
+    dialog.finish_button.click()
+
+    qtbot.waitUntil(lambda: badge.text.text().startswith("Calibrated to"), timeout=30_000)
+    assert badge.text.text().startswith(f"Calibrated to {DEFAULT_INPUT}: ")
+    saved = list((tmp_path / "profiles").glob("*.json"))
+    assert len(saved) == 1
+    assert load_profile(saved[0]).speech_seconds > 0
+    assert not uses_training_statistics(window)
+    assert badge.calibrate.text() == "Re-calibrate…" and badge.reset.isEnabled()
+    qtbot.waitUntil(lambda: window.calibration.dialog is None, timeout=15_000)
+
+    badge.reset.click()
+    qtbot.waitUntil(lambda: badge.text.text() == NOT_CALIBRATED, timeout=20_000)
+    assert not saved[0].exists()
+    assert uses_training_statistics(window)
+    assert not badge.reset.isEnabled()
+
+
+def test_cancel_keeps_no_profile_and_resumes_listening(qtbot, open_window, speech_path,
+                                                      file_stream_factory, tmp_path):
+    factory = file_stream_factory(speech_path, speed=2.0)
+    window = open_window(stream_factory=factory)
+    window.start_listening()
+    qtbot.waitUntil(lambda: len(factory.streams) == 1, timeout=15_000)
+    window.actions_by_name["calibrate"].trigger()
+    dialog = window.calibration.dialog
+    assert not window.controls.listen.isChecked()  # listening pauses while calibrating
+    qtbot.waitUntil(lambda: len(factory.streams) == 2, timeout=20_000)  # the dialog's input
+    qtbot.waitUntil(lambda: dialog.capture.total_s > 0.5, timeout=20_000)
+    dialog.reject()
+    qtbot.waitUntil(lambda: window.calibration.dialog is None, timeout=15_000)
+    qtbot.waitUntil(lambda: window.controls.listen.isChecked(), timeout=15_000)
+    assert not (tmp_path / "profiles").exists() or not list((tmp_path / "profiles").iterdir())
+    assert window.calibration.badge.text.text() == NOT_CALIBRATED
+
+
+def test_saved_profile_is_applied_at_start(qtbot, open_window, checkpoint_path, speech_path,
+                                           tmp_path):
+    sha1 = Predictor.load(checkpoint_path).model_sha1()
+    save_profile_of(checkpoint_path, speech_path,
+                    profile_path(tmp_path / "profiles", DEFAULT_INPUT, sha1))
+    window = open_window()
+    badge = window.calibration.badge
+    qtbot.waitUntil(lambda: badge.text.text().startswith("Calibrated to"), timeout=20_000)
+    assert badge.text.text().startswith(f"Calibrated to {DEFAULT_INPUT}: ")
+    assert not uses_training_statistics(window)
+
+
+def test_profile_of_another_model_is_refused(qtbot, open_window, checkpoint_path,
+                                             checkpoint_factory, speech_path, tmp_path):
+    other = checkpoint_factory(tmp_path / "other" / "other.safetensors", seed=1)
+    sha1 = Predictor.load(checkpoint_path).model_sha1()
+    path = profile_path(tmp_path / "profiles", DEFAULT_INPUT, sha1)
+    save_profile_of(other, speech_path, path)  # e.g. copied over from another model
+    window = open_window()
+    qtbot.waitUntil(lambda: "another model" in window.statusBar().currentMessage(),
+                    timeout=20_000)
+    assert window.calibration.badge.text.text() == NOT_CALIBRATED
+    assert uses_training_statistics(window)
+    assert path.exists()  # refused, not deleted
