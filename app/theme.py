@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pyqtgraph as pg
 from PyQt5.QtGui import QColor, QIcon

@@ -172,3 +172,28 @@ def live_result_of(predictor, wav: np.ndarray, end: int | None = None):
 def make_live_result(predictor):
     """``live_result_of`` bound to the session predictor: make_live_result(wav, end=None)."""
     return lambda wav, end=None: live_result_of(predictor, wav, end)
+
+
+@pytest.fixture
+def make_window(qtbot, checkpoint_path, history, settings, tmp_path):
+    """make_window(**overrides) -> a shown MainWindow whose model has loaded (speaker
+    profiles under tmp_path/profiles, never the user's)."""
+    from app.main_window import MainWindow
+
+    made = []
+
+    def make(**kwargs):
+        kwargs.setdefault("model_path", str(checkpoint_path))
+        kwargs.setdefault("history", history)
+        kwargs.setdefault("settings", settings)
+        kwargs.setdefault("profiles_dir", tmp_path / "profiles")
+        window = MainWindow(**kwargs)
+        qtbot.addWidget(window)
+        made.append(window)
+        window.show()
+        qtbot.waitUntil(lambda: window.model_info is not None, timeout=20_000)
+        return window
+
+    yield make
+    for window in made:
+        window.close()

@@ -3,11 +3,9 @@ input stream, the saved profile per device and model, its automatic use, Reset, 
 made for another model being refused."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 from app.calibration import NOT_CALIBRATED, badge_text
-from app.main_window import MainWindow
 from app.profiles import ActiveProfile, profile_path
 from model.audio import load_audio
 from model.inference import Predictor
@@ -15,28 +13,6 @@ from model.speaker_profile import load_profile, make_profile
 
 DEFAULT_INPUT = "System default input"  # the device a window without --device listens to
 CHECKPOINT_MEAN = -6.0  # tests/app/conftest.py make_checkpoint's norm_mean
-
-
-@pytest.fixture
-def open_window(qtbot, checkpoint_path, settings, tmp_path):
-    """open_window(**overrides) -> a shown MainWindow (profiles under tmp_path/profiles)
-    whose model has loaded."""
-    made = []
-
-    def make(**kwargs):
-        kwargs.setdefault("model_path", str(checkpoint_path))
-        kwargs.setdefault("settings", settings)
-        kwargs.setdefault("profiles_dir", tmp_path / "profiles")
-        window = MainWindow(**kwargs)
-        qtbot.addWidget(window)
-        made.append(window)
-        window.show()
-        qtbot.waitUntil(lambda: window.model_info is not None, timeout=20_000)
-        return window
-
-    yield make
-    for window in made:
-        window.close()
 
 
 def live_mean(window) -> torch.Tensor:
@@ -66,9 +42,9 @@ def test_badge_text_and_profile_paths():
     assert profile_path("/p", "Headset", "cd" * 20) != b
 
 
-def test_guided_recording_saves_applies_and_resets(qtbot, open_window, speech_path,
+def test_guided_recording_saves_applies_and_resets(qtbot, make_window, speech_path,
                                                   file_stream_factory, tmp_path):
-    window = open_window(stream_factory=file_stream_factory(speech_path, speed=2.0))
+    window = make_window(stream_factory=file_stream_factory(speech_path, speed=2.0))
     badge = window.calibration.badge
     qtbot.waitUntil(lambda: window.inference.worker.predictor is not None, timeout=15_000)
     assert badge.text.text() == NOT_CALIBRATED
@@ -99,10 +75,10 @@ def test_guided_recording_saves_applies_and_resets(qtbot, open_window, speech_pa
     assert not badge.reset.isEnabled()
 
 
-def test_cancel_keeps_no_profile_and_resumes_listening(qtbot, open_window, speech_path,
+def test_cancel_keeps_no_profile_and_resumes_listening(qtbot, make_window, speech_path,
                                                       file_stream_factory, tmp_path):
     factory = file_stream_factory(speech_path, speed=2.0)
-    window = open_window(stream_factory=factory)
+    window = make_window(stream_factory=factory)
     window.start_listening()
     qtbot.waitUntil(lambda: len(factory.streams) == 1, timeout=15_000)
     window.actions_by_name["calibrate"].trigger()
@@ -117,25 +93,25 @@ def test_cancel_keeps_no_profile_and_resumes_listening(qtbot, open_window, speec
     assert window.calibration.badge.text.text() == NOT_CALIBRATED
 
 
-def test_saved_profile_is_applied_at_start(qtbot, open_window, checkpoint_path, speech_path,
+def test_saved_profile_is_applied_at_start(qtbot, make_window, checkpoint_path, speech_path,
                                            tmp_path):
     sha1 = Predictor.load(checkpoint_path).model_sha1()
     save_profile_of(checkpoint_path, speech_path,
                     profile_path(tmp_path / "profiles", DEFAULT_INPUT, sha1))
-    window = open_window()
+    window = make_window()
     badge = window.calibration.badge
     qtbot.waitUntil(lambda: badge.text.text().startswith("Calibrated to"), timeout=20_000)
     assert badge.text.text().startswith(f"Calibrated to {DEFAULT_INPUT}: ")
     assert not uses_training_statistics(window)
 
 
-def test_profile_of_another_model_is_refused(qtbot, open_window, checkpoint_path,
+def test_profile_of_another_model_is_refused(qtbot, make_window, checkpoint_path,
                                              checkpoint_factory, speech_path, tmp_path):
     other = checkpoint_factory(tmp_path / "other" / "other.safetensors", seed=1)
     sha1 = Predictor.load(checkpoint_path).model_sha1()
     path = profile_path(tmp_path / "profiles", DEFAULT_INPUT, sha1)
     save_profile_of(other, speech_path, path)  # e.g. copied over from another model
-    window = open_window()
+    window = make_window()
     qtbot.waitUntil(lambda: "another model" in window.statusBar().currentMessage(),
                     timeout=20_000)
     assert window.calibration.badge.text.text() == NOT_CALIBRATED

@@ -4,35 +4,12 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from PyQt5.QtCore import QMimeData, QPoint, Qt, QUrl
 from PyQt5.QtGui import QDragEnterEvent, QDropEvent
 from PyQt5.QtWidgets import QApplication
 
 from app.devices import DeviceError
-from app.main_window import MainWindow
 from app.settings import AppSettings, ini_qsettings
-
-
-@pytest.fixture
-def make_window(qtbot, checkpoint_path, history, settings):
-    """make_window(**overrides) -> a shown MainWindow whose model has loaded."""
-    made = []
-
-    def make(**kwargs):
-        kwargs.setdefault("model_path", str(checkpoint_path))
-        kwargs.setdefault("history", history)
-        kwargs.setdefault("settings", settings)
-        window = MainWindow(**kwargs)
-        qtbot.addWidget(window)
-        made.append(window)
-        window.show()
-        qtbot.waitUntil(lambda: window.model_info is not None, timeout=20_000)
-        return window
-
-    yield make
-    for window in made:
-        window.close()
 
 
 def _drop(window, paths):
