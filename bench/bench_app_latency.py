@@ -51,10 +51,9 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def make_speech(folder: Path) -> Path:
-    """espeak-ng sentences separated by 1.5 s pauses, as one 16 kHz wav."""
-    import soundfile as sf
-
+def spoken_sentences(folder: Path, pause_s: float) -> np.ndarray:
+    """The SENTENCES spoken by espeak-ng, each followed by ``pause_s`` of silence: (N,)
+    float32 at 16 kHz (wav files of the sentences are left in ``folder``)."""
     from model.audio import load_audio
     from model.constants import SAMPLE_RATE
 
@@ -64,9 +63,18 @@ def make_speech(folder: Path) -> Path:
     for k, text in enumerate(SENTENCES):
         path = folder / f"s{k}.wav"
         subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
-        parts += [load_audio(path), np.zeros(int(1.5 * SAMPLE_RATE), dtype=np.float32)]
+        parts += [load_audio(path), np.zeros(int(pause_s * SAMPLE_RATE), dtype=np.float32)]
+    return np.concatenate(parts)
+
+
+def make_speech(folder: Path) -> Path:
+    """espeak-ng sentences separated by 1.5 s pauses, as one 16 kHz wav."""
+    import soundfile as sf
+
+    from model.constants import SAMPLE_RATE
+
     out = folder / "speech.wav"
-    sf.write(out, np.concatenate(parts), SAMPLE_RATE)
+    sf.write(out, spoken_sentences(folder, 1.5), SAMPLE_RATE)
     return out
 
 

@@ -29,7 +29,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -41,12 +40,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SENTENCES = [
-    "I can't believe you did that again, this is completely unacceptable.",
-    "This is wonderful news, thank you so much, I am so happy for you!",
-    "Well, I suppose we could try it again tomorrow morning.",
-    "I miss the old days, everything feels so empty now.",
-]
 STAGES = ("vad", "features", "network", "other")
 
 
@@ -141,17 +134,10 @@ def instrument(predictor) -> StageClock:
 
 def speech_stream(seconds: float, folder: Path) -> np.ndarray:
     """espeak-ng sentences with 0.4 s pauses, repeated to ``seconds``: (N,) float32 16 kHz."""
-    from model.audio import load_audio
+    from bench_app_latency import spoken_sentences
     from model.constants import SAMPLE_RATE
 
-    if shutil.which("espeak-ng") is None:
-        sys.exit("espeak-ng is needed for speech (the VAD rejects synthetic tones)")
-    parts = []
-    for k, text in enumerate(SENTENCES):
-        path = folder / f"s{k}.wav"
-        subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
-        parts += [load_audio(path), np.zeros(int(0.4 * SAMPLE_RATE), np.float32)]
-    one = np.concatenate(parts)
+    one = spoken_sentences(folder, 0.4)
     reps = int(np.ceil(seconds * SAMPLE_RATE / one.size))
     return np.tile(one, reps)[:int(seconds * SAMPLE_RATE)]
 
