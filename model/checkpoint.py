@@ -187,26 +187,35 @@ def _legacy_frontend(section: Any) -> Any:
     return section
 
 
+def read_description(path: Path, *, fmt: str, version: int, keys: tuple[str, ...],
+                     optional: tuple[str, ...] = (), what: str,
+                     error: type[CheckpointError] = CheckpointError) -> dict[str, Any]:
+    """A JSON description file (a checkpoint's or an export's sidecar) as a dict, checked for
+    its "format" (``fmt``), "version" and keys (every one of ``keys``, others only from
+    ``optional``); ``error`` naming ``path`` and calling it not ``what`` otherwise."""
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: not {what} (invalid JSON: {exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise error(f"{path}: not {what} (format {found!r}, expected {fmt!r})")
+    if doc.get("version") != version:
+        raise error(f"{path}: version {doc.get('version')!r} is not supported; this version "
+                    f"of ser-studio reads version {version}")
+    unknown = sorted(set(doc) - set(keys) - set(optional))
+    missing = sorted(set(keys) - set(doc))
+    if unknown or missing:
+        raise error(f"{path}: unknown keys {unknown}, missing keys {missing}; "
+                    f"expected keys = {list(keys)}")
+    return doc
+
+
 def _read_sidecar(sidecar: Path) -> dict[str, Any]:
     """The sidecar's JSON object, checked for format, version, keys and entry types."""
     _refuse_pickle(sidecar)
-    try:
-        doc = json.loads(sidecar.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{sidecar}: not a checkpoint description (invalid JSON: "
-                              f"{exc})") from exc
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise CheckpointError(f"{sidecar}: not a ser-studio checkpoint (format {found!r}, "
-                              f"expected {FORMAT!r})")
-    if doc.get("version") != VERSION:
-        raise CheckpointError(f"{sidecar}: checkpoint version {doc.get('version')!r} is not "
-                              f"supported; this version of ser-studio reads version {VERSION}")
-    unknown = sorted(set(doc) - set(_KEYS) - set(_OPTIONAL_KEYS))
-    missing = sorted(set(_KEYS) - set(doc))
-    if unknown or missing:
-        raise CheckpointError(f"{sidecar}: unknown keys {unknown}, missing keys {missing}; "
-                              f"expected keys = {list(_KEYS)}")
+    doc = read_description(sidecar, fmt=FORMAT, version=VERSION, keys=_KEYS,
+                           optional=_OPTIONAL_KEYS, what="a ser-studio checkpoint")
     _check_types(doc, sidecar)
     return doc
 

@@ -19,7 +19,6 @@ window costs less CPU that way, and the app's other threads keep a core.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from model.checkpoint import Checkpoint, CheckpointError, check_consistent
+from model.checkpoint import Checkpoint, CheckpointError, check_consistent, read_description
 from model.config import (ConfigError, FrontendConfig, ModelConfig, config_from_dict,
                           train_config_from_dict)
 from model.files import file_sha1
@@ -232,21 +231,8 @@ def read_sidecar(onnx_path: str | Path) -> dict[str, Any]:
         raise OnnxModelError(f"{sidecar}: description of {Path(onnx_path).name} not found (an "
                              f"exported model is {Path(onnx_path).name} plus {sidecar.name}, "
                              "written by `python main.py export`)")
-    try:
-        doc = json.loads(sidecar.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OnnxModelError(f"{sidecar}: invalid JSON ({exc})") from exc
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise OnnxModelError(f"{sidecar}: not an exported-model description (format {found!r}, "
-                             f"expected {FORMAT!r})")
-    if doc.get("version") != VERSION:
-        raise OnnxModelError(f"{sidecar}: version {doc.get('version')!r} is not supported; "
-                             f"this version of ser-studio reads version {VERSION}")
-    unknown, missing = sorted(set(doc) - set(_KEYS)), sorted(set(_KEYS) - set(doc))
-    if unknown or missing:
-        raise OnnxModelError(f"{sidecar}: unknown keys {unknown}, missing keys {missing}; "
-                             f"expected keys = {list(_KEYS)}")
+    doc = read_description(sidecar, fmt=FORMAT, version=VERSION, keys=_KEYS,
+                           what="an exported-model description", error=OnnxModelError)
     network = doc["network"]
     if not isinstance(network, dict) or sorted(network) != ["sha1"]:
         raise OnnxModelError(f"{sidecar}: malformed 'network' entry; expected keys = "
