@@ -111,6 +111,13 @@ class ProfileBuilder:
         self._frames += frames.shape[0]
         self.speech_seconds += sum(e - s for s, e in spans) / SAMPLE_RATE
 
+    def add_recording(self, feats: torch.Tensor, wav: np.ndarray, frame_rate: float) -> None:
+        """Add a recording wav (N,) at 16 kHz whose features are ``feats`` (T, D) or
+        (L, T, D): its speech spans are found with silero-vad (model.vad)."""
+        from model import vad
+
+        self.add(feats, vad.speech_spans(wav), wav.shape[0], frame_rate)
+
     def profile(self, model_sha1: str, frontend: str) -> SpeakerProfile:
         """The profile of what was added; ProfileError when no speech was seen."""
         if self._frames == 0:
@@ -125,13 +132,10 @@ class ProfileBuilder:
 def make_profile(predictor, wavs) -> SpeakerProfile:
     """The profile of one speaker's recordings ``wavs`` ((N,) float32 at 16 kHz each) for a
     model.inference.Predictor: its frontend's features over silero-vad's speech spans."""
-    from model import vad
-
     builder = ProfileBuilder()
     for wav in wavs:
         wav = np.asarray(wav, dtype=np.float32)
-        builder.add(predictor.frontend(wav), vad.speech_spans(wav), wav.shape[0],
-                    predictor.frontend.frame_rate)
+        builder.add_recording(predictor.frontend(wav), wav, predictor.frontend.frame_rate)
     return builder.profile(predictor.model_sha1(), predictor.frontend.fingerprint())
 
 

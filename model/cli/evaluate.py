@@ -104,7 +104,6 @@ def _by_speaker(utts) -> dict[str, list]:
 
 def _speaker_profile(predictor, cache, utts, limit_s: float | None):
     """(profile, utterances it used) from ``utts`` in order, up to ``limit_s`` s of speech."""
-    from model import vad
     from model.audio import load_audio
     from model.speaker_profile import ProfileBuilder
 
@@ -112,9 +111,8 @@ def _speaker_profile(predictor, cache, utts, limit_s: float | None):
     for utt in utts:
         if limit_s is not None and builder.speech_seconds >= limit_s:
             break
-        wav = load_audio(utt.path)
-        builder.add(cache.get(utt.path), vad.speech_spans(wav), wav.shape[0],
-                    predictor.frontend.frame_rate)
+        builder.add_recording(cache.get(utt.path), load_audio(utt.path),
+                              predictor.frontend.frame_rate)
         used.append(utt)
     return builder.profile(predictor.model_sha1(), predictor.frontend.fingerprint()), used
 
