@@ -121,15 +121,27 @@ def format_comparison(before: dict, after: dict) -> str:
     return "\n".join(lines)
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """--run and the corpus options it was trained with (default: the shipped model's)."""
+    parser.add_argument("--run", type=Path, default=REPO / "runs/default_model")
+    parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared/data/ravdess-dev")
+    parser.add_argument("--map", default="calm=neutral")
+    parser.add_argument("--classes", nargs="+", default=["angry", "happy", "neutral", "sad"])
+
+
+def run_corpus(args: argparse.Namespace):
+    """The corpus of ``add_run_arguments``' options."""
+    from model.corpora import load_corpus, parse_label_map
+
+    return load_corpus(args.corpus, parse_label_map([args.map]), args.classes)
+
+
 def main() -> None:
     from model.conditions import CONDITIONS
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path, default=REPO / "runs/default_model")
-    parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared/data/ravdess-dev")
-    parser.add_argument("--map", default="calm=neutral")
-    parser.add_argument("--classes", nargs="+", default=["angry", "happy", "neutral", "sad"])
+    add_run_arguments(parser)
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS),
                         help="a subset of the conditions (default: all 13)")
     parser.add_argument("--folds", type=int, nargs="+", help="score only these folds")
@@ -142,13 +154,11 @@ def main() -> None:
                         help="another run's --json output: print UA side by side")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from model.corpora import load_corpus, parse_label_map
-
     if args.merge:
         saved = [json.loads(path.read_text()) for path in args.merge]
         labels, per_fold = saved[0]["labels"], [f["result"] for f in saved]
     else:
-        corpus = load_corpus(args.corpus, parse_label_map([args.map]), args.classes)
+        corpus = run_corpus(args)
         labels, folds = run_folds(args.run, args.folds)
         per_fold = []
         for fold in folds:

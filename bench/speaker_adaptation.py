@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
 MODES = (("plain", "none", 0.0), ("speaker", "speaker", 0.0), ("enrol 10 s", "enrol", 10.0),
          ("enrol 30 s", "enrol", 30.0))
 
@@ -33,18 +32,15 @@ def fold_manifest(corpus, speakers, folder: Path) -> Path:
 
 def main() -> None:
     from model.cli.evaluate import evaluate
-    from model.corpora import load_corpus, parse_label_map
+    from robustness import add_run_arguments, run_corpus
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path, default=REPO / "runs/default_model")
-    parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared/data/ravdess-dev")
-    parser.add_argument("--map", default="calm=neutral")
-    parser.add_argument("--classes", nargs="+", default=["angry", "happy", "neutral", "sad"])
+    add_run_arguments(parser)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    corpus = load_corpus(args.corpus, parse_label_map([args.map]), args.classes)
+    corpus = run_corpus(args)
     folds = json.loads((args.run / "metrics.json").read_text())["folds"]
     rows = {name: [] for name, _, _ in MODES}
     with tempfile.TemporaryDirectory() as tmp:
