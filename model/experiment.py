@@ -209,7 +209,7 @@ def _clear_previous_run(out_dir: Path, keep: Sequence[int] = ()) -> None:
     stale = [out_dir / n for n in names if (out_dir / n).is_file()]
     kept = {f"fold_{k}" for k in keep}
     stale += [p for p in sorted(out_dir.glob("curves_fold*.png"))
-              if p.stem.replace("curves_", "").replace("fold", "fold_") not in kept]
+              if p.name not in {f"curves_fold{k}.png" for k in keep}]
     stale += [p / n for p in sorted(out_dir.glob("fold_*")) if p.is_dir() and p.name not in kept
               for n in (CHECKPOINT_NAME, Path(CHECKPOINT_NAME).with_suffix(".json").name)
               if (p / n).is_file()]
