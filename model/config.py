@@ -54,6 +54,7 @@ FRONTENDS = ("logmel", "hubert", "speech_embedding", "ge2e")
 LAYER_MODES = ("last", "weighted")
 BAND_NORMS = ("none", "cmvn")
 ARCHS = ("baseline", "enhanced", "stats_linear")
+SPEAKER_NORMS = ("global", "speaker")
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,9 @@ class ModelConfig:
                      "gru_layers", "attn_heads", "ensemble"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.arch == "enhanced" and self.use_self_attention and self.hidden % self.attn_heads:
+            raise ValueError(f"hidden = {self.hidden} must be divisible by attn_heads = "
+                             f"{self.attn_heads} for the enhanced network's self-attention")
 
 
 @dataclass(frozen=True)
@@ -245,6 +249,10 @@ class TrainConfig:
     min_epochs: epochs trained before early stopping may pick a best epoch or stop.
     max_seconds: length of the random training crop (the seed's 3 s); evaluation sees
         whole utterances up to eval_max_seconds.
+    speaker_norm: "global" standardises every utterance with the training side's statistics;
+        "speaker" standardises each speaker by the statistics of their own speech (a speaker
+        profile blended with the global ones, model.speaker_norms), in training and in each
+        fold's test, so the model expects calibration (model.speaker_profile) in use.
     """
 
     epochs: int = 40
@@ -269,6 +277,7 @@ class TrainConfig:
     folds: int = 5
     val_speakers: int = 1
     seed: int = 0
+    speaker_norm: str = "global"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     channel: ChannelConfig = field(default_factory=ChannelConfig)
 
@@ -286,6 +295,9 @@ class TrainConfig:
             raise ValueError("epochs, batch_size and accumulation_steps must be positive")
         if self.folds == 1 or self.folds < 0:
             raise ValueError(f"folds must be 0 (leave-one-speaker-out) or >= 2, got {self.folds}")
+        if self.speaker_norm not in SPEAKER_NORMS:
+            raise ValueError(f"speaker_norm {self.speaker_norm!r}; available = "
+                             f"{list(SPEAKER_NORMS)}")
 
 
 def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:

@@ -104,6 +104,34 @@ def random_crop(feats: torch.Tensor, n_frames: int, gen: torch.Generator) -> tor
     return feats[..., start:start + n_frames, :]
 
 
+def eval_item(feats: torch.Tensor, mean: torch.Tensor | None, std: torch.Tensor | None,
+              max_frames: int | None) -> torch.Tensor:
+    """The test-time input of one utterance, for the trainer's test folds and for every use of
+    a trained model (model.inference): the middle ``max_frames`` frames (None: all), then
+    standardised with ``mean``/``std`` (D,) (None: as they are). (T, D) or (L, T, D)."""
+    feats = feats.float()
+    if max_frames is not None:
+        feats = centre_crop(feats, max_frames)
+    return feats if mean is None else (feats - mean) / std
+
+
+def pad_batch(items: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Items (T_i, D) or (L, T_i, D) zero-padded along time to (B, [L,] T_max, D), and their
+    lengths (B,) long."""
+    lengths = torch.tensor([f.shape[-2] for f in items], dtype=torch.long)
+    first = items[0]
+    x = first.new_zeros((len(items), *first.shape[:-2], int(lengths.max()), first.shape[-1]))
+    for i, feats in enumerate(items):
+        x[i, ..., :feats.shape[-2], :] = feats
+    return x, lengths
+
+
+def length_batches(n_frames: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Item indices in batches of similar length (sorted by frames, stable): less padding."""
+    order = sorted(range(len(n_frames)), key=lambda i: n_frames[i])
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 class FeatureDataset(Dataset):
     """Utterances as (features, label index, speaker index) items.
 
@@ -111,15 +139,19 @@ class FeatureDataset(Dataset):
     (``variants``: path -> list of features, model.variants) replaces its clean features, then
     random crop of ``max_frames``, standardise, then augment (when ``augment`` is given).
     Evaluation mode: centre crop of ``max_frames``, standardise. Speakers missing from
-    ``speaker_index`` get index -1 (ignored by the adversarial loss).
+    ``speaker_index`` get index -1 (ignored by the adversarial loss). norms: speaker ->
+    (mean, std) (D,) that standardise that speaker's items instead of ``mean``/``std``
+    (per-speaker standardisation, model.speaker_norms).
     """
 
     def __init__(self, features: Mapping, utterances: Sequence[Utterance],
                  labels: Sequence[str], mean: torch.Tensor, std: torch.Tensor, *,
                  max_frames: int, train: bool, augment_cfg: AugmentConfig | None = None,
                  speakers: Sequence[str] = (), seed: int = 0,
-                 variants: Mapping | None = None, variant_prob: float = 0.0) -> None:
+                 variants: Mapping | None = None, variant_prob: float = 0.0,
+                 norms: Mapping | None = None) -> None:
         self.features = features
+        self.norms = norms or {}
         self.variants, self.variant_prob = (variants or {}), variant_prob
         self.utterances = list(utterances)
         self.label_index = {name: i for i, name in enumerate(labels)}
@@ -143,18 +175,18 @@ class FeatureDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
         utt = self.utterances[index]
         feats = self.features[utt.path]
-        if self.train:
-            feats = self._variant_or(feats, utt.path)
-            feats = random_crop(feats, self.max_frames, self.generator)
-        else:
-            feats = centre_crop(feats, self.max_frames)
-        if self.train and self.augment_cfg is not None:
+        mean, std = self.norms.get(utt.speaker, (self.mean, self.std))
+        label, speaker = self.label_index[utt.label], self.speaker_index.get(utt.speaker, -1)
+        if not self.train:
+            return eval_item(feats, mean, std, self.max_frames), label, speaker
+        feats = self._variant_or(feats, utt.path)
+        feats = random_crop(feats, self.max_frames, self.generator)
+        if self.augment_cfg is not None:
             feats = random_level(feats, self.augment_cfg, self.generator)
-        feats = (feats - self.mean) / self.std
-        if self.train and self.augment_cfg is not None:
+        feats = (feats - mean) / std
+        if self.augment_cfg is not None:
             feats = augment(feats, self.augment_cfg, self.generator)
-        return feats, self.label_index[utt.label], self.speaker_index.get(utt.speaker, -1)
-
+        return feats, label, speaker
 
     def _variant_or(self, clean: torch.Tensor, path) -> torch.Tensor:
         """One of ``path``'s channel variants with probability variant_prob, else ``clean``."""
@@ -182,11 +214,7 @@ class Batch:
 
 def collate(items: Sequence[tuple[torch.Tensor, int, int]]) -> Batch:
     """Pad items along time (axis -2) to the longest one; lengths are the valid frames."""
-    lengths = torch.tensor([feats.shape[-2] for feats, _, _ in items], dtype=torch.long)
-    first = items[0][0]
-    x = first.new_zeros((len(items), *first.shape[:-2], int(lengths.max()), first.shape[-1]))
-    for i, (feats, _, _) in enumerate(items):
-        x[i, ..., :feats.shape[-2], :] = feats
+    x, lengths = pad_batch([feats for feats, _, _ in items])
     labels = torch.tensor([label for _, label, _ in items], dtype=torch.long)
     speakers = torch.tensor([spk for _, _, spk in items], dtype=torch.long)
     return Batch(x, lengths, labels, speakers)
@@ -199,6 +227,8 @@ def train_loader(dataset: FeatureDataset, batch_size: int, seed: int) -> DataLoa
 
 
 def eval_loader(dataset: FeatureDataset, batch_size: int) -> tuple[DataLoader, list[int]]:
-    """Batches of similar length (less padding) and the item order they follow."""
-    order = sorted(range(len(dataset)), key=dataset.n_frames)
-    return DataLoader(dataset, batch_size=batch_size, sampler=order, collate_fn=collate), order
+    """Batches of similar length (length_batches, as model.inference batches) and the item
+    order they follow."""
+    batches = length_batches([dataset.n_frames(i) for i in range(len(dataset))], batch_size)
+    order = [i for batch in batches for i in batch]
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate), order

@@ -10,10 +10,8 @@ validation speakers (the folds already chose the epoch; the schedules span
 ``TrainConfig.epochs`` as in the folds, so the refit follows the same learning-rate and alpha
 trajectory). Skipped with ``final=False`` or after a cancel.
 
-Progress events (``progress(event)``) are those of the contract's "--progress-json" section;
-the final model's epochs are reported as {"event": "final_epoch", ...} (epoch-event fields
-without "fold") after a {"event": "final_start", "epochs": E} event. An ensemble's epoch events
-also carry "member" (1-based) and "members".
+Progress: ``progress(event)`` gets model.progress_events.ProgressEvent records (that module
+lists the kinds); the final model's epochs come as "final_epoch" events after "final_start".
 """
 from __future__ import annotations
 
@@ -38,6 +36,7 @@ from model.metrics import aggregate_folds, compute_metrics
 from model.plots import plot_confusion, plot_per_speaker, plot_training_curves
 from model.report import write_report
 from model.members import member_folds, train_members
+from model.progress_events import ProgressEvent
 from model.variants import render_variants
 from model.trainer import Progress, TrainedModel, TrainingCancelled, predict_dataset, train_fold
 
@@ -65,9 +64,10 @@ class _Run:
     frontend: object = None  # renders channel variants (model.variants); None: no variants
     cache_dir: object = None
     feature_bar: bool = False
+    spans: object = None  # model.speaker_norms.SpanCache when train_cfg.speaker_norm is "speaker"
 
 
-def _emit(progress: Progress | None, event: dict) -> None:
+def _emit(progress: Progress | None, event: ProgressEvent) -> None:
     if progress is not None:
         progress(event)
 
@@ -81,11 +81,19 @@ def _checkpoint(run: _Run, trained: TrainedModel, metrics: dict, path: Path) -> 
     return save_checkpoint(ckpt, path)
 
 
-def _test(run: _Run, trained: TrainedModel, test_utts: list) -> dict:
-    """compute_metrics of ``trained`` on ``test_utts`` (centre crops of eval_max_seconds)."""
+def _test(run: _Run, trained: TrainedModel, test_utts: list, adapted: bool = True) -> dict:
+    """compute_metrics of ``trained`` on ``test_utts`` (centre crops of eval_max_seconds).
+    With per-speaker standardisation (and ``adapted``), each test speaker is standardised by
+    the statistics of all of their own test audio, without labels (model.speaker_norms)."""
+    norms = None
+    if adapted and run.spans is not None:
+        from model.speaker_norms import speaker_norms
+
+        norms = speaker_norms(test_utts, run.features, run.spans, run.frame_rate,
+                              trained.mean, trained.std)
     dataset = FeatureDataset(run.features, test_utts, run.labels, trained.mean, trained.std,
                              max_frames=frames_for(run.train_cfg.eval_max_seconds,
-                                                   run.frame_rate), train=False)
+                                                   run.frame_rate), train=False, norms=norms)
     probs, _ = predict_dataset(trained.network, dataset, run.train_cfg.batch_size,
                                cancel=run.cancel)
     y_pred = [run.labels[i] for i in probs.argmax(1)]
@@ -122,14 +130,15 @@ def _train(run: _Run, fold: Fold, epochs: int | None = None, progress=None) -> T
         return train_members(utts, folds, run.features, run.labels, run.model_cfg,
                              run.train_cfg, frame_rate=run.frame_rate, fold=fold.index,
                              epochs=epochs, progress=progress, cancel=run.cancel,
-                             device=run.device, variants=_variants(run, folds))
+                             device=run.device, variants=_variants(run, folds),
+                             spans=run.spans)
     train_utts = [u for u in utts if u.speaker in set(fold.train_speakers)]
     val_utts = [u for u in utts if u.speaker in set(fold.val_speakers)]
     return train_fold(train_utts, val_utts, run.features, run.labels, run.model_cfg,
                       run.train_cfg, frame_rate=run.frame_rate,
                       test_speakers=fold.test_speakers, fold=fold.index, epochs=epochs,
                       progress=progress, cancel=run.cancel, device=run.device,
-                      variants=_variants(run, [fold]))
+                      variants=_variants(run, [fold]), spans=run.spans)
 
 
 def _run_fold(run: _Run, fold: Fold, protocol: str) -> dict:
@@ -140,6 +149,8 @@ def _run_fold(run: _Run, fold: Fold, protocol: str) -> dict:
     rel = Path(f"fold_{fold.index}") / CHECKPOINT_NAME
     entry = {**fold.to_dict(), "metrics": metrics, "best_epoch": trained.best_epoch,
              "checkpoint": rel.as_posix(), "history": trained.history}
+    if run.spans is not None:
+        entry["uncalibrated_metrics"] = _test(run, trained, test_utts, adapted=False)
     if trained.member_best_epochs:
         entry.update(member_best_epochs=trained.member_best_epochs,
                      member_val_speakers=trained.member_val_speakers)
@@ -157,12 +168,11 @@ def _train_final(run: _Run, folds_done: list[dict], aggregate: dict) -> Path | N
     """The model on every speaker for the median best epoch; None when cancelled."""
     best = [e for f in folds_done for e in f.get("member_best_epochs", [f["best_epoch"]])]
     epochs = max(1, math.ceil(float(np.median(best))))
-    _emit(run.progress, {"event": "final_start", "epochs": epochs,
-                         "train_speakers": run.corpus.speakers})
+    _emit(run.progress, ProgressEvent("final_start", epochs=epochs,
+                                      train_speakers=list(run.corpus.speakers)))
 
-    def relay(event: dict) -> None:
-        _emit(run.progress, {**{k: v for k, v in event.items() if k != "fold"},
-                             "event": "final_epoch"})
+    def relay(event: ProgressEvent) -> None:
+        _emit(run.progress, dataclasses.replace(event, kind="final_epoch", fold=None))
 
     everyone = Fold(0, "", (), (), tuple(run.corpus.speakers))
     try:
@@ -188,16 +198,15 @@ def _write_outputs(run: _Run, summary: dict, folds_done: list[dict]) -> None:
     write_report(run.out_dir, summary)
 
 
-def _done_event(run: _Run, summary: dict) -> dict:
+def _done_event(run: _Run, summary: dict) -> ProgressEvent:
     agg = summary["aggregate"]
     final = summary["final_model"]
-    return {"event": "done", "run_dir": str(run.out_dir),
-            "model": str(run.out_dir / final) if final else None,
-            "report": str(run.out_dir / "report.md"),
-            "metrics": str(run.out_dir / METRICS_NAME),
-            "summary": ({k: {"mean": agg[k]["mean"], "std": agg[k]["std"]}
-                         for k in ("wa", "ua", "macro_f1")} if agg else None),
-            "folds_completed": len(summary["folds"]), "cancelled": summary["cancelled"]}
+    return ProgressEvent(
+        "done", run_dir=str(run.out_dir), model=str(run.out_dir / final) if final else None,
+        report=str(run.out_dir / "report.md"), metrics=str(run.out_dir / METRICS_NAME),
+        summary=({k: {"mean": agg[k]["mean"], "std": agg[k]["std"]}
+                  for k in ("wa", "ua", "macro_f1")} if agg else None),
+        folds_completed=len(summary["folds"]), cancelled=summary["cancelled"])
 
 
 def _clear_previous_run(out_dir: Path, keep: Sequence[int] = ()) -> None:
@@ -270,16 +279,16 @@ def _run_folds(run: _Run, folds: list[Fold], protocol: str,
         kept = _kept(fold, resume)
         if kept is not None:
             done.append(kept)
-            _emit(run.progress, {"event": "fold_resumed", "fold": fold.index,
-                                 "ua": kept["metrics"]["ua"]})
+            _emit(run.progress, ProgressEvent("fold_resumed", fold=fold.index,
+                                              ua=kept["metrics"]["ua"]))
             continue
         log.info("fold %d: testing %s (held out: %s), validating on %s, training on %d "
                  "speakers", fold.index, ", ".join(fold.test_speakers), fold.held_out,
                  ", ".join(fold.val_speakers), len(fold.train_speakers))
-        _emit(run.progress, {"event": "fold_start", "fold": fold.index,
-                             "test_speakers": list(fold.test_speakers),
-                             "val_speakers": list(fold.val_speakers),
-                             "train_speakers": list(fold.train_speakers)})
+        _emit(run.progress, ProgressEvent("fold_start", fold=fold.index,
+                                          test_speakers=list(fold.test_speakers),
+                                          val_speakers=list(fold.val_speakers),
+                                          train_speakers=list(fold.train_speakers)))
         try:
             entry = _run_fold(run, fold, protocol)
         except TrainingCancelled:
@@ -287,10 +296,10 @@ def _run_folds(run: _Run, folds: list[Fold], protocol: str,
             return done, True
         done.append(entry)
         m = entry["metrics"]
-        _emit(run.progress, {"event": "fold_end", "fold": fold.index, "wa": m["wa"],
-                             "ua": m["ua"], "macro_f1": m["macro_f1"],
-                             "best_epoch": entry["best_epoch"],
-                             "checkpoint": str(run.out_dir / entry["checkpoint"])})
+        _emit(run.progress, ProgressEvent("fold_end", fold=fold.index, wa=m["wa"], ua=m["ua"],
+                                          macro_f1=m["macro_f1"],
+                                          best_epoch=entry["best_epoch"],
+                                          checkpoint=str(run.out_dir / entry["checkpoint"])))
     return done, False
 
 
@@ -325,8 +334,8 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
                                      seed=train_cfg.seed)
     folds = all_folds[:max_folds] if max_folds else all_folds
     labels = list(corpus.labels)
-    _emit(progress, {"event": "start", "protocol": protocol, "folds": len(folds),
-                     "epochs": train_cfg.epochs, "labels": labels})
+    _emit(progress, ProgressEvent("start", protocol=protocol, folds=len(folds),
+                                  epochs=train_cfg.epochs, labels=labels))
     if frontend is None:
         from model.features import build_frontend
 
@@ -341,13 +350,21 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
     run = _Run(corpus, labels, features, frontend.config, float(frontend.frame_rate), model_cfg,
                train_cfg, out_dir, progress, cancel, device, frontend=frontend,
                cache_dir=cache_dir, feature_bar=feature_bar)
+    if train_cfg.speaker_norm == "speaker":
+        from model.speaker_norms import SpanCache
+
+        run.spans = SpanCache(cache_dir)
     folds_done, cancelled = _run_folds(run, folds, protocol, resume)
     aggregate = aggregate_folds([f["metrics"] for f in folds_done]) if folds_done else None
+
     final_path = None
     if final and folds_done and not cancelled:
         final_path = _train_final(run, folds_done, aggregate)
         cancelled = final_path is None
     summary = _summary(run, protocol, all_folds, folds_done, aggregate, cancelled, final_path)
+    if folds_done and run.spans is not None:
+        summary["uncalibrated_aggregate"] = aggregate_folds([f["uncalibrated_metrics"]
+                                                             for f in folds_done])
     summary.update(max_folds=max_folds, elapsed_s=time.monotonic() - started,
                    cache=dataclasses.asdict(cache.stats) if cache is not None else None)
     _write_outputs(run, summary, folds_done)

@@ -48,20 +48,21 @@ def _relay(progress: Progress | None, member: int, members: int) -> Progress | N
     """Progress events of one member, tagged with "member" (1-based) and "members"."""
     if progress is None:
         return None
-    return lambda event: progress({**event, "member": member, "members": members})
+    return lambda event: progress(dataclasses.replace(event, member=member, members=members))
 
 
 def train_members(utterances: Sequence[Utterance], folds: Sequence[Fold], features: Mapping,
                   labels: Sequence[str], model_cfg: ModelConfig, cfg: TrainConfig, *,
                   frame_rate: float, fold: int = 1, epochs: int | None = None,
                   progress: Progress | None = None, cancel=None, device=None,
-                  variants: Mapping | None = None) -> TrainedModel:
+                  variants: Mapping | None = None, spans=None) -> TrainedModel:
     """Train one member per entry of ``folds`` (their train/validation speakers; for the final
     model pass folds with every speaker in training and none in validation) and return them as
     one TrainedModel whose network is an Ensemble.
 
     history: member 1's epochs; best_epoch: the median of the members' best epochs (rounded
-    up). variants: channel-augmented features shared by every member (train_fold). Raises
+    up). variants: channel-augmented features shared by every member, spans: speech spans for
+    per-speaker standardisation (both as train_fold takes them). Raises
     TrainingCancelled as train_fold does.
     """
     members = len(folds)
@@ -79,7 +80,7 @@ def train_members(utterances: Sequence[Utterance], folds: Sequence[Fold], featur
             dataclasses.replace(cfg, seed=cfg.seed + m), frame_rate=frame_rate,
             test_speakers=member_fold.test_speakers, fold=fold, epochs=epochs,
             norm_utts=norm_utts, progress=_relay(progress, m + 1, members), cancel=cancel,
-            device=device, variants=variants))
+            device=device, variants=variants, spans=spans))
     configs = {t.model_cfg for t in trained}
     if len(configs) != 1:
         raise RuntimeError(f"fold {fold}: members ended with different configs {configs}")

@@ -23,6 +23,9 @@ The run summary (what the trainer writes to ``metrics.json`` and passes to
          "member_val_speakers": [[str, ...], ...],               # optional (ensembles)
          "checkpoint": "fold_<k>/model.safetensors",             # relative to the run folder
          "history": [epoch rows, ...]},                          # optional (plots' history rows)
+         "uncalibrated_metrics": compute_metrics(...),           # optional: speaker_norm
+                                                                 # "speaker", tested with the
+                                                                 # global statistics
         ...
       ],
       "folds_planned": [{"fold", "test_speakers", "val_speakers", "train_speakers"}, ...],
@@ -30,6 +33,10 @@ The run summary (what the trainer writes to ``metrics.json`` and passes to
                                                                  # protocol (a cancelled run
                                                                  # lists the ones not run)
       "aggregate": aggregate_folds([f["metrics"] for f in folds]) or None when no fold finished,
+      "uncalibrated_aggregate": aggregate_folds of the folds' "uncalibrated_metrics",
+                                                                 # optional: per-speaker
+                                                                 # standardisation only (the
+                                                                 # test without a profile)
       "plots": {"curves_fold<k>": "curves_fold<k>.png", "per_speaker": "per_speaker.png",
                 "confusion": "confusion.png"},                   # name -> path relative to run dir
       "final_model": "model.safetensors" | None,                 # relative; None: not trained
@@ -125,6 +132,12 @@ def _header(summary: dict) -> list[str]:
         f"- Final model: `{summary['final_model']}`" if summary.get("final_model")
         else "- Final model: none",
     ]
+    if (configs.get("train") or {}).get("speaker_norm") == "speaker":
+        lines.append("- Standardisation: per speaker. Training speakers are standardised by "
+                     "their own speech's statistics; the results are **speaker-adapted, "
+                     "unlabelled**: each test speaker standardised by the statistics of all of "
+                     "their own test audio (no labels). The model expects calibration; "
+                     "'Without calibration' below is the same folds with the global statistics")
     if summary.get("elapsed_s") is not None:
         lines.append(f"- Wall time: {summary['elapsed_s']:.0f} s")
     if summary.get("created"):
@@ -198,6 +211,17 @@ def _results(agg: dict) -> list[str]:
     return lines
 
 
+def _uncalibrated(agg: dict | None) -> list[str]:
+    """The per-speaker-standardised model tested without a speaker profile."""
+    if not agg:
+        return []
+    lines = ["### Without calibration (global statistics)", ""]
+    return lines + _table(["metric", "mean ± std over folds", "per fold"], [
+        [name, _pm(agg[key]), ", ".join(_pct(v) for v in agg[key].get("values", []))]
+        for name, key in (("WA (accuracy)", "wa"), ("UA (mean class recall)", "ua"),
+                          ("macro-F1", "macro_f1"))])
+
+
 def _speakers_and_confusion(agg: dict, folds: list[dict]) -> list[str]:
     """Per-speaker table (fold named as in the summary's folds) and the summed confusion."""
     lines = []
@@ -259,7 +283,8 @@ def render_report(run_dir: Path, summary: dict) -> str:
     lines = _header(summary) + _protocol(summary)
     agg = summary.get("aggregate")
     if agg:
-        lines += _results(agg) + _speakers_and_confusion(agg, summary.get("folds") or [])
+        lines += _results(agg) + _uncalibrated(summary.get("uncalibrated_aggregate"))
+        lines += _speakers_and_confusion(agg, summary.get("folds") or [])
     lines += _plots(Path(run_dir), summary.get("plots") or {})
     lines += _configs(summary.get("configs") or {})
     return "\n".join(lines).rstrip() + "\n"

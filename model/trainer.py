@@ -9,7 +9,7 @@ alpha and learning rate from ``model.schedules`` stepped per epoch; gradient cli
 accumulation; early stopping on validation UA (ties broken by the lower validation loss) with
 the best epoch's weights restored.
 
-Progress goes to ``progress(event)`` as the contract's "epoch" events; ``cancel.is_set()`` is
+Progress goes to ``progress(event)`` as "epoch" events (model.progress_events); ``cancel.is_set()`` is
 checked before every batch and raises TrainingCancelled.
 """
 from __future__ import annotations
@@ -34,11 +34,12 @@ from model.data import FeatureDataset, eval_loader, frames_for, norm_stats, trai
 from model.folds import check_speakers
 from model.metrics import compute_metrics
 from model.networks import build_network
+from model.progress_events import ProgressEvent
 from model.schedules import alpha_at, lr_at
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[dict], None]
+Progress = Callable[[ProgressEvent], None]
 
 
 class TrainingCancelled(Exception):
@@ -189,12 +190,25 @@ def _setup(train_utts, features, labels, model_cfg, cfg, device, norm_utts):
     return model_cfg, speakers, mean, std, network
 
 
+def _speaker_side(utts, norm_utts, features, spans, frame_rate):
+    """Global (mean, std) (D,) of ``norm_utts``' speech frames and speaker -> (mean, std) of
+    every speaker of ``utts`` (model.speaker_norms)."""
+    from model.speaker_norms import speaker_norms, speech_norm
+
+    if spans is None:
+        raise ValueError("speaker_norm 'speaker' needs the utterances' speech spans "
+                         "(train_fold(spans=SpanCache(...)))")
+    mean, std = speech_norm(norm_utts, features, spans, frame_rate)
+    return mean, std, speaker_norms(utts, features, spans, frame_rate, mean, std)
+
+
 def train_fold(train_utts: Sequence[Utterance], val_utts: Sequence[Utterance],
                features: Mapping, labels: Sequence[str], model_cfg: ModelConfig,
                cfg: TrainConfig, *, frame_rate: float, test_speakers: Sequence[str] = (),
                fold: int = 1, epochs: int | None = None,
                norm_utts: Sequence[Utterance] | None = None, progress: Progress | None = None,
-               cancel=None, device=None, variants: Mapping | None = None) -> TrainedModel:
+               cancel=None, device=None, variants: Mapping | None = None,
+               spans=None) -> TrainedModel:
     """Train a network on ``train_utts``, early-stopping on ``val_utts``.
 
     features: path -> (T, D) or (L, T, D) float tensor (a FeatureStore); labels: class names
@@ -204,7 +218,10 @@ def train_fold(train_utts: Sequence[Utterance], val_utts: Sequence[Utterance],
     epochs (default cfg.epochs) and keeps the last; the schedules always span cfg.epochs.
     norm_utts: the utterances whose features give the standardisation (default
     ``train_utts``). variants: path -> channel-augmented features (model.variants) that
-    training items use with probability cfg.channel.prob. Raises TrainingCancelled when ``cancel.is_set()`` before a batch. An
+    training items use with probability cfg.channel.prob. spans: a model.speaker_norms.SpanCache,
+    needed when cfg.speaker_norm is "speaker": each training and validation speaker is then
+    standardised by their own speech's statistics, and the returned mean/std are those of the
+    training side's speech frames (what an uncalibrated user gets). Raises TrainingCancelled when ``cancel.is_set()`` before a batch. An
     ensemble config (ModelConfig.ensemble > 1) is refused: model.members.train_members trains
     its members one by one.
     """
@@ -218,12 +235,17 @@ def train_fold(train_utts: Sequence[Utterance], val_utts: Sequence[Utterance],
     seed_everything(cfg.seed * 1000 + fold)
     model_cfg, speakers, mean, std, network = _setup(train_utts, features, labels, model_cfg,
                                                      cfg, device, norm_utts or train_utts)
+    norms = None
+    if cfg.speaker_norm == "speaker":
+        mean, std, norms = _speaker_side(list(train_utts) + list(val_utts), norm_utts or train_utts,
+                                         features, spans, frame_rate)
     train_set = FeatureDataset(features, train_utts, labels, mean, std,
                                max_frames=frames_for(cfg.max_seconds, frame_rate), train=True,
                                augment_cfg=cfg.augment, speakers=speakers, seed=cfg.seed + fold,
-                               variants=variants, variant_prob=cfg.channel.prob)
+                               variants=variants, variant_prob=cfg.channel.prob, norms=norms)
     val_set = FeatureDataset(features, val_utts, labels, mean, std,
-                             max_frames=frames_for(cfg.eval_max_seconds, frame_rate), train=False)
+                             max_frames=frames_for(cfg.eval_max_seconds, frame_rate), train=False,
+                             norms=norms)
     loader = train_loader(train_set, cfg.batch_size, seed=cfg.seed + fold)
     weights = class_weights(train_utts, labels).to(device) if cfg.class_weighted else None
     optimizer = torch.optim.AdamW(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -268,7 +290,7 @@ def _fit(network, loader, val_set, optimizer, weights, labels, cfg: TrainConfig,
         history.append(row)
         log.debug("fold %d epoch %d: %s", fold, epoch + 1, row)
         if progress is not None:
-            progress({"event": "epoch", "fold": fold, "epochs": epochs, **row})
+            progress(ProgressEvent("epoch", fold=fold, epochs=epochs, **row))
         settling = epoch + 1 < cfg.min_epochs  # too early to judge: never best, no patience
         score = (-math.inf, float(epoch)) if settling else _score(row, epoch)
         if score > best_score:

@@ -1,6 +1,7 @@
 """The state of one training run, built from its progress events (no Qt).
 
-The training page feeds every event to ``TrainingProgress.handle`` and draws from the state:
+The training page feeds every event (model.progress_events.ProgressEvent, parsed from the
+trainer's JSON lines) to ``TrainingProgress.handle`` and draws from the state:
 per-epoch curves of the current fold (of the current member, for an ensemble trained member by
 member), one row per finished fold, the progress bar, and at the end the run folder and the
 model to use.
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
+from model.progress_events import ProgressEvent
 
 
 def _num(value) -> float:
@@ -25,11 +28,11 @@ class Curves:
     val_loss: list[float] = field(default_factory=list)
     val_ua: list[float] = field(default_factory=list)
 
-    def add(self, event: dict) -> None:
-        self.epochs.append(int(event.get("epoch", len(self.epochs) + 1)))
-        self.train_loss.append(_num(event.get("train_loss")))
-        self.val_loss.append(_num(event.get("val_loss")))
-        self.val_ua.append(_num(event.get("val_ua")))
+    def add(self, event: ProgressEvent) -> None:
+        self.epochs.append(event.epoch or len(self.epochs) + 1)
+        self.train_loss.append(_num(event.train_loss))
+        self.val_loss.append(_num(event.val_loss))
+        self.val_ua.append(_num(event.val_ua))
 
 
 @dataclass
@@ -60,43 +63,40 @@ class TrainingProgress:
         self.members = 1
         self.curves = Curves()
         self.folds: dict[int, FoldRow] = {}
-        self.done: dict | None = None
+        self.done: ProgressEvent | None = None
         self.error: str | None = None
 
-    def handle(self, event: dict) -> str:
-        """Update the state with one event; returns its kind ("" for unknown events)."""
-        kind = event.get("event", "")
+    def handle(self, event: ProgressEvent) -> str:
+        """Update the state with one event; returns its kind."""
+        kind = event.kind
         if kind == "start":
-            self.protocol = str(event.get("protocol", ""))
-            self.folds_total = int(event.get("folds", 0))
-            self.epochs_total = int(event.get("epochs", 0))
-            self.labels = list(event.get("labels", []))
+            self.protocol, self.labels = event.protocol or "", list(event.labels or [])
+            self.folds_total, self.epochs_total = event.folds or 0, event.epochs or 0
         elif kind == "fold_start":
-            self.fold, self.epoch, self.curves = int(event["fold"]), 0, Curves()
-            self.member = 1
-            self.folds[self.fold] = FoldRow(self.fold, list(event.get("test_speakers", [])))
+            self.fold, self.epoch, self.curves, self.member = event.fold, 0, Curves(), 1
+            self.folds[self.fold] = FoldRow(self.fold, list(event.test_speakers or []))
         elif kind in ("epoch", "final_epoch"):
-            member = int(event.get("member", 1))
-            if member != self.member:        # the next member starts from epoch 1
-                self.member, self.curves = member, Curves()
-            self.members = int(event.get("members", 1))
-            self.epoch = int(event.get("epoch", self.epoch + 1))
-            self.curves.add(event)
+            self._epoch(event)
         elif kind == "fold_end":
-            row = self.folds.setdefault(int(event["fold"]), FoldRow(int(event["fold"]), []))
-            row.wa, row.ua, row.macro_f1 = (_num(event.get(k)) for k in ("wa", "ua", "macro_f1"))
-            row.best_epoch = event.get("best_epoch")
-            row.checkpoint = event.get("checkpoint")
+            row = self.folds.setdefault(event.fold, FoldRow(event.fold, []))
+            row.wa, row.ua, row.macro_f1 = _num(event.wa), _num(event.ua), _num(event.macro_f1)
+            row.best_epoch, row.checkpoint = event.best_epoch, event.checkpoint
         elif kind == "final_start":
             self.fold, self.epoch, self.curves, self.member = 0, 0, Curves(), 1
-            self.final_epochs = int(event.get("epochs", 1))
+            self.final_epochs = event.epochs or 1
         elif kind == "done":
             self.done = event
         elif kind == "error":
-            self.error = str(event.get("message", "unknown error"))
-        else:
-            return ""
+            self.error = event.message or "unknown error"
         return kind
+
+    def _epoch(self, event: ProgressEvent) -> None:
+        member = event.member or 1
+        if member != self.member:        # the next member starts from epoch 1
+            self.member, self.curves = member, Curves()
+        self.members = event.members or 1
+        self.epoch = event.epoch or self.epoch + 1
+        self.curves.add(event)
 
     def finished_folds(self) -> list[FoldRow]:
         return [r for r in sorted(self.folds.values(), key=lambda r: r.fold) if r.wa is not None]
@@ -104,8 +104,9 @@ class TrainingProgress:
     def bar(self) -> tuple[int, int, str]:
         """(value, maximum, text) for the progress bar: fold epochs, then the final model."""
         if self.done is not None:
-            state = "cancelled" if self.done.get("cancelled") else "finished"
-            n = int(self.done.get("folds_completed", len(self.finished_folds())))
+            state = "cancelled" if self.done.cancelled else "finished"
+            n = self.done.folds_completed
+            n = len(self.finished_folds()) if n is None else n
             return 1, 1, f"{state}: {n} of {self.folds_total} folds"
         member = (f" · network {self.member}/{self.members}" if self.members > 1 else "")
         if self.final_epochs:
@@ -132,11 +133,11 @@ class TrainingProgress:
 
     def model_path(self) -> str | None:
         """The final model when there is one, else the best fold's checkpoint."""
-        if self.done and self.done.get("model"):
-            return str(self.done["model"])
+        if self.done is not None and self.done.model:
+            return self.done.model
         best = self.best_fold()
         return best.checkpoint if best else None
 
     def succeeded(self) -> bool:
         """A "done" event with at least one finished fold arrived."""
-        return bool(self.done) and int(self.done.get("folds_completed", 0)) > 0
+        return self.done is not None and (self.done.folds_completed or 0) > 0

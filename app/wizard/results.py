@@ -13,6 +13,8 @@ from PyQt5.QtWidgets import (
     QWizardPage,
 )
 
+from model.progress_events import ProgressEvent
+
 from app.background_task import TaskRunner
 from app.wizard.progress import TrainingProgress
 
@@ -24,8 +26,8 @@ PLOTS = (("confusion.png", "Confusion matrix (all test folds)"),
 
 def metrics_html(progress: TrainingProgress) -> str:
     """WA / UA / macro-F1 mean ± std over folds, with what the run was."""
-    done = progress.done or {}
-    summary = done.get("summary") or {}
+    done = progress.done or ProgressEvent("done")
+    summary = done.summary or {}
     rows = []
     for key, name in (("wa", "WA (accuracy)"), ("ua", "UA (balanced accuracy)"),
                       ("macro_f1", "Macro-F1")):
@@ -35,9 +37,9 @@ def metrics_html(progress: TrainingProgress) -> str:
             spread = f" ± {std:.3f}" if std is not None else ""
             rows.append(f"<tr><td>{name}&nbsp;&nbsp;</td>"
                         f"<td><b>{m['mean']:.3f}</b>{spread}</td></tr>")
-    n = int(done.get("folds_completed", 0))
+    n = done.folds_completed or 0
     note = f"{progress.protocol or 'cross-validation'}, {n} of {progress.folds_total} folds"
-    if done.get("cancelled"):
+    if done.cancelled:
         note += " (cancelled: only the finished folds are counted)"
     return (f"<p>{html.escape(note)}</p><table style='font-size:12pt'>{''.join(rows)}</table>")
 
@@ -144,12 +146,12 @@ class ResultsPage(QWizardPage):
 
     def show_results(self, progress: TrainingProgress) -> None:
         """Fill the page from a finished run."""
-        done = progress.done or {}
-        self.run_dir = done.get("run_dir")
-        self.report_path = done.get("report")
+        done = progress.done or ProgressEvent("done")
+        self.run_dir = done.run_dir
+        self.report_path = done.report
         self.model_path = progress.model_path()
         self.metrics_label.setText(metrics_html(progress))
-        if done.get("model"):
+        if done.model:
             which = "Final model (all speakers)"
         else:
             best = progress.best_fold()

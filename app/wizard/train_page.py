@@ -14,7 +14,10 @@ from PyQt5.QtWidgets import (
     QWizardPage,
 )
 
+from model.progress_events import ProgressEvent
+
 from app.wizard.progress import Curves, TrainingProgress
+from app.wizard.settings import train_args, write_run
 from app.wizard.train_process import TrainProcess
 
 log = logging.getLogger(__name__)
@@ -170,7 +173,13 @@ class TrainPage(QWizardPage):
         process.failed.connect(self._failed)
         process.finished.connect(self._finished)
         self.process = process
-        args = [str(wizard.main_py)] + wizard.train_settings().to_args()
+        out = wizard.run_dir()
+        try:
+            run_file = write_run(out, wizard.run_sections())
+        except (OSError, ValueError) as exc:
+            self._failed(f"Could not write the run's settings: {exc}")
+            return
+        args = [str(wizard.main_py)] + train_args(run_file, out)
         self._append_log(f"$ {wizard.python} {' '.join(args)}\n")
         process.start(wizard.python, args, wizard.workdir)
         self.stop_button.setEnabled(True)
@@ -204,7 +213,7 @@ class TrainPage(QWizardPage):
             old.deleteLater()
 
     # -- events ------------------------------------------------------------------------
-    def _event(self, event: dict) -> None:
+    def _event(self, event: ProgressEvent) -> None:
         kind = self.progress.handle(event)
         p = self.progress
         if kind == "start":
@@ -216,7 +225,7 @@ class TrainPage(QWizardPage):
             title = f"fold {p.fold}" if kind == "epoch" else "final model"
             self.curves.show_curves(p.curves, title)
         elif kind == "fold_end":
-            self._fold_row(p.folds[int(event["fold"])])
+            self._fold_row(p.folds[event.fold])
         elif kind == "final_start":
             self.status_label.setText(f"Training the final model on every speaker for "
                                       f"{p.final_epochs} epochs.")
@@ -288,8 +297,8 @@ class TrainPage(QWizardPage):
         self.stop_button.setText("Stop training")
         self._mark_unfinished()
         if p.done is not None:
-            n = int(p.done.get("folds_completed", 0))
-            if p.done.get("cancelled"):
+            n = p.done.folds_completed or 0
+            if p.done.cancelled:
                 self.status_label.setText(
                     f"Cancelled after {n} finished fold{'s' if n != 1 else ''}."
                     + (" Press Next for their results." if n else

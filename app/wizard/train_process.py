@@ -1,17 +1,19 @@
 """Running ``main.py train --progress-json`` as a QProcess and reading its JSON-line events.
 
-``JsonLineParser`` (no Qt) turns stdout bytes, arriving in arbitrary chunks, into event dicts;
+``JsonLineParser`` (no Qt) turns stdout bytes, arriving in arbitrary chunks, into
+model.progress_events.ProgressEvent records (the class that wrote them);
 ``TrainProcess`` owns the QProcess, forwards events, stderr text and the outcome as signals,
 and cancels with SIGTERM (the trainer keeps finished folds and still reports "done"),
 escalating to kill() when the process has not ended after a timeout.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from PyQt5.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, pyqtSignal
+
+from model.progress_events import ProgressEvent
 
 log = logging.getLogger(__name__)
 
@@ -21,38 +23,35 @@ KILL_AFTER_MS = 15000  # SIGTERM stops within one batch; a hung process is kille
 class JsonLineParser:
     """Incremental parser: ``feed(chunk)`` returns the events completed by this chunk.
 
-    A line that is not a JSON object with an "event" key is kept in ``garbage`` (and logged)
-    rather than raising; a partial line waits for the rest. ``flush()`` parses what is left
-    when the stream ends without a final newline.
+    A line that is not a progress event (not JSON, no known "event", unknown keys) is kept in
+    ``garbage`` (and logged) rather than raising; a partial line waits for the rest.
+    ``flush()`` parses what is left when the stream ends without a final newline.
     """
 
     def __init__(self) -> None:
         self._buffer = b""
         self.garbage: list[str] = []
 
-    def feed(self, chunk: bytes | str) -> list[dict]:
+    def feed(self, chunk: bytes | str) -> list[ProgressEvent]:
         if isinstance(chunk, str):
             chunk = chunk.encode("utf-8")
         self._buffer += chunk
         *lines, self._buffer = self._buffer.split(b"\n")
         return [e for e in map(self._parse, lines) if e is not None]
 
-    def flush(self) -> list[dict]:
+    def flush(self) -> list[ProgressEvent]:
         rest, self._buffer = self._buffer, b""
         event = self._parse(rest)
         return [event] if event is not None else []
 
-    def _parse(self, raw: bytes) -> dict | None:
+    def _parse(self, raw: bytes) -> ProgressEvent | None:
         text = raw.decode("utf-8", errors="replace").strip()
         if not text:
             return None
         try:
-            event = json.loads(text)
-        except ValueError:
-            event = None
-        if isinstance(event, dict) and isinstance(event.get("event"), str):
-            return event
-        log.debug("non-event line on the trainer's stdout: %r", text[:200])
+            return ProgressEvent.from_json(text)
+        except (ValueError, TypeError) as exc:
+            log.debug("non-event line on the trainer's stdout (%s): %r", exc, text[:200])
         self.garbage.append(text)
         return None
 
@@ -60,13 +59,13 @@ class JsonLineParser:
 class TrainProcess(QObject):
     """One training process. Signals:
 
-    progressEvent(dict): a progress event, in order; output(str): stderr text and non-event stdout
-    lines, for the log; failed(str): the process could not start (no ``finished`` follows);
-    finished(int, bool): exit code and whether it crashed (killed by a signal included),
-    after every event was delivered.
+    progressEvent(ProgressEvent): a progress event, in order; output(str): stderr text and
+    non-event stdout lines, for the log; failed(str): the process could not start (no
+    ``finished`` follows); finished(int, bool): exit code and whether it crashed (killed by a
+    signal included), after every event was delivered.
     """
 
-    progressEvent = pyqtSignal(dict)
+    progressEvent = pyqtSignal(object)
     output = pyqtSignal(str)
     failed = pyqtSignal(str)
     finished = pyqtSignal(int, bool)

@@ -10,7 +10,6 @@ from PyQt5.QtWidgets import QWizard
 
 from app.wizard.corpus_page import CorpusPage
 from app.wizard.results import ResultsPage
-from app.wizard.settings import TrainSettings
 from app.wizard.setup_page import SetupPage
 from app.wizard.train_page import TrainPage
 from app.wizard.train_process import KILL_AFTER_MS
@@ -52,11 +51,19 @@ class TrainingWizard(QWizard):
         self.train_page.runFinished.connect(self._run_finished)
         self.resize(900, 680)
 
-    def train_settings(self) -> TrainSettings:
-        """The run the corpus and setup pages describe."""
+    def run_sections(self) -> dict:
+        """The run.json object of the run the corpus and setup pages describe (ConfigError
+        while a setting is not allowed)."""
+        from model.cli.run_file import describe_run
+
         path, label_map, classes = self.corpus_page.key()
-        return TrainSettings(corpus=path, label_map=label_map, classes=classes,
-                             **self.setup_page.values())
+        return describe_run(*self.setup_page.configs(), corpus=path,
+                            label_map=[label_map] if label_map else None,
+                            classes=list(classes) or None, **self.setup_page.run_options())
+
+    def run_dir(self) -> Path:
+        """The folder the run writes into."""
+        return self.setup_page.out_dir()
 
     def reject(self) -> None:
         """Cancel/close: a running trainer is stopped first; the wizard closes once it ends."""

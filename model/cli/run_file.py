@@ -10,20 +10,54 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from model.config import ConfigError, config_to_dict
+from model.config import (
+    ConfigError, FrontendConfig, ModelConfig, TrainConfig, check_run_configs, config_from_dict,
+    config_to_dict, train_config_from_dict,
+)
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
+SECTIONS = ("frontend", "model", "train", "corpus", "run")
+
+
+def read_sections(path: Path) -> dict:
+    """The sections of a config or run.json file; ConfigError naming the file otherwise."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+    if not isinstance(data, dict) or set(data) - set(SECTIONS):
+        raise ConfigError(f"{path}: expected an object with sections {list(SECTIONS)}, "
+                          f"got keys {sorted(data) if isinstance(data, dict) else data!r}")
+    return data
+
+
+def configs_from_sections(sections: dict) -> tuple[FrontendConfig, ModelConfig, TrainConfig]:
+    """The three configs of a run (absent sections and keys: the dataclass defaults), every
+    field and the cross-field rules checked; ConfigError naming the key otherwise."""
+    frontend = config_from_dict(FrontendConfig, sections.get("frontend", {}))
+    model = config_from_dict(ModelConfig, sections.get("model", {}))
+    train = train_config_from_dict(sections.get("train", {}))
+    check_run_configs(frontend, train)
+    return frontend, model, train
+
+
+def describe_run(frontend, model, train, *, corpus: str, label_map: list[str] | None = None,
+                 classes: list[str] | None = None, drop_conflicting: bool = False,
+                 final: bool = True, max_folds: int | None = None) -> dict:
+    """The run.json object of one run: its three configs, its corpus and its run options."""
+    return {"frontend": config_to_dict(frontend), "model": config_to_dict(model),
+            "train": config_to_dict(train),
+            "corpus": {"path": str(Path(corpus).expanduser().resolve()), "map": label_map,
+                       "classes": classes, "drop_conflicting": bool(drop_conflicting)},
+            "run": {"final": final, "max_folds": max_folds}}
 
 
 def run_sections(args, frontend, model, train) -> dict:
     """The run.json object of a ``train`` invocation (parsed args and its three configs)."""
-    return {"frontend": config_to_dict(frontend), "model": config_to_dict(model),
-            "train": config_to_dict(train),
-            "corpus": {"path": str(Path(args.corpus).expanduser().resolve()),
-                       "map": args.map, "classes": args.classes,
-                       "drop_conflicting": bool(args.drop_conflicting)},
-            "run": {"final": not args.no_final, "max_folds": args.max_folds}}
+    return describe_run(frontend, model, train, corpus=args.corpus, label_map=args.map,
+                        classes=args.classes, drop_conflicting=args.drop_conflicting,
+                        final=not args.no_final, max_folds=args.max_folds)
 
 
 def write_run_file(out_dir: Path, sections: dict) -> Path:

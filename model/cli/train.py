@@ -1,25 +1,29 @@
 """``main.py train``: speaker-independent cross-validation, then a final model, into a run folder.
 
 Without ``--progress-json``, tqdm bars (folds, epochs) go to stderr and a result summary to
-stdout. With it, stdout carries only JSON lines, one per progress event (see CONTRACT
-"--progress-json"), logs go to stderr. SIGTERM/SIGINT cancel after the current batch: finished
-folds are kept and summarised, "done" is still emitted (cancelled: true), exit code 3 with a
-message naming the folds kept and the ``--resume`` command. A second SIGINT aborts at once.
-Errors: a message on stderr (and an "error" event), exit code 2.
+stdout. With it, stdout carries only JSON lines, one per progress event
+(model.progress_events.ProgressEvent documents them), logs go to stderr. SIGTERM/SIGINT cancel
+after the current batch: finished folds are kept and summarised, "done" is still emitted
+(cancelled: true), exit code 3 with a message naming the folds kept and the ``--resume``
+command. A second SIGINT aborts at once. Errors: a message on stderr (and an "error" event),
+exit code 2.
 
 ``--config FILE``: JSON object with optional sections "frontend", "model", "train" (the config
 dataclasses' fields, "train" may hold "augment" and "channel" objects), "corpus" and "run" (see
-model.cli.run_file; every run folder's run.json is such a file); command-line options override
-it. ``--resume RUN`` reads RUN/run.json, keeps the folds RUN/metrics.json finished and trains
-the rest.
+model.cli.run_file; every run folder's run.json is such a file). Options that set a config
+field (``--epochs``, ``--no-adain``, ...) keep their value under the field's dotted name
+("train.epochs"), and ``--set SECTION.FIELD=VALUE`` reaches any field; all of them override the
+file through one path (``apply_overrides``), and the configs built from the result check every
+value. ``--resume RUN`` reads RUN/run.json, keeps the folds RUN/metrics.json finished and
+trains the rest.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import logging
-import math
 import signal
 import sys
 import threading
@@ -27,25 +31,65 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from model.config import (
-    ARCHS, BAND_NORMS, ConfigError, FrontendConfig, ModelConfig, TrainConfig, config_from_dict,
-    train_config_from_dict,
-)
+from model.config import ARCHS, BAND_NORMS, ConfigError, FrontendConfig, ModelConfig, TrainConfig
 from model.loudness import LOUDNESS_MODES
+from model.progress_events import ProgressEvent
 
 log = logging.getLogger(__name__)
 
-_CONFIG_SECTIONS = ("frontend", "model", "train", "corpus", "run")
-# option dest -> config field, for plain value overrides (None: not given)
-_MODEL_VALUES = {"arch": "arch", "hidden": "hidden", "gru_layers": "gru_layers",
-                 "frame_pool": "frame_pool", "dropout": "dropout", "ensemble": "ensemble",
-                 "stats_branch": "stats_branch"}
-_TRAIN_VALUES = {"folds": "folds", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
-                 "adversarial_weight": "adversarial_weight", "patience": "patience",
-                 "val_speakers": "val_speakers", "seed": "seed"}
-_MODEL_SWITCHES = {"no_adain": "use_adain", "no_adversary": "use_speaker_adversary",
-                   "no_self_attention": "use_self_attention", "no_posenc": "use_posenc",
-                   "no_enhancement": "use_enhancement"}
+ABLATION = "ablation: switch this part of the enhanced network off"
+
+
+def _override(p, flag: str, path: str, **kwargs) -> None:
+    """An option that sets the config field ``path`` ("section.field[.field]"): its value
+    lands in ``args`` under that dotted name, which build_configs applies generically."""
+    if "action" not in kwargs and "choices" not in kwargs:
+        kwargs.setdefault("metavar", path.rsplit(".", 1)[-1].upper())
+    p.add_argument(flag, dest=path, default=None, **kwargs)
+
+
+def _add_config_options(p) -> None:
+    """Options that override single config fields; ``--set`` reaches every other one."""
+    _override(p, "--arch", "model.arch", choices=ARCHS, help="network (default: enhanced)")
+    _override(p, "--folds", "train.folds", type=int,
+              help="k of grouped k-fold; 0 = leave-one-speaker-out (corpora with sessions: "
+                   "one fold per session)")
+    for flag, path, kind in (("--epochs", "train.epochs", int),
+                             ("--batch-size", "train.batch_size", int),
+                             ("--lr", "train.lr", float), ("--hidden", "model.hidden", int),
+                             ("--gru-layers", "model.gru_layers", int),
+                             ("--dropout", "model.dropout", float),
+                             ("--adversarial-weight", "train.adversarial_weight", float),
+                             ("--seed", "train.seed", int)):
+        _override(p, flag, path, type=kind)
+    _override(p, "--frame-pool", "model.frame_pool", type=int,
+              help="average-pool input frames by this factor")
+    _override(p, "--ensemble", "model.ensemble", type=int, metavar="M",
+              help="train M networks one by one (own seed, validation speakers and early "
+                   "stopping) and average their probabilities")
+    _override(p, "--stats-branch", "model.stats_branch", action=argparse.BooleanOptionalAction,
+              help="fuse the network with a linear classifier on utterance statistics")
+    _override(p, "--patience", "train.patience", type=int, help="early-stopping patience")
+    _override(p, "--val-speakers", "train.val_speakers", type=int,
+              help="validation speakers per fold")
+    _override(p, "--no-level-augment", "train.augment.gain_prob", action="store_const",
+              const=0.0, help="no random recording-level gain (the rest of the augmentation "
+                              "stays)")
+    _override(p, "--loudness", "frontend.loudness", choices=LOUDNESS_MODES,
+              help="loudness normaliser in front of the frontend (default: bs1770)")
+    _override(p, "--band-norm", "frontend.band_norm", choices=BAND_NORMS,
+              help="per-utterance normalisation of each log-mel band (cmvn | none)")
+    _override(p, "--channel-variants", "train.channel.variants", type=int, metavar="K",
+              help="K channel-augmented variants per training file (rooms, noise, babble "
+                   "from training speakers, phone band, codec, clipping); 0 = off")
+    for flag, field in (("--no-adain", "use_adain"), ("--no-adversary", "use_speaker_adversary"),
+                        ("--no-self-attention", "use_self_attention"),
+                        ("--no-posenc", "use_posenc"), ("--no-enhancement", "use_enhancement")):
+        _override(p, flag, f"model.{field}", action="store_const", const=False, help=ABLATION)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="set any config field, e.g. train.augment.warp_prob=0.3 or "
+                        "train.augment.stretch_range=[0.9,1.1] (VALUE is JSON, else a string;"
+                        " may be repeated; applied after the options above)")
 
 
 def add_parser(subparsers) -> None:
@@ -59,43 +103,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--frontend", help="logmel (default) | speech_embedding | ge2e | hubert | "
                                       "hubert:ID_OR_DIR[@weighted]; join two with + (e.g. "
                                       "speech_embedding+ge2e, the shipped model's)")
-    p.add_argument("--arch", choices=ARCHS, help="network (default: enhanced)")
     p.add_argument("--out", type=Path, help="run folder to write (it gets a run.json that "
                                              "repeats the run with --config)")
     p.add_argument("--resume", type=Path, metavar="RUN",
                    help="continue a cancelled run in folder RUN from its finished folds (its "
                         "run.json holds the settings)")
-    p.add_argument("--folds", type=int, help="k of grouped k-fold; 0 = leave-one-speaker-out "
-                                             "(corpora with sessions: one fold per session)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--hidden", type=int)
-    p.add_argument("--gru-layers", type=int)
-    p.add_argument("--frame-pool", type=int, help="average-pool input frames by this factor")
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--ensemble", type=int, metavar="M",
-                   help="train M networks one by one (own seed, validation speakers and early "
-                        "stopping) and average their probabilities")
-    p.add_argument("--stats-branch", action=argparse.BooleanOptionalAction,
-                   help="fuse the network with a linear classifier on utterance statistics")
-    p.add_argument("--adversarial-weight", type=float)
-    p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
-    p.add_argument("--val-speakers", type=int, help="validation speakers per fold")
-    p.add_argument("--seed", type=int)
+    _add_config_options(p)
     p.add_argument("--no-augment", action="store_true", help="no feature augmentation")
-    p.add_argument("--no-level-augment", action="store_true",
-                   help="no random recording-level gain (the rest of the augmentation stays)")
-    p.add_argument("--loudness", choices=LOUDNESS_MODES,
-                   help="loudness normaliser in front of the frontend (default: bs1770)")
-    p.add_argument("--band-norm", choices=BAND_NORMS,
-                   help="per-utterance normalisation of each log-mel band (cmvn | none)")
-    p.add_argument("--channel-variants", type=int, metavar="K",
-                   help="K channel-augmented variants per training file (rooms, noise, babble "
-                        "from training speakers, phone band, codec, clipping); 0 = off")
-    for flag in _MODEL_SWITCHES:
-        p.add_argument("--" + flag.replace("_", "-"), action="store_true",
-                       help="ablation: switch this part of the enhanced network off")
     p.add_argument("--map", action="append", metavar="A=B,...",
                    help="label map, e.g. calm=neutral,exc=happy (may be repeated)")
     p.add_argument("--classes", nargs="+", help="classes to keep (space or comma separated)")
@@ -111,69 +125,67 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _read_sections(path: Path | None) -> dict:
-    if path is None:
-        return {}
+def _parse_set(item: str) -> tuple[str, object]:
+    """``"train.lr=0.002"`` -> ("train.lr", 0.002); a VALUE that is not JSON is a string."""
+    path, sep, text = item.partition("=")
+    if not sep or "." not in path:
+        raise ConfigError(f"--set {item!r}: expected SECTION.FIELD=VALUE, e.g. train.lr=0.002")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
-    if not isinstance(data, dict) or set(data) - set(_CONFIG_SECTIONS):
-        raise ConfigError(f"{path}: expected an object with sections {list(_CONFIG_SECTIONS)}, "
-                          f"got keys {sorted(data) if isinstance(data, dict) else data!r}")
-    return data
+        return path.strip(), json.loads(text)
+    except json.JSONDecodeError:
+        return path.strip(), text
+
+
+def config_overrides(args) -> dict[str, object]:
+    """The config fields the command line sets: {"train.epochs": 3, ...} (options, then
+    --set, then the frontend spec's name, encoder and layer mode)."""
+    from model.features import parse_frontend_spec
+
+    given = {k: v for k, v in vars(args).items() if "." in k and v is not None}
+    given.update(_parse_set(item) for item in getattr(args, "set", None) or [])
+    if getattr(args, "frontend", None):
+        spec = parse_frontend_spec(args.frontend)
+        given.update({f"frontend.{k}": getattr(spec, k)
+                      for k in ("name", "encoder", "layer_mode")})
+    return given
+
+
+def apply_overrides(sections: dict, overrides: dict[str, object]) -> dict:
+    """A copy of the config ``sections`` with each "section.field[.field]" set; the configs
+    built from it check every value (an unknown field is refused there, naming the valid
+    ones)."""
+    from model.cli.run_file import SECTIONS
+
+    result = copy.deepcopy(sections)
+    for path, value in overrides.items():
+        section, *names = path.split(".")
+        if section not in SECTIONS[:3]:
+            raise ConfigError(f"{path}: no config section {section!r}; available = "
+                              f"{list(SECTIONS[:3])}")
+        node = result.setdefault(section, {})
+        for name in names[:-1]:
+            node = node.setdefault(name, {})
+        node[names[-1]] = value
+    return result
 
 
 def build_configs(args) -> tuple[FrontendConfig, ModelConfig, TrainConfig]:
     """The three configs from --config (if any) overridden by the command-line options."""
-    from model.features import parse_frontend_spec
+    from model.cli.run_file import configs_from_sections, read_sections
 
-    sections = _read_sections(args.config)
-    frontend = (parse_frontend_spec(args.frontend) if args.frontend
-                else config_from_dict(FrontendConfig, sections.get("frontend", {})))
-    model = config_from_dict(ModelConfig, sections.get("model", {}))
-    train = train_config_from_dict(sections.get("train", {}))
-    given = {option: getattr(args, option) for option in (*_MODEL_VALUES, *_TRAIN_VALUES)
-             if getattr(args, option) is not None}
-    try:
-        model = dataclasses.replace(
-            model, **{f: given[o] for o, f in _MODEL_VALUES.items() if o in given},
-            **{f: False for o, f in _MODEL_SWITCHES.items() if getattr(args, o)})
-        train = dataclasses.replace(
-            train, **{f: given[o] for o, f in _TRAIN_VALUES.items() if o in given})
-        if args.no_augment:
-            train = dataclasses.replace(train, augment=train.augment.off())
-        if args.no_level_augment:
-            train = dataclasses.replace(
-                train, augment=dataclasses.replace(train.augment, gain_prob=0.0))
-        if args.channel_variants is not None:
-            train = dataclasses.replace(train, channel=dataclasses.replace(
-                train.channel, variants=args.channel_variants))
-        if args.loudness is not None:
-            frontend = dataclasses.replace(frontend, loudness=args.loudness)
-        if args.band_norm is not None:
-            frontend = dataclasses.replace(frontend, band_norm=args.band_norm)
-    except ValueError as exc:
-        raise ConfigError(f"invalid option: {exc}") from exc
+    sections = read_sections(args.config) if args.config is not None else {}
+    frontend, model, train = configs_from_sections(
+        apply_overrides(sections, config_overrides(args)))
+    if args.no_augment:
+        train = dataclasses.replace(train, augment=train.augment.off())
     return frontend, model, train
 
 
-def _finite(value):
-    """JSON-safe copy: NaN and infinities become null (they are not valid JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 class JsonLines:
-    """Progress callback printing one JSON object per event on stdout."""
+    """Progress callback printing one JSON line per event on stdout."""
 
-    def __call__(self, event: dict) -> None:
-        sys.stdout.write(json.dumps(_finite(event), allow_nan=False) + "\n")
+    def __call__(self, event: ProgressEvent) -> None:
+        sys.stdout.write(event.to_json() + "\n")
         sys.stdout.flush()
 
     def close(self) -> None:
@@ -198,39 +210,39 @@ class Bars:
         shown = f"{desc} · network {member}/{members}" if members > 1 else desc
         self.epochs = tqdm(total=total, desc=shown, unit="epoch", leave=False, file=sys.stderr)
 
-    def _next_member(self, event: dict) -> None:
-        """A new ensemble member restarts the epoch bar, named "... · network m/M"."""
-        member = int(event.get("member", 1))
+    def _epoch(self, event: ProgressEvent) -> None:
+        """One more epoch; a new ensemble member restarts the bar ("... · network m/M")."""
+        member = event.member or 1
         if member != self.member:
-            self._epoch_bar(*self.bar, member, int(event["members"]))
+            self._epoch_bar(*self.bar, member, event.members or 1)
+        self.epochs.update(1)
+        post = {"loss": f"{event.train_loss:.3f}"}
+        if event.val_ua is not None:
+            post["val_ua"] = f"{event.val_ua:.3f}"
+        self.epochs.set_postfix(post, refresh=True)
 
-    def __call__(self, event: dict) -> None:
-        kind = event["event"]
+    def __call__(self, event: ProgressEvent) -> None:
+        kind = event.kind
         if kind == "start":
-            self.folds = tqdm(total=event["folds"], desc=event["protocol"], unit="fold",
+            self.folds = tqdm(total=event.folds, desc=event.protocol, unit="fold",
                               file=sys.stderr)
-            self.n_epochs = event["epochs"]
+            self.n_epochs = event.epochs
         elif kind == "fold_start":
-            self._epoch_bar(self.n_epochs, f"fold {event['fold']}")
+            self._epoch_bar(self.n_epochs, f"fold {event.fold}")
         elif kind in ("epoch", "final_epoch"):
-            self._next_member(event)
-            self.epochs.update(1)
-            post = {"loss": f"{event['train_loss']:.3f}"}
-            if event.get("val_ua") is not None:
-                post["val_ua"] = f"{event['val_ua']:.3f}"
-            self.epochs.set_postfix(post, refresh=True)
+            self._epoch(event)
         elif kind == "fold_resumed":
             self.folds.update(1)
-            tqdm.write(f"fold {event['fold']}: kept from the cancelled run (UA "
-                       f"{event['ua']:.3f})", file=sys.stderr)
+            tqdm.write(f"fold {event.fold}: kept from the cancelled run (UA {event.ua:.3f})",
+                       file=sys.stderr)
         elif kind == "fold_end":
             self.epochs.close()
             self.folds.update(1)
-            tqdm.write(f"fold {event['fold']}: WA {event['wa']:.3f} UA {event['ua']:.3f} "
-                       f"macro-F1 {event['macro_f1']:.3f} (best epoch {event['best_epoch']})",
+            tqdm.write(f"fold {event.fold}: WA {event.wa:.3f} UA {event.ua:.3f} "
+                       f"macro-F1 {event.macro_f1:.3f} (best epoch {event.best_epoch})",
                        file=sys.stderr)
         elif kind == "final_start":
-            self._epoch_bar(event["epochs"], "final model")
+            self._epoch_bar(event.epochs, "final model")
         elif kind == "done":
             self.close()
 
@@ -275,7 +287,7 @@ EXIT_CANCELLED = 3
 def _apply_run_sections(args) -> dict:
     """Fill corpus/run options not given on the command line from the config's "corpus" and
     "run" sections (``--resume RUN`` reads RUN/run.json); returns the config's sections."""
-    from model.cli.run_file import RUN_FILE
+    from model.cli.run_file import RUN_FILE, read_sections
 
     if args.resume is not None:
         if args.config is not None or (args.out is not None and args.out != args.resume):
@@ -285,7 +297,7 @@ def _apply_run_sections(args) -> dict:
         if not args.config.is_file():
             raise ConfigError(f"{args.resume}: no run to resume (no {RUN_FILE}; `train` writes "
                               "one into every run folder)")
-    sections = _read_sections(args.config)
+    sections = read_sections(args.config) if args.config is not None else {}
     corpus, run = sections.get("corpus", {}), sections.get("run", {})
     for option, value in (("corpus", corpus.get("path")), ("map", corpus.get("map")),
                           ("classes", corpus.get("classes")),
@@ -346,7 +358,7 @@ def run(args: argparse.Namespace) -> int:
         message = str(exc) or type(exc).__name__
         print(f"error: {message}", file=sys.stderr)
         if args.progress_json:
-            progress({"event": "error", "message": message})
+            progress(ProgressEvent("error", message=message))
         return 2
     finally:
         progress.close()

@@ -1,9 +1,12 @@
 """Wizard pages 1 and 2: the corpus is checked off the GUI thread; settings are validated."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
+from PyQt5.QtWidgets import QWidget
 
 from app.wizard import TrainingWizard
 
@@ -57,7 +60,7 @@ def test_corpus_page_reads_a_manifest_off_the_gui_thread(qtbot, wizard, tmp_path
     assert _check(qtbot, page, manifest, classes="angry sad") is True
     assert page.summary["labels"] == {"angry": 6, "sad": 6}
     assert page.summary["dropped"] == {"happy": 6}
-    assert wizard.train_settings().classes == ("angry", "sad")
+    assert wizard.run_sections()["corpus"]["classes"] == ["angry", "sad"]
 
 
 def test_corpus_page_refuses_one_class_and_shows_warnings(qtbot, wizard, tmp_path):
@@ -107,46 +110,134 @@ def test_typing_checks_after_a_pause(qtbot, wizard, tmp_path):
     assert blocker.args == [True] and page.isComplete()
 
 
-def test_setup_page_starts_from_the_shipped_recipe(qtbot, wizard):
-    import json
+def _recipe():
+    from model.cli.run_file import configs_from_sections, read_sections
+    from model.package_files import assets_dir
 
+    return configs_from_sections(read_sections(assets_dir() / "recipe_ravdess.json"))
+
+
+def test_setup_page_defaults_are_the_shipped_recipe(qtbot, wizard):
+    from model.config import config_to_dict
     from model.package_files import assets_dir
 
     page = wizard.setup_page
-    recipe = json.loads((assets_dir() / "recipe_ravdess.json").read_text())
-    assert page.recipe_combo.currentData() == str(assets_dir() / "recipe_ravdess.json")
-    assert page.frontend_combo.currentData() == recipe["frontend"]["name"]
-    assert page.ensemble_spin.value() == recipe["model"]["ensemble"]
-    assert page.folds_spin.value() == recipe["train"]["folds"]
-    assert not page.arch_combo.isEnabled() and page.folds_spin.isEnabled()
-    args = wizard.train_settings().to_args()
-    assert args[args.index("--config") + 1] == str(assets_dir() / "recipe_ravdess.json")
-    assert "--arch" not in args and "--ensemble" not in args
-    page.recipe_combo.setCurrentIndex(page.recipe_combo.findData(""))
-    assert page.arch_combo.isEnabled() and "--config" not in wizard.train_settings().to_args()
+    assert page.start_combo.currentData() == str(assets_dir() / "recipe_ravdess.json")
+    frontend, model, train = page.configs()
+    want_frontend, want_model, want_train = _recipe()
+    assert frontend == want_frontend and train == want_train
+    assert config_to_dict(model) == config_to_dict(want_model)
+    assert page.editors["frontend.name"].widget.currentData() == "speech_embedding+ge2e"
+    assert page.editors["model.ensemble"].widget.value() == 5 and page.isComplete()
+    assert not page.advanced.body.isVisibleTo(page)  # Advanced starts closed
+    page.start_combo.setCurrentIndex(page.start_combo.findData(""))  # the config defaults
+    assert page.configs()[1].arch == "enhanced" and page.configs()[2].folds == 5
 
 
-def test_setup_page_validates_settings(qtbot, wizard, tmp_path):
+def test_every_config_field_has_an_editor_and_advanced_holds_the_rest(qtbot, wizard):
+    import dataclasses
+
+    from app.wizard.config_fields import DERIVED
+    from app.wizard.setup_page import COMMON
+    from model.config import AugmentConfig, ChannelConfig, FrontendConfig, ModelConfig, \
+        TrainConfig
+
     page = wizard.setup_page
-    page.recipe_combo.setCurrentIndex(page.recipe_combo.findData(""))  # custom settings
-    page.arch_combo.setCurrentIndex(page.arch_combo.findData("enhanced"))
-    page.frontend_combo.setCurrentIndex(page.frontend_combo.findData("logmel"))
-    assert page.isComplete()
-    page.folds_spin.setValue(1)
-    assert not page.isComplete() and "at least 2" in page.hint_label.text()
-    page.folds_spin.setValue(0)
-    assert page.folds_spin.text() == "leave-one-speaker-out" and page.isComplete()
-    page.hidden_spin.setValue(20)
-    page.ensemble_spin.setValue(3)
-    page.stats_check.setChecked(True)
-    assert not page.isComplete() and "divisible" in page.hint_label.text()
-    page.arch_combo.setCurrentIndex(page.arch_combo.findData("baseline"))
-    assert page.isComplete() and not page.adversarial_spin.isEnabled()
-    assert not page.encoder_edit.isEnabled()
-    page.frontend_combo.setCurrentIndex(page.frontend_combo.findData("hubert"))
-    assert page.encoder_edit.isEnabled()
-    page.out_edit.setText("")
+    nested = {"augment", "channel"}
+    paths = {f"{section}.{f.name}" for section, cls in (("frontend", FrontendConfig),
+                                                         ("model", ModelConfig),
+                                                         ("train", TrainConfig))
+             for f in dataclasses.fields(cls) if f.name not in nested}
+    paths |= {f"train.augment.{f.name}" for f in dataclasses.fields(AugmentConfig)}
+    paths |= {f"train.channel.{f.name}" for f in dataclasses.fields(ChannelConfig)}
+    assert set(page.editors) == paths - DERIVED
+    advanced = {w.objectName() for w in page.advanced.body.findChildren(QWidget)}
+    assert advanced >= paths - DERIVED - set(COMMON)
+    assert page.editors["train.label_smoothing"].widget.__class__.__name__ == "FloatSpin"
+    assert page.editors["train.augment.warp_range"].widget.text() == "0.9, 1.1"
+    for path, choices in (("frontend.band_norm", ["none", "cmvn"]),
+                          ("train.speaker_norm", ["global", "speaker"])):
+        combo = page.editors[path].widget  # choices read from the config's own check
+        assert [combo.itemData(i) for i in range(combo.count())] == choices
+
+
+def _run_json(qtbot, wizard, tmp_path):
+    """Fill the corpus page, then write the run.json the wizard would start."""
+    from app.wizard.settings import write_run
+
+    with qtbot.waitSignal(wizard.corpus_page.checked, timeout=10000):
+        wizard.corpus_page.path_edit.setText(str(write_manifest(tmp_path)))
+        wizard.corpus_page.map_edit.setText("angry=happy")
+        wizard.corpus_page.check()
+    return json.loads(write_run(tmp_path / "run", wizard.run_sections()).read_text())
+
+
+def test_an_advanced_change_reaches_the_run_json(qtbot, wizard, tmp_path):
+    from model.cli.run_file import configs_from_sections
+
+    page = wizard.setup_page
+    page.advanced.set_open(True)
+    page.editors["train.label_smoothing"].widget.setValue(0.25)
+    page.editors["train.augment.stretch_range"].widget.setText("0.8, 1.25")
+    page.editors["frontend.loudness"].widget.setCurrentIndex(
+        page.editors["frontend.loudness"].widget.findData("none"))
+    page.editors["model.use_posenc"].widget.setChecked(False)
+    page.max_folds_spin.setValue(2)
+    assert page.isComplete() and page.error_label.text() == ""
+    run = _run_json(qtbot, wizard, tmp_path)
+    assert run["train"]["label_smoothing"] == 0.25
+    assert run["train"]["augment"]["stretch_range"] == [0.8, 1.25]
+    assert run["frontend"]["loudness"] == "none" and run["model"]["use_posenc"] is False
+    assert run["train"]["epochs"] == 40 and run["model"]["ensemble"] == 5  # the recipe's
+    assert run["corpus"]["path"].endswith("manifest.csv") and run["corpus"]["map"] == [
+        "angry=happy"]
+    assert run["run"] == {"final": True, "max_folds": 2}
+    assert configs_from_sections(run)[2] == page.configs()[2]  # what train --config reads
+
+
+@pytest.mark.parametrize("path,value,message", [
+    ("train.label_smoothing", 1.5, "TrainConfig.label_smoothing: 1.5"),
+    ("train.augment.stretch_range", "1.2, 0.9", "AugmentConfig.stretch_range"),
+    ("train.channel.snr_db", "five, 30", "ChannelConfig.snr_db: 'five, 30'"),
+    ("train.folds", 1, "folds must be 0"),
+    ("train.augment.warp_prob", 0.3, "train.augment.warp_prob = 0.3"),  # not for this frontend
+])
+def test_an_invalid_value_shows_the_error_and_blocks_the_start(qtbot, wizard, path, value,
+                                                               message):
+    page = wizard.setup_page
+    editor = page.editors[path]
+    if isinstance(value, str):
+        editor.widget.setText(value)
+    else:
+        editor.widget.setValue(value)
+    assert message in page.error_label.text()
     assert not page.isComplete()
+    assert not wizard.button(wizard.NextButton).isEnabled()
+    with pytest.raises(ValueError, match=message.split(":")[0]):
+        wizard.run_sections()
+    editor.set_value(dataclasses_value(page, path))
+    assert page.isComplete() and page.error_label.text() == ""
+
+
+def dataclasses_value(page, path):
+    """The shipped recipe's value of ``path``."""
+    from app.wizard.config_fields import get_path
+
+    frontend, model, train = _recipe()
+    return get_path({"frontend": frontend, "model": model, "train": train}, path)
+
+
+def test_setup_page_run_options_and_output_folder(qtbot, wizard, tmp_path):
+    page = wizard.setup_page
+    page.editors["train.folds"].widget.setValue(0)
+    assert page.editors["train.folds"].widget.text() == "leave-one-speaker-out"
+    assert page.isComplete()
+    assert not page.editors["frontend.encoder"].widget.isEnabled()
+    frontend = page.editors["frontend.name"].widget
+    frontend.setCurrentIndex(frontend.findData("hubert"))
+    assert page.editors["frontend.encoder"].widget.isEnabled()
+    page.out_edit.setText("")
+    assert not page.isComplete() and "output folder" in page.error_label.text()
     full = tmp_path / "full"
     full.mkdir()
     (full / "old.txt").write_text("x")
@@ -155,13 +246,19 @@ def test_setup_page_validates_settings(qtbot, wizard, tmp_path):
     page.confirm = lambda text: asked.append(text) or False
     assert page.validatePage() is False and "not empty" in asked[0]
     page.confirm = lambda text: True
-    assert page.validatePage() is True
-    values = page.values()
-    assert values["frontend"] == "hubert" and values["arch"] == "baseline"
-    assert values["folds"] == 0 and values["hidden"] == 20 and values["out_dir"] == str(full)
-    assert values["ensemble"] == 3 and values["stats_branch"] is True
-    assert values["loudness"] is True and values["channel_variants"] == 4  # on by default
-    assert not page.band_norm_check.isEnabled()  # CMVN is for log-mel bands only
-    page.loudness_check.setChecked(False)
-    page.channel_spin.setValue(0)
-    assert page.values()["loudness"] is False and page.values()["channel_variants"] == 0
+    assert page.validatePage() is True and wizard.run_dir() == full
+    page.final_check.setChecked(False)
+    assert page.run_options() == {"final": False, "max_folds": None}
+
+
+def test_setup_page_starts_from_an_earlier_run_json(qtbot, wizard, tmp_path):
+    page = wizard.setup_page
+    page.editors["train.epochs"].widget.setValue(7)
+    page.max_folds_spin.setValue(1)
+    run = _run_json(qtbot, wizard, tmp_path)
+    page.start_combo.setCurrentIndex(page.start_combo.findData(""))
+    assert page.configs()[2].epochs == 40 and page.max_folds_spin.value() == 0
+    page.start_combo.addItem("earlier", str(tmp_path / "run" / "run.json"))
+    page.start_combo.setCurrentIndex(page.start_combo.count() - 1)
+    assert page.configs()[2].epochs == 7 and page.max_folds_spin.value() == 1
+    assert run["train"]["epochs"] == 7

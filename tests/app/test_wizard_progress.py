@@ -1,16 +1,17 @@
 """The trainer's JSON-line parser, the run state built from events, and the train arguments."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 
-import pytest
-
 from app.wizard.progress import TrainingProgress
-from app.wizard.settings import TrainSettings
+from app.wizard.settings import train_args
 from app.wizard.train_process import JsonLineParser
+from model.progress_events import ProgressEvent
 
-EVENTS = [
+LINES = [
     {"event": "start", "protocol": "grouped-k-fold", "folds": 2, "epochs": 3,
      "labels": ["happy", "sad"]},
     {"event": "fold_start", "fold": 1, "test_speakers": ["a", "b"], "val_speakers": ["c"],
@@ -26,14 +27,19 @@ EVENTS = [
     {"event": "epoch", "fold": 2, "epoch": 1, "epochs": 3, "train_loss": 1.1, "val_loss": 1.3,
      "val_ua": 0.45},
 ]
+EVENTS = [ProgressEvent.from_dict(line) for line in LINES]
 
 
-def _lines(events):
-    return "".join(json.dumps(e) + "\n" for e in events).encode()
+def E(**fields) -> ProgressEvent:  # noqa: N802 - reads like the JSON line it stands for
+    return ProgressEvent.from_dict(fields)
+
+
+def _lines(lines):
+    return "".join(json.dumps(e) + "\n" for e in lines).encode()
 
 
 def test_parser_reassembles_lines_split_anywhere():
-    data = _lines(EVENTS)
+    data = _lines(LINES)
     for step in (1, 7, 64, len(data)):
         parser = JsonLineParser()
         got = []
@@ -46,14 +52,17 @@ def test_parser_reassembles_lines_split_anywhere():
 def test_parser_keeps_garbage_and_skips_non_events():
     parser = JsonLineParser()
     chunk = (b"Traceback? not json\n"
-             b'[1, 2]\n{"no_event": 1}\n\n   \n'
+             b'[1, 2]\n{"no_event": 1}\n{"event": "new_kind"}\n\n   \n'
+             b'{"event": "fold_start", "fold": 1, "typo": 2}\n'
              b'{"event": "fold_start", "fold": 1}\r\n'
              b'{"event": "epoch", "fol')
     events = parser.feed(chunk)
-    assert events == [{"event": "fold_start", "fold": 1}]
-    assert parser.garbage == ["Traceback? not json", "[1, 2]", '{"no_event": 1}']
+    assert events == [E(event="fold_start", fold=1)]
+    assert parser.garbage == ["Traceback? not json", "[1, 2]", '{"no_event": 1}',
+                              '{"event": "new_kind"}', '{"event": "fold_start", "fold": 1, '
+                                                       '"typo": 2}']
     assert parser.feed('d": 1}') == []  # still no newline
-    assert parser.flush() == [{"event": "epoch", "fold": 1}]
+    assert parser.flush() == [E(event="epoch", fold=1)]
     assert parser.feed(b"\xff\xfe broken utf8\n") == []
     assert parser.garbage[-1].endswith("broken utf8")
 
@@ -62,8 +71,7 @@ def test_progress_tracks_folds_curves_and_bar():
     p = TrainingProgress()
     assert p.bar() == (0, 0, "preparing features…")
     kinds = [p.handle(e) for e in EVENTS]
-    assert kinds == [e["event"] for e in EVENTS]
-    assert p.handle({"event": "something_new"}) == ""
+    assert kinds == [e["event"] for e in LINES]
     assert (p.protocol, p.folds_total, p.epochs_total) == ("grouped-k-fold", 2, 3)
     assert p.curves.epochs == [1] and p.curves.val_ua == [0.45]  # fold 2's curves only
     rows = p.finished_folds()
@@ -71,27 +79,27 @@ def test_progress_tracks_folds_curves_and_bar():
     assert p.folds[2].wa is None
     value, maximum, text = p.bar()
     assert (value, maximum) == (3 + 1, 6) and text == "fold 2/2 · epoch 1/3"
-    p.handle({"event": "final_start", "epochs": 2})
-    p.handle({"event": "final_epoch", "epoch": 1, "train_loss": 0.5, "val_loss": None})
+    p.handle(E(event="final_start", epochs=2))
+    p.handle(E(event="final_epoch", epoch=1, train_loss=0.5, val_loss=None))
     assert p.bar()[:2] == (1, 2) and math.isnan(p.curves.val_loss[0])
 
 
 def test_an_ensemble_shows_one_member_at_a_time():
     p = TrainingProgress()
-    p.handle({"event": "start", "protocol": "grouped-k-fold", "folds": 2, "epochs": 4})
-    p.handle({"event": "fold_start", "fold": 1, "test_speakers": ["a"]})
+    p.handle(E(event="start", protocol="grouped-k-fold", folds=2, epochs=4))
+    p.handle(E(event="fold_start", fold=1, test_speakers=["a"]))
     for member in (1, 2):
         for epoch in (1, 2):
-            p.handle({"event": "epoch", "fold": 1, "epoch": epoch, "epochs": 4,
-                      "val_ua": 0.1 * member, "member": member, "members": 3})
+            p.handle(E(event="epoch", fold=1, epoch=epoch, epochs=4,
+                       val_ua=0.1 * member, member=member, members=3))
     assert p.curves.epochs == [1, 2] and p.curves.val_ua == [0.2, 0.2]   # member 2's only
     assert p.bar() == (4 + 2, 2 * 3 * 4, "fold 1/2 · network 2/3 · epoch 2/4")
-    p.handle({"event": "fold_end", "fold": 1, "wa": 0.5, "ua": 0.5, "best_epoch": 2})
-    p.handle({"event": "fold_start", "fold": 2, "test_speakers": ["b"]})
-    p.handle({"event": "epoch", "fold": 2, "epoch": 1, "epochs": 4, "member": 1, "members": 3})
+    p.handle(E(event="fold_end", fold=1, wa=0.5, ua=0.5, best_epoch=2))
+    p.handle(E(event="fold_start", fold=2, test_speakers=["b"]))
+    p.handle(E(event="epoch", fold=2, epoch=1, epochs=4, member=1, members=3))
     assert p.bar() == (12 + 1, 24, "fold 2/2 · network 1/3 · epoch 1/4")
-    p.handle({"event": "final_start", "epochs": 2})
-    p.handle({"event": "final_epoch", "epoch": 1, "member": 3, "members": 3})
+    p.handle(E(event="final_start", epochs=2))
+    p.handle(E(event="final_epoch", epoch=1, member=3, members=3))
     assert p.bar() == (1, 2, "final model on all speakers · network 3/3: epoch 1/2")
 
 
@@ -106,54 +114,44 @@ def test_model_path_prefers_final_then_best_fold():
     p = TrainingProgress()
     for e in EVENTS:
         p.handle(e)
-    p.handle({"event": "fold_end", "fold": 2, "wa": 0.7, "ua": 0.65, "macro_f1": 0.6,
-              "best_epoch": 1, "checkpoint": "/run/fold_2/model.safetensors"})
-    p.handle({"event": "done", "run_dir": "/run", "model": None, "folds_completed": 2,
-              "cancelled": True, "summary": None})
+    p.handle(E(event="fold_end", fold=2, wa=0.7, ua=0.65, macro_f1=0.6,
+               best_epoch=1, checkpoint="/run/fold_2/model.safetensors"))
+    p.handle(E(event="done", run_dir="/run", model=None, folds_completed=2,
+               cancelled=True, summary=None))
     assert p.best_fold().fold == 2
     assert p.model_path() == "/run/fold_2/model.safetensors"
     assert p.succeeded() and p.bar() == (1, 1, "cancelled: 2 of 2 folds")
-    p.done = dict(p.done, model="/run/model.safetensors", cancelled=False)
+    p.done = E(event="done", run_dir="/run", model="/run/model.safetensors",
+               folds_completed=2, cancelled=False)
     assert p.model_path() == "/run/model.safetensors"
 
 
 def test_nothing_finished_is_not_a_success():
     p = TrainingProgress()
     p.handle(EVENTS[0])
-    p.handle({"event": "done", "run_dir": "/run", "model": None, "folds_completed": 0,
-              "cancelled": True})
+    p.handle(E(event="done", run_dir="/run", model=None, folds_completed=0,
+               cancelled=True))
     assert not p.succeeded() and p.model_path() is None
-    p.handle({"event": "error", "message": "boom"})
+    p.handle(E(event="error", message="boom"))
     assert p.error == "boom"
 
 
-def test_settings_to_args():
-    s = TrainSettings(corpus="/c/manifest.csv", out_dir="/runs/x", label_map="calm=neutral",
-                      classes=("angry", "sad"), epochs=2, batch_size=8, lr=0.0005, hidden=16,
-                      folds=0, max_folds=2, augment=False, adversarial_weight=0.2,
-                      final_model=False, arch="baseline", ensemble=3, stats_branch=True,
-                      loudness=False, channel_variants=6)
-    args = s.to_args()
-    assert args[:2] == ["train", "--progress-json"]
-    pairs = dict(zip(args[2::2], args[3::2]))
-    assert pairs["--corpus"] == "/c/manifest.csv" and pairs["--out"] == "/runs/x"
-    assert pairs["--frontend"] == "logmel" and pairs["--arch"] == "baseline"
-    assert float(pairs["--lr"]) == 0.0005 and pairs["--folds"] == "0"
-    assert pairs["--map"] == "calm=neutral" and pairs["--classes"] == "angry,sad"
-    assert pairs["--max-folds"] == "2" and pairs["--ensemble"] == "3"
-    assert pairs["--loudness"] == "none" and pairs["--channel-variants"] == "6"
-    assert pairs["--band-norm"] == "cmvn"
-    hubert = TrainSettings(corpus="c", out_dir="o", frontend="hubert").to_args()
-    assert hubert[hubert.index("--band-norm") + 1] == "none"  # log-mel bands only
-    assert "--no-augment" in args and "--no-final" in args and "--stats-branch" in args
-    assert "--stats-branch" not in TrainSettings(corpus="c", out_dir="o").to_args()
+def test_train_args_run_the_written_run_json():
+    assert train_args("/runs/x/run.json", "/runs/x") == [
+        "train", "--progress-json", "--config", "/runs/x/run.json", "--out", "/runs/x"]
 
 
-@pytest.mark.parametrize("encoder,weighted,spec", [
-    ("", False, "hubert"), ("/models/hub", True, "hubert:/models/hub@weighted"),
-    ("facebook/hubert-base-ls960", False, "hubert:facebook/hubert-base-ls960")])
-def test_hubert_frontend_spec(encoder, weighted, spec):
-    s = TrainSettings(corpus="c", out_dir="o", frontend="hubert", encoder=encoder,
-                      weighted_layers=weighted)
-    assert s.frontend_spec() == spec
-    assert s.to_args()[s.to_args().index("--frontend") + 1] == spec
+def test_the_trainers_json_lines_parse_into_the_same_record():
+    """What ``train --progress-json`` writes (ProgressEvent.to_json) is what the wizard reads."""
+    from model.cli.train import JsonLines
+
+    written = [*EVENTS, E(event="done", run_dir="/r", model=None, summary=None,
+                          folds_completed=1, cancelled=False),
+               E(event="epoch", fold=1, epoch=1, val_ua=float("nan"), member=2, members=3)]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for event in written:
+            JsonLines()(event)
+    parsed = JsonLineParser().feed(out.getvalue())
+    assert parsed[:-1] == written[:-1]
+    assert parsed[-1].val_ua is None and parsed[-1].member == 2  # NaN is written as null

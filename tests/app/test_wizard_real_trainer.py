@@ -22,11 +22,11 @@ def test_wizard_runs_the_real_trainer(qtbot, synth_corpus, tmp_path, monkeypatch
     assert corpus.summary["kind"] == "iemocap" and len(corpus.summary["sessions"]) == 5
     wizard.next()
     setup = wizard.setup_page
-    setup.arch_combo.setCurrentIndex(setup.arch_combo.findData("baseline"))
-    setup.recipe_combo.setCurrentIndex(setup.recipe_combo.findData(""))
-    setup.epochs_spin.setValue(2)
-    setup.hidden_spin.setValue(8)
-    setup.batch_spin.setValue(16)
+    setup.start_combo.setCurrentIndex(setup.start_combo.findData(""))  # the config defaults
+    for path, value in (("model.arch", "baseline"), ("frontend.name", "logmel"),
+                        ("train.epochs", 2), ("model.hidden", 8), ("train.batch_size", 16),
+                        ("train.augment.noise_prob", 0.25)):
+        setup.editors[path].set_value(value)
     setup.max_folds_spin.setValue(1)
     setup.final_check.setChecked(False)
     setup.out_edit.setText(str(tmp_path / "run"))
@@ -49,4 +49,7 @@ def test_wizard_runs_the_real_trainer(qtbot, synth_corpus, tmp_path, monkeypatch
     assert Path(ready.args[0]) == fold_model
     assert load_checkpoint(ready.args[0]).labels == ["angry", "happy", "neutral", "sad"]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["train"] == metrics["configs"]["train"]  # the run.json it was started with
+    assert run["train"]["augment"]["noise_prob"] == 0.25 and run["model"]["hidden"] == 8
     assert f"{metrics['aggregate']['ua']['mean']:.3f}" in results.metrics_label.text()

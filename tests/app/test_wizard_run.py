@@ -44,8 +44,7 @@ def wizard(qtbot, tmp_path, monkeypatch, pngs):
     w.next()
     assert w.currentPage() is w.setup_page
     w.setup_page.confirm = lambda text: True  # a second run reuses the output folder
-    w.setup_page.recipe_combo.setCurrentIndex(w.setup_page.recipe_combo.findData(""))
-    w.setup_page.epochs_spin.setValue(4)
+    w.setup_page.editors["train.epochs"].widget.setValue(4)
     w.setup_page.out_edit.setText(str(tmp_path / "run"))
     return w
 
@@ -61,9 +60,12 @@ def test_full_run_to_results_and_model_ready(qtbot, wizard, tmp_path):
     page = wizard.train_page
     _run(qtbot, wizard)
     args = json.loads((tmp_path / "run" / "args.json").read_text())
-    assert args[:2] == ["train", "--progress-json"]
-    assert args[args.index("--corpus") + 1].endswith("manifest.csv")
-    assert args[args.index("--epochs") + 1] == "4"
+    run_file = tmp_path / "run" / "run.json"
+    assert args == ["train", "--progress-json", "--config", str(run_file), "--out",
+                    str(tmp_path / "run")]
+    run = json.loads(run_file.read_text())  # the run folder keeps what the run was given
+    assert run["corpus"]["path"].endswith("manifest.csv") and run["train"]["epochs"] == 4
+    assert run["model"]["ensemble"] == 5  # the rest is the shipped recipe
     assert page.fold_table.rowCount() == 3
     assert [page.fold_table.item(r, 3).text() for r in range(3)] == ["0.550", "0.700", "0.600"]
     assert page.fold_table.item(0, 1).text() == "spk1"

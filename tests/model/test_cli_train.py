@@ -15,6 +15,7 @@ from model.cli import build_parser, main
 from model.cli import train as train_cmd
 from model.cli.train import build_configs
 from model.corpora import load_corpus
+from model.progress_events import ProgressEvent
 
 
 
@@ -97,7 +98,7 @@ def test_sigterm_cancels_exits_3_and_resume_finishes_the_run(synth_corpus, cache
 
     def kill_after_first_fold(self, event):
         original(self, event)
-        if event["event"] == "fold_end":
+        if event.kind == "fold_end":
             os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(train_cmd.JsonLines, "__call__", kill_after_first_fold)
@@ -226,17 +227,54 @@ def test_level_and_channel_options_override_the_config_file(tmp_path):
 def test_bars_restart_for_each_ensemble_member():
     from model.cli.train import Bars
 
+    def bars_see(**fields):
+        bars(ProgressEvent.from_dict(fields))
+
     bars = Bars()
-    bars({"event": "start", "folds": 2, "protocol": "grouped-k-fold", "epochs": 3})
-    bars({"event": "fold_start", "fold": 1})
+    bars_see(event="start", folds=2, protocol="grouped-k-fold", epochs=3)
+    bars_see(event="fold_start", fold=1)
     for member in (1, 2):
         for epoch in (1, 2):
-            bars({"event": "epoch", "epoch": epoch, "train_loss": 0.5, "member": member,
-                  "members": 2})
+            bars_see(event="epoch", epoch=epoch, train_loss=0.5, member=member, members=2)
     assert bars.epochs.desc == "fold 1 · network 2/2" and bars.epochs.n == 2
-    bars({"event": "final_start", "epochs": 4})
-    bars({"event": "final_epoch", "epoch": 1, "train_loss": 0.5, "member": 1, "members": 2})
+    bars_see(event="final_start", epochs=4)
+    bars_see(event="final_epoch", epoch=1, train_loss=0.5, member=1, members=2)
     assert bars.epochs.desc == "final model" and bars.epochs.n == 1
-    bars({"event": "final_epoch", "epoch": 1, "train_loss": 0.5, "member": 2, "members": 2})
+    bars_see(event="final_epoch", epoch=1, train_loss=0.5, member=2, members=2)
     assert bars.epochs.desc == "final model · network 2/2" and bars.epochs.total == 4
     bars.close()
+
+
+def test_bars_draw_the_json_lines_a_run_wrote(json_run, capsys):
+    """The bars read the same records the JSON lines carry (ProgressEvent.from_json)."""
+    from model.cli.train import Bars
+
+    _, stdout, _ = json_run
+    bars = Bars()
+    for line in stdout.splitlines():
+        bars(ProgressEvent.from_json(line))
+    err = capsys.readouterr().err
+    assert "fold 1: WA" in err and "(best epoch" in err
+    assert bars.folds.n == 1 and bars.epochs.total >= 1
+
+
+def test_set_reaches_any_field_and_options_go_through_the_same_path(tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"train": {"augment": {"warp_prob": 0.2}}}))
+    frontend, model, train = build_configs(_parse(
+        "--config", str(config), "--set", "train.augment.warp_range=[0.8, 1.2]",
+        "--set", "train.label_smoothing=0.1", "--set", "frontend.band_norm=cmvn",
+        "--set", "model.use_posenc=false", "--epochs", "9"))
+    assert train.augment.warp_range == (0.8, 1.2) and train.augment.warp_prob == 0.2
+    assert train.label_smoothing == 0.1 and train.epochs == 9
+    assert frontend.band_norm == "cmvn" and model.use_posenc is False
+    assert train_cmd.config_overrides(_parse("--no-adain", "--lr", "0.01")) == {
+        "model.use_adain": False, "train.lr": 0.01}
+    with pytest.raises(ValueError, match="TrainConfig.lr: 'fast' \\(a string\\)"):
+        build_configs(_parse("--set", "train.lr=fast"))
+    with pytest.raises(ValueError, match="unknown keys \\['lrate'\\]"):
+        build_configs(_parse("--set", "train.lrate=0.1"))
+    with pytest.raises(ValueError, match="no config section 'optim'"):
+        build_configs(_parse("--set", "optim.lr=0.1"))
+    with pytest.raises(ValueError, match="SECTION.FIELD=VALUE"):
+        build_configs(_parse("--set", "lr"))

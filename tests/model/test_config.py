@@ -64,3 +64,19 @@ def test_log_mel_only_augmentations_are_refused_with_other_features():
     gain = TrainConfig(augment=AugmentConfig(gain_prob=0.5))
     with pytest.raises(ConfigError, match="band_norm = 'cmvn'"):
         check_run_configs(FrontendConfig(name="logmel", band_norm="cmvn"), gain)
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"hidden": 100, "attn_heads": 8}, "hidden = 100 must be divisible by attn_heads = 8"),
+])
+def test_cross_field_model_rules_are_refused_with_the_values(data, message):
+    with pytest.raises(ValueError, match=message):
+        config_from_dict(ModelConfig, data)
+    assert config_from_dict(ModelConfig, {**data, "use_self_attention": False}).hidden == 100
+    assert config_from_dict(ModelConfig, {**data, "arch": "baseline"}).hidden == 100
+
+
+def test_speaker_norm_choices():
+    assert TrainConfig(speaker_norm="speaker").speaker_norm == "speaker"
+    with pytest.raises(ValueError, match="speaker_norm 'voice'; available"):
+        TrainConfig(speaker_norm="voice")

@@ -86,7 +86,7 @@ def test_an_ensemble_is_trained_member_by_member_saved_and_predicted(tmp_path):
     folds = member_folds(utts, "manifest", cfg, fold, 3)
     events = []
     trained = train_members(utts, folds, feats, LABELS, CFG, cfg, frame_rate=FRAME_RATE,
-                            fold=1, progress=events.append, device="cpu")
+                            fold=1, progress=lambda e: events.append(e.to_dict()), device="cpu")
     assert isinstance(trained.network, Ensemble) and trained.model_cfg.ensemble == 3
     assert len(trained.member_best_epochs) == 3
     assert trained.member_val_speakers == [list(f.val_speakers) for f in folds]

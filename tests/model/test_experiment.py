@@ -49,7 +49,7 @@ def logmel_run(corpus, cache_dir, tmp_path_factory):
     frontend = CountingFrontend(build_frontend(FrontendConfig()))
     summary = run_cross_validation(corpus, FrontendConfig(), SMALL, _train_cfg(), out,
                                    cache_dir=cache_dir, frontend=frontend,
-                                   progress=events.append, max_folds=2)
+                                   progress=lambda e: events.append(e.to_dict()), max_folds=2)
     return summary, events, out, frontend
 
 
@@ -144,8 +144,8 @@ def test_cancel_after_the_first_fold_keeps_it(corpus, cache_dir, tmp_path):
     events = []
 
     def progress(event):
-        events.append(event)
-        if event["event"] == "fold_end":
+        events.append(event.to_dict())
+        if event.kind == "fold_end":
             cancel.set()
 
     summary = run_cross_validation(corpus, FrontendConfig(), SMALL,
@@ -167,7 +167,7 @@ def test_cancel_inside_the_first_fold_discards_it(corpus, cache_dir, tmp_path):
     cancel = threading.Event()
 
     def progress(event):
-        if event["event"] == "epoch":
+        if event.kind == "epoch":
             cancel.set()
 
     summary = run_cross_validation(corpus, FrontendConfig(), SMALL, _train_cfg(epochs=3),
@@ -201,7 +201,7 @@ def test_an_ensemble_run_trains_members_in_folds_and_for_the_final_model(corpus,
     model = ModelConfig(arch="baseline", hidden=16, gru_layers=1, frame_pool=4, ensemble=2,
                         stats_branch=True)
     summary = run_cross_validation(corpus, FrontendConfig(), model, _train_cfg(epochs=3),
-                                   tmp_path, cache_dir=cache_dir, progress=events.append,
+                                   tmp_path, cache_dir=cache_dir, progress=lambda e: events.append(e.to_dict()),
                                    max_folds=1)
     fold = summary["folds"][0]
     assert len(fold["member_best_epochs"]) == 2 and len(fold["member_val_speakers"]) == 2

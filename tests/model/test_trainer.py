@@ -61,7 +61,7 @@ def _train(cfg_over=None, model_over=None, **kwargs):
 
 def test_learns_and_restores_the_best_epoch():
     events = []
-    trained, val_utts, feats, cfg = _train(progress=events.append, fold=3)
+    trained, val_utts, feats, cfg = _train(progress=lambda e: events.append(e.to_dict()), fold=3)
     history = trained.history
     assert [e["epoch"] for e in events] == [r["epoch"] for r in history]
     assert all(e["event"] == "epoch" and e["fold"] == 3 and e["epochs"] == 6 for e in events)
@@ -127,7 +127,7 @@ def test_cancel_stops_before_the_next_batch():
     flag = CountingFlag(after=3)
     events = []
     with pytest.raises(TrainingCancelled):
-        _train(progress=events.append, cancel=flag)
+        _train(progress=lambda e: events.append(e.to_dict()), cancel=flag)
     assert flag.calls == 3  # two batches ran, the third check stopped it at once
     assert events == []
 

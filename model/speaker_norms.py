@@ -1,0 +1,101 @@
+"""Per-speaker standardisation for training and testing (TrainConfig.speaker_norm = "speaker").
+
+Each speaker's utterances are standardised by that speaker's own statistics, built exactly as a
+user's calibration builds them (model.speaker_profile): the mean and spread of the features over
+silero-vad's speech frames of the speaker's recordings, blended with the training side's global
+statistics by the amount of speech seen. A model trained this way has seen every speaker
+relative to their own voice, which is the input a calibrated user gives it.
+
+Speech spans are found once per audio file and kept on disk beside the feature cache
+(``<cache>/speech_spans/<sha[:2]>/<sha>.json``: the spans and the file's sample count), so folds
+and reruns do not run the speech detector again. A broken entry is recomputed, never trusted.
+A corpus file in which the detector finds no speech counts whole (it is labelled speech).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+from model.audio import load_audio
+from model.corpora.record import Utterance
+from model.files import atomic_write, default_cache_dir, file_sha1
+from model.speaker_profile import ProfileBuilder, blended_norm
+
+log = logging.getLogger(__name__)
+
+Norm = tuple[torch.Tensor, torch.Tensor]  # mean (D,), std (D,)
+
+
+class SpanCache:
+    """path -> (speech spans as (start, end) samples, n_samples) of an audio file."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.folder = Path(root or default_cache_dir()) / "speech_spans"
+        self.computed = 0
+
+    def get(self, path: str | Path) -> tuple[list[tuple[int, int]], int]:
+        sha = file_sha1(path)
+        entry = self.folder / sha[:2] / f"{sha}.json"
+        cached = self._read(entry)
+        if cached is not None:
+            return cached
+        from model import vad
+
+        wav = load_audio(path)
+        spans = vad.speech_spans(wav) or [(0, int(wav.shape[0]))]
+        self.computed += 1
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"spans": [list(s) for s in spans], "n_samples": int(wav.shape[0])}
+        atomic_write(entry, lambda tmp: tmp.write_text(json.dumps(doc)))
+        return spans, int(wav.shape[0])
+
+    @staticmethod
+    def _read(entry: Path) -> tuple[list[tuple[int, int]], int] | None:
+        try:
+            doc = json.loads(entry.read_text())
+            spans = [(int(s), int(e)) for s, e in doc["spans"]]
+            return spans, int(doc["n_samples"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def _builders(utterances: Sequence[Utterance], features: Mapping, spans: SpanCache,
+              frame_rate: float) -> dict[str, ProfileBuilder]:
+    """speaker -> a ProfileBuilder holding their utterances' speech frames."""
+    builders: dict[str, ProfileBuilder] = defaultdict(ProfileBuilder)
+    for utt in utterances:
+        found, n_samples = spans.get(utt.path)
+        builders[utt.speaker].add(features[utt.path], found, n_samples, frame_rate)
+    return builders
+
+
+def speech_norm(utterances: Sequence[Utterance], features: Mapping, spans: SpanCache,
+                frame_rate: float) -> Norm:
+    """(mean, std) (D,) over the speech frames of all ``utterances`` (features: path -> (T, D)
+    or (L, T, D)): the statistics an uncalibrated user of a speaker-normalised model gets."""
+    pooled = ProfileBuilder()
+    for utt in utterances:
+        found, n_samples = spans.get(utt.path)
+        pooled.add(features[utt.path], found, n_samples, frame_rate)
+    profile = pooled.profile(model_sha1="", frontend="")
+    return torch.tensor(profile.mean), torch.tensor(profile.std)
+
+
+def speaker_norms(utterances: Sequence[Utterance], features: Mapping, spans: SpanCache,
+                  frame_rate: float, mean: torch.Tensor, std: torch.Tensor) -> dict[str, Norm]:
+    """speaker -> (mean, std) (D,): the profile of their utterances' speech frames blended
+    with the global ``mean``/``std`` by speech seen (model.speaker_profile.blended_norm). A
+    speaker with no speech found gets no entry (the global statistics apply)."""
+    norms = {}
+    for speaker, builder in _builders(utterances, features, spans, frame_rate).items():
+        if builder.speech_seconds > 0:
+            norms[speaker] = blended_norm(builder.profile(model_sha1="", frontend=""), mean, std)
+        else:
+            log.warning("speaker %s: no speech found; standardised with the global statistics",
+                        speaker)
+    return norms

@@ -1,0 +1,112 @@
+"""Per-speaker standardisation (TrainConfig.speaker_norm = "speaker"): speech spans cached per
+file, each speaker standardised by their own speech's statistics, in training and in the test."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from model.config import FrontendConfig, ModelConfig, TrainConfig
+from model.constants import SAMPLE_RATE
+from model.corpora import load_corpus
+from model.corpora.record import Utterance
+from model.data import FeatureDataset
+from model.experiment import run_cross_validation
+from model.speaker_norms import SpanCache, speaker_norms, speech_norm
+from model.speaker_profile import expects_calibration
+
+
+def _utt(path, speaker):
+    return Utterance(path=path, label="angry", speaker=speaker, gender="F", session="")
+
+
+@pytest.fixture
+def two_speakers(tmp_path):
+    """Two speakers' files whose (fake) features differ by a constant offset per speaker."""
+    rng = np.random.default_rng(0)
+    utts, features = [], {}
+    for speaker, offset in (("a", 0.0), ("b", 5.0)):
+        for k in range(3):
+            path = tmp_path / f"{speaker}{k}.wav"
+            sf.write(path, (0.1 * rng.standard_normal(SAMPLE_RATE)).astype(np.float32),
+                     SAMPLE_RATE)
+            utts.append(_utt(path, speaker))
+            features[path] = torch.randn(50, 4, generator=torch.Generator().manual_seed(k)) + offset
+    return utts, features
+
+
+class _Spans:
+    """Every file five minutes of speech (no detector), so the speakers' own statistics
+    outweigh the global ones in the blend (w = 900 s / 930 s)."""
+
+    def get(self, path):
+        return [(0, 300 * SAMPLE_RATE)], 300 * SAMPLE_RATE
+
+
+def test_each_speaker_is_standardised_by_their_own_statistics(two_speakers):
+    utts, features = two_speakers
+    mean, std = speech_norm(utts, features, _Spans(), frame_rate=50.0)
+    norms = speaker_norms(utts, features, _Spans(), 50.0, mean, std)
+    assert set(norms) == {"a", "b"}
+    per_speaker = FeatureDataset(features, utts, ["angry"], mean, std, max_frames=50,
+                                 train=False, norms=norms)
+    global_only = FeatureDataset(features, utts, ["angry"], mean, std, max_frames=50,
+                                 train=False)
+
+    def speaker_means(dataset):
+        items = [dataset[i][0].mean().item() for i in range(len(dataset))]
+        return np.mean(items[:3]), np.mean(items[3:])
+
+    a, b = speaker_means(per_speaker)
+    assert abs(a - b) < 0.5  # the offset is (mostly) standardised away
+    a, b = speaker_means(global_only)
+    assert abs(a - b) > 1.5
+
+
+def test_spans_are_found_once_per_file_and_a_broken_entry_is_recomputed(tmp_path, two_speakers):
+    utts, _ = two_speakers
+    cache = SpanCache(tmp_path / "cache")
+    spans, n = cache.get(utts[0].path)
+    assert n == SAMPLE_RATE and spans and cache.computed == 1
+    again = SpanCache(tmp_path / "cache")
+    assert again.get(utts[0].path) == (spans, n) and again.computed == 0
+    entry = next((tmp_path / "cache" / "speech_spans").rglob("*.json"))
+    entry.write_text("{broken")
+    assert again.get(utts[0].path) == (spans, n) and again.computed == 1
+    assert json.loads(entry.read_text())["n_samples"] == SAMPLE_RATE
+
+
+def test_cross_validation_reports_adapted_and_uncalibrated_figures(synth_corpus, tmp_path):
+    corpus = load_corpus(synth_corpus)
+    cfg = TrainConfig(epochs=3, batch_size=16, lr=3e-3, warmup_epochs=1, val_speakers=2,
+                      speaker_norm="speaker")
+    model = ModelConfig(arch="baseline", hidden=16, gru_layers=1, frame_pool=4)
+    summary = run_cross_validation(corpus, FrontendConfig(), model, cfg, tmp_path / "run",
+                                   cache_dir=tmp_path / "cache", max_folds=1, final=False)
+    fold = summary["folds"][0]
+    assert fold["uncalibrated_metrics"]["n"] == fold["metrics"]["n"]
+    assert summary["uncalibrated_aggregate"]["folds"] == 1
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "speaker-adapted, unlabelled" in report and "Without calibration" in report
+    assert any((tmp_path / "cache" / "speech_spans").rglob("*.json"))
+
+
+def test_a_per_speaker_model_expects_calibration_and_predict_says_so(capsys):
+    from model.cli.predict import _hint_calibration
+
+    assert expects_calibration(TrainConfig(speaker_norm="speaker"))
+    assert expects_calibration({"speaker_norm": "speaker"})
+    assert not expects_calibration(TrainConfig()) and not expects_calibration(None)
+
+    class _Predictor:
+        class checkpoint:
+            train = TrainConfig(speaker_norm="speaker")
+
+    _hint_calibration(_Predictor())
+    assert "expects calibration" in capsys.readouterr().err
+    _Predictor.checkpoint.train = TrainConfig()
+    _hint_calibration(_Predictor())
+    assert capsys.readouterr().err == ""
