@@ -16,14 +16,23 @@ stored, and the live view shows it under "Last segment".
 Live speech detection runs once per sample (app/live_vad.py): each window's new samples go
 through silero-vad in streaming form, and the window's speech verdict and the hop's speech
 share are read from the stored frame probabilities; the Predictor then runs without its own VAD
-(``predict(wav, vad=False)``) and only on windows that hold speech.
+(``window_features`` then ``prediction_of``) and only on windows that hold speech.
+
+Live features are shared between hops the same way (model.live_features): the worker holds one
+feature cache per stream (``Predictor.live_stream``), which computes each frame once and hands
+a window its frames with the work of earlier hops reused. It starts afresh when listening stops
+or restarts (``end_segment``: a new device or new settings), when another model is loaded, and
+by itself when a window does not follow the previous one. A model whose frontend has no
+streaming form (log-mel, HuBERT) computes each window whole.
 
 Threads: torch runs this worker's model on the intra-op threads app/torch_threads.py chooses
 (``SER_INFERENCE_THREADS``, default 1), set in the worker's own thread before each piece of
 work (the file worker does the same in its thread).
 
 Speaker profiles (app/profiles.py) are loaded, built, saved and applied here too, since this
-thread owns the live Predictor; the GUI hears ``profileChanged``/``profileError``.
+thread owns the live Predictor; the GUI hears ``profileChanged``/``profileError``. With
+``set_adapting`` on, each speech hop's newest frames also grow the device's profile
+(app.profiles.Adapting), which is saved and applied every few seconds of speech.
 
 ``InferenceThread`` owns the QThread and is the GUI's handle: its methods only emit queued
 signals or set flags, so none of them blocks.
@@ -31,7 +40,6 @@ signals or set flags, so none of them blocks.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import json
 import logging
 import threading
@@ -45,9 +53,10 @@ from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from app.history_store import MICROPHONE
 from app.live_vad import LiveVad
-from app.profiles import apply_saved, calibrate, forget
+from app.profiles import Adapting, apply_saved, calibrate, forget
 from app.segments import SegmentTracker
 from app.torch_threads import inference_threads, load_predictor, use_threads
+from model.constants import SAMPLE_RATE
 from model.vad import is_speech
 
 log = logging.getLogger(__name__)
@@ -146,6 +155,9 @@ class InferenceWorker(QObject):
         self.threads = int(threads) if threads else inference_threads()
         self._loader = loader
         self._vad = LiveVad()
+        self._features = None  # the live stream's feature cache (model.live_features)
+        self._adapt_to: tuple[str, str] | None = None  # (profiles folder, device) when adapting
+        self._adapting: Adapting | None = None
         self._lock = threading.Lock()
         self._pending: tuple[np.ndarray, int, float] | None = None
         self._stopping = threading.Event()
@@ -187,8 +199,10 @@ class InferenceWorker(QObject):
             return
         self._close_segment()
         self.predictor = predictor
+        self._features = predictor.live_stream()
         self._recent.clear()
         self._segments = SegmentTracker(list(predictor.labels))  # keep_audio applies at writing
+        self._adapting = None  # until the saved profile of this model is applied
         self.modelLoaded.emit(model_info(predictor))
 
     @pyqtSlot(int)
@@ -202,6 +216,8 @@ class InferenceWorker(QObject):
         self._close_segment()
         self._last_end = None
         self._vad.reset()
+        if self._features is not None:
+            self._features.reset()
 
     @pyqtSlot()
     def finish(self) -> None:
@@ -227,6 +243,29 @@ class InferenceWorker(QObject):
         """Delete the saved profile of ``device`` and use the training statistics again."""
         self._profile_op(forget, folder, device, reset_on_error=True)
 
+    @pyqtSlot(bool, str, str)
+    def set_adapting(self, on: bool, folder: str, device: str) -> None:
+        """Keep (or stop) adapting the live profile of ``device`` to the voice heard."""
+        self._adapt_to = (folder, device) if on else None
+        self._restart_adaptation()
+
+    def _restart_adaptation(self) -> None:
+        """Adapt from the profile now saved for the adaptation's device (or none)."""
+        self._adapting = None
+        if self._adapt_to is not None and self.predictor is not None:
+            self._adapting = Adapting(self.predictor, *self._adapt_to)
+
+    def _adapt(self, feats, hop_samples: int) -> None:
+        try:
+            active = self._adapting.add_hop(self.predictor, feats, hop_samples / SAMPLE_RATE)
+        except Exception as exc:  # OSError writing the profile, ...
+            log.warning("adapting the speaker profile failed: %s", exc)
+            self.profileError.emit(f"Adapting the speaker profile failed: {exc}")
+            self._adapting = None
+            return
+        if active is not None:
+            self.profileChanged.emit(active)
+
     def _profile_op(self, op, *args, reset_on_error: bool) -> None:
         if self._stopping.is_set():
             return
@@ -242,7 +281,9 @@ class InferenceWorker(QObject):
             if reset_on_error:
                 self.predictor.use_profile(None)
                 self.profileChanged.emit(None)
+            self._restart_adaptation()
             return
+        self._restart_adaptation()
         self.profileChanged.emit(active)
 
     @pyqtSlot()
@@ -264,7 +305,7 @@ class InferenceWorker(QObject):
         try:
             fresh = self._fresh(wav, end)
             self._vad.feed(fresh, end)
-            pred = self._predict_live(wav, end, started)
+            pred, feats = self._predict_live(wav, end, started)
             hop_speech = bool(pred.speech) and fresh.size > 0 and \
                 self._vad.ratio(end - fresh.size, end) >= MIN_HOP_SPEECH
         except Exception as exc:
@@ -272,6 +313,8 @@ class InferenceWorker(QObject):
             self.modelError.emit(f"live inference failed: {exc}")
             return
         latency = time.perf_counter() - started
+        if hop_speech and self._adapting is not None:
+            self._adapt(feats, fresh.size)
         self.windows_done += 1
         finished = self._segments.add(fresh, hop_speech, pred.probs if pred.speech else None)
         if finished is not None:  # smoothing starts afresh with each segment
@@ -282,15 +325,15 @@ class InferenceWorker(QObject):
         self._emit_live(wav, end, queued_at, pred, latency=latency)
 
     def _predict_live(self, wav: np.ndarray, end: int, started: float):
-        """The Prediction of a live window, gated by the streaming VAD's ratio of it."""
+        """(Prediction, its features (T, D) or None) of a live window, gated by the
+        streaming VAD's ratio of it."""
         ratio = self._vad.ratio(end - wav.shape[0], end)
         if not is_speech(ratio, wav.shape[0]):
             if not np.isfinite(wav).all():
                 raise ValueError("waveform contains NaN or infinite samples")
-            return _no_speech(self.predictor, wav, ratio, started)
-        pred = self.predictor.predict(wav, vad=False)
-        return dataclasses.replace(pred, speech_ratio=ratio,
-                                   latency_s=time.perf_counter() - started)
+            return _no_speech(self.predictor, wav, ratio, started), None
+        feats, level, offset = self.predictor.window_features(wav, live=self._features, end=end)
+        return self.predictor.prediction_of(feats, level, offset, ratio, started), feats
 
     def _fresh(self, wav: np.ndarray, end: int) -> np.ndarray:
         """The samples of this window that no earlier analysed window held."""
@@ -367,6 +410,7 @@ class InferenceThread(QObject):
     _apply_profile = pyqtSignal(str, str)
     _make_profile = pyqtSignal(object, str, str)
     _reset_profile = pyqtSignal(str, str)
+    _set_adapting = pyqtSignal(bool, str, str)
 
     def __init__(self, worker: InferenceWorker, parent=None):
         super().__init__(parent)
@@ -381,6 +425,7 @@ class InferenceThread(QObject):
         self._apply_profile.connect(worker.apply_profile)
         self._make_profile.connect(worker.make_profile)
         self._reset_profile.connect(worker.reset_profile)
+        self._set_adapting.connect(worker.set_adapting)
         self.thread.finished.connect(worker.deleteLater)
         self.thread.start()
 
@@ -401,6 +446,9 @@ class InferenceThread(QObject):
 
     def reset_profile(self, folder, device: str) -> None:
         self._reset_profile.emit(str(folder), device)
+
+    def set_adapting(self, on: bool, folder, device: str) -> None:
+        self._set_adapting.emit(bool(on), str(folder), device)
 
     def shutdown(self, timeout_ms: int = 1500) -> bool:
         """Stop the worker and its thread; waits at most ``timeout_ms`` (for a window in

@@ -1,20 +1,26 @@
-"""Measure the live path's cost: CPU per 5 s window every 0.5 s, old path against new.
+"""Measure the live path's cost: CPU per 5 s window every 0.5 s, older paths against today's.
 
     python bench/bench_live.py [--seconds 20] [--repeats 3] [--threads 1 2] [--app-seconds 20]
+        [--paths old full new]
 
-OLD is the code path before streaming VAD: ``Predictor.predict(wav, vad=True)`` (silero-vad over
-the whole 5 s window at every hop) and silero again over the hop's 0.5 s. NEW is today's
-InferenceWorker: each hop's new samples go once through silero in streaming form
-(app/live_vad.py) and the network runs with ``vad=False`` on speech windows only. Both run
-through the worker's own ``_live`` (segments and result signals included) on the default model
-(``Predictor.load()``), over an espeak-ng speech stream (sentences with short pauses) and a
-noise-only stream, window by window as the recorder emits them.
+Paths (``--paths``, default all three):
+- OLD, the code before streaming VAD: ``Predictor.predict(wav, vad=True)`` (silero-vad over the
+  whole 5 s window at every hop) and silero again over the hop's 0.5 s;
+- FULL, the code before streaming features: today's worker with its feature cache off, so the
+  frontend runs over the whole window at every speech hop (``Predictor.window_features``);
+- NEW, today's InferenceWorker: each hop's new samples go once through silero in streaming form
+  (app/live_vad.py), the network runs with ``vad=False`` on speech windows only, and their
+  features come from the stream's cache (model.live_features), each frame computed once.
+All run through the worker's own ``_live`` (segments and result signals included) on the
+default model (``Predictor.load()``), over an espeak-ng speech stream (sentences with short
+pauses) and a noise-only stream, window by window as the recorder emits them.
 
 Printed:
 1. CPU ms per window (process CPU time, every torch thread counted) split by stage: ``vad``
-   (silero), ``features`` (log-mel, loudness), ``network``, ``other`` (the rest of the worker),
-   as min/median/max over ``--repeats`` runs of each stream, for each torch thread count, and
-   the NEW/OLD ratios (NEW at the worker's default thread count against OLD at torch's default).
+   (silero), ``features`` (frontend and loudness), ``network``, ``other`` (the rest of the
+   worker), and the slowest window (``worst``), as min/median/max over ``--repeats`` runs of
+   each stream, for each torch thread count; then the NEW/OLD ratios (NEW at the worker's default
+   thread count against OLD at torch's default) and NEW/FULL, NEW/OLD at equal thread counts.
 2. With ``--app-seconds`` > 0: the CPU the listening process uses (recorder thread + inference
    worker thread, no GUI painting) as % of one core, while a file is replayed in real time
    through the recorder's callback path, for speech and for quiet noise: with no model loaded
@@ -41,6 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 STAGES = ("vad", "features", "network", "other")
+PATHS = ("old", "full", "new")
 
 
 def parse_args(argv):
@@ -51,6 +58,8 @@ def parse_args(argv):
                    help="torch intra-op thread counts to measure")
     p.add_argument("--app-seconds", type=float, default=20.0,
                    help="listening time per app CPU case (0: skip that part)")
+    p.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS),
+                   help="live paths to measure (see above)")
     p.add_argument("--child", choices=("old", "new", "idle"), help=argparse.SUPPRESS)
     p.add_argument("--wav", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -124,7 +133,7 @@ def instrument(predictor) -> StageClock:
     vad.speech_ratio = clock.wrap("vad", vad.speech_ratio)
     LiveVad.feed = clock.wrap("vad", LiveVad.feed)
     LiveVad.ratio = clock.wrap("vad", LiveVad.ratio)
-    predictor._features_and_level = clock.wrap("features", predictor._features_and_level)
+    predictor.window_features = clock.wrap("features", predictor.window_features)
     predictor.level = clock.wrap("features", predictor.level)
     predictor.predict_features = clock.wrap("network", predictor.predict_features)
     return clock
@@ -155,14 +164,21 @@ def noise_stream(seconds: float, level: float = 0.05, seed: int = 0) -> np.ndarr
 # ---- per-window CPU ------------------------------------------------------------------------
 
 def make_worker(kind: str, predictor, threads: int):
-    """An old or new worker holding ``predictor``, driven in this thread (no QThread), torch
-    on ``threads`` threads."""
+    """A worker of path ``kind`` holding ``predictor``, driven in this thread (no QThread),
+    torch on ``threads`` threads."""
     from app.inference_worker import InferenceWorker
 
     cls = old_worker_class() if kind == "old" else InferenceWorker
     worker = cls(loader=lambda path: predictor, threads=threads)
-    worker.load_model("")  # sets the threads in this thread
+    load_model(worker, kind)  # sets the threads in this thread
     return worker
+
+
+def load_model(worker, kind: str) -> None:
+    """(Re)load the worker's model; FULL runs without the feature cache."""
+    worker.load_model("")
+    if kind == "full":
+        worker._features = None
 
 
 def run_stream(worker, stream: np.ndarray, clock) -> dict[str, float]:
@@ -172,15 +188,18 @@ def run_stream(worker, stream: np.ndarray, clock) -> dict[str, float]:
 
     worker.end_segment()
     clock.reset()
-    windows, wall = 0, 0.0
+    windows, wall, worst = 0, 0.0, 0.0
     for end in range(LIVE_HOP_SAMPLES, stream.size + 1, LIVE_HOP_SAMPLES):
         wav = stream[max(0, end - LIVE_BUFFER_SAMPLES):end].copy()
         started, wall0 = time.process_time(), time.perf_counter()
         worker._live(wav, end, time.monotonic())
-        clock.add("total", time.process_time() - started)
+        cpu = time.process_time() - started
+        clock.add("total", cpu)
+        worst = max(worst, cpu)
         wall += time.perf_counter() - wall0
         windows += 1
     out = {k: 1e3 * clock.totals.get(k, 0.0) / windows for k in (*STAGES[:-1], "total")}
+    out["worst"] = 1e3 * worst
     out["other"] = out["total"] - sum(out.get(k, 0.0) for k in STAGES[:-1])
     out["wall"] = 1e3 * wall / windows
     out["speech_windows"] = int(clock.counts.get("network", 0))
@@ -190,7 +209,7 @@ def run_stream(worker, stream: np.ndarray, clock) -> dict[str, float]:
 
 def summarise(runs: list[dict]) -> dict[str, tuple[float, float, float]]:
     """min/median/max over repeats of each per-window figure."""
-    keys = [*STAGES, "total", "wall"]
+    keys = [*STAGES, "total", "worst", "wall"]
     return {k: (min(r[k] for r in runs), statistics.median(r[k] for r in runs),
                 max(r[k] for r in runs)) for k in keys}
 
@@ -201,14 +220,14 @@ def per_window(args, predictor, streams: dict[str, np.ndarray]) -> dict:
     results = {}
     for threads in args.threads:
         for name, stream in streams.items():
-            workers = {kind: make_worker(kind, predictor, threads) for kind in ("old", "new")}
+            workers = {kind: make_worker(kind, predictor, threads) for kind in args.paths}
             runs = {kind: [] for kind in workers}
             for kind, worker in workers.items():
-                worker.load_model("")  # this thread's torch threads, as the worker sets them
+                load_model(worker, kind)  # this thread's torch threads, as the worker sets them
                 run_stream(worker, stream[:96_000], clock)  # warm-up: loads silero, JIT runs
-            for _ in range(args.repeats):  # interleaved: both paths see the same machine load
+            for _ in range(args.repeats):  # interleaved: all paths see the same machine load
                 for kind, worker in workers.items():
-                    worker.load_model("")
+                    load_model(worker, kind)
                     runs[kind].append(run_stream(worker, stream, clock))
             for kind, done in runs.items():
                 results[(name, kind, threads)] = (summarise(done), done[0]["windows"],
@@ -217,11 +236,12 @@ def per_window(args, predictor, streams: dict[str, np.ndarray]) -> dict:
 
 
 def print_per_window(results: dict, default_threads: int, policy_threads: int) -> None:
-    fmt = "{:6} {:3} {:>2} {:>4} {:>4} | " + " | ".join(["{:>17}"] * 6)
+    fmt = "{:6} {:4} {:>2} {:>4} {:>4} | " + " | ".join(["{:>17}"] * 7)
     print("\nCPU ms per live window (5 s window, 0.5 s hop), min / median / max over repeats")
-    print(fmt.format("stream", "path", "th", "win", "sp", *STAGES, "total", "wall"))
+    print(fmt.format("stream", "path", "th", "win", "sp", *STAGES, "total", "worst", "wall"))
     for (name, kind, threads), (summ, windows, sp) in results.items():
-        cells = ["{:5.1f}/{:5.1f}/{:5.1f}".format(*summ[k]) for k in (*STAGES, "total", "wall")]
+        cells = ["{:5.1f}/{:5.1f}/{:5.1f}".format(*summ[k])
+                 for k in (*STAGES, "total", "worst", "wall")]
         print(fmt.format(name, kind, threads, windows, sp, *cells))
     print(f"\nNEW/OLD median CPU per window (NEW at {policy_threads} thread(s), the worker's "
           f"default; OLD at {default_threads}, torch's default here):")
@@ -235,10 +255,14 @@ def print_per_window(results: dict, default_threads: int, policy_threads: int) -
         print(f"  {name}: " + ", ".join(parts))
     for threads in sorted({k[2] for k in results}):
         for name in dict.fromkeys(k[0] for k in results):
-            same = [results.get((name, kind, threads)) for kind in ("old", "new")]
-            if all(same):
-                print(f"  {name} at {threads} thread(s): total "
-                      f"{same[1][0]['total'][1] / same[0][0]['total'][1]:.2f}x")
+            new = results.get((name, "new", threads))
+            for base in ("full", "old"):
+                old = results.get((name, base, threads))
+                if new is None or old is None:
+                    continue
+                parts = [f"{k} {new[0][k][1] / old[0][k][1]:.2f}x"
+                         for k in ("features", "total", "worst") if old[0][k][1] > 0]
+                print(f"  {name} at {threads} thread(s), NEW/{base.upper()}: " + ", ".join(parts))
 
 
 # ---- app CPU while listening ---------------------------------------------------------------

@@ -12,6 +12,10 @@ everywhere, and the same as the trainer's evaluation:
 - ``predict(wav)`` first asks silero-vad (model.vad) whether there is speech and returns
   ``label=None`` for silence or noise instead of forcing an emotion.
 
+Live windows (app/inference_worker.py): ``window_features(wav, live=..., end=...)`` takes a
+window's frames from its stream's cache (``live_stream``, model.live_features), where each
+frame of the stream is computed once instead of once per window.
+
 Long files (``predict_file``): a timeline of windows, each gated by the VAD share of its own
 samples, read without holding the whole file; model.file_timeline describes how.
 
@@ -34,6 +38,7 @@ import torch
 from model import vad as vad_mod
 from model.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from model.constants import HOP_SECONDS, SAMPLE_RATE, WINDOW_SECONDS
+from model.data import eval_item, length_batches, pad_batch
 from model.features import build_frontend
 from model.loudness import Level, level_warning, measure
 from model.networks import build_network
@@ -219,15 +224,9 @@ class Predictor:
         return max(1, int(round(self.max_seconds * self.frontend.frame_rate)))
 
     def _prepare(self, feats: torch.Tensor) -> torch.Tensor:
-        """Centre-crop to max_frames (time axis -2) and standardise; (T, D) or (L, T, D)."""
-        feats = feats.float()
-        limit = self.max_frames()
-        if limit is not None and feats.shape[-2] > limit:
-            start = (feats.shape[-2] - limit) // 2
-            feats = feats[..., start:start + limit, :]
-        if self._mean is not None:
-            feats = (feats - self._mean) / self._std
-        return feats
+        """The trainer's test-time input (model.data.eval_item): centre crop to max_frames,
+        standardised; (T, D) or (L, T, D)."""
+        return eval_item(feats, self._mean, self._std, self.max_frames())
 
     def predict_features(self, feats: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Unnormalised features (T, D) or (L, T, D) -> (probs (C,), attention (T',))."""
@@ -252,15 +251,8 @@ class Predictor:
         """Class probabilities (N, C) of unnormalised features, batched by similar length."""
         prepared = [self._prepare(f) for f in features]
         out = np.zeros((len(prepared), len(self.labels)), dtype=np.float32)
-        order = sorted(range(len(prepared)), key=lambda i: prepared[i].shape[-2])
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            items = [prepared[i] for i in idx]
-            lengths = torch.tensor([f.shape[-2] for f in items], dtype=torch.long)
-            x = items[0].new_zeros((len(items), *items[0].shape[:-2], int(lengths.max()),
-                                    items[0].shape[-1]))
-            for row, f in enumerate(items):
-                x[row, ..., :f.shape[-2], :] = f
+        for idx in length_batches([f.shape[-2] for f in prepared], batch_size):
+            x, lengths = pad_batch([prepared[i] for i in idx])
             with torch.inference_mode():
                 logits = self.network(x.to(self.device), lengths.to(self.device)).logits
             out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
@@ -270,12 +262,7 @@ class Predictor:
     def network_batch(self, features: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
         """``predict_features`` of many unnormalised features (T_i, D) or (L, T_i, D) in one
         padded batch: [(probs (C,), attention (T'_i,))], float32."""
-        prepared = [self._prepare(f) for f in features]
-        lengths = torch.tensor([f.shape[-2] for f in prepared], dtype=torch.long)
-        x = prepared[0].new_zeros((len(prepared), *prepared[0].shape[:-2], int(lengths.max()),
-                                   prepared[0].shape[-1]))
-        for row, f in enumerate(prepared):
-            x[row, ..., :f.shape[-2], :] = f
+        x, lengths = pad_batch([self._prepare(f) for f in features])
         with torch.inference_mode():
             out = self.network(x.to(self.device), lengths.to(self.device))
             probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
@@ -283,7 +270,7 @@ class Predictor:
             attention = out.attention.float().cpu().numpy()
         self._check_finite(probs)
         return [(probs[i].astype(np.float32), attention[i, :valid[i]].astype(np.float32))
-                for i in range(len(prepared))]
+                for i in range(len(valid))]
 
     # ---- waveforms -------------------------------------------------------------------------
 
@@ -311,17 +298,42 @@ class Predictor:
     def speech_prediction(self, wav: np.ndarray, ratio: float, started: float) -> Prediction:
         """Network prediction of a waveform (N,) judged to be speech (centre-cropped if long),
         its latency counted from ``started`` (time.perf_counter)."""
-        feats, level, offset = self.window_features(wav)
+        return self.prediction_of(*self.window_features(wav), ratio, started)
+
+    def prediction_of(self, feats: torch.Tensor, level: Level, offset: int, ratio: float,
+                      started: float) -> Prediction:
+        """The Prediction of a speech window's features ``window_features`` gave (features,
+        level, offset in samples), its latency counted from ``started``."""
         probs, attention = self.predict_features(feats)
         return Prediction(label=self.labels[int(np.argmax(probs))], probs=probs,
                           attention=attention, attention_rate=self.attention_rate, speech=True,
                           speech_ratio=ratio, latency_s=time.perf_counter() - started,
                           attention_offset_s=offset / SAMPLE_RATE, level=level)
 
-    def window_features(self, wav: np.ndarray) -> tuple[torch.Tensor, Level, int]:
+    def live_stream(self, **options):
+        """A feature cache for one live stream (model.live_features.LiveFeatures, ``options``
+        passed on), or None when this frontend has no streaming form (its windows are then
+        computed whole)."""
+        from model.live_features import LiveFeatures
+
+        if not LiveFeatures.supports(self.frontend):
+            return None
+        return LiveFeatures(self.frontend, **options)
+
+    def window_features(self, wav: np.ndarray, *, live=None,
+                        end: int | None = None) -> tuple[torch.Tensor, Level, int]:
         """Features of a waveform (N,) as the network sees them: centre-cropped to
         max_seconds, then the frontend (loudness normaliser included). Returns (features,
-        level, crop offset in samples)."""
+        level, offset in samples of the first frame's audio).
+
+        ``live`` (from ``live_stream``) with ``end``, the window's end sample in its stream:
+        the frames come from the stream's cache, computed once per stream position; a window
+        longer than max_seconds or too short for the cache is computed whole."""
+        if live is not None and (self.max_seconds is None
+                                 or wav.shape[0] <= round(self.max_seconds * SAMPLE_RATE)):
+            streamed = live.features(wav, end)
+            if streamed is not None:
+                return streamed
         offset = 0
         if self.max_seconds is not None:
             limit = int(round(self.max_seconds * SAMPLE_RATE))

@@ -160,23 +160,23 @@ def test_without_a_model_windows_still_come_back(qtbot):
 
 def test_live_speech_detection_runs_once_per_sample(qtbot, service, speech_path, monkeypatch):
     worker = service.worker
-    fed, whole_window_calls, vad_flags = [], [], []
+    fed, whole_window_calls, network_calls = [], [], []
     stream_feed = worker._vad._stream.feed
     monkeypatch.setattr(worker._vad._stream, "feed", lambda x: (fed.append(x.size),
                                                                 stream_feed(x))[1])
     monkeypatch.setattr(vad_mod.VoiceActivityDetector, "speech_spans",
                         lambda self, wav: whole_window_calls.append(wav.size) or [])
-    predict = worker.predictor.predict
-    monkeypatch.setattr(worker.predictor, "predict", lambda wav, *, vad=True: (
-        vad_flags.append(vad), predict(wav, vad=vad))[1])
+    prediction_of = worker.predictor.prediction_of  # the network, no VAD inside
+    monkeypatch.setattr(worker.predictor, "prediction_of", lambda *a, **kw: (
+        network_calls.append(1), prediction_of(*a, **kw))[1])
     results = _results(worker)
     silence = np.zeros(3 * SAMPLE_RATE, dtype=np.float32)
     stream = np.concatenate([silence, load_audio(speech_path), silence])
     stream = stream[:stream.size // 8000 * 8000]
     _feed_stream(qtbot, worker, stream, results)
     assert sum(fed) == stream.size and not whole_window_calls
-    assert vad_flags and not any(vad_flags)  # the network only, on speech windows only
-    assert len(vad_flags) == sum(r.speech for r in results)
+    assert network_calls  # the network only, on speech windows only
+    assert len(network_calls) == sum(r.speech for r in results)
     monkeypatch.undo()
     for r in results:  # the verdicts of silero re-run over each whole window, as before
         assert abs(r.speech_ratio - vad_mod.speech_ratio(r.wav)) <= 0.1
@@ -190,7 +190,7 @@ def test_torch_threads_are_set_in_the_worker_thread(qtbot, checkpoint_path, spee
         from model.inference import Predictor
 
         predictor = Predictor.load(path)
-        for name in ("predict",):
+        for name in ("prediction_of",):
             method = getattr(predictor, name)
             setattr(predictor, name, lambda *a, _m=method, _n=name, **kw: (
                 seen.append((_n, torch.get_num_threads())), _m(*a, **kw))[1])
@@ -205,7 +205,7 @@ def test_torch_threads_are_set_in_the_worker_thread(qtbot, checkpoint_path, spee
         wav = load_audio(speech_path)[:3 * SAMPLE_RATE]
         worker.submit(wav, wav.size)
         qtbot.waitUntil(lambda: bool(results), timeout=10_000)
-        assert seen == [("predict", 2)]  # files: tests/app/test_file_worker.py
+        assert seen == [("prediction_of", 2)]  # files: tests/app/test_file_worker.py
     finally:
         assert handle.shutdown(3000)
         # torch hands the last count set anywhere to threads that have not run it yet
@@ -252,6 +252,15 @@ class _ScriptedPredictor:
 
     def level(self, wav):
         return None
+
+    def live_stream(self):
+        return None  # no feature cache: windows are computed whole
+
+    def window_features(self, wav, *, live=None, end=None):
+        return wav, None, 0
+
+    def prediction_of(self, feats, level, offset, ratio, started):
+        return self.predict(feats, vad=False)
 
     def predict(self, wav, *, vad=True):
         from model.inference import Prediction
@@ -300,3 +309,81 @@ def test_the_live_view_shows_the_closed_segment_exactly_as_stored(qtbot, tmp_pat
     assert shown == "happy 47%"
     expected = f"Last segment (3 windows, {row.duration_s:.1f} s): {shown}"
     qtbot.waitUntil(lambda: panel.headline.segment.text() == expected, timeout=2_000)
+
+
+@pytest.fixture(scope="module")
+def streaming_predictor(tmp_path_factory):
+    """A random-weights network on the speech_embedding+ge2e frontend (real wheel files)."""
+    from model.checkpoint import Checkpoint, save_checkpoint
+    from model.config import FrontendConfig, ModelConfig
+    from model.inference import Predictor
+    from model.networks import build_network
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch="baseline", input_dim=352, n_classes=4, hidden=32, attn_heads=4)
+    ckpt = Checkpoint(frontend=FrontendConfig(name="speech_embedding+ge2e"), model=cfg,
+                      train=None, labels=["angry", "happy", "neutral", "sad"],
+                      norm_mean=[0.0] * 352, norm_std=[1.0] * 352, metrics={},
+                      state_dict=build_network(cfg).state_dict())
+    path = save_checkpoint(ckpt, tmp_path_factory.mktemp("se_ge2e") / "model.safetensors")
+    return Predictor.load(path)
+
+
+def _voiced(seconds: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    phase = 2 * np.pi * np.cumsum(140 * (1 + 0.15 * np.sin(2 * np.pi * 0.7 * t))) / SAMPLE_RATE
+    wav = sum(np.sin(k * phase) / k for k in range(1, 12)) * np.clip(np.sin(8 * np.pi * t), 0, 1)
+    return (0.1 * wav + 0.003 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def test_live_windows_use_the_stream_feature_cache(streaming_predictor, monkeypatch):
+    predictor = streaming_predictor
+    worker = InferenceWorker(loader=lambda _p: predictor, threads=1)
+    worker.load_model("")  # driven in this thread: the calls a QThread would get
+    worker._vad = _ScriptedVad(range(0, 10 ** 7, 8000))  # every window is speech
+    whole = []  # windows whose frontend ran over the whole window (the full path)
+    monkeypatch.setattr(predictor.frontend, "with_level",
+                        lambda wav: whole.append(wav.size) or type(predictor.frontend)
+                        .with_level(predictor.frontend, wav))
+    results = _results(worker)
+    stream, hop = _voiced(8.0), 8000
+    for end in range(2 * hop, stream.size + 1, hop):
+        worker._live(stream[max(0, end - 5 * SAMPLE_RATE):end].copy(), end, 0.0)
+    cache = worker._features
+    assert whole == [] and all(r.speech for r in results)
+    assert (cache.refills, cache.updates) == (1, len(results) - 1)
+    last = results[-1]  # the window's level is measured as the full path measures it
+    assert last.level == predictor.window_features(last.wav)[1]
+    assert 0 <= last.attention_offset_s * SAMPLE_RATE < 1280  # the first frame on the grid
+    worker.end_segment()  # listening stopped or restarted (another device, other settings)
+    worker._live(stream[-5 * SAMPLE_RATE:].copy(), stream.size, 0.0)
+    assert cache.refills == 2 and cache.last["fresh"] == 1
+    worker.load_model("")  # another model: another cache
+    assert worker._features is not cache and worker._features.refills == 0
+
+
+def test_keep_adapting_grows_saves_and_applies_the_live_profile(qtbot, service, speech_path,
+                                                                tmp_path, monkeypatch):
+    from app import profiles
+    from model.live_adaptation import SlowAdaptation
+
+    monkeypatch.setattr(SlowAdaptation.__init__, "__defaults__", (None, 1.0))  # 1 s updates
+    worker = service.worker
+    training_mean = worker.predictor._mean.clone()
+    changed, results = [], _results(worker)
+    worker.profileChanged.connect(changed.append)
+    service.set_adapting(True, tmp_path, "USB mic")
+    speech = load_audio(speech_path)
+    _feed_stream(qtbot, worker, np.concatenate([speech, speech])[:8 * SAMPLE_RATE], results)
+    qtbot.waitUntil(lambda: len(changed) >= 2, timeout=10_000)
+    seconds = [c.speech_seconds for c in changed]
+    assert seconds == sorted(seconds) and seconds[0] >= 1.0  # grows, update by update
+    path = profiles.profile_path(tmp_path, "USB mic", worker.predictor.model_sha1())
+    assert changed[-1].path == str(path) and path.is_file()
+    assert not torch.allclose(worker.predictor._mean, training_mean)
+    service.set_adapting(False, tmp_path, "USB mic")
+    qtbot.wait(200)
+    n = len(changed)
+    _feed_stream(qtbot, worker, speech[:3 * SAMPLE_RATE], results)
+    assert len(changed) == n  # off: no more updates
