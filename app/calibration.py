@@ -1,7 +1,8 @@
 """Calibration of the live model to the user's voice: the Live tab's badge and its controller.
 
-The badge says which speaker profile the live model uses, with Calibrate/Re-calibrate and
-Reset. The controller opens app/calibration_dialog.py (live listening pauses meanwhile and
+The badge says which speaker profile the live model uses, with Calibrate/Re-calibrate, Reset
+and "Keep adapting" (off until chosen, remembered): the profile then keeps growing from the
+user's speech while listening (app.profiles.Adapting), and the badge shows the speech it holds. The controller opens app/calibration_dialog.py (live listening pauses meanwhile and
 resumes after), and asks the inference worker to build, save, apply and delete profiles
 (app/profiles.py) in its own thread. On every model load and input device change the saved
 profile of that device and model, if any, is applied; a file that does not fit is reported in
@@ -13,20 +14,29 @@ import logging
 from pathlib import Path
 
 from PyQt5.QtCore import QObject, pyqtSignal
-from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton
+from PyQt5.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QPushButton
 
 from app.calibration_dialog import CalibrationDialog
 from app.profiles import ActiveProfile, default_profiles_dir
+from model.speaker_profile import expects_calibration
 
 log = logging.getLogger(__name__)
 
 NOT_CALIBRATED = "Not calibrated"
+EXPECTS_CALIBRATION = "Not calibrated: this model expects calibration to your voice"
 
 
-def badge_text(active: ActiveProfile | None) -> str:
+ADAPTING_FROM_NOTHING = "Adapting to your voice: no speech heard yet"
+
+
+def badge_text(active: ActiveProfile | None, expects: bool = False,
+               adapting: bool = False) -> str:
     if active is None:
-        return NOT_CALIBRATED
-    return f"Calibrated to {active.device}: {active.speech_seconds:.0f} s of speech"
+        if adapting:
+            return ADAPTING_FROM_NOTHING
+        return EXPECTS_CALIBRATION if expects else NOT_CALIBRATED
+    text = f"Calibrated to {active.device}: {active.speech_seconds:.0f} s of speech"
+    return text + " (adapting)" if adapting else text
 
 
 class ProfileBadge(QFrame):
@@ -38,6 +48,7 @@ class ProfileBadge(QFrame):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("profileBadge")
+        self.expects = False  # the model was trained per speaker (model.speaker_norms)
         self.text = QLabel(NOT_CALIBRATED)
         self.text.setObjectName("caption")
         self.calibrate = QPushButton("Calibrate to my voice…")
@@ -48,18 +59,30 @@ class ProfileBadge(QFrame):
         self.reset.setToolTip("Delete this input's calibration and use the training data's "
                               "statistics again")
         self.reset.clicked.connect(self.resetRequested)
+        self.adapting = QCheckBox("Keep adapting")
+        self.adapting.setToolTip("While listening, keep adding your speech to this input's "
+                                 "profile (saved every few seconds of speech), so the model "
+                                 "follows your voice slowly")
+        self.adapting.toggled.connect(lambda _on: self.show_profile(self.active))
+        self.active: ActiveProfile | None = None
         row = QHBoxLayout(self)
         row.setContentsMargins(8, 2, 8, 2)
         row.addWidget(self.text, 1)
         row.addWidget(self.calibrate)
         row.addWidget(self.reset)
+        row.addWidget(self.adapting)
         self.show_profile(None)
 
     def show_profile(self, active: ActiveProfile | None) -> None:
-        self.text.setText(badge_text(active))
+        self.active = active
+        self.text.setText(badge_text(active, self.expects, self.adapting.isChecked()))
+        self.text.setProperty("warning", active is None and self.expects)
+        self.text.style().polish(self.text)
         self.text.setToolTip(active.path if active is not None else
                              "The model standardises features with its training data's "
-                             "statistics")
+                             "statistics" + (" (it was trained with each speaker standardised "
+                                             "by their own voice, so it works best "
+                                             "calibrated)" if self.expects else ""))
         self.calibrate.setText("Re-calibrate…" if active is not None
                                else "Calibrate to my voice…")
         self.calibrate.setEnabled(True)
@@ -85,17 +108,35 @@ class Calibration(QObject):
         worker = window.inference.worker
         worker.profileChanged.connect(self._on_changed)
         worker.profileError.connect(self._on_error)
-        worker.modelLoaded.connect(lambda _info: self.apply_saved())
+        worker.modelLoaded.connect(self._on_model_loaded)
         window.controls.deviceChanged.connect(self._on_device_changed)
         self.badge.calibrateRequested.connect(self.start)
         self.badge.resetRequested.connect(self.reset)
+        self.badge.adapting.setChecked(window.settings.adapt_live)
+        self.badge.adapting.toggled.connect(self._on_adapting_toggled)
 
     def device_name(self) -> str:
         return self.window.controls.current_device_text()
 
+    def _on_model_loaded(self, info) -> None:
+        self.badge.expects = expects_calibration(info.facts.get("train"))
+        self.badge.show_profile(self.active)
+        self.apply_saved()
+
     def apply_saved(self) -> None:
-        """Use the saved profile of the current input and model (if any)."""
+        """Use the saved profile of the current input and model (if any), and keep adapting
+        it when that is chosen."""
         self.window.inference.apply_profile(self.folder, self.device_name())
+        self._send_adapting()
+
+    def _send_adapting(self) -> None:
+        self.window.inference.set_adapting(self.badge.adapting.isChecked(), self.folder,
+                                           self.device_name())
+
+    def _on_adapting_toggled(self, on: bool) -> None:
+        self.window.settings.adapt_live = on
+        if self.window.model_info is not None:
+            self._send_adapting()
 
     def _on_device_changed(self, _index) -> None:
         if self.window.model_info is not None:  # else the model's loading applies it

@@ -138,6 +138,9 @@ class MainWindow(QMainWindow):
         c.smoothingChanged.connect(self._on_smoothing)
         self.file_panel.openRequested.connect(self.open_audio_files)
         self.file_panel.attach(self.files)
+        self.file_panel.adapt.setChecked(self.settings.adapt_file_speaker)
+        self.file_panel.adapt.toggled.connect(
+            lambda on: setattr(self.settings, "adapt_file_speaker", on))
         self.file_panel.fileFailed.connect(self._on_file_error)
         self.file_panel.fileCancelled.connect(lambda path: self.statusBar().showMessage(
             f"Cancelled {Path(path).name}", 5000))
@@ -419,7 +422,7 @@ class MainWindow(QMainWindow):
             return False
         if self._quitting_after_training:
             return True
-        run = wizard.train_settings().out_dir
+        run = wizard.run_dir()
         if not self.ask_quit_training(
                 f"A training run is writing to {run}.\n\nQuit anyway? The training stops after "
                 "its current batch; finished folds are kept there and can be continued with "

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from model.speaker_profile import load_profile, make_profile
+from model.live_adaptation import SlowAdaptation
+from model.speaker_profile import ProfileError, load_profile, make_profile
 
 log = logging.getLogger(__name__)
 
@@ -80,3 +81,33 @@ def forget(predictor, folder: str | Path, device: str) -> None:
     path.unlink(missing_ok=True)
     predictor.use_profile(None)
     log.info("removed speaker profile %s", path)
+
+
+class Adapting:
+    """The live profile of ``device`` kept adapting to the voice heard (model.live_adaptation),
+    starting from its saved calibration (if any) and saved again at every update."""
+
+    def __init__(self, predictor, folder: str | Path, device: str):
+        self.device = device
+        self.path = profile_path(folder, device, predictor.model_sha1())
+        base = None
+        if self.path.is_file():
+            try:
+                base = load_profile(self.path)
+            except ProfileError as exc:  # a broken file is replaced by the adapted profile
+                log.warning("adapting from scratch: %s", exc)
+        self.slow = SlowAdaptation(predictor.model_sha1(), predictor.frontend.fingerprint(),
+                                   float(predictor.frontend.frame_rate), base)
+
+    def add_hop(self, predictor, window_feats, hop_seconds: float) -> ActiveProfile | None:
+        """Add a speech hop's newest frames of the window features (T, D); at an update the
+        grown profile is saved, applied and returned."""
+        profile = self.slow.add_hop(window_feats, hop_seconds)
+        if profile is None:
+            return None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        profile.save(self.path)
+        predictor.use_profile(profile, source=self.path)
+        log.info("adapted speaker profile %s (%.1f s of speech)", self.path,
+                 profile.speech_seconds)
+        return ActiveProfile(self.device, profile.speech_seconds, str(self.path))

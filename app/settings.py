@@ -38,6 +38,10 @@ class AppSettings:
         except (TypeError, ValueError):
             return default
 
+    def _get_bool(self, key: str, default: bool) -> bool:
+        value = self.store.value(key, default)
+        return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
+
     def _set(self, key: str, value) -> None:
         self.store.setValue(key, value)
 
@@ -100,12 +104,29 @@ class AppSettings:
     def keep_audio(self) -> bool:
         """Store the audio of live speech segments with their history rows (off until the
         user turns it on, knowingly: History › Keep audio)."""
-        value = self.store.value("history/keep_audio", False)
-        return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
+        return self._get_bool("history/keep_audio", False)
 
     @keep_audio.setter
     def keep_audio(self, value: bool) -> None:
         self._set("history/keep_audio", bool(value))
+
+    @property
+    def adapt_live(self) -> bool:
+        """The live badge's "Keep adapting" (off until turned on)."""
+        return self._get_bool("live/adapt", False)
+
+    @adapt_live.setter
+    def adapt_live(self, value: bool) -> None:
+        self._set("live/adapt", bool(value))
+
+    @property
+    def adapt_file_speaker(self) -> bool:
+        """The Files tab's "Adapt to this file's speaker" (off until turned on)."""
+        return self._get_bool("files/adapt_speaker", False)
+
+    @adapt_file_speaker.setter
+    def adapt_file_speaker(self, value: bool) -> None:
+        self._set("files/adapt_speaker", bool(value))
 
     @property
     def audio_retention_days(self) -> int:

@@ -1,7 +1,7 @@
 """Inference cost: the code of a git revision (old) against this working tree (new), side by
 side in one run. Prints tables; asserts nothing.
 
-Sections (``--section``, one function each):
+Sections (``--section``, one function each; ``all`` runs them one after another):
 
 - files: ``Predictor.predict_file`` with the shipped default model on generated recordings of
   ``--minutes`` (default 1, 10 and 60): espeak-ng sentences in several voices with pauses,
@@ -10,7 +10,17 @@ Sections (``--section``, one function each):
   The old code (``model/`` and ``assets/``) is ``git archive``'d from ``--old-rev`` (default
   HEAD) next to the files; the table names the model's weights, which both trees must share.
 
-Every measurement is one child process (this script with ``--child``) that imports the code of
+- live: CPU per live window split by stage and the app's CPU while listening, old path
+  against new (``bench/bench_live.py``).
+- app: GUI stall and CPU of the real window listening to a replayed file
+  (``bench/bench_app_latency.py --source replay``).
+- onnx: HuBERT-base per 5 s window, fp32 eager / torch int8 / ONNX fp32 / ONNX int8, and the
+  default model's network through onnxruntime (``bench/bench_onnx.py``).
+
+Options this script does not know are passed on to the live, app and onnx scripts (each
+prints its own tables, with its method in its docstring).
+
+For the files section, every measurement is one child process (this script with ``--child``) that imports the code of
 one tree, loads the model and runs one call. The parent takes the child's CPU time (user + sys)
 and peak RSS from ``os.wait4``; the child reports the CPU and wall time of the call alone. Old
 and new alternate, ``--repeats`` times each; the tables give min / median / max and the ratios
@@ -257,12 +267,23 @@ def section_files(args) -> None:
     print_table("agreement (first run of each)", ["min", "old vs new"], agree)
 
 
-SECTIONS = {"files": section_files}
+def _script(name: str, *fixed: str):
+    """A section that runs bench/<name> with ``fixed`` and the passed-on options."""
+    def section(args: argparse.Namespace) -> None:
+        command = [sys.executable, str(Path(__file__).with_name(name)), *fixed, *args.passed]
+        log.info("$ %s", " ".join(command))
+        subprocess.run(command, check=True)
+    return section
+
+
+SECTIONS = {"files": section_files, "live": _script("bench_live.py"),
+            "app": _script("bench_app_latency.py", "--source", "replay"),
+            "onnx": _script("bench_onnx.py")}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--section", choices=sorted(SECTIONS), default="files")
+    parser.add_argument("--section", choices=[*sorted(SECTIONS), "all"], default="files")
     parser.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--old-rev", default="HEAD")
@@ -271,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
                         default=Path(tempfile.gettempdir()) / "bench_inference")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args, args.passed = parser.parse_known_args(argv)
     if args.child:
         logging.basicConfig(level=logging.WARNING)
         answer = CHILDREN[args.child[0]](*args.child[1:])
@@ -279,7 +300,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    SECTIONS[args.section](args)
+    for name in (SECTIONS if args.section == "all" else [args.section]):
+        print(f"\n## {name}\n", flush=True)
+        SECTIONS[name](args)
 
 
 if __name__ == "__main__":

@@ -34,25 +34,30 @@ def _others(wavs: list[np.ndarray], speakers: list[str], i: int) -> list[np.ndar
     return [w for w, s in zip(wavs, speakers) if s != speakers[i]]
 
 
-def score_fold(run: Path, fold: dict, corpus, conditions: list[str]) -> dict:
-    """{condition: {"metrics": compute_metrics(...), "predicted": [labels]}} for one fold."""
+def condition_renders(predictor, fold: dict, test: list, conditions: list[str]):
+    """Per condition: (name, rendered test waveforms (N,), their features (T, D)), the renders
+    seeded by fold, clip and condition (babble from the fold's other test speakers)."""
     from model.audio import load_audio
     from model.conditions import render
+
+    wavs = [load_audio(u.path) for u in test]
+    speakers = [u.speaker for u in test]
+    for name in conditions:
+        rendered = [render(name, wav, seed=zlib.crc32(f"{fold['fold']}/{i}/{name}".encode()),
+                           others=_others(wavs, speakers, i)) for i, wav in enumerate(wavs)]
+        yield name, rendered, [predictor.frontend(w) for w in rendered]
+
+
+def score_fold(run: Path, fold: dict, corpus, conditions: list[str]) -> dict:
+    """{condition: {"metrics": compute_metrics(...), "predicted": [labels]}} for one fold."""
     from model.inference import Predictor
     from model.metrics import compute_metrics
 
     predictor = Predictor.load(run / fold["checkpoint"])
     test = [u for u in corpus.utterances if u.speaker in set(fold["test_speakers"])]
-    wavs = [load_audio(u.path) for u in test]
-    speakers = [u.speaker for u in test]
     truth = [u.label for u in test]
     result = {}
-    for c_index, name in enumerate(conditions):
-        feats = []
-        for i, wav in enumerate(wavs):
-            seed = zlib.crc32(f"{fold['fold']}/{i}/{name}".encode())
-            feats.append(predictor.frontend(render(name, wav, seed=seed,
-                                                   others=_others(wavs, speakers, i))))
+    for name, _, feats in condition_renders(predictor, fold, test, conditions):
         probs = predictor.probs_of_features(feats)
         predicted = [predictor.labels[k] for k in probs.argmax(1)]
         result[name] = {"metrics": compute_metrics(truth, predicted, predictor.labels),

@@ -98,18 +98,35 @@ class ProfileBuilder:
         self._frames = 0
         self.speech_seconds = 0.0
 
-    def add(self, feats: torch.Tensor, spans, n_samples: int, frame_rate: float) -> None:
-        """feats (T, D) or (L, T, D) of a recording of ``n_samples``; spans: its speech."""
-        x = feats.float().reshape(-1, feats.shape[-2], feats.shape[-1])
-        mask = torch.from_numpy(speech_frame_mask(x.shape[1], frame_rate, spans, n_samples))
-        frames = x[:, mask].reshape(-1, x.shape[-1]).double()
+    @classmethod
+    def from_profile(cls, profile: SpeakerProfile, frame_rate: float) -> "ProfileBuilder":
+        """A builder holding what ``profile`` was made from (its speech seconds at
+        ``frame_rate`` frames per second), so more speech can be added to it."""
+        builder = cls()
+        frames = max(1, round(profile.speech_seconds * frame_rate))
+        mean = torch.tensor(profile.mean, dtype=torch.float64)
+        std = torch.tensor(profile.std, dtype=torch.float64)
+        builder._sum, builder._sq = mean * frames, (std ** 2 + mean ** 2) * frames
+        builder._frames, builder.speech_seconds = frames, profile.speech_seconds
+        return builder
+
+    def add_frames(self, frames: torch.Tensor, seconds: float) -> None:
+        """Add speech frames (K, D) that cover ``seconds`` of speech."""
+        frames = frames.reshape(-1, frames.shape[-1]).double()
         if frames.shape[0] == 0:
             return
         self._sum = frames.sum(0) if self._sum is None else self._sum + frames.sum(0)
         sq = (frames ** 2).sum(0)
         self._sq = sq if self._sq is None else self._sq + sq
         self._frames += frames.shape[0]
-        self.speech_seconds += sum(e - s for s, e in spans) / SAMPLE_RATE
+        self.speech_seconds += seconds
+
+    def add(self, feats: torch.Tensor, spans, n_samples: int, frame_rate: float) -> None:
+        """feats (T, D) or (L, T, D) of a recording of ``n_samples``; spans: its speech."""
+        x = feats.float().reshape(-1, feats.shape[-2], feats.shape[-1])
+        mask = torch.from_numpy(speech_frame_mask(x.shape[1], frame_rate, spans, n_samples))
+        if mask.any():
+            self.add_frames(x[:, mask], sum(e - s for s, e in spans) / SAMPLE_RATE)
 
     def add_recording(self, feats: torch.Tensor, wav: np.ndarray, frame_rate: float) -> None:
         """Add a recording wav (N,) at 16 kHz whose features are ``feats`` (T, D) or
@@ -127,6 +144,57 @@ class ProfileBuilder:
             MIN_STD)
         return SpeakerProfile(model_sha1, frontend, tuple(mean.tolist()), tuple(std.tolist()),
                               round(self.speech_seconds, 3))
+
+
+def enrol(predictor, recordings, limit_s: float | None = None) -> tuple[SpeakerProfile, int]:
+    """(profile, how many recordings it used) of one speaker for a model.inference.Predictor.
+
+    recordings: (features (T, D) or (L, T, D), wav (N,) at 16 kHz) pairs in the order the
+    speaker spoke them, taken lazily; with ``limit_s`` recordings are added until that much
+    speech has been seen (an enrolment), else all of them. ProfileError without speech."""
+    builder, used = ProfileBuilder(), 0
+    for feats, wav in recordings:
+        if limit_s is not None and builder.speech_seconds >= limit_s:
+            break
+        builder.add_recording(feats, np.asarray(wav, dtype=np.float32),
+                              predictor.frontend.frame_rate)
+        used += 1
+    return builder.profile(predictor.model_sha1(), predictor.frontend.fingerprint()), used
+
+
+def adapted_probs(predictor, feats: list, wavs: list, mode: str, enrol_s: float = 0.0,
+                  batch_size: int = 32) -> tuple[int, np.ndarray]:
+    """Score one speaker's recordings (features and (N,) wavs, in the order spoken) with their
+    own statistics, never their labels: ``mode`` "speaker" uses all of them for the profile and
+    scores all; "enrol" builds it from the first ``enrol_s`` s of speech and scores only the
+    recordings after those. Returns (index of the first scored recording, probs (K, C)). The
+    predictor is left on the training statistics."""
+    if mode not in ("speaker", "enrol"):
+        raise ValueError(f"adaptation mode {mode!r}; 'speaker' or 'enrol'")
+    profile, used = enrol(predictor, zip(feats, wavs), enrol_s if mode == "enrol" else None)
+    first = used if mode == "enrol" else 0
+    if first >= len(feats):
+        return first, np.zeros((0, len(predictor.labels)), dtype=np.float32)
+    predictor.use_profile(profile, source="speaker profile")
+    try:
+        return first, predictor.probs_of_features(list(feats[first:]), batch_size)
+    finally:
+        predictor.use_profile(None)
+
+
+def expects_calibration(train: dict | object | None) -> bool:
+    """Whether a model was trained with per-speaker standardisation (TrainConfig.speaker_norm
+    "speaker"), so it is meant to be used with a speaker profile. ``train``: the checkpoint's
+    TrainConfig or its JSON dict (None for checkpoints without one)."""
+    norm = train.get("speaker_norm") if isinstance(train, dict) else getattr(
+        train, "speaker_norm", None)
+    return norm == "speaker"
+
+
+CALIBRATION_HINT = ("this model was trained with per-speaker standardisation and expects "
+                    "calibration: make a profile of the speaker with `python main.py profile` "
+                    "and pass it with --profile (without one it uses its training data's "
+                    "statistics and is less accurate)")
 
 
 def make_profile(predictor, wavs) -> SpeakerProfile:

@@ -102,39 +102,24 @@ def _by_speaker(utts) -> dict[str, list]:
     return groups
 
 
-def _speaker_profile(predictor, cache, utts, limit_s: float | None):
-    """(profile, utterances it used) from ``utts`` in order, up to ``limit_s`` s of speech."""
-    from model.audio import load_audio
-    from model.speaker_profile import ProfileBuilder
-
-    builder, used = ProfileBuilder(), []
-    for utt in utts:
-        if limit_s is not None and builder.speech_seconds >= limit_s:
-            break
-        builder.add_recording(cache.get(utt.path), load_audio(utt.path),
-                              predictor.frontend.frame_rate)
-        used.append(utt)
-    return builder.profile(predictor.model_sha1(), predictor.frontend.fingerprint()), used
-
-
 def predict_adapted(predictor, cache, corpus, mode: str, enrol_s: float,
                     batch_size: int) -> tuple[list, list[str]]:
     """(scored utterances, their predicted labels) with each speaker's own statistics
-    (``mode`` "speaker" or "enrol"); labels are never read."""
+    (``mode`` "speaker" or "enrol"; model.speaker_profile.adapted_probs); labels are never
+    read."""
     import numpy as np
+
+    from model.audio import load_audio
+    from model.speaker_profile import adapted_probs
 
     cache.fill([u.path for u in corpus.utterances], progress=False)
     scored, predicted = [], []
-    for speaker, utts in _by_speaker(corpus.utterances).items():
-        profile, used = _speaker_profile(predictor, cache, utts,
-                                         enrol_s if mode == "enrol" else None)
-        rest = [u for u in utts if u not in used] if mode == "enrol" else utts
-        predictor.use_profile(profile, source=f"speaker {speaker}")
-        if rest:
-            probs = predictor.probs_of_features([cache.get(u.path) for u in rest], batch_size)
-            predicted += [predictor.labels[i] for i in np.argmax(probs, axis=1)]
-            scored += rest
-    predictor.use_profile(None)
+    for utts in _by_speaker(corpus.utterances).values():
+        first, probs = adapted_probs(predictor, [cache.get(u.path) for u in utts],
+                                     [load_audio(u.path) for u in utts], mode, enrol_s,
+                                     batch_size)
+        predicted += [predictor.labels[i] for i in np.argmax(probs, axis=1)]
+        scored += utts[first:]
     return scored, predicted
 
 

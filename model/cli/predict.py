@@ -125,6 +125,14 @@ class _ProgressBar:
             self._bar.close()
 
 
+def _hint_calibration(predictor) -> None:
+    """On stderr: a model trained per speaker is being used without a profile."""
+    from model.speaker_profile import CALIBRATION_HINT, expects_calibration
+
+    if expects_calibration(predictor.checkpoint.train):
+        print(f"note: {CALIBRATION_HINT}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     """Predict every file; 0 when all succeeded, 1 when any file failed, 2 without a model."""
     from model.features import FrontendUnavailable
@@ -140,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
             from model.speaker_profile import load_profile
 
             predictor.use_profile(load_profile(args.profile), source=args.profile)
+        else:
+            _hint_calibration(predictor)
     except (FrontendUnavailable, ValueError, OSError) as exc:  # CheckpointError, ProfileError
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -19,8 +19,10 @@ SENTENCES = ("I can't believe you did that again. This is wonderful news, thank 
              "Well, I suppose we could try it tomorrow.")
 
 
-def make_checkpoint(path, *, arch: str = "enhanced", hidden: int = 64, seed: int = 0):
-    """A randomly initialised network with a log-mel frontend, saved as a checkpoint."""
+def make_checkpoint(path, *, arch: str = "enhanced", hidden: int = 64, seed: int = 0,
+                    train=None):
+    """A randomly initialised network with a log-mel frontend, saved as a checkpoint
+    (``train``: its TrainConfig, default none)."""
     from model.checkpoint import Checkpoint, save_checkpoint
     from model.config import FrontendConfig, ModelConfig
     from model.networks import build_network
@@ -29,7 +31,7 @@ def make_checkpoint(path, *, arch: str = "enhanced", hidden: int = 64, seed: int
     cfg = ModelConfig(arch=arch, input_dim=80, n_classes=len(LABELS), hidden=hidden,
                       attn_heads=4, frame_pool=3)
     net = build_network(cfg)
-    ckpt = Checkpoint(frontend=FrontendConfig(name="logmel"), model=cfg, train=None,
+    ckpt = Checkpoint(frontend=FrontendConfig(name="logmel"), model=cfg, train=train,
                       labels=list(LABELS), norm_mean=[-6.0] * 80, norm_std=[3.0] * 80,
                       metrics={"ua": {"mean": 0.25, "std": 0.0}, "note": "random weights"},
                       state_dict=net.state_dict())

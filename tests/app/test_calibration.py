@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import torch
 
-from app.calibration import NOT_CALIBRATED, badge_text
+from app.calibration import (ADAPTING_FROM_NOTHING, EXPECTS_CALIBRATION, NOT_CALIBRATED,
+                             badge_text)
 from app.profiles import ActiveProfile, profile_path
 from model.audio import load_audio
+from model.config import TrainConfig
 from model.inference import Predictor
 from model.speaker_profile import load_profile, make_profile
 
@@ -117,3 +119,31 @@ def test_profile_of_another_model_is_refused(qtbot, make_window, checkpoint_path
     assert window.calibration.badge.text.text() == NOT_CALIBRATED
     assert uses_training_statistics(window)
     assert path.exists()  # refused, not deleted
+
+
+def test_a_model_trained_per_speaker_says_it_expects_calibration(qtbot, make_window,
+                                                                 checkpoint_factory, tmp_path):
+    per_speaker = checkpoint_factory(tmp_path / "per_speaker" / "m.safetensors",
+                                     train=TrainConfig(speaker_norm="speaker"))
+    window = make_window(model_path=str(per_speaker))
+    badge = window.calibration.badge
+    qtbot.waitUntil(lambda: badge.text.text() == EXPECTS_CALIBRATION, timeout=20_000)
+    assert badge.text.property("warning") is True
+    window.load_model(str(checkpoint_factory(tmp_path / "global" / "m.safetensors",
+                                             train=TrainConfig())), "opened")
+    qtbot.waitUntil(lambda: badge.text.text() == NOT_CALIBRATED, timeout=20_000)
+
+
+def test_keep_adapting_is_sent_to_the_worker_shown_and_remembered(qtbot, make_window, settings):
+    window = make_window()
+    badge = window.calibration.badge
+    assert not badge.adapting.isChecked()
+    badge.adapting.setChecked(True)
+    qtbot.waitUntil(lambda: window.inference.worker._adapting is not None, timeout=5_000)
+    assert badge.text.text() == ADAPTING_FROM_NOTHING and settings.adapt_live
+    assert badge_text(ActiveProfile("USB mic", 41.0, "/x.json"), adapting=True) == \
+        "Calibrated to USB mic: 41 s of speech (adapting)"
+    window.close()
+    again = make_window()
+    assert again.calibration.badge.adapting.isChecked()
+    qtbot.waitUntil(lambda: again.inference.worker._adapting is not None, timeout=5_000)

@@ -281,3 +281,14 @@ def test_open_dialogs_start_in_the_folder_last_used(qtbot, make_window, speech_p
     window.open_model()
     window.open_model()
     assert started_in == ["", str(speech_path.parent), "", str(checkpoint_path.parent)]
+
+
+def test_adapt_to_the_files_speaker_is_remembered(qtbot, make_window, settings):
+    window = make_window()
+    assert not window.file_panel.adapt.isChecked()
+    window.file_panel.adapt.setChecked(True)
+    assert window.files.worker.adapt_speaker is True
+    window.close()
+    again = make_window()
+    assert again.file_panel.adapt.isChecked() and settings.adapt_file_speaker
+    assert again.files.worker.adapt_speaker is True

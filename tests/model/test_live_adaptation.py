@@ -1,0 +1,44 @@
+"""Slow live adaptation: hops of speech grow the profile from the saved calibration, a new
+profile comes every few seconds of speech, and its statistics move toward the voice heard."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model.live_adaptation import SlowAdaptation
+from model.speaker_profile import ProfileBuilder, SpeakerProfile
+
+RATE = 12.5  # frames per second (speech_embedding's)
+
+
+def test_a_profile_rebuilt_from_its_sums_is_the_same_profile():
+    frames = torch.randn(500, 3, generator=torch.Generator().manual_seed(0)) * 2 + 1
+    builder = ProfileBuilder()
+    builder.add_frames(frames, 40.0)
+    profile = builder.profile("m", "f")
+    again = ProfileBuilder.from_profile(profile, RATE).profile("m", "f")
+    assert again.speech_seconds == profile.speech_seconds
+    np.testing.assert_allclose(again.mean, profile.mean, atol=1e-9)
+    np.testing.assert_allclose(again.std, profile.std, atol=1e-6)
+
+
+def test_hops_update_every_few_seconds_and_move_toward_the_voice():
+    base = SpeakerProfile("m", "f", (0.0, 0.0), (1.0, 1.0), speech_seconds=20.0)
+    adapt = SlowAdaptation("m", "f", RATE, base=base, update_seconds=5.0)
+    window = torch.full((62, 2), 4.0)  # a 5 s window of a voice far from the calibration
+    window[:-6] = -100.0  # older frames of the window must not be counted again
+    profiles = [adapt.add_hop(window, 0.5) for _ in range(20)]
+    made = [p for p in profiles if p is not None]
+    assert [i for i, p in enumerate(profiles) if p is not None] == [9, 19]
+    assert adapt.speech_seconds == pytest.approx(30.0)
+    assert made[0].mean[0] == pytest.approx(4.0 * 60 / (250 + 60), rel=1e-3)
+    assert made[1].mean[0] > made[0].mean[0] > 0  # slowly, never a jump to the new voice
+    assert made[1].model_sha1 == "m" and made[1].frontend == "f"
+
+
+def test_without_a_calibration_it_starts_from_nothing():
+    adapt = SlowAdaptation("m", "f", RATE, update_seconds=1.0)
+    assert adapt.add_hop(torch.ones(62, 2), 0.5) is None
+    profile = adapt.add_hop(torch.ones(62, 2), 0.5)
+    assert profile.speech_seconds == pytest.approx(1.0) and profile.mean == (1.0, 1.0)
