@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 from pathlib import Path
 from typing import Callable
@@ -14,6 +15,7 @@ from PyQt5.QtWidgets import (
 )
 
 from model.progress_events import ProgressEvent
+from model.speaker_profile import expects_calibration
 
 from app.background_task import TaskRunner
 from app.wizard.progress import TrainingProgress
@@ -42,6 +44,24 @@ def metrics_html(progress: TrainingProgress) -> str:
     if done.cancelled:
         note += " (cancelled: only the finished folds are counted)"
     return (f"<p>{html.escape(note)}</p><table style='font-size:12pt'>{''.join(rows)}</table>")
+
+
+def calibration_html(run_dir: str | None) -> str:
+    """Whether the run's model expects calibration (its train.speaker_norm), from the run
+    folder's metrics.json; "" when it cannot be read."""
+    try:
+        summary = json.loads((Path(run_dir) / "metrics.json").read_text())
+    except (TypeError, OSError, ValueError):
+        return ""
+    if not expects_calibration((summary.get("configs") or {}).get("train")):
+        return ("<p>Trained with the global standardisation: works without calibration "
+                "(and calibrating to a voice can still help).</p>")
+    ua = ((summary.get("uncalibrated_aggregate") or {}).get("ua") or {}).get("mean")
+    without = f" Without calibration its UA is {ua:.3f}." if ua is not None else ""
+    return ("<p><b>This model expects calibration:</b> it was trained with each speaker "
+            "standardised by their own voice, and the figures above are speaker-adapted "
+            f"(each test speaker's own unlabelled audio).{without} Use Calibrate to my voice "
+            "on the Live tab.</p>")
 
 
 class ScaledImage(QLabel):
@@ -150,7 +170,7 @@ class ResultsPage(QWizardPage):
         self.run_dir = done.run_dir
         self.report_path = done.report
         self.model_path = progress.model_path()
-        self.metrics_label.setText(metrics_html(progress))
+        self.metrics_label.setText(metrics_html(progress) + calibration_html(done.run_dir))
         if done.model:
             which = "Final model (all speakers)"
         else:

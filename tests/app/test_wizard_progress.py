@@ -155,3 +155,19 @@ def test_the_trainers_json_lines_parse_into_the_same_record():
     parsed = JsonLineParser().feed(out.getvalue())
     assert parsed[:-1] == written[:-1]
     assert parsed[-1].val_ua is None and parsed[-1].member == 2  # NaN is written as null
+
+
+def test_results_say_whether_the_model_expects_calibration(tmp_path):
+    from app.wizard.results import calibration_html
+
+    def run(speaker_norm, **extra):
+        folder = tmp_path / speaker_norm
+        folder.mkdir()
+        (folder / "metrics.json").write_text(json.dumps(
+            {"configs": {"train": {"speaker_norm": speaker_norm}}, **extra}))
+        return str(folder)
+
+    assert "works without calibration" in calibration_html(run("global"))
+    text = calibration_html(run("speaker", uncalibrated_aggregate={"ua": {"mean": 0.702}}))
+    assert "expects calibration" in text and "0.702" in text
+    assert calibration_html(str(tmp_path / "missing")) == "" and calibration_html(None) == ""
