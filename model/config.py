@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from model.constants import DEFAULT_ENCODER, N_MELS
-from model.config_checks import check_probabilities, check_types, check_within
+from model.config_checks import (check_choices, check_probabilities, check_types,
+                                 check_within, choice)
 from model.loudness import LOUDNESS_MODES
 
 C = TypeVar("C")
@@ -74,32 +75,23 @@ class FrontendConfig:
         subtracts the band's mean over the utterance and divides by its std; "none".
     """
 
-    name: str = "logmel"
+    name: str = choice("logmel", FRONTENDS, joinable=True)
     n_mels: int = N_MELS
     encoder: str = DEFAULT_ENCODER
-    layer_mode: str = "last"
-    loudness: str = "bs1770"
+    layer_mode: str = choice("last", LAYER_MODES)
+    loudness: str = choice("bs1770", LOUDNESS_MODES)
     target_lufs: float = -23.0
     max_gain_db: float = 40.0
-    band_norm: str = "none"
+    band_norm: str = choice("none", BAND_NORMS)
 
     def __post_init__(self) -> None:
         check_types(self)
-        parts = self.name.split("+")
-        if any(p not in FRONTENDS for p in parts) or len(set(parts)) != len(parts):
-            raise ValueError(f"frontend {self.name!r} not known; available = {list(FRONTENDS)},"
-                             " or several of them joined with '+' (e.g. speech_embedding+ge2e)")
-        if self.layer_mode not in LAYER_MODES:
-            raise ValueError(f"layer_mode {self.layer_mode!r}; available = {list(LAYER_MODES)}")
+        check_choices(self)
         if self.n_mels <= 0:
             raise ValueError(f"n_mels must be positive, got {self.n_mels}")
-        if self.band_norm not in BAND_NORMS:
-            raise ValueError(f"band_norm {self.band_norm!r}; available = {list(BAND_NORMS)}")
-        if self.band_norm != "none" and "logmel" not in parts:
+        if self.band_norm != "none" and "logmel" not in self.name.split("+"):
             raise ValueError(f"band_norm {self.band_norm!r} needs the logmel frontend, not "
                              f"{self.name!r}")
-        if self.loudness not in LOUDNESS_MODES:
-            raise ValueError(f"loudness {self.loudness!r}; available = {list(LOUDNESS_MODES)}")
         if not -70.0 <= self.target_lufs <= 0.0:
             raise ValueError(f"target_lufs must be in [-70, 0] LUFS, got {self.target_lufs}")
         if not 0.0 <= self.max_gain_db <= 60.0:
@@ -125,7 +117,7 @@ class ModelConfig:
     The use_* switches turn parts of the enhanced model off for ablations.
     """
 
-    arch: str = "enhanced"
+    arch: str = choice("enhanced", ARCHS)
     input_dim: int = N_MELS
     input_layers: int = 1
     n_classes: int = 4
@@ -146,9 +138,8 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_types(self)
+        check_choices(self)
         check_probabilities(self, "input_dropout", "dropout")
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch {self.arch!r} not known; available = {list(ARCHS)}")
         for name in ("input_dim", "input_layers", "n_classes", "frame_pool", "hidden",
                      "gru_layers", "attn_heads", "ensemble"):
             if getattr(self, name) <= 0:
@@ -277,12 +268,13 @@ class TrainConfig:
     folds: int = 5
     val_speakers: int = 1
     seed: int = 0
-    speaker_norm: str = "global"
+    speaker_norm: str = choice("global", SPEAKER_NORMS)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     channel: ChannelConfig = field(default_factory=ChannelConfig)
 
     def __post_init__(self) -> None:
         check_types(self)
+        check_choices(self)
         for name in ("lr", "weight_decay", "eta_min", "grad_clip", "adversarial_weight",
                      "max_alpha", "l2_reg", "max_seconds", "eval_max_seconds"):
             check_within(self, name, 0.0, 1e6)
@@ -295,9 +287,6 @@ class TrainConfig:
             raise ValueError("epochs, batch_size and accumulation_steps must be positive")
         if self.folds == 1 or self.folds < 0:
             raise ValueError(f"folds must be 0 (leave-one-speaker-out) or >= 2, got {self.folds}")
-        if self.speaker_norm not in SPEAKER_NORMS:
-            raise ValueError(f"speaker_norm {self.speaker_norm!r}; available = "
-                             f"{list(SPEAKER_NORMS)}")
 
 
 def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:

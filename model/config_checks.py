@@ -1,5 +1,6 @@
 """Field checks shared by the config dataclasses (model.config): every value has its field's
-type, probabilities lie in [0, 1], ranges are (low, high) with low <= high.
+type, probabilities lie in [0, 1], ranges are (low, high) with low <= high, and a field made
+with ``choice`` holds one of its choices (the wizard reads the same choices to offer them).
 
 Configs come from JSON files, checkpoint sidecars, command-line options and the wizard, and all
 of them build the dataclass, so these checks run for every source. An error names the field,
@@ -8,6 +9,7 @@ the value and what is allowed: ``TrainConfig.lr: '0.001' (a string) is not a num
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 _NUMBER = "a number"
@@ -78,3 +80,29 @@ def check_within(obj: Any, name: str, low: float, high: float) -> None:
     values = value if isinstance(value, tuple) else (value,)
     if not all(low <= v <= high for v in values):
         _fail(obj, name, value, f"within [{low:g}, {high:g}]")
+
+
+def choice(default: str, choices: Sequence[str], *, joinable: bool = False):
+    """A dataclass field whose value must be one of ``choices`` (``joinable``: or several
+    different ones joined with '+'), checked by ``check_choices``."""
+    return dataclasses.field(default=default, metadata={"choices": tuple(choices),
+                                                        "joinable": joinable})
+
+
+def field_choices(cls: type, name: str) -> tuple[str, ...]:
+    """The choices of field ``name`` of config class ``cls`` (() when any value goes)."""
+    found = {f.name: f for f in dataclasses.fields(cls)}[name]
+    return tuple(found.metadata.get("choices", ()))
+
+
+def check_choices(obj: Any) -> None:
+    """Every ``choice`` field holds one of its choices."""
+    for f in dataclasses.fields(obj):
+        choices = f.metadata.get("choices")
+        if not choices:
+            continue
+        value = getattr(obj, f.name)
+        parts = value.split("+") if f.metadata.get("joinable") else [value]
+        if any(p not in choices for p in parts) or len(set(parts)) != len(parts):
+            joined = " or several of them joined with '+'" if f.metadata.get("joinable") else ""
+            _fail(obj, f.name, value, f"one of {list(choices)}{joined}")

@@ -3,27 +3,22 @@
 The wizard builds one editor per ``FieldSpec``: a field added to FrontendConfig, ModelConfig,
 TrainConfig, AugmentConfig or ChannelConfig later appears without any change here. A field's
 kind comes from its declared type ("bool", "int", "float", "str", "tuple[float, float]"
--> "range", a nested config -> its fields under "section.name."). A string field has fixed
-choices when its config refuses an unknown value with an error that names them ("...;
-available = ['a', 'b']", the configs' convention): the choices are read from that error.
+-> "range", a nested config -> its fields under "section.name."). A string field made with
+``model.config_checks.choice`` is a "choice" of the values its config accepts.
 """
 from __future__ import annotations
 
-import ast
 import dataclasses
-import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from model.config import FrontendConfig, ModelConfig, TrainConfig
+from model.config_checks import field_choices
 
 SECTIONS = {"frontend": FrontendConfig, "model": ModelConfig, "train": TrainConfig}
 # set by the run from the frontend, the corpus and each fold, whatever the config says
 DERIVED = frozenset({"model.input_dim", "model.input_layers", "model.n_classes",
                      "model.n_speakers"})
-_AVAILABLE = re.compile(r"available = (\[[^\]]*\])")
-_PROBE = "\0not-a-choice"
 
 
 @dataclass(frozen=True)
@@ -45,19 +40,6 @@ class FieldSpec:
         return self.path.rsplit(".", 1)[0]
 
 
-@lru_cache(maxsize=None)
-def choices_of(cls: type, name: str) -> tuple[str, ...]:
-    """The values a string field of ``cls`` accepts, read from the error an unknown value
-    raises; () when any string is accepted."""
-    try:
-        cls(**{name: _PROBE})
-    except (ValueError, TypeError) as exc:
-        found = _AVAILABLE.search(str(exc))
-        if found and repr(_PROBE) in str(exc):
-            return tuple(str(c) for c in ast.literal_eval(found.group(1)))
-    return ()
-
-
 def _kind(declared: str) -> str:
     if declared.startswith("tuple[float, float]"):
         return "range"
@@ -70,8 +52,8 @@ def describe(cls: type, prefix: str) -> list[FieldSpec]:
     specs = []
     for f in dataclasses.fields(cls):
         path, kind = f"{prefix}.{f.name}", _kind(str(f.type))
-        if kind == "str" and choices_of(cls, f.name):
-            specs.append(FieldSpec(path, "choice", choices_of(cls, f.name)))
+        if kind == "str" and field_choices(cls, f.name):
+            specs.append(FieldSpec(path, "choice", field_choices(cls, f.name)))
         elif kind:
             specs.append(FieldSpec(path, kind))
         else:
