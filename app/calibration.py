@@ -2,8 +2,9 @@
 
 The badge says which speaker profile the live model uses, with Calibrate/Re-calibrate, Reset
 and "Keep adapting" (off until chosen, remembered): the profile then keeps growing from the
-user's speech while listening (app.profiles.Adapting), and the badge shows the speech it holds. The controller opens app/calibration_dialog.py (live listening pauses meanwhile and
-resumes after), and asks the inference worker to build, save, apply and delete profiles
+user's speech while listening (app.profiles.Adapting), and the badge shows the speech it holds.
+The controller opens app/calibration_dialog.py (live listening pauses meanwhile and resumes
+after), and asks the inference worker to build, save, apply and delete profiles
 (app/profiles.py) in its own thread. On every model load and input device change the saved
 profile of that device and model, if any, is applied; a file that does not fit is reported in
 the status bar and the training statistics are used.
@@ -64,7 +65,7 @@ class ProfileBadge(QFrame):
                                  "profile (saved every few seconds of speech), so the model "
                                  "follows your voice slowly")
         self.adapting.toggled.connect(lambda _on: self.show_profile(self.active))
-        self.active: ActiveProfile | None = None
+        self.active: ActiveProfile | None = None  # shown now (set by show_profile)
         row = QHBoxLayout(self)
         row.setContentsMargins(8, 2, 8, 2)
         row.addWidget(self.text, 1)
@@ -102,7 +103,6 @@ class Calibration(QObject):
         self.window = window
         self.folder = Path(folder) if folder is not None else default_profiles_dir()
         self.badge = ProfileBadge()
-        self.active: ActiveProfile | None = None
         self.dialog: CalibrationDialog | None = None
         self._resume_listening = False
         worker = window.inference.worker
@@ -114,6 +114,11 @@ class Calibration(QObject):
         self.badge.resetRequested.connect(self.reset)
         self.badge.adapting.setChecked(window.settings.adapt_live)
         self.badge.adapting.toggled.connect(self._on_adapting_toggled)
+
+    @property
+    def active(self) -> ActiveProfile | None:
+        """The profile the live model uses (the badge shows it)."""
+        return self.badge.active
 
     def device_name(self) -> str:
         return self.window.controls.current_device_text()
@@ -196,7 +201,7 @@ class Calibration(QObject):
             self.window.start_listening()
 
     def _on_changed(self, active: ActiveProfile | None) -> None:
-        was, self.active = self.active, active
+        was = self.active
         self.badge.show_profile(active)
         if active is not None and (was is None or was.path != active.path
                                    or was.speech_seconds != active.speech_seconds):

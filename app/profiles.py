@@ -65,8 +65,12 @@ def calibrate(predictor, chunks, folder: str | Path, device: str) -> ActiveProfi
     recording), save it for ``device`` and apply it. ProfileError when there was no speech."""
     wav = np.concatenate([np.asarray(c, dtype=np.float32) for c in chunks]) if len(chunks) \
         else np.zeros(0, dtype=np.float32)
-    profile = make_profile(predictor, [wav])
-    path = profile_path(folder, device, predictor.model_sha1())
+    return _save_and_apply(predictor, make_profile(predictor, [wav]),
+                           profile_path(folder, device, predictor.model_sha1()), device)
+
+
+def _save_and_apply(predictor, profile, path: Path, device: str) -> ActiveProfile:
+    """Save ``profile`` at ``path`` and make ``predictor`` use it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     profile.save(path)
     predictor.use_profile(profile, source=path)
@@ -105,9 +109,4 @@ class Adapting:
         profile = self.slow.add_hop(window_feats, hop_seconds)
         if profile is None:
             return None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        profile.save(self.path)
-        predictor.use_profile(profile, source=self.path)
-        log.info("adapted speaker profile %s (%.1f s of speech)", self.path,
-                 profile.speech_seconds)
-        return ActiveProfile(self.device, profile.speech_seconds, str(self.path))
+        return _save_and_apply(predictor, profile, self.path, self.device)

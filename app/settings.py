@@ -25,6 +25,12 @@ def ini_qsettings(path) -> QSettings:
     return QSettings(str(path), QSettings.IniFormat)
 
 
+def _flag(key: str, doc: str) -> property:
+    """A true/false setting stored under ``key`` (false until turned on)."""
+    return property(lambda self: self._get_bool(key, False),
+                    lambda self, value: self._set(key, bool(value)), doc=doc)
+
+
 class AppSettings:
     """Typed access to one QSettings store."""
 
@@ -100,33 +106,12 @@ class AppSettings:
     def smoothing(self, value: int) -> None:
         self._set("live/smoothing", int(value))
 
-    @property
-    def keep_audio(self) -> bool:
-        """Store the audio of live speech segments with their history rows (off until the
-        user turns it on, knowingly: History › Keep audio)."""
-        return self._get_bool("history/keep_audio", False)
-
-    @keep_audio.setter
-    def keep_audio(self, value: bool) -> None:
-        self._set("history/keep_audio", bool(value))
-
-    @property
-    def adapt_live(self) -> bool:
-        """The live badge's "Keep adapting" (off until turned on)."""
-        return self._get_bool("live/adapt", False)
-
-    @adapt_live.setter
-    def adapt_live(self, value: bool) -> None:
-        self._set("live/adapt", bool(value))
-
-    @property
-    def adapt_file_speaker(self) -> bool:
-        """The Files tab's "Adapt to this file's speaker" (off until turned on)."""
-        return self._get_bool("files/adapt_speaker", False)
-
-    @adapt_file_speaker.setter
-    def adapt_file_speaker(self, value: bool) -> None:
-        self._set("files/adapt_speaker", bool(value))
+    keep_audio = _flag("history/keep_audio", "Store the audio of live speech segments with "
+                       "their history rows (off until the user turns it on, knowingly: "
+                       "History › Keep audio).")
+    adapt_live = _flag("live/adapt", "The live badge's \"Keep adapting\".")
+    adapt_file_speaker = _flag("files/adapt_speaker",
+                               "The Files tab's \"Adapt to this file's speaker\".")
 
     @property
     def audio_retention_days(self) -> int:

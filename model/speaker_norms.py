@@ -8,7 +8,8 @@ relative to their own voice, which is the input a calibrated user gives it.
 
 Speech spans are found once per audio file and kept on disk beside the feature cache
 (``<cache>/speech_spans/<sha[:2]>/<sha>.json``: the spans and the file's sample count), so folds
-and reruns do not run the speech detector again. A broken entry is recomputed, never trusted.
+and reruns do not run the speech detector again (within a run each file is read from disk once).
+A broken entry is recomputed, never trusted.
 A corpus file in which the detector finds no speech counts whole (it is labelled speech).
 """
 from __future__ import annotations
@@ -37,8 +38,16 @@ class SpanCache:
     def __init__(self, root: str | Path | None = None):
         self.folder = Path(root or default_cache_dir()) / "speech_spans"
         self.computed = 0
+        self._held: dict[Path, tuple[list[tuple[int, int]], int]] = {}
 
     def get(self, path: str | Path) -> tuple[list[tuple[int, int]], int]:
+        path = Path(path)
+        if path not in self._held:
+            self._held[path] = self._load(path)
+        return self._held[path]
+
+    def _load(self, path: Path) -> tuple[list[tuple[int, int]], int]:
+        """The entry of ``path`` on disk, computed (and written) when missing or broken."""
         sha = file_sha1(path)
         entry = self.folder / sha[:2] / f"{sha}.json"
         cached = self._read(entry)
@@ -64,24 +73,20 @@ class SpanCache:
             return None
 
 
-def _builders(utterances: Sequence[Utterance], features: Mapping, spans: SpanCache,
-              frame_rate: float) -> dict[str, ProfileBuilder]:
-    """speaker -> a ProfileBuilder holding their utterances' speech frames."""
-    builders: dict[str, ProfileBuilder] = defaultdict(ProfileBuilder)
-    for utt in utterances:
-        found, n_samples = spans.get(utt.path)
-        builders[utt.speaker].add(features[utt.path], found, n_samples, frame_rate)
-    return builders
+def _add(builder: ProfileBuilder, utt: Utterance, features: Mapping, spans: SpanCache,
+         frame_rate: float) -> None:
+    """Add ``utt``'s speech frames (features: path -> (T, D) or (L, T, D)) to ``builder``."""
+    found, n_samples = spans.get(utt.path)
+    builder.add(features[utt.path], found, n_samples, frame_rate)
 
 
 def speech_norm(utterances: Sequence[Utterance], features: Mapping, spans: SpanCache,
                 frame_rate: float) -> Norm:
-    """(mean, std) (D,) over the speech frames of all ``utterances`` (features: path -> (T, D)
-    or (L, T, D)): the statistics an uncalibrated user of a speaker-normalised model gets."""
+    """(mean, std) (D,) over the speech frames of all ``utterances``: the statistics an
+    uncalibrated user of a speaker-normalised model gets."""
     pooled = ProfileBuilder()
     for utt in utterances:
-        found, n_samples = spans.get(utt.path)
-        pooled.add(features[utt.path], found, n_samples, frame_rate)
+        _add(pooled, utt, features, spans, frame_rate)
     profile = pooled.profile(model_sha1="", frontend="")
     return torch.tensor(profile.mean), torch.tensor(profile.std)
 
@@ -91,8 +96,11 @@ def speaker_norms(utterances: Sequence[Utterance], features: Mapping, spans: Spa
     """speaker -> (mean, std) (D,): the profile of their utterances' speech frames blended
     with the global ``mean``/``std`` by speech seen (model.speaker_profile.blended_norm). A
     speaker with no speech found gets no entry (the global statistics apply)."""
+    builders: dict[str, ProfileBuilder] = defaultdict(ProfileBuilder)
+    for utt in utterances:
+        _add(builders[utt.speaker], utt, features, spans, frame_rate)
     norms = {}
-    for speaker, builder in _builders(utterances, features, spans, frame_rate).items():
+    for speaker, builder in builders.items():
         if builder.speech_seconds > 0:
             norms[speaker] = blended_norm(builder.profile(model_sha1="", frontend=""), mean, std)
         else:

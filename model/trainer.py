@@ -177,22 +177,24 @@ def _validate(network, dataset, labels, cfg, device, cancel) -> dict:
     return {"val_loss": loss, "val_acc": m["wa"], "val_f1": m["macro_f1"], "val_ua": m["ua"]}
 
 
-def _setup(train_utts, features, labels, model_cfg, cfg, device, norm_utts):
-    """Model config with n_classes and n_speakers set, training speakers, normalisation
-    statistics (D,) of the training side, and the freshly built network on ``device``."""
+def _setup(train_utts, labels, model_cfg, cfg, device):
+    """Model config with n_classes and n_speakers set, training speakers and the freshly built
+    network on ``device``."""
     speakers = sorted({u.speaker for u in train_utts})
     adversary = (model_cfg.arch == "enhanced" and model_cfg.use_speaker_adversary
                  and cfg.adversarial_weight > 0)
     model_cfg = dataclasses.replace(model_cfg, n_classes=len(labels),
                                     n_speakers=len(speakers) if adversary else 0)
-    mean, std = norm_stats([features[u.path] for u in norm_utts])
     network = build_network(model_cfg).to(device)
-    return model_cfg, speakers, mean, std, network
+    return model_cfg, speakers, network
 
 
-def _speaker_side(utts, norm_utts, features, spans, frame_rate):
-    """Global (mean, std) (D,) of ``norm_utts``' speech frames and speaker -> (mean, std) of
-    every speaker of ``utts`` (model.speaker_norms)."""
+def _standardisation(cfg, utts, norm_utts, features, spans, frame_rate):
+    """(mean, std) (D,) of ``norm_utts`` and, for cfg.speaker_norm "speaker", speaker ->
+    (mean, std) of every speaker of ``utts`` (model.speaker_norms; the global statistics are
+    then those of the speech frames), else None."""
+    if cfg.speaker_norm != "speaker":
+        return (*norm_stats([features[u.path] for u in norm_utts]), None)
     from model.speaker_norms import speaker_norms, speech_norm
 
     if spans is None:
@@ -233,12 +235,9 @@ def train_fold(train_utts: Sequence[Utterance], val_utts: Sequence[Utterance],
                    test_speakers)
     device = torch.device(device) if device is not None else default_device()
     seed_everything(cfg.seed * 1000 + fold)
-    model_cfg, speakers, mean, std, network = _setup(train_utts, features, labels, model_cfg,
-                                                     cfg, device, norm_utts or train_utts)
-    norms = None
-    if cfg.speaker_norm == "speaker":
-        mean, std, norms = _speaker_side(list(train_utts) + list(val_utts), norm_utts or train_utts,
-                                         features, spans, frame_rate)
+    model_cfg, speakers, network = _setup(train_utts, labels, model_cfg, cfg, device)
+    mean, std, norms = _standardisation(cfg, list(train_utts) + list(val_utts),
+                                        norm_utts or train_utts, features, spans, frame_rate)
     train_set = FeatureDataset(features, train_utts, labels, mean, std,
                                max_frames=frames_for(cfg.max_seconds, frame_rate), train=True,
                                augment_cfg=cfg.augment, speakers=speakers, seed=cfg.seed + fold,

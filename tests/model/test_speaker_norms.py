@@ -75,7 +75,9 @@ def test_spans_are_found_once_per_file_and_a_broken_entry_is_recomputed(tmp_path
     assert again.get(utts[0].path) == (spans, n) and again.computed == 0
     entry = next((tmp_path / "cache" / "speech_spans").rglob("*.json"))
     entry.write_text("{broken")
-    assert again.get(utts[0].path) == (spans, n) and again.computed == 1
+    assert again.get(utts[0].path) == (spans, n) and again.computed == 0  # held in memory
+    fresh = SpanCache(tmp_path / "cache")
+    assert fresh.get(utts[0].path) == (spans, n) and fresh.computed == 1
     assert json.loads(entry.read_text())["n_samples"] == SAMPLE_RATE
 
 
