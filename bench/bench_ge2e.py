@@ -1,5 +1,6 @@
 """Cost of the GE2E frontend's 3-layer LSTM (model.ge2e) on one core: torch fp32 against
-onnxruntime fp32 (the LSTM exported with torch.onnx, one intra-op thread) and torch dynamic int8
+onnxruntime fp32 (model.onnx_cache, as ``Predictor.load`` runs it: one intra-op thread) and
+torch dynamic int8
 (quantize_dynamic on nn.LSTM; measured only, not shipped). Prints numbers; asserts nothing.
 
 Inputs are GE2E mel frames of a synthetic voiced signal: (1, 424, 40) as a live window runs
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -29,32 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from model.constants import SAMPLE_RATE  # noqa: E402
 from model.ge2e import GE2EFrontend, ge2e_mel  # noqa: E402
-
-
-class _Graph(nn.Module):
-    def __init__(self, lstm: nn.LSTM):
-        super().__init__()
-        self.lstm = lstm
-
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.lstm(mel)[0]
-
-
-def export(lstm: nn.LSTM, path: Path) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(_Graph(lstm), (torch.rand(1, 50, 40),), str(path), dynamo=False,
-                          opset_version=17, input_names=["mel"], output_names=["states"],
-                          dynamic_axes={"mel": {1: "frames"}, "states": {1: "frames"}})
-
-
-def session(path: Path):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), sess_options=options,
-                                providers=["CPUExecutionProvider"])
+from model.onnx_cache import LstmGraph  # noqa: E402
 
 
 def voiced(seconds: float, seed: int) -> np.ndarray:
@@ -72,24 +47,21 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     frontend = GE2EFrontend()
-    lstm = frontend.lstm
+    lstm = frontend.torch_lstm
+    frontend.use_onnxruntime()  # as Predictor.load(runtime="auto") runs it (model.onnx_cache)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         # the root module is never swapped: quantise the LSTM as a child
-        int8 = torch.ao.quantization.quantize_dynamic(_Graph(lstm), {nn.LSTM},
+        int8 = torch.ao.quantization.quantize_dynamic(LstmGraph(lstm), {nn.LSTM},
                                                       dtype=torch.qint8)
     assert type(int8.lstm) is not nn.LSTM, "quantize_dynamic left the LSTM in fp32"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "ge2e_lstm.onnx"
-        export(lstm, path)
-        ort = session(path)
 
     def run_torch(model, mel):
         with torch.inference_mode():
             return model(torch.from_numpy(mel)[None])[0].numpy()
 
-    variants = {"torch fp32": lambda mel: run_torch(_Graph(lstm), mel),
-                "onnxruntime fp32": lambda mel: ort.run(None, {"mel": mel[None]})[0][0],
+    variants = {"torch fp32": lambda mel: run_torch(LstmGraph(lstm), mel),
+                "onnxruntime fp32": lambda mel: run_torch(lambda x: frontend.lstm(x)[0], mel),
                 "torch int8 (dynamic)": lambda mel: run_torch(int8, mel)}
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"repeats {args.repeats}")

@@ -1,16 +1,19 @@
 """Measure the live path's cost: CPU per 5 s window every 0.5 s, older paths against today's.
 
     python bench/bench_live.py [--seconds 20] [--repeats 3] [--threads 1 2] [--app-seconds 20]
-        [--paths old full new]
+        [--paths old full torch new]
 
-Paths (``--paths``, default all three):
+Paths (``--paths``, default all four):
 - OLD, the code before streaming VAD: ``Predictor.predict(wav, vad=True)`` (silero-vad over the
-  whole 5 s window at every hop) and silero again over the hop's 0.5 s;
+  whole 5 s window at every hop) and silero again over the hop's 0.5 s, all on torch;
 - FULL, the code before streaming features: today's worker with its feature cache off, so the
   frontend runs over the whole window at every speech hop (``Predictor.window_features``);
 - NEW, today's InferenceWorker: each hop's new samples go once through silero in streaming form
   (app/live_vad.py), the network runs with ``vad=False`` on speech windows only, and their
-  features come from the stream's cache (model.live_features), each frame computed once.
+  features come from the stream's cache (model.live_features), each frame computed once; the
+  network and the GE2E LSTM run on onnxruntime (``Predictor.load(runtime="auto")``,
+  model.onnx_cache);
+- TORCH, the NEW worker with ``runtime="torch"``: the code before model.onnx_cache.
 All run through the worker's own ``_live`` (segments and result signals included) on the
 default model (``Predictor.load()``), over an espeak-ng speech stream (sentences with short
 pauses) and a noise-only stream, window by window as the recorder emits them.
@@ -20,13 +23,14 @@ Printed:
    (silero), ``features`` (frontend and loudness), ``network``, ``other`` (the rest of the
    worker), and the slowest window (``worst``), as min/median/max over ``--repeats`` runs of
    each stream, for each torch thread count; then the NEW/OLD ratios (NEW at the worker's default
-   thread count against OLD at torch's default) and NEW/FULL, NEW/OLD at equal thread counts.
+   thread count against OLD at torch's default) and NEW/FULL, NEW/TORCH, NEW/OLD at equal
+   thread counts.
 2. With ``--app-seconds`` > 0: the CPU the listening process uses (recorder thread + inference
    worker thread, no GUI painting) as % of one core, while a file is replayed in real time
    through the recorder's callback path, for speech and for quiet noise: with no model loaded
-   (``idle``: the recorder and the worker's bookkeeping only), the OLD and the NEW worker, each
-   at its own thread count (OLD: torch's default; NEW: app/torch_threads.py). Each case runs
-   in its own subprocess (``--child``).
+   (``idle``: the recorder and the worker's bookkeeping only), the OLD, TORCH and NEW workers,
+   each at its own thread count (OLD: torch's default; TORCH and NEW: app/torch_threads.py).
+   Each case runs in its own subprocess (``--child``).
 Run it with OMP_NUM_THREADS unset and with OMP_NUM_THREADS=1.
 """
 from __future__ import annotations
@@ -47,7 +51,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 STAGES = ("vad", "features", "network", "other")
-PATHS = ("old", "full", "new")
+PATHS = ("old", "full", "torch", "new")
+TORCH_PATHS = ("old", "torch")  # paths whose predictor runs on torch only
 
 
 def parse_args(argv):
@@ -60,7 +65,7 @@ def parse_args(argv):
                    help="listening time per app CPU case (0: skip that part)")
     p.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS),
                    help="live paths to measure (see above)")
-    p.add_argument("--child", choices=("old", "new", "idle"), help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=("old", "torch", "new", "idle"), help=argparse.SUPPRESS)
     p.add_argument("--wav", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -120,19 +125,20 @@ class StageClock:
                 return fn(*args, **kwargs)
             finally:
                 self.add(stage, time.process_time() - started)
+        timed.timed = True
         return timed
 
 
-def instrument(predictor) -> StageClock:
-    """Time silero (old: model.vad.speech_ratio; new: LiveVad.feed/ratio), the features and
-    level, and the network, wherever the old and new paths call them."""
+def instrument(predictor, clock: StageClock) -> None:
+    """Time silero (old: model.vad.speech_ratio; new: LiveVad.feed/ratio; wrapped once), the
+    features and level, and the network, wherever the paths call them."""
     from app.live_vad import LiveVad
     from model import vad
 
-    clock = StageClock()
-    vad.speech_ratio = clock.wrap("vad", vad.speech_ratio)
-    LiveVad.feed = clock.wrap("vad", LiveVad.feed)
-    LiveVad.ratio = clock.wrap("vad", LiveVad.ratio)
+    if not getattr(LiveVad.feed, "timed", False):
+        vad.speech_ratio = clock.wrap("vad", vad.speech_ratio)
+        LiveVad.feed = clock.wrap("vad", LiveVad.feed)
+        LiveVad.ratio = clock.wrap("vad", LiveVad.ratio)
     predictor.window_features = clock.wrap("features", predictor.window_features)
     predictor.level = clock.wrap("features", predictor.level)
     predictor.predict_features = clock.wrap("network", predictor.predict_features)
@@ -163,12 +169,21 @@ def noise_stream(seconds: float, level: float = 0.05, seed: int = 0) -> np.ndarr
 
 # ---- per-window CPU ------------------------------------------------------------------------
 
-def make_worker(kind: str, predictor, threads: int):
-    """A worker of path ``kind`` holding ``predictor``, driven in this thread (no QThread),
-    torch on ``threads`` threads."""
+def torch_loader(path: str | None):
+    """The app's model loader with ``runtime="torch"`` (the OLD and TORCH paths)."""
+    from model.inference import Predictor
+
+    return Predictor.load(path or None, runtime="torch")
+
+
+def make_worker(kind: str, predictors: dict, threads: int):
+    """A worker of path ``kind`` holding its predictor (``predictors["torch"]`` for the OLD and
+    TORCH paths, else ``["auto"]``), driven in this thread (no QThread), torch on ``threads``
+    threads."""
     from app.inference_worker import InferenceWorker
 
     cls = old_worker_class() if kind == "old" else InferenceWorker
+    predictor = predictors["torch" if kind in TORCH_PATHS else "auto"]
     worker = cls(loader=lambda path: predictor, threads=threads)
     load_model(worker, kind)  # sets the threads in this thread
     return worker
@@ -214,13 +229,15 @@ def summarise(runs: list[dict]) -> dict[str, tuple[float, float, float]]:
                 max(r[k] for r in runs)) for k in keys}
 
 
-def per_window(args, predictor, streams: dict[str, np.ndarray]) -> dict:
+def per_window(args, predictors: dict, streams: dict[str, np.ndarray]) -> dict:
     """{(stream, kind, threads): summary} for every case."""
-    clock = instrument(predictor)
+    clock = StageClock()
+    for predictor in predictors.values():
+        instrument(predictor, clock)
     results = {}
     for threads in args.threads:
         for name, stream in streams.items():
-            workers = {kind: make_worker(kind, predictor, threads) for kind in args.paths}
+            workers = {kind: make_worker(kind, predictors, threads) for kind in args.paths}
             runs = {kind: [] for kind in workers}
             for kind, worker in workers.items():
                 load_model(worker, kind)  # this thread's torch threads, as the worker sets them
@@ -256,7 +273,7 @@ def print_per_window(results: dict, default_threads: int, policy_threads: int) -
     for threads in sorted({k[2] for k in results}):
         for name in dict.fromkeys(k[0] for k in results):
             new = results.get((name, "new", threads))
-            for base in ("full", "old"):
+            for base in ("full", "torch", "old"):
                 old = results.get((name, base, threads))
                 if new is None or old is None:
                     continue
@@ -278,7 +295,9 @@ def child(args) -> None:
     from app.replay import replay_factory
 
     app = QCoreApplication([])
-    worker = old_worker_class()() if args.child == "old" else InferenceWorker()
+    loader = {"old": torch_loader, "torch": torch_loader}.get(args.child)
+    cls = old_worker_class() if args.child == "old" else InferenceWorker
+    worker = cls(loader=loader) if loader else cls()
     handle = InferenceThread(worker)
     results = []
     worker.result.connect(results.append, Qt.DirectConnection)
@@ -316,7 +335,7 @@ def app_cpu(args, files: dict[str, Path]) -> dict:
     """{(source, kind): child's JSON} for speech and quiet noise, old and new worker."""
     out = {}
     for source, path in files.items():
-        for kind in ("idle", "old", "new"):
+        for kind in ("idle", "old", "torch", "new"):
             cmd = [sys.executable, __file__, "--child", kind, "--wav", str(path),
                    "--app-seconds", str(args.app_seconds)]
             env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
@@ -354,13 +373,13 @@ def main(argv=None) -> None:
     print(f"torch {torch.__version__}, default threads {default_threads}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')}, "
           f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
-    predictor = Predictor.load()
-    print(f"model: {predictor.name}")
+    predictors = {"auto": Predictor.load(), "torch": Predictor.load(runtime="torch")}
+    print(f"model: {predictors['auto'].name}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         streams = {"speech": speech_stream(args.seconds, folder),
                    "noise": noise_stream(args.seconds)}
-        results = per_window(args, predictor, streams)
+        results = per_window(args, predictors, streams)
         print_per_window(results, default_threads, inference_threads())
         print(f"load average after: {os.getloadavg()[0]:.2f}")
         if args.app_seconds > 0:

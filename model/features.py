@@ -133,6 +133,14 @@ def _single(cfg: FrontendConfig) -> Frontend:
     raise ValueError(f"frontend {cfg.name!r} not known; available = {list(FRONTENDS)}")
 
 
+def frontend_parts(frontend) -> tuple[LoudnessNormaliser | None, list]:
+    """(loudness normaliser or None, the single frontends) of a frontend from build_frontend."""
+    normaliser = None
+    if isinstance(frontend, NormalisedFrontend):
+        normaliser, frontend = frontend.normaliser, frontend.inner
+    return normaliser, list(getattr(frontend, "parts", None) or [frontend])
+
+
 class NormalisedFrontend:
     """A frontend fed through the loudness normaliser (model.loudness): the same interface,
     the same shapes; its fingerprint adds the normaliser's settings to the inner one's."""

@@ -39,8 +39,9 @@ from model import vad as vad_mod
 from model.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from model.constants import HOP_SECONDS, SAMPLE_RATE, WINDOW_SECONDS
 from model.data import eval_item, length_batches, pad_batch
-from model.features import build_frontend
+from model.features import build_frontend, frontend_parts
 from model.loudness import Level, level_warning, measure
+from model.onnx_cache import RUNTIMES
 from model.networks import build_network
 from model.package_files import assets_dir
 
@@ -151,10 +152,12 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path | None = None, *, device: str = "cpu",
-             onnx_threads: int = 1) -> "Predictor":
+             onnx_threads: int = 1, runtime: str = "auto") -> "Predictor":
         """Load a checkpoint (X.safetensors, X.json or X); None -> the shipped default model;
         an exported model X.onnx (``python main.py export``) runs on onnxruntime with
-        ``onnx_threads`` intra-op threads.
+        ``onnx_threads`` intra-op threads. A checkpoint's network and GE2E LSTM run there too
+        with ``runtime="auto"`` on the CPU (model.onnx_cache: same results, less CPU), on torch
+        with ``runtime="torch"``.
 
         Raises ModelNotFoundError (a CheckpointError) when the default model is missing,
         CheckpointError for a bad checkpoint or export, FrontendUnavailable when its encoder
@@ -170,7 +173,34 @@ class Predictor:
 
             ckpt, frontend, network = load_onnx_model(path, threads=onnx_threads)
             return cls(ckpt, path, device=device, frontend=frontend, network=network)
-        return cls(load_checkpoint(path), path, device=device)
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime {runtime!r} not known; available = {list(RUNTIMES)}")
+        predictor = cls(load_checkpoint(path), path, device=device)
+        if runtime == "auto" and predictor.device.type == "cpu":
+            predictor._use_onnxruntime(onnx_threads)
+        return predictor
+
+    def _use_onnxruntime(self, threads: int) -> None:
+        """Run the network, and a GE2E frontend's LSTM, on onnxruntime; a part that cannot
+        (logged) stays on torch."""
+        from model.onnx_cache import OnnxError, network_on_onnxruntime
+
+        moved = []
+        try:
+            self.network = network_on_onnxruntime(self.network, self.checkpoint.model,
+                                                   self.model_sha1(), threads)
+            moved.append("network")
+        except OnnxError as exc:
+            log.warning("%s: %s; torch runs it", self.checkpoint_path, exc)
+        for part in frontend_parts(self.frontend)[1]:
+            if hasattr(part, "use_onnxruntime"):
+                try:
+                    part.use_onnxruntime(threads)
+                    moved.append(f"{part.config.name} frontend")
+                except OnnxError as exc:
+                    log.warning("%s: %s; torch runs it", part.config.name, exc)
+        if moved:
+            log.info("%s runs on onnxruntime: %s", self.name, ", ".join(moved))
 
     def _check_frontend(self, ckpt: Checkpoint) -> None:
         dim, layers = self.frontend.dim, self.frontend.layers

@@ -41,7 +41,7 @@ import torch
 
 from model.combined import ConcatFrontend
 from model.constants import MEL_HOP_LENGTH, N_FFT, SAMPLE_RATE
-from model.features import NormalisedFrontend, as_waveform
+from model.features import as_waveform, frontend_parts
 from model.ge2e import N_MELS, ge2e_mel
 from model.loudness import Level, LoudnessNormaliser, measure
 from model.speech_embedding import CONTEXT_FRAMES, STEP_FRAMES
@@ -156,15 +156,6 @@ class _Ge2eTrack:
 _TRACKS = {"speech_embedding": _EmbeddingTrack, "ge2e": _Ge2eTrack}
 
 
-def _parts(frontend) -> tuple[object | None, list]:
-    """(loudness normaliser or None, parts) of a frontend built by build_frontend."""
-    normaliser = None
-    if isinstance(frontend, NormalisedFrontend):
-        normaliser, frontend = frontend.normaliser, frontend.inner
-    return normaliser, list(frontend.parts) if isinstance(frontend, ConcatFrontend) \
-        else [frontend]
-
-
 class LiveFeatures:
     """One live stream's frames, for windows given with their absolute end sample.
 
@@ -177,7 +168,7 @@ class LiveFeatures:
         if not self.supports(frontend):
             raise ValueError(f"no streaming form for the {frontend.config.name!r} frontend; "
                              f"available = {list(_TRACKS)} or several joined with '+'")
-        self._normaliser, parts = _parts(frontend)
+        self._normaliser, parts = frontend_parts(frontend)
         self._tracks = [_TRACKS[p.config.name](p) for p in parts]
         self.frame_rate = float(frontend.frame_rate)
         self.step = int(round(SAMPLE_RATE / self.frame_rate))
@@ -191,7 +182,7 @@ class LiveFeatures:
     def supports(frontend) -> bool:
         """Whether ``frontend`` (from build_frontend) has a streaming form here."""
         return all(getattr(p, "config", None) is not None and p.config.name in _TRACKS
-                   for p in _parts(frontend)[1])
+                   for p in frontend_parts(frontend)[1])
 
     def reset(self) -> None:
         """Forget the stream: the next window is computed whole."""

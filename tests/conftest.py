@@ -14,6 +14,15 @@ import torch
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_cache(tmp_path_factory):
+    """Feature caches and the graphs model.onnx_cache exports go to this session's folder,
+    not the user's cache (unless SER_CACHE_DIR says where)."""
+    if "SER_CACHE_DIR" not in os.environ:
+        os.environ["SER_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     """Every test starts from the same random state."""

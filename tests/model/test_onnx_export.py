@@ -254,7 +254,7 @@ def pair(tmp_path_factory):
     cfg = model_config("baseline_x2_stats")
     ckpt = save(folder / "model.safetensors", seeded_network(cfg), cfg)
     result = export_model(ckpt, folder / "exported.onnx")
-    return Predictor.load(ckpt), Predictor.load(result.network), folder
+    return Predictor.load(ckpt, runtime="torch"), Predictor.load(result.network), folder
 
 
 def test_predictor_on_onnx_predicts_as_torch(pair):

@@ -1,0 +1,126 @@
+"""A torch checkpoint run on onnxruntime with no explicit export (model.onnx_cache): the same
+probabilities as torch, the graph exported once and reused, a broken or unexportable graph
+falling back to torch, and the GE2E LSTM from the real wheel file on onnxruntime."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from model import onnx_cache
+from model.config import FrontendConfig
+from model.constants import SAMPLE_RATE
+from model.files import file_sha1
+from model.ge2e import GE2EFrontend
+from model.inference import Predictor
+from model.networks import build_network
+from model.onnx_runtime import OnnxNetwork
+
+from tests.model.test_onnx_export import model_config, save, seeded_network, tone
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty cache folder for this test: the graphs land in ``cache / "onnx"``."""
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "onnx"
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    cfg = model_config("baseline_x2_stats")
+    return save(tmp_path / "model.safetensors", seeded_network(cfg), cfg)
+
+
+def test_auto_runs_the_network_on_onnxruntime_with_torchs_probabilities(cache, checkpoint):
+    fast, slow = Predictor.load(checkpoint), Predictor.load(checkpoint, runtime="torch")
+    assert isinstance(fast.network, OnnxNetwork) and isinstance(slow.network, torch.nn.Module)
+    assert fast.name == slow.name  # the same model, whatever runs it
+    for seconds in (0.9, 3.5):
+        a, b = fast.predict(tone(seconds), vad=False), slow.predict(tone(seconds), vad=False)
+        assert a.label == b.label and np.abs(a.probs - b.probs).max() <= 1e-5
+        assert np.abs(a.attention - b.attention).max() <= 1e-5
+    feats = [slow.frontend(tone(s, seed=i)) for i, s in enumerate((0.4, 1.7, 3.0))]
+    assert np.abs(fast.probs_of_features(feats) - slow.probs_of_features(feats)).max() <= 1e-5
+
+
+def test_the_graph_is_exported_once_and_reused(cache, checkpoint, monkeypatch):
+    Predictor.load(checkpoint)
+    graphs = sorted(cache.glob("network-*.onnx"))
+    assert len(graphs) == 1 and fast_name_holds_sha1(graphs[0], checkpoint)
+    stamp = graphs[0].stat().st_mtime_ns
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr("model.onnx_export.export_network", no_export)
+    again = Predictor.load(checkpoint)
+    assert isinstance(again.network, OnnxNetwork) and graphs[0].stat().st_mtime_ns == stamp
+
+
+def fast_name_holds_sha1(path, checkpoint) -> bool:
+    return file_sha1(checkpoint) in path.name and torch.__version__.split("+")[0] in path.name
+
+
+def test_a_broken_cached_graph_is_removed_and_torch_runs(cache, checkpoint, caplog):
+    Predictor.load(checkpoint)
+    (graph,) = cache.glob("network-*.onnx")
+    graph.write_bytes(b"not a graph")
+    with caplog.at_level(logging.WARNING, logger="model.inference"):
+        predictor = Predictor.load(checkpoint)
+    assert isinstance(predictor.network, torch.nn.Module) and not graph.exists()
+    assert "torch runs it" in caplog.text and graph.name in caplog.text
+    assert isinstance(Predictor.load(checkpoint).network, OnnxNetwork)  # exported afresh
+
+
+def test_a_cached_graph_of_other_weights_is_refused(cache, checkpoint, tmp_path, caplog):
+    cfg = model_config("baseline_x2_stats")
+    torch.manual_seed(7)
+    other = save(tmp_path / "other.safetensors", build_network(cfg).eval(), cfg)
+    Predictor.load(checkpoint)
+    (graph,) = cache.glob("network-*.onnx")
+    planted = cache / graph.name.replace(file_sha1(checkpoint), file_sha1(other))
+    planted.write_bytes(graph.read_bytes())  # the cache holds the wrong network under its name
+    with caplog.at_level(logging.WARNING, logger="model.inference"):
+        predictor = Predictor.load(other)
+    assert isinstance(predictor.network, torch.nn.Module) and not planted.exists()
+    assert "does not reproduce the network" in caplog.text
+
+
+def test_a_graph_that_does_not_match_torch_is_not_used(cache, checkpoint, monkeypatch, caplog):
+    from model import onnx_export
+
+    monkeypatch.setattr(onnx_export, "PROB_TOLERANCE", -1.0)  # no graph can pass the check
+    with caplog.at_level(logging.WARNING, logger="model.inference"):
+        predictor = Predictor.load(checkpoint)
+    assert isinstance(predictor.network, torch.nn.Module)
+    assert "does not reproduce the network" in caplog.text
+    assert not list(cache.glob("network-*.onnx"))
+
+
+def test_unknown_runtime_is_refused(checkpoint):
+    with pytest.raises(ValueError, match="runtime 'tensorrt' not known"):
+        Predictor.load(checkpoint, runtime="tensorrt")
+
+
+def voiced(seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    wav = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 15))
+    return (0.1 * wav * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+
+
+def test_the_ge2e_lstm_on_onnxruntime_gives_torchs_states(cache):
+    reference, fast = GE2EFrontend(FrontendConfig(name="ge2e")), \
+        GE2EFrontend(FrontendConfig(name="ge2e"))
+    fast.use_onnxruntime()
+    assert isinstance(fast.lstm, onnx_cache.OnnxLstm) and len(list(cache.glob("lstm-*"))) == 1
+    for seconds in (0.3, 2.2):
+        want, got = reference(voiced(seconds)), fast(voiced(seconds))
+        assert got.shape == want.shape and float((got - want).abs().max()) <= 1e-4
+    # the check runs on every load: a graph of other weights is refused
+    reference.torch_lstm.weight_hh_l0.data.mul_(0.5)
+    with pytest.raises(onnx_cache.OnnxError, match="does not reproduce torch's"):
+        reference.use_onnxruntime()
+    assert not list(cache.glob("lstm-*"))
