@@ -29,7 +29,8 @@ from typing import Any, Callable
 
 from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
-from app.inference_worker import keep_until_finished, model_info
+from app.inference_thread import keep_until_finished
+from app.model_info import model_info
 from app.torch_threads import inference_threads, load_predictor, use_threads
 from model.constants import SAMPLE_RATE
 

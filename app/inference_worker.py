@@ -34,25 +34,24 @@ thread owns the live Predictor; the GUI hears ``profileChanged``/``profileError`
 ``set_adapting`` on, each speech hop's newest frames also grow the device's profile
 (app.profiles.Adapting), which is saved and applied every few seconds of speech.
 
-``InferenceThread`` owns the QThread and is the GUI's handle: its methods only emit queued
-signals or set flags, so none of them blocks.
+``InferenceThread`` (app/inference_thread.py) owns the QThread and is the GUI's handle: its
+methods only emit queued signals or set flags, so none of them blocks.
 """
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 
 from app.history_store import MICROPHONE
 from app.live_vad import LiveVad
+from app.model_info import model_info
 from app.profiles import Adapting, apply_saved, calibrate, forget
 from app.segments import SegmentTracker
 from app.torch_threads import inference_threads, load_predictor, use_threads
@@ -62,16 +61,6 @@ from model.vad import is_speech
 log = logging.getLogger(__name__)
 
 MIN_HOP_SPEECH = 0.2  # a hop "has speech" when VAD marks at least this fraction of it
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the UI shows about the loaded model. facts: the checkpoint's JSON sidecar."""
-
-    name: str
-    path: str
-    labels: list[str]
-    facts: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -110,20 +99,13 @@ class LiveResult:
         return float(self.probs[self.labels.index(self.label)])
 
 
-def model_info(predictor) -> ModelInfo:
-    """What the UI shows about a loaded Predictor."""
-    return ModelInfo(name=str(predictor.name), path=str(predictor.checkpoint_path),
-                     labels=list(predictor.labels),
-                     facts=_read_facts(Path(predictor.checkpoint_path)))
-
-
 def _default_loader(path: str | None):
     return load_predictor(path)
 
 
 def _no_speech(predictor, wav: np.ndarray, ratio: float, started: float):
     """The Prediction of a live window without speech (as Predictor.predict gives it)."""
-    from model.inference import Prediction
+    from model.prediction import Prediction
 
     return Prediction(label=None, probs=np.zeros(len(predictor.labels), dtype=np.float32),
                       attention=np.zeros(0, dtype=np.float32),
@@ -388,89 +370,3 @@ class InferenceWorker(QObject):
             self.historyError.emit(f"cannot write history: {exc}")
             return
         self.historyAdded.emit(row)
-
-
-def _read_facts(checkpoint: Path) -> dict:
-    """The checkpoint's JSON sidecar (small) as a dict; {} when absent or unreadable."""
-    sidecar = checkpoint.with_suffix(".json")
-    try:
-        return json.loads(sidecar.read_text())
-    except (OSError, ValueError) as exc:
-        log.info("no readable model facts at %s: %s", sidecar, exc)
-        return {}
-
-
-class InferenceThread(QObject):
-    """The GUI's non-blocking handle on an InferenceWorker running in its own QThread."""
-
-    _load = pyqtSignal(str)
-    _smoothing = pyqtSignal(int)
-    _end_segment = pyqtSignal()
-    _finish = pyqtSignal()
-    _apply_profile = pyqtSignal(str, str)
-    _make_profile = pyqtSignal(object, str, str)
-    _reset_profile = pyqtSignal(str, str)
-    _set_adapting = pyqtSignal(bool, str, str)
-
-    def __init__(self, worker: InferenceWorker, parent=None):
-        super().__init__(parent)
-        self.worker = worker
-        self.thread = QThread()
-        self.thread.setObjectName("inference")
-        worker.moveToThread(self.thread)
-        self._load.connect(worker.load_model)
-        self._smoothing.connect(worker.set_smoothing)
-        self._end_segment.connect(worker.end_segment)
-        self._finish.connect(worker.finish)
-        self._apply_profile.connect(worker.apply_profile)
-        self._make_profile.connect(worker.make_profile)
-        self._reset_profile.connect(worker.reset_profile)
-        self._set_adapting.connect(worker.set_adapting)
-        self.thread.finished.connect(worker.deleteLater)
-        self.thread.start()
-
-    def load_model(self, path: str | None) -> None:
-        self._load.emit(str(path or ""))
-
-    def set_smoothing(self, windows: int) -> None:
-        self._smoothing.emit(int(windows))
-
-    def end_segment(self) -> None:
-        self._end_segment.emit()
-
-    def apply_profile(self, folder, device: str) -> None:
-        self._apply_profile.emit(str(folder), device)
-
-    def make_profile(self, chunks, folder, device: str) -> None:
-        self._make_profile.emit(chunks, str(folder), device)
-
-    def reset_profile(self, folder, device: str) -> None:
-        self._reset_profile.emit(str(folder), device)
-
-    def set_adapting(self, on: bool, folder, device: str) -> None:
-        self._set_adapting.emit(bool(on), str(folder), device)
-
-    def shutdown(self, timeout_ms: int = 1500) -> bool:
-        """Stop the worker and its thread; waits at most ``timeout_ms`` (for a window in
-        progress to finish). The open speech segment is still stored. Returns whether the
-        thread ended; one that did not is kept referenced so it is never destroyed running."""
-        self.worker.stop()
-        self._finish.emit()
-        if self.thread.wait(timeout_ms):
-            return True
-        log.warning("inference thread still busy after %d ms; leaving it to finish", timeout_ms)
-        keep_until_finished(self.thread)
-        return False
-
-
-_STILL_RUNNING: list[QThread] = []
-
-
-def keep_until_finished(thread: QThread) -> None:
-    """Keep a thread whose shutdown timed out referenced, so it is never destroyed running."""
-    _STILL_RUNNING.append(thread)
-
-
-def threads_still_running() -> list[QThread]:
-    """Threads whose shutdown timed out and that have not finished yet."""
-    return [t for t in _STILL_RUNNING if t.isRunning()]

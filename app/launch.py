@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 def _exit(code: int) -> int:
     """Return the exit code, or end the process at once when a worker thread is still busy
     (destroying a running QThread would crash at interpreter exit)."""
-    from app.inference_worker import threads_still_running
+    from app.inference_thread import threads_still_running
     from app.listening import recorders_still_running
 
     busy = threads_still_running() + recorders_still_running()

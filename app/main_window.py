@@ -11,9 +11,8 @@ import logging
 from pathlib import Path
 
 from PyQt5.QtCore import Qt
-from PyQt5.QtGui import QFontMetrics
-from PyQt5.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget,
-                             QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (QFileDialog, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
+                             QWidget)
 
 from app.about import AboutDialog
 from app.calibration import Calibration
@@ -22,28 +21,23 @@ from app.devices import DeviceError, resolve_device
 from app.file_panel import FilePanel
 from app.file_worker import FileThread, FileWorker
 from app.history_store import MICROPHONE
-from app.inference_worker import InferenceThread, InferenceWorker
+from app.inference_thread import InferenceThread
+from app.inference_worker import InferenceWorker
 from app.listening import Listening
 from app.live_panel import LivePanel
 from app.menus import build_menus
+from app.model_origin import (ORIGIN_BOX, ORIGIN_CLI, ORIGIN_OPENED, ORIGIN_REMEMBERED,
+                              ORIGIN_SHIPPED, ORIGIN_WIZARD)
 from app.torch_threads import inference_threads, use_threads
 from app.settings import AppSettings
+from app.status_bar import add_status_fields, set_field, show_dropped
 from app.theme import icon
+from app.wizard_link import show_wizard, training_holds_close
 
 log = logging.getLogger(__name__)
 
-STATUS_FIELD_PX = 290  # longer status texts are elided (full text in the tooltip)
-
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.opus *.mp3 *.aiff *.aif);;All files (*)"
 MODEL_FILTER = "Models (*.safetensors *.json *.onnx);;All files (*)"
-MAIN_PY = Path(__file__).resolve().parent.parent / "main.py"
-# How the model in use was chosen (status bar and Model box tooltip)
-ORIGIN_CLI = "given with --model"
-ORIGIN_REMEMBERED = "the model used last time (choose Shipped default model to go back)"
-ORIGIN_SHIPPED = "shipped with the app"
-ORIGIN_BOX = "chosen in the Model box"
-ORIGIN_OPENED = "opened with File › Open model"
-ORIGIN_WIZARD = "trained in the wizard"
 
 
 class MainWindow(QMainWindow):
@@ -116,15 +110,7 @@ class MainWindow(QMainWindow):
                 lambda days: setattr(self.settings, "audio_retention_days", days))
             self.tabs.addTab(self.history_panel, icon("history"), "History")
         self.setCentralWidget(self.tabs)
-        bar = self.statusBar()
-        self.status_device = QLabel("Input: —")
-        self.status_model = QLabel("Model: loading…")
-        self.status_latency = QLabel("Latency: —")
-        self.status_dropped = QLabel("Dropped: 0")
-        for w in (self.status_device, self.status_model, self.status_latency,
-                  self.status_dropped):
-            w.setObjectName("statusField")
-            bar.addPermanentWidget(w)
+        add_status_fields(self)
 
     def _wire(self) -> None:
         c, w = self.controls, self.inference.worker
@@ -149,8 +135,8 @@ class MainWindow(QMainWindow):
         self.listening.state.connect(self._on_listening_state)
         self.listening.level.connect(self.live_panel.set_level)
         self.listening.stats.connect(self._on_stats)
-        self.listening.opened.connect(lambda text: self._field(self.status_device,
-                                                                f"Input: {text}"))
+        self.listening.opened.connect(lambda text: set_field(self.status_device,
+                                                             f"Input: {text}"))
         self.listening.error.connect(lambda text: self.show_error("Input device", text))
         self.listening.stalled.connect(self._on_stalled)
         self.listening.fallback.connect(self._on_device_fallback)
@@ -205,7 +191,7 @@ class MainWindow(QMainWindow):
         self.settings.model_path = "" if default else info.path
         self.model_origin = ORIGIN_SHIPPED if default else self._pending_origin
         self.controls.set_model_path(self.settings.model_path, self.model_origin)
-        self._field(self.status_model, f"Model: {info.name} — {self.model_origin}")
+        set_field(self.status_model, f"Model: {info.name} — {self.model_origin}")
         self.live_panel.set_labels(info.labels)
         self.live_panel.set_idle_text("Ready", "Press Start to listen")
         self.file_panel.set_labels(info.labels)
@@ -213,7 +199,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_error(self, text: str) -> None:
         if self.model_info is not None:  # the model loaded before stays in use
-            self._field(self.status_model, f"Model: {self.model_info.name}")
+            set_field(self.status_model, f"Model: {self.model_info.name}")
         else:
             self.status_model.setText("Model: none")
             self.live_panel.set_idle_text("No model", "Open a model (File › Open model, "
@@ -246,7 +232,7 @@ class MainWindow(QMainWindow):
         self.controls.set_listening(on)
         self.live_panel.set_listening(on)
         if not on:
-            self._field(self.status_device, f"Input: {self.controls.current_device_text()} (idle)")
+            set_field(self.status_device, f"Input: {self.controls.current_device_text()} (idle)")
 
     def _on_stalled(self, stalled: bool) -> None:
         if stalled:
@@ -264,7 +250,7 @@ class MainWindow(QMainWindow):
     def _on_device_changed(self, _index) -> None:
         index = self.controls.current_device()
         self.settings.device = "" if index is None else self.controls.current_device_text()
-        self._field(self.status_device, f"Input: {self.controls.current_device_text()}")
+        set_field(self.status_device, f"Input: {self.controls.current_device_text()}")
         self.listening.restart(**self._listen_params())
 
     def _on_devices_listed(self, error: str) -> None:
@@ -325,11 +311,7 @@ class MainWindow(QMainWindow):
         self._show_dropped()
 
     def _show_dropped(self) -> None:
-        overflows, lost = self._stats
-        self.status_dropped.setText(f"Dropped: {overflows + lost} blocks · {self._stale} windows")
-        self.status_dropped.setToolTip(
-            f"{overflows} device overflows, {lost} buffer overruns, {self._stale} stale "
-            "windows skipped because the model was busy")
+        show_dropped(self.status_dropped, *self._stats, self._stale)
 
     # -- files -----------------------------------------------------------------------------
     def open_audio_files(self) -> None:
@@ -368,18 +350,7 @@ class MainWindow(QMainWindow):
 
     def open_wizard(self) -> None:
         """Train › Training wizard; its new model is loaded into the live view."""
-        from app.wizard import TrainingWizard
-
-        if self.wizard is not None and self.wizard.isVisible():
-            self.wizard.raise_()
-            self.wizard.activateWindow()
-            return
-        wizard = TrainingWizard(self, main_py=str(MAIN_PY))
-        wizard.modelReady.connect(self._on_wizard_model)
-        wizard.setAttribute(Qt.WA_DeleteOnClose)
-        wizard.destroyed.connect(lambda: setattr(self, "wizard", None))
-        wizard.show()
-        self.wizard = wizard
+        show_wizard(self)
 
     def _on_wizard_model(self, path: str) -> None:
         self.load_model(path, ORIGIN_WIZARD)
@@ -399,13 +370,6 @@ class MainWindow(QMainWindow):
         self._error_box.setText(text)
         self._error_box.show()
 
-    @staticmethod
-    def _field(label: QLabel, text: str) -> None:
-        """Show ``text`` in a status field, elided in the middle when too long."""
-        label.setText(QFontMetrics(label.font()).elidedText(text, Qt.ElideRight,
-                                                            STATUS_FIELD_PX))
-        label.setToolTip(text)
-
     # -- closing -----------------------------------------------------------------------------
     def ask_quit_training(self, text: str) -> bool:
         """Yes/No question before quitting while the wizard trains (replaceable in tests)."""
@@ -413,31 +377,9 @@ class MainWindow(QMainWindow):
                                       QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
         return answer == QMessageBox.Yes
 
-    def _training_holds_close(self) -> bool:
-        """True while a wizard training keeps the window open: the user is asked first; a
-        confirmed quit stops the trainer (finished folds are kept) and closes the window once
-        the trainer has ended, without waiting on the GUI thread."""
-        wizard = self.wizard
-        if wizard is None or not wizard.train_page.running():
-            return False
-        if self._quitting_after_training:
-            return True
-        run = wizard.run_dir()
-        if not self.ask_quit_training(
-                f"A training run is writing to {run}.\n\nQuit anyway? The training stops after "
-                "its current batch; finished folds are kept there and can be continued with "
-                f"`python main.py train --resume {run}`."):
-            return True
-        self._quitting_after_training = True
-        wizard.train_page.runFinished.connect(lambda _ok: self.close())
-        wizard.reject()  # stops the trainer; the wizard closes when it has ended
-        self.statusBar().showMessage("Stopping the training; the app quits when it has "
-                                     "stopped")
-        return True
-
     def closeEvent(self, event) -> None:
         """Stop flags first, then bounded waits (under 2 s in all); never hangs."""
-        if self._training_holds_close():
+        if training_holds_close(self):
             event.ignore()
             return
         self.settings.geometry = self.saveGeometry()

@@ -290,7 +290,8 @@ def child(args) -> None:
 
     from PyQt5.QtCore import QCoreApplication, QEventLoop, Qt, QTimer
 
-    from app.inference_worker import InferenceThread, InferenceWorker
+    from app.inference_thread import InferenceThread
+    from app.inference_worker import InferenceWorker
     from app.recorder import Recorder
     from app.replay import replay_factory
 

@@ -39,10 +39,10 @@ from model import file_stream
 from model import vad as vad_mod
 from model.audio import header_seconds, slice_windows, window_spans
 from model.constants import HOP_SECONDS, SAMPLE_RATE, WINDOW_SECONDS
-from model.inference import FileResult, Prediction
 from model.loudness import Level
 from model.loudness_stream import MIN_SECONDS as LOUDNESS_MIN_SECONDS
 from model.loudness_stream import LoudnessStream
+from model.prediction import FileResult, Prediction
 
 if TYPE_CHECKING:
     from model.inference import Predictor

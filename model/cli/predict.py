@@ -30,7 +30,7 @@ from model.constants import HOP_SECONDS, WINDOW_SECONDS
 from model.loudness import level_warning
 
 if TYPE_CHECKING:  # torch and the networks load only when the command runs
-    from model.inference import FileResult, Prediction
+    from model.prediction import FileResult, Prediction
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,8 @@ def _hint_calibration(predictor) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict every file; 0 when all succeeded, 1 when any file failed, 2 without a model."""
     from model.features import FrontendUnavailable
-    from model.inference import Predictor, file_result_to_dict
+    from model.inference import Predictor
+    from model.prediction import file_result_to_dict
 
     if args.window <= 0 or args.hop <= 0:
         print(f"error: --window and --hop must be positive, got {args.window} and {args.hop}",

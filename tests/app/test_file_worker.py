@@ -13,10 +13,11 @@ import torch
 
 from app.file_panel import FilePanel
 from app.file_worker import FileThread, FileWorker, accepts_progress
-from app.inference_worker import InferenceThread, InferenceWorker
+from app.inference_thread import InferenceThread
+from app.inference_worker import InferenceWorker
 from model.audio import load_audio
 from model.constants import SAMPLE_RATE
-from model.inference import FileResult, Prediction
+from model.prediction import FileResult, Prediction
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.inference_worker import InferenceThread, InferenceWorker
+from app.inference_thread import InferenceThread
+from app.inference_worker import InferenceWorker
 from app.torch_threads import THREADS_ENV, inference_threads
 from model import vad as vad_mod
 from model.audio import load_audio
@@ -263,7 +264,7 @@ class _ScriptedPredictor:
         return self.predict(feats, vad=False)
 
     def predict(self, wav, *, vad=True):
-        from model.inference import Prediction
+        from model.prediction import Prediction
 
         probs = self.probs.pop(0)
         return Prediction(label=self.labels[int(np.argmax(probs))], probs=probs,

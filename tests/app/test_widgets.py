@@ -8,9 +8,9 @@ from PyQt5.QtGui import QColor
 from app.about import AboutDialog, model_card_markdown
 from app.controls import Controls
 from app.file_panel import FilePanel
-from app.inference_worker import ModelInfo
 from app.level_meter import LevelMeter
 from app.live_panel import LivePanel, envelope
+from app.model_info import ModelInfo
 from app.theme import emotion_colour
 from model.audio import load_audio
 from model.constants import SAMPLE_RATE

@@ -26,7 +26,8 @@ def test_help_imports_nothing_heavy(argv):
 
 
 def test_predict_does_not_import_training_libraries(tmp_path):
-    code = ("import sys\nfrom model.inference import Predictor, file_result_to_dict\n"
+    code = ("import sys\nfrom model.inference import Predictor\n"
+            "from model.prediction import file_result_to_dict\n"
             f"print(sorted(m for m in {HEAVY[1:]!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

@@ -313,7 +313,8 @@ def test_cli_export_errors_name_the_file(tmp_path, capsys):
 
 
 def test_the_app_loader_opens_an_exported_model(pair):
-    from app.inference_worker import _default_loader, _read_facts
+    from app.inference_worker import _default_loader
+    from app.model_info import _read_facts
 
     path = pair[1].checkpoint_path
     predictor = _default_loader(str(path))

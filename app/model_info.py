@@ -1,0 +1,40 @@
+"""What the UI shows about a loaded model: its name, path, labels and the checkpoint's facts.
+
+Built in the worker threads that load models (app/inference_worker.py, app/file_worker.py) and
+sent to the GUI with their ``modelLoaded`` signals; the About box shows the facts.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the UI shows about the loaded model. facts: the checkpoint's JSON sidecar."""
+
+    name: str
+    path: str
+    labels: list[str]
+    facts: dict = field(default_factory=dict)
+
+
+def model_info(predictor) -> ModelInfo:
+    """What the UI shows about a loaded Predictor."""
+    return ModelInfo(name=str(predictor.name), path=str(predictor.checkpoint_path),
+                     labels=list(predictor.labels),
+                     facts=_read_facts(Path(predictor.checkpoint_path)))
+
+
+def _read_facts(checkpoint: Path) -> dict:
+    """The checkpoint's JSON sidecar (small) as a dict; {} when absent or unreadable."""
+    sidecar = checkpoint.with_suffix(".json")
+    try:
+        return json.loads(sidecar.read_text())
+    except (OSError, ValueError) as exc:
+        log.info("no readable model facts at %s: %s", sidecar, exc)
+        return {}
