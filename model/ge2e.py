@@ -4,7 +4,7 @@ installed package without importing it, checked against a pinned sha256, and rea
 ``torch.load(weights_only=True)`` (tensors only, nothing executed).
 
 The encoder (Wan et al. 2018, as resemblyzer trained it): 40 mel bands of power (25 ms window,
-10 ms hop, librosa's Slaney mel scale, as resemblyzer computes them), then a 3-layer LSTM of
+10 ms hop, Slaney's mel scale, as resemblyzer computes them with librosa), then a 3-layer LSTM of
 256 units. The frontend returns the last layer's output at every frame, (T, 256) at 100 frames
 per second: a representation of voice quality and prosody learned from thousands of speakers.
 The speaker-embedding head (linear + ReLU) is not used.
@@ -29,15 +29,48 @@ LAYERS = 3
 FRAME_RATE = SAMPLE_RATE / MEL_HOP_LENGTH  # 100 frames per second
 
 
-def ge2e_mel(wav: np.ndarray) -> np.ndarray:
-    """(N,) float32 at 16 kHz -> (T, 40) mel power frames, T = 1 + N // 160 (resemblyzer's
-    ``wav_to_mel_spectrogram``)."""
-    import librosa
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default): linear to 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / (200.0 / 3)
+    log_part = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(hz >= 1000.0, log_part, linear)
 
-    frames = librosa.feature.melspectrogram(y=np.asarray(wav, dtype=np.float32), sr=SAMPLE_RATE,
-                                            n_fft=N_FFT, hop_length=MEL_HOP_LENGTH,
-                                            n_mels=N_MELS)
-    return frames.astype(np.float32).T
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)),
+                    (200.0 / 3) * mel)
+
+
+def mel_filters() -> np.ndarray:
+    """(40, 201) Slaney-normalised triangular mel filters over 0..8 kHz for a 400-point FFT at
+    16 kHz: ``librosa.filters.mel(sr=16000, n_fft=400, n_mels=40)``, which resemblyzer used
+    (tests/model/test_ge2e.py compares them)."""
+    fft_hz = np.linspace(0.0, SAMPLE_RATE / 2, 1 + N_FFT // 2)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(SAMPLE_RATE / 2), N_MELS + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - fft_hz[None, :]
+    rising, falling = -ramps[:-2] / widths[:-1, None], ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    return (weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]).astype(np.float32)
+
+
+_FILTERS = torch.from_numpy(mel_filters())
+_WINDOW = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64)
+
+
+def ge2e_mel(wav: np.ndarray) -> np.ndarray:
+    """(N,) float32 at 16 kHz -> (T, 40) mel power frames, T = 1 + N // 160: resemblyzer's
+    ``wav_to_mel_spectrogram`` (librosa.feature.melspectrogram: a centred, zero-padded STFT
+    of 400 points with a periodic Hann window every 160 samples, power, mel_filters), here
+    with torch.stft: the same frames within float32 rounding, without librosa's numba, which
+    held ~190 MiB of memory."""
+    x = torch.from_numpy(np.asarray(wav, dtype=np.float64))
+    spec = torch.stft(x, N_FFT, MEL_HOP_LENGTH, window=_WINDOW, center=True,
+                      pad_mode="constant", return_complex=True)
+    power = (spec.real ** 2 + spec.imag ** 2).float()            # (201, T)
+    return (_FILTERS @ power).T.contiguous().numpy()
 
 
 class GE2EFrontend:

@@ -49,16 +49,6 @@ def checked_file(name: str) -> Path:
                                     PACKAGE_PIN)
 
 
-def _session(path: Path):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), sess_options=options,
-                                providers=["CPUExecutionProvider"])
-
-
 class SpeechEmbeddingFrontend:
     """(N,) float32 at 16 kHz -> (T, 96) float32 speech_embedding frames at 12.5 Hz,
     T = max(1, (mel frames - 76) // 8 + 1); shorter inputs are zero-padded to one window."""
@@ -69,8 +59,10 @@ class SpeechEmbeddingFrontend:
             raise ValueError(f"SpeechEmbeddingFrontend needs a speech_embedding config, got "
                              f"{self.config.name!r}")
         self.dim, self.layers, self.frame_rate = EMBEDDING_DIM, 1, FRAME_RATE
-        self._mel = _session(checked_file("melspectrogram.onnx"))
-        self._embed = _session(checked_file("embedding_model.onnx"))
+        from model.onnx_runtime import session
+
+        self._mel = session(checked_file("melspectrogram.onnx"))
+        self._embed = session(checked_file("embedding_model.onnx"))
 
     def fingerprint(self) -> str:
         from model.features import digest

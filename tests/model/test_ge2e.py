@@ -65,3 +65,28 @@ def test_an_altered_weights_file_is_refused(tmp_path, monkeypatch):
     (package / ge2e.WEIGHTS).unlink()
     with pytest.raises(FrontendUnavailable, match="missing.*resemblyzer==0.1.4"):
         ge2e.GE2EFrontend(CFG)
+
+
+@pytest.mark.parametrize("n", [1, 100, 160, 401, 16_000, 48_077])
+def test_mel_frames_are_librosas_as_resemblyzer_computed_them(n):
+    librosa = pytest.importorskip("librosa")  # installed with resemblyzer; the reference only
+    wav = (np.random.default_rng(n).standard_normal(n) * 0.1).astype(np.float32)
+    want = librosa.feature.melspectrogram(y=wav, sr=SAMPLE_RATE, n_fft=400, hop_length=160,
+                                          n_mels=40).T
+    got = ge2e.ge2e_mel(wav)
+    assert got.shape == want.shape == (1 + n // 160, 40) and got.dtype == np.float32
+    assert np.abs(got - want).max() <= 1e-6 * np.abs(want).max()
+    assert np.allclose(ge2e.mel_filters(), librosa.filters.mel(sr=SAMPLE_RATE, n_fft=400,
+                                                               n_mels=40), atol=1e-8)
+
+
+def test_the_frontend_runs_without_librosa():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from model.ge2e import GE2EFrontend; "
+            "GE2EFrontend()(np.zeros(8000, np.float32) + 0.01); "
+            "print('librosa' in sys.modules, 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False"]
