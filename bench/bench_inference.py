@@ -8,7 +8,9 @@ Sections (``--section``, one function each; ``all`` runs them one after another)
   stretches of background noise alone and a low noise floor, written with soundfile (16 kHz
   PCM_16 wav unless ``--rate`` says otherwise) into ``--workdir`` (kept: later runs reuse them).
   The old code (``model/`` and ``assets/``) is ``git archive``'d from ``--old-rev`` (default
-  HEAD) next to the files; the table names the model's weights, which both trees must share.
+  HEAD) next to the files. Each tree runs its own shipped model, or with ``--model old`` both
+  run the old tree's (the code's effect alone, when the shipped model changed in between); the
+  table names the weights.
 
 - live: CPU per live window split by stage and the app's CPU while listening, old path
   against new (``bench/bench_live.py``).
@@ -27,7 +29,8 @@ and new alternate, ``--repeats`` times each; the tables give min / median / max 
 new / old of the medians, and how far the two trees' probabilities are apart.
 
 Usage: OMP_NUM_THREADS=1 python bench/bench_inference.py --section files
-           [--minutes 1 10 60] [--repeats 3] [--old-rev HEAD] [--workdir DIR] [--rate 16000]
+           [--minutes 1 10 60] [--repeats 3] [--old-rev HEAD] [--model own|old] [--workdir DIR]
+           [--rate 16000]
 """
 from __future__ import annotations
 
@@ -165,12 +168,13 @@ def run_child(args: list[str]) -> dict:
     return answer
 
 
-def child_files(root: str, path: str) -> dict:
-    """In the child: ``predict_file`` of ``path`` with the code under ``root``."""
+def child_files(root: str, path: str, model: str = "") -> dict:
+    """In the child: ``predict_file`` of ``path`` with the code under ``root`` and the
+    checkpoint ``model`` (empty: that tree's shipped model)."""
     sys.path.insert(0, root)
     from model.inference import Predictor
 
-    predictor = Predictor.load()
+    predictor = Predictor.load(model or None)
     cpu, wall = time.process_time(), time.perf_counter()
     result = predictor.predict_file(path)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -229,7 +233,12 @@ def section_files(args) -> None:
     """predict_file, old against new, on recordings of args.minutes."""
     trees = {"old": old_tree(args.workdir, args.old_rev), "new": REPO}
     shas = {name: model_sha(root) for name, root in trees.items()}
-    if shas["old"] != shas["new"]:
+    model = str(trees["old"] / "assets" / "default_model.safetensors") \
+        if args.model == "old" else ""
+    if model:
+        shas["new"] = shas["old"]
+        log.info("both trees run the old tree's model %s", shas["old"])
+    elif shas["old"] != shas["new"]:
         log.warning("the trees ship different models: %s", shas)
     rows, ratios, agree = [], [], []
     for minutes in args.minutes:
@@ -237,7 +246,7 @@ def section_files(args) -> None:
         runs: dict[str, list[dict]] = {"old": [], "new": []}
         for repeat in range(args.repeats):
             for name in (("old", "new") if repeat % 2 == 0 else ("new", "old")):
-                run = run_child(["files", str(trees[name]), str(path)])
+                run = run_child(["files", str(trees[name]), str(path), model])
                 if not run["code"].startswith(str(trees[name])) or run["foreign"]:
                     raise SystemExit(f"the {name} child ran {run['code']} with "
                                      f"{run['foreign']} from elsewhere, not {trees[name]}")
@@ -287,6 +296,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--old-rev", default="HEAD")
+    parser.add_argument("--model", choices=("own", "old"), default="own",
+                        help="files: each tree's shipped model, or both the old tree's")
     parser.add_argument("--rate", type=int, default=16000, help="sample rate of the recordings")
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "bench_inference")

@@ -30,6 +30,9 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
+import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,15 +110,41 @@ def _floor_divide(g, a, b):
     return g.op("Cast", g.op("Floor", g.op("Div", a, b)), to_i=types.INT64)
 
 
+NATIVE_NOISE = "Warning: The shape inference of prim::Pa"  # PackPadded / PadPacked
+
+
+@contextlib.contextmanager
+def _native_noise_dropped():
+    """The exporter's C++ warnings about packed sequences (written straight to file descriptor
+    2, several per recurrent layer; the graph is checked against torch anyway) dropped;
+    anything else written to stderr meanwhile is passed on when the export ends."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().decode(errors="replace").splitlines(True)
+                    if NATIVE_NOISE not in line]
+            if kept:
+                os.write(2, "".join(kept).encode())
+
+
 @contextlib.contextmanager
 def _exporting():
-    """Floor division fixed, and the tracer's expected warnings (frozen shape checks and the
-    exporter's deprecation notice) kept out of the log, for the duration of one export."""
+    """Floor division fixed, and the tracer's expected warnings (frozen shape checks, the
+    exporter's deprecation notice, its C++ notes on packed sequences) kept out of the log, for
+    the duration of one export."""
     names = ("aten::floordiv", "aten::floor_divide")
     for name in names:
         torch.onnx.register_custom_op_symbolic(name, _floor_divide, OPSET)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _native_noise_dropped():
             warnings.simplefilter("ignore")
             yield
     finally:

@@ -4,6 +4,7 @@ falling back to torch, and the GE2E LSTM from the real wheel file on onnxruntime
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -124,3 +125,14 @@ def test_the_ge2e_lstm_on_onnxruntime_gives_torchs_states(cache):
     with pytest.raises(onnx_cache.OnnxError, match="does not reproduce torch's"):
         reference.use_onnxruntime()
     assert not list(cache.glob("lstm-*"))
+
+
+def test_the_exporters_native_noise_is_dropped_and_other_stderr_kept(cache, checkpoint, capfd):
+    from model.onnx_export import NATIVE_NOISE, _native_noise_dropped
+
+    Predictor.load(checkpoint)  # exports the recurrent network: the C++ exporter warns
+    assert "shape inference" not in capfd.readouterr().err
+    with _native_noise_dropped():
+        os.write(2, f"[W] {NATIVE_NOISE}ckPadded type is missing\nanother thread's line\n"
+                 .encode())
+    assert capfd.readouterr().err == "another thread's line\n"
