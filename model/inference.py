@@ -27,6 +27,7 @@ per process and locked (model.vad); ``predict_file``'s (model.vad_stream) shares
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -154,6 +155,8 @@ class Predictor:
         try:
             self.network = network_on_onnxruntime(self.network, self.checkpoint.model,
                                                    self.model_sha1(), threads)
+            # the graph holds the weights now: the checkpoint's copy only took memory
+            self.checkpoint = dataclasses.replace(self.checkpoint, state_dict={})
             moved.append("network")
         except OnnxError as exc:
             log.warning("%s: %s; torch runs it", self.checkpoint_path, exc)

@@ -72,8 +72,9 @@ def network_on_onnxruntime(network: nn.Module, cfg, weights_sha1: str, threads: 
     from model.onnx_runtime import OnnxNetwork
 
     def load(path: Path) -> OnnxNetwork:
-        check_network(network, cfg, path)
-        return OnnxNetwork(path, cfg, threads=threads)
+        runner = OnnxNetwork(path, cfg, threads=threads)
+        check_network(network, cfg, path, runner.session)
+        return runner
 
     return cached_graph(f"network-{weights_sha1}-{_tag()}.onnx",
                         lambda tmp: export_network(network, cfg, tmp), load)

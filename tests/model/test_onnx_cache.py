@@ -39,6 +39,7 @@ def test_auto_runs_the_network_on_onnxruntime_with_torchs_probabilities(cache, c
     fast, slow = Predictor.load(checkpoint), Predictor.load(checkpoint, runtime="torch")
     assert isinstance(fast.network, OnnxNetwork) and isinstance(slow.network, torch.nn.Module)
     assert fast.name == slow.name  # the same model, whatever runs it
+    assert fast.checkpoint.state_dict == {} and slow.checkpoint.state_dict  # the graph has them
     for seconds in (0.9, 3.5):
         a, b = fast.predict(tone(seconds), vad=False), slow.predict(tone(seconds), vad=False)
         assert a.label == b.label and np.abs(a.probs - b.probs).max() <= 1e-5
