@@ -18,6 +18,7 @@ the reason logged, and torch runs that part: the results are the same either way
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from pathlib import Path
@@ -57,7 +58,8 @@ def cached_graph(name: str, export: Callable[[Path], None], load: Callable[[Path
             log.info("exported %s for onnxruntime", path)
         return load(path)
     except Exception as exc:  # export, check or session: torch stays
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only cache keeps its file
+            path.unlink(missing_ok=True)
         raise OnnxError(f"{path.name} cannot run on onnxruntime ({exc})") from exc
 
 

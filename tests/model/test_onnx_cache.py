@@ -137,3 +137,13 @@ def test_the_exporters_native_noise_is_dropped_and_other_stderr_kept(cache, chec
         os.write(2, f"[W] {NATIVE_NOISE}ckPadded type is missing\nanother thread's line\n"
                  .encode())
     assert capfd.readouterr().err == "another thread's line\n"
+
+
+def test_an_unwritable_cache_leaves_torch_running(tmp_path, monkeypatch, checkpoint, caplog):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("SER_CACHE_DIR", str(blocker))
+    with caplog.at_level(logging.WARNING, logger="model.inference"):
+        predictor = Predictor.load(checkpoint)
+    assert isinstance(predictor.network, torch.nn.Module) and "torch runs it" in caplog.text
+    assert predictor.predict(tone(1.0), vad=False).label in predictor.labels
