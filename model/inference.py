@@ -111,7 +111,9 @@ class Predictor:
         stem = stem.removesuffix(".onnx")
         if stem == "model":  # a run folder's model.safetensors: name it by its run
             stem = self.checkpoint_path.parent.name or stem
-        runtime = getattr(self.network, "runtime", None)  # "onnx" or "onnx int8"
+        # an exported model's "onnx" or "onnx int8"; a checkpoint is named alike on any runtime
+        runtime = getattr(self.network, "runtime", None) if self.checkpoint_path.suffix == \
+            ".onnx" else None
         self.name = (f"{stem} ({describe_network(ckpt.model)}, {describe_frontend(ckpt.frontend)}"
                      + (f", {runtime})" if runtime else ")"))
         log.info("loaded %s from %s: labels %s", self.name, self.checkpoint_path, self.labels)
@@ -141,22 +143,34 @@ class Predictor:
             return cls(ckpt, path, device=device, frontend=frontend, network=network)
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime {runtime!r} not known; available = {list(RUNTIMES)}")
-        predictor = cls(load_checkpoint(path), path, device=device)
-        if runtime == "auto" and predictor.device.type == "cpu":
+        ckpt, network = load_checkpoint(path), None
+        fast = runtime == "auto" and torch.device(device).type == "cpu"
+        if fast:
+            from model.checkpoint import checkpoint_paths
+            from model.files import file_sha1
+            from model.onnx_cache import cached_network
+
+            network = cached_network(ckpt.model, file_sha1(checkpoint_paths(path)[0]),
+                                     onnx_threads)
+            if network is not None:  # the graph holds the weights: no torch network
+                ckpt = dataclasses.replace(ckpt, state_dict={})
+        predictor = cls(ckpt, path, device=device, network=network)
+        if fast:
             predictor._use_onnxruntime(onnx_threads)
         return predictor
 
     def _use_onnxruntime(self, threads: int) -> None:
-        """Run the network, and a GE2E frontend's LSTM, on onnxruntime; a part that cannot
-        (logged) stays on torch."""
+        """Run the network (unless it already does), and a GE2E frontend's LSTM, on
+        onnxruntime; a part that cannot (logged) stays on torch."""
         from model.onnx_cache import OnnxError, network_on_onnxruntime
 
         moved = []
         try:
-            self.network = network_on_onnxruntime(self.network, self.checkpoint.model,
-                                                   self.model_sha1(), threads)
-            # the graph holds the weights now: the checkpoint's copy only took memory
-            self.checkpoint = dataclasses.replace(self.checkpoint, state_dict={})
+            if isinstance(self.network, torch.nn.Module):
+                self.network = network_on_onnxruntime(self.network, self.checkpoint.model,
+                                                       self.model_sha1(), threads)
+                # the graph holds the weights now: the checkpoint's copy only took memory
+                self.checkpoint = dataclasses.replace(self.checkpoint, state_dict={})
             moved.append("network")
         except OnnxError as exc:
             log.warning("%s: %s; torch runs it", self.checkpoint_path, exc)

@@ -7,14 +7,18 @@ same results (class probabilities within 1e-7; LSTM outputs within 3e-6): bench/
 ``runtime="auto"`` (the default) runs both there:
 
 - the network is exported once (model.onnx_export) into the cache folder, named by the
-  weights file's sha1, the torch version and this module's VERSION;
+  weights file's sha1, the torch and onnxruntime versions and this module's VERSION;
 - the GE2E LSTM likewise, named by the pinned weights' sha256 (model.ge2e).
 
-Every load checks the graph against torch on inputs of another shape (the network: class
+An export is checked against torch on inputs of another shape (the network: class
 probabilities and attention within model.onnx_export.PROB_TOLERANCE; the LSTM: outputs within
-LSTM_TOLERANCE), a few ms. The cache is ``$SER_CACHE_DIR/onnx`` or the user cache folder's
-``features/onnx``. When an export, a check or onnxruntime fails, the cached graph is removed,
-the reason logged, and torch runs that part: the results are the same either way.
+LSTM_TOLERANCE) before it is kept, with a stamp (``NAME.sha1``) holding the graph file's sha1,
+as ``main.py export`` checks and records its graphs. A later load that finds the graph and its
+stamp in agreement uses the graph without building the torch network at all; a graph without
+a stamp, or whose bytes changed, is exported again. The cache is ``$SER_CACHE_DIR/onnx`` or
+the user cache folder's ``features/onnx``. When an export, a check or onnxruntime fails, the
+graph is removed, the reason logged, and torch runs that part: the results are the same
+either way.
 """
 from __future__ import annotations
 
@@ -28,11 +32,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.files import atomic_write, default_cache_dir
+from model.files import atomic_write, default_cache_dir, file_sha1
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2
 RUNTIMES = ("auto", "torch")
 LSTM_TOLERANCE = 1e-4  # GE2E LSTM outputs lie in (-1, 1); the graph is within ~3e-6
 
@@ -45,41 +49,80 @@ def cache_folder() -> Path:
     return default_cache_dir() / "onnx"
 
 
-def cached_graph(name: str, export: Callable[[Path], None], load: Callable[[Path], object]):
-    """``load(path)`` of ``cache_folder()/name``, written by ``export(tmp)`` when it is not
-    there yet; ``load`` checks the graph. OnnxError (the file removed) when any step fails."""
+def _tag() -> str:
+    import onnxruntime
+
+    return f"v{VERSION}-torch{torch.__version__.split('+')[0]}-ort{onnxruntime.__version__}"
+
+
+def _stamp(path: Path) -> Path:
+    return path.with_name(path.name + ".sha1")
+
+
+def checked_graph(name: str) -> Path | None:
+    """``cache_folder()/name`` when it was exported and checked and is unchanged since."""
     path = cache_folder() / name
     try:
-        if not path.is_file():
+        return path if _stamp(path).read_text().strip() == file_sha1(path) else None
+    except OSError:
+        return None
+
+
+def _forget(path: Path) -> None:
+    for stale in (path, _stamp(path)):
+        with contextlib.suppress(OSError):  # a read-only cache keeps its files
+            stale.unlink(missing_ok=True)
+
+
+def cached_graph(name: str, export: Callable[[Path], None], load: Callable[[Path], object]):
+    """``load(path)`` of ``cache_folder()/name``, first written by ``export(tmp)`` (which
+    checks the graph against torch) and stamped when it is not there checked. OnnxError (the
+    files removed) when any step fails."""
+    path = cache_folder() / name
+    try:
+        if checked_graph(name) is None:
             path.parent.mkdir(parents=True, exist_ok=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the exporter's advice on tracing
                 atomic_write(path, export)
+            atomic_write(_stamp(path), lambda tmp: tmp.write_text(file_sha1(path) + "\n"))
             log.info("exported %s for onnxruntime", path)
         return load(path)
     except Exception as exc:  # export, check or session: torch stays
-        with contextlib.suppress(OSError):  # a read-only cache keeps its file
-            path.unlink(missing_ok=True)
+        _forget(path)
         raise OnnxError(f"{path.name} cannot run on onnxruntime ({exc})") from exc
 
 
-def _tag() -> str:
-    return f"v{VERSION}-torch{torch.__version__.split('+')[0]}"
+def network_name(weights_sha1: str) -> str:
+    return f"network-{weights_sha1}-{_tag()}.onnx"
+
+
+def cached_network(cfg, weights_sha1: str, threads: int = 1):
+    """The OnnxNetwork of the weights with sha1 ``weights_sha1`` (ModelConfig ``cfg``) when
+    the cache holds it checked, else None (no torch network is needed for it)."""
+    from model.onnx_runtime import OnnxNetwork
+
+    path = checked_graph(network_name(weights_sha1))
+    if path is None:
+        return None
+    try:
+        return OnnxNetwork(path, cfg, threads=threads)
+    except Exception as exc:  # onnxruntime cannot load it: export it again
+        log.warning("%s: %s; exported again", path, exc)
+        _forget(path)
+        return None
 
 
 def network_on_onnxruntime(network: nn.Module, cfg, weights_sha1: str, threads: int = 1):
     """An OnnxNetwork running ``network`` (torch, eval mode; ModelConfig ``cfg``) whose weights
-    file has sha1 ``weights_sha1``, checked against it; OnnxError when it cannot be had."""
-    from model.onnx_export import check_network, export_network
+    file has sha1 ``weights_sha1``, exported and checked against it unless the cache holds it
+    checked; OnnxError when it cannot be had."""
+    from model.onnx_export import export_network
     from model.onnx_runtime import OnnxNetwork
 
-    def load(path: Path) -> OnnxNetwork:
-        runner = OnnxNetwork(path, cfg, threads=threads)
-        check_network(network, cfg, path, runner.session)
-        return runner
-
-    return cached_graph(f"network-{weights_sha1}-{_tag()}.onnx",
-                        lambda tmp: export_network(network, cfg, tmp), load)
+    return cached_graph(network_name(weights_sha1),
+                        lambda tmp: export_network(network, cfg, tmp),
+                        lambda path: OnnxNetwork(path, cfg, threads=threads))
 
 
 class LstmGraph(nn.Module):
@@ -108,7 +151,9 @@ class OnnxLstm:
         return torch.from_numpy(out), None
 
 
-def _check_lstm(lstm: nn.LSTM, graph: OnnxLstm) -> float:
+def check_lstm(lstm: nn.LSTM, graph: OnnxLstm) -> float:
+    """Largest difference of ``graph``'s outputs from ``lstm``'s on 123 frames of another
+    shape than the export's; OnnxError above LSTM_TOLERANCE."""
     x = torch.rand(1, 123, lstm.input_size, generator=torch.Generator().manual_seed(1)) * 4.0
     with torch.inference_mode():
         ref = lstm(x)[0]
@@ -120,18 +165,16 @@ def _check_lstm(lstm: nn.LSTM, graph: OnnxLstm) -> float:
 
 
 def lstm_on_onnxruntime(lstm: nn.LSTM, weights_id: str, threads: int = 1) -> OnnxLstm:
-    """An OnnxLstm running ``lstm`` (eval mode, batch-first), cached as ``weights_id`` and
-    checked against it; OnnxError when it cannot be had."""
+    """An OnnxLstm running ``lstm`` (eval mode, batch-first), cached as ``weights_id``,
+    exported and checked against it unless the cache holds it checked; OnnxError when it
+    cannot be had."""
 
     def export(tmp: Path) -> None:
         torch.onnx.export(LstmGraph(lstm), (torch.rand(1, 50, lstm.input_size),), str(tmp),
                           dynamo=False, opset_version=17, input_names=["mel"],
                           output_names=["states"],
                           dynamic_axes={"mel": {1: "frames"}, "states": {1: "frames"}})
+        check_lstm(lstm, OnnxLstm(tmp))
 
-    def load(path: Path) -> OnnxLstm:
-        graph = OnnxLstm(path, threads)
-        _check_lstm(lstm, graph)
-        return graph
-
-    return cached_graph(f"lstm-{weights_id}-{_tag()}.onnx", export, load)
+    return cached_graph(f"lstm-{weights_id}-{_tag()}.onnx", export,
+                        lambda path: OnnxLstm(path, threads))

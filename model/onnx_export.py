@@ -184,15 +184,14 @@ def export_network(network: nn.Module, cfg, path: Path) -> float:
     return check_network(network, cfg, path)
 
 
-def check_network(network: nn.Module, cfg, path: Path, graph=None) -> float:
+def check_network(network: nn.Module, cfg, path: Path) -> float:
     """Largest difference of class probabilities and attention between ``network`` and the
-    graph at ``path`` (run by the onnxruntime session ``graph``, else a new one) on a batch of
-    another shape; ExportError above PROB_TOLERANCE."""
+    graph at ``path`` on a batch of another shape; ExportError above PROB_TOLERANCE."""
     steps = 17 * cfg.frame_pool + 3
     x, lengths = example_inputs(cfg, steps, [steps - 5, steps, 1, 2 * cfg.frame_pool], seed=1)
     with torch.no_grad():
         ref = network(x, lengths)
-    logits, attention, frames = (graph or session(path)).run(
+    logits, attention, frames = session(path).run(
         list(OUTPUTS), {"features": x.numpy(), "lengths": lengths.numpy()})
     if attention.shape != tuple(ref.attention.shape):
         raise ExportError(f"the exported graph gives attention of shape {attention.shape}, "
