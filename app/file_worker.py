@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
-from app.inference_thread import keep_until_finished
+from app.inference_thread import end_thread
 from app.model_info import model_info
 from app.torch_threads import inference_threads, load_predictor, use_threads
 from model.constants import SAMPLE_RATE
@@ -245,13 +245,7 @@ class FileThread(QObject):
     def shutdown(self, timeout_ms: int = 500) -> bool:
         """Cancel every job and end the thread, waiting at most ``timeout_ms``. Returns whether
         it ended; one still running is kept referenced until it does."""
-        self.worker.stop()
-        self._finish.emit()
-        if self.thread.wait(timeout_ms):
-            return True
-        log.warning("file thread still busy after %d ms; leaving it to finish", timeout_ms)
-        keep_until_finished(self.thread)
-        return False
+        return end_thread(self.worker, self._finish, self.thread, timeout_ms, "file")
 
 
 __all__ = ["FileCancelled", "FileThread", "FileWorker", "accepts_progress"]

@@ -2,8 +2,8 @@
 
 ``InferenceThread`` owns the QThread an InferenceWorker (app/inference_worker.py) lives in: its
 methods only emit queued signals or set flags, so none of them blocks. A thread whose bounded
-shutdown wait timed out (this one's or the file worker's) is kept referenced here
-(``keep_until_finished``) so it is never destroyed running; ``threads_still_running`` lists them.
+shutdown wait timed out (this one's or the file worker's, both ended by ``end_thread``) is kept
+referenced here so it is never destroyed running; ``threads_still_running`` lists them.
 """
 from __future__ import annotations
 
@@ -70,21 +70,23 @@ class InferenceThread(QObject):
         """Stop the worker and its thread; waits at most ``timeout_ms`` (for a window in
         progress to finish). The open speech segment is still stored. Returns whether the
         thread ended; one that did not is kept referenced so it is never destroyed running."""
-        self.worker.stop()
-        self._finish.emit()
-        if self.thread.wait(timeout_ms):
-            return True
-        log.warning("inference thread still busy after %d ms; leaving it to finish", timeout_ms)
-        keep_until_finished(self.thread)
-        return False
+        return end_thread(self.worker, self._finish, self.thread, timeout_ms, "inference")
 
 
 _STILL_RUNNING: list[QThread] = []
 
 
-def keep_until_finished(thread: QThread) -> None:
-    """Keep a thread whose shutdown timed out referenced, so it is never destroyed running."""
+def end_thread(worker, finish, thread: QThread, timeout_ms: int, name: str) -> bool:
+    """Stop ``worker`` (its ``stop`` flag, then the queued ``finish`` signal) and wait at most
+    ``timeout_ms`` for ``thread`` to end. Returns whether it ended; one that did not is kept
+    referenced until it does, so it is never destroyed running."""
+    worker.stop()
+    finish.emit()
+    if thread.wait(timeout_ms):
+        return True
+    log.warning("%s thread still busy after %d ms; leaving it to finish", name, timeout_ms)
     _STILL_RUNNING.append(thread)
+    return False
 
 
 def threads_still_running() -> list[QThread]:

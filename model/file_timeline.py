@@ -47,7 +47,7 @@ from model.prediction import FileResult, Prediction
 if TYPE_CHECKING:
     from model.inference import Predictor
 
-FILE_BATCH = 8  # speech windows per network call: on onnxruntime 8 cost the CPU of 32, in 1/4 the memory
+FILE_BATCH = 8    # speech windows per network call: on onnxruntime as cheap as 32, 1/4 the memory
 VAD_SHARE = 0.1   # of the progress scale given to the first read (decoding + VAD)
 
 Window = tuple[float, float, Prediction]   # (start_s, end_s, prediction)

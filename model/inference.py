@@ -43,8 +43,8 @@ from model.constants import HOP_SECONDS, SAMPLE_RATE, WINDOW_SECONDS
 from model.data import eval_item, length_batches, pad_batch
 from model.features import build_frontend, frontend_parts
 from model.loudness import Level, measure
-from model.onnx_cache import RUNTIMES
 from model.networks import build_network
+from model.onnx_cache import RUNTIMES
 from model.package_files import assets_dir
 from model.prediction import FileResult, Prediction
 
@@ -150,10 +150,9 @@ class Predictor:
             from model.files import file_sha1
             from model.onnx_cache import cached_network
 
+            # a checked graph in the cache: no torch network is built
             network = cached_network(ckpt.model, file_sha1(checkpoint_paths(path)[0]),
                                      onnx_threads)
-            if network is not None:  # the graph holds the weights: no torch network
-                ckpt = dataclasses.replace(ckpt, state_dict={})
         predictor = cls(ckpt, path, device=device, network=network)
         if fast:
             predictor._use_onnxruntime(onnx_threads)
@@ -169,8 +168,8 @@ class Predictor:
             if isinstance(self.network, torch.nn.Module):
                 self.network = network_on_onnxruntime(self.network, self.checkpoint.model,
                                                        self.model_sha1(), threads)
-                # the graph holds the weights now: the checkpoint's copy only took memory
-                self.checkpoint = dataclasses.replace(self.checkpoint, state_dict={})
+            # the graph holds the weights: the checkpoint's copy would only take memory
+            self.checkpoint = dataclasses.replace(self.checkpoint, state_dict={})
             moved.append("network")
         except OnnxError as exc:
             log.warning("%s: %s; torch runs it", self.checkpoint_path, exc)

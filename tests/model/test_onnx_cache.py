@@ -16,7 +16,6 @@ from model.constants import SAMPLE_RATE
 from model.files import file_sha1
 from model.ge2e import GE2EFrontend
 from model.inference import Predictor
-from model.networks import build_network
 from model.onnx_runtime import OnnxNetwork
 
 from tests.model.test_onnx_export import model_config, save, seeded_network, tone

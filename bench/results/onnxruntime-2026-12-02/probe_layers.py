@@ -1,6 +1,6 @@
 """Probe: utterance mean+std of frames, logistic regression, the card's 4 actor folds.
 speech_embedding + GE2E last layer (shipped frontend) vs + GE2E all 3 layers."""
-import glob, os, re, sys, numpy as np, torch
+import glob, os, sys, numpy as np, torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
 from model.audio import load_audio
 from model.features import build_frontend, frontend_parts
@@ -22,7 +22,8 @@ for i in range(3):
         getattr(l, f"{n}_l0").data.copy_(getattr(L, f"{n}_l{i}").data)
     layers.append(l.eval())
 X1, X2, y, g = [], [], [], []
-files = sorted(glob.glob(os.path.join(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/ravdess-dev", "audio", "*.flac")))
+corpus = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/ravdess-dev"
+files = sorted(glob.glob(os.path.join(corpus, "audio", "*.flac")))
 cache = os.path.join(os.environ.get("TMPDIR", "/tmp"), "probe_feats.npz")
 if os.path.exists(cache):
     d = np.load(cache); X1, X2, y, g = d["X1"], d["X2"], d["y"], d["g"]
