@@ -7,7 +7,8 @@ same results (class probabilities within 1e-7; LSTM outputs within 3e-6): bench/
 ``runtime="auto"`` (the default) runs both there:
 
 - the network is exported once (model.onnx_export) into the cache folder, named by the
-  weights file's sha1, the torch and onnxruntime versions and this module's VERSION;
+  weights file's sha1, a digest of its ModelConfig, the torch and onnxruntime versions and
+  this module's VERSION;
 - the GE2E LSTM likewise, named by the pinned weights' sha256 (model.ge2e).
 
 An export is checked against torch on inputs of another shape (the network: class
@@ -23,6 +24,7 @@ either way.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import warnings
 from pathlib import Path
@@ -93,8 +95,13 @@ def cached_graph(name: str, export: Callable[[Path], None], load: Callable[[Path
         raise OnnxError(f"{path.name} cannot run on onnxruntime ({exc})") from exc
 
 
-def network_name(weights_sha1: str) -> str:
-    return f"network-{weights_sha1}-{_tag()}.onnx"
+def network_name(weights_sha1: str, cfg) -> str:
+    """The cached graph of weights ``weights_sha1`` under ModelConfig ``cfg``: the config is
+    part of the name, as the same weights make another graph under another frame_pool or
+    head count."""
+    from model.features import digest
+
+    return f"network-{weights_sha1}-{digest(dataclasses.asdict(cfg))[:12]}-{_tag()}.onnx"
 
 
 def cached_network(cfg, weights_sha1: str, threads: int = 1):
@@ -102,7 +109,7 @@ def cached_network(cfg, weights_sha1: str, threads: int = 1):
     the cache holds it checked, else None (no torch network is needed for it)."""
     from model.onnx_runtime import OnnxNetwork
 
-    path = checked_graph(network_name(weights_sha1))
+    path = checked_graph(network_name(weights_sha1, cfg))
     if path is None:
         return None
     try:
@@ -120,7 +127,7 @@ def network_on_onnxruntime(network: nn.Module, cfg, weights_sha1: str, threads: 
     from model.onnx_export import export_network
     from model.onnx_runtime import OnnxNetwork
 
-    return cached_graph(network_name(weights_sha1),
+    return cached_graph(network_name(weights_sha1, cfg),
                         lambda tmp: export_network(network, cfg, tmp),
                         lambda path: OnnxNetwork(path, cfg, threads=threads))
 

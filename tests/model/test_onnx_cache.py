@@ -3,6 +3,7 @@ probabilities as torch, the graph exported once and reused, a broken or unexport
 falling back to torch, and the GE2E LSTM from the real wheel file on onnxruntime."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
@@ -63,6 +64,23 @@ def test_the_graph_is_exported_once_and_reused_without_a_torch_network(cache, ch
     again = Predictor.load(checkpoint)
     assert isinstance(again.network, OnnxNetwork) and graph.stat().st_mtime_ns == written
     assert again.checkpoint.state_dict == {}
+
+
+def test_the_same_weights_under_another_config_get_their_own_graph(cache, tmp_path):
+    """frame_pool is no weight: a checkpoint whose weights file is byte for byte another's
+    must not run the other's graph (it would give attention of the other's length)."""
+    cfg = model_config("baseline_x2_stats")
+    network = seeded_network(cfg)
+    first = save(tmp_path / "a" / "model.safetensors", network, cfg)
+    pooled = dataclasses.replace(cfg, frame_pool=cfg.frame_pool * 2)
+    second = save(tmp_path / "b" / "model.safetensors", network, pooled)
+    assert file_sha1(first) == file_sha1(second)
+    for path in (first, second):
+        fast, slow = Predictor.load(path), Predictor.load(path, runtime="torch")
+        a, b = fast.predict(tone(2.0), vad=False), slow.predict(tone(2.0), vad=False)
+        assert a.attention.shape == b.attention.shape
+        assert np.abs(a.probs - b.probs).max() <= 1e-5
+    assert len(list(cache.glob("network-*.onnx"))) == 2
 
 
 @pytest.mark.parametrize("damage", ["bytes", "stamp", "no stamp"])
