@@ -17,8 +17,8 @@ a pure tone give no speech at any of these settings (tests/model/test_vad.py che
 noises). ``has_speech`` asks for at least 10 % of the signal or 0.5 s of speech, whichever is
 less, so a long recording with one short sentence still counts as speech.
 
-A live stream is not re-run window by window: model/vad_stream.py feeds it through its own model
-in 512-sample (32 ms) chunks, carrying the recurrent state between calls, and
+A live stream is not re-run window by window: model/vad_stream.py feeds it through silero's
+sequence graph in 512-sample (32 ms) chunks, carrying the recurrent state between calls, and
 ``spans_from_probs`` segments any run of those chunk probabilities exactly as ``speech_spans``
 segments a signal (app/live_vad.py reads window and hop ratios from them).
 """

@@ -4,31 +4,28 @@ once, at a fraction of silero's chunk-by-chunk cost.
 silero's 16 kHz model gives one speech probability per 512-sample (32 ms) chunk. Called chunk
 by chunk (``model(chunk, 16000)``, as its get_speech_timestamps loop and model.vad do), it
 prepends the previous chunk's last 64 samples as context, runs a stateless front (an STFT and
-four conv blocks) over those 576 samples, then a recurrent decoder (an LSTM cell, ReLU, a 1x1
-conv, a sigmoid) whose state is the only memory reaching further back. :class:`SpeechProbStream`
-runs the front on many chunks at once (each chunk's context is the tail of the one before) and
-the LSTM cell's weights as one ``nn.LSTM`` over them, carrying context and decoder state from
-call to call. Measured on one core: a live 0.5 s hop (16 chunks) costs ~0.6 ms instead of ~5 ms;
-a file costs ~20 ms per 1024 chunks (33 s), about 10x less than silero's loop.
+four conv blocks) over those 576 samples, then a recurrent decoder whose state is the only
+memory reaching further back. silero-vad (6.2.2 and later) ships the same network as a
+"sequence" ONNX graph (``silero_vad_16k_sequence.onnx``: frames (K, 576) with their context,
+LSTM state h, c (1, 1, 128) -> probabilities (K,) and the next state), run here on onnxruntime
+(one thread, model.onnx_runtime.session). :class:`SpeechProbStream` cuts each block of a
+stream into such frames, carrying context and state from call to call; a file goes through
+BATCH_CHUNKS chunks (~33 s) per call, a live 0.5 s hop through its 16. The graph is loaded once
+per process without torch (not silero's TorchScript file, ~45 MiB more) and shared by every
+stream and thread; each stream owns its context and state.
 
-Numerics: batched convolutions and the sequence LSTM sum in another order than the per-chunk
-calls; probabilities differ by ~1e-6 typically and at most 6e-5 measured (speech, silence,
-noise; tests/model/test_vad_stream.py). A segment edge can therefore move by one 32 ms chunk
-only where a probability lies that close to silero's thresholds (0.5 to start, 0.35 to end).
-``exact=True`` runs silero's own call chunk by chunk instead (bit-identical to its loop).
-
-The batched form reaches into the TorchScript model's parts (``_model.stft``, ``encoder``,
-``decoder.rnn``, ``decoder.decoder``). At first use it is checked against silero's own call on
-a probe fed in two parts (so carrying state over is checked too); if the parts are missing or
-the two disagree by more than PROBE_TOLERANCE (another silero release), every stream uses
-silero's own call and a warning is logged. The checked parts are pure functions shared by all
-streams and threads; a stream on silero's own call owns its (stateful) model.
+Numerics: probabilities are within ~1e-6 of silero's own chunk-by-chunk call, at most 6e-5
+measured on speech, silence and noise (tests/model/test_vad_stream.py). A segment edge can
+therefore move by one 32 ms chunk only where a probability lies that close to silero's
+thresholds. ``exact=True`` runs silero's own TorchScript call chunk by chunk instead
+(bit-identical to its loop); a stream whose graph cannot be loaded does so too, with a warning.
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,94 +36,65 @@ from model.vad import CHUNK_SAMPLES, load_model, spans_from_probs
 log = logging.getLogger(__name__)
 
 CONTEXT = 64               # samples of the previous chunk silero prepends to each chunk
-BATCH_CHUNKS = 1024        # chunks per batched front call (~33 s of audio, ~10 MB)
-PROBE_TOLERANCE = 1e-3     # far above the batching's 1e-5, far below a wrong layout's
+HIDDEN = 128               # silero's LSTM state size
+BATCH_CHUNKS = 1024        # chunks per graph call (~33 s of audio, ~3 MB of frames)
+SEQUENCE_GRAPH = "silero_vad_16k_sequence.onnx"
 
 
-@dataclass(frozen=True)
-class _Parts:
-    """silero's 16 kHz network (front + decoder head) and its LSTM cell as an nn.LSTM."""
-
-    net: torch.nn.Module       # .stft, .encoder, .decoder.decoder
-    lstm: torch.nn.LSTM
+def sequence_graph_path() -> Path:
+    """silero-vad's sequence graph, found without importing the package (which imports torch
+    and changes its thread count). OSError when this silero-vad has none (before 6.2.2)."""
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:
+        raise OSError("silero-vad is not installed")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / SEQUENCE_GRAPH
+    if not path.is_file():
+        raise OSError(f"{path} is missing: silero-vad 6.2.2 or later ships it")
+    return path
 
 
 _UNSET = object()
-_parts: _Parts | None | object = _UNSET
-_parts_lock = threading.Lock()
+_session = _UNSET
+_session_lock = threading.Lock()
 
 
-def _shared_parts() -> _Parts | None:
-    """The process-wide parts, loaded and probe-checked on first call; None when the batched
-    form is unavailable and streams must use silero's own call."""
-    global _parts
-    with _parts_lock:
-        if _parts is _UNSET:
-            _parts = _checked_parts()
-        return _parts
+def _shared_session():
+    """The process-wide onnxruntime session of the sequence graph, loaded on first call; None
+    when it cannot be loaded (streams then use silero's own call)."""
+    global _session
+    with _session_lock:
+        if _session is _UNSET:
+            from model.onnx_runtime import OnnxModelError, session
+
+            try:
+                _session = session(sequence_graph_path())
+            except (OSError, ImportError, OnnxModelError) as exc:
+                log.warning("silero-vad's sequence graph unavailable (%s); using its own "
+                            "chunk-by-chunk call", exc)
+                _session = None
+        return _session
 
 
-def _checked_parts() -> _Parts | None:
-    """Load the parts and compare them with silero's own call on the probe."""
-    try:
-        net = load_model()._model
-        parts = _Parts(net, _as_lstm(net.decoder.rnn))
-        probe = _probe()
-        ours = _Batched(parts)
-        fast = np.concatenate([ours(probe[:5]), ours(probe[5:])])
-        gap = float(np.max(np.abs(fast - _Silero()(probe))))
-    except (AttributeError, RuntimeError, TypeError, ValueError) as exc:
-        log.warning("batched silero-vad unavailable (%s); using silero's own call", exc)
-        return None
-    if not gap <= PROBE_TOLERANCE:
-        log.warning("batched silero-vad differs from silero's own call by %.2g on the probe; "
-                    "using silero's own call", gap)
-        return None
-    return parts
-
-
-def _as_lstm(cell) -> torch.nn.LSTM:
-    """An nn.LSTM of one layer holding an LSTMCell's weights."""
-    hidden, inputs = cell.weight_hh.shape[1], cell.weight_ih.shape[1]
-    lstm = torch.nn.LSTM(inputs, hidden)
-    with torch.no_grad():
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(lstm, f"{name}_l0").copy_(getattr(cell, name))
-    return lstm.eval()
-
-
-def _probe(chunks: int = 94) -> torch.Tensor:
-    """A fixed signal for the check, 3 s of a gated gliding tone in noise: (chunks, 512)."""
-    rng = np.random.default_rng(0)
-    t = np.arange(chunks * CHUNK_SAMPLES) / SAMPLE_RATE
-    wav = (0.3 * np.sin(2 * np.pi * (150 + 100 * t) * t) * (np.sin(2 * np.pi * 3 * t) > 0)
-           + 0.02 * rng.standard_normal(t.size))
-    return torch.from_numpy(wav.astype(np.float32)).view(chunks, CHUNK_SAMPLES)
-
-
-class _Batched:
-    """Chunks (K, 512) -> probabilities (K,) through the shared parts, context and state
+class _Sequence:
+    """Chunks (K, 512) -> probabilities (K,) through silero's sequence graph, context and state
     carried from call to call."""
 
-    def __init__(self, parts: _Parts) -> None:
-        self._parts = parts
+    def __init__(self, session) -> None:
+        self._session = session
         self.reset()
 
     def reset(self) -> None:
-        hidden = self._parts.lstm.hidden_size
-        self._context = torch.zeros(CONTEXT)
-        self._state = (torch.zeros(1, 1, hidden), torch.zeros(1, 1, hidden))
+        self._context = np.zeros(CONTEXT, dtype=np.float32)
+        self._h = np.zeros((1, 1, HIDDEN), dtype=np.float32)
+        self._c = np.zeros((1, 1, HIDDEN), dtype=np.float32)
 
-    def __call__(self, chunks: torch.Tensor) -> np.ndarray:
-        net = self._parts.net
-        extended = torch.cat([self._context, chunks.reshape(-1)])
-        frames = extended.unfold(0, CONTEXT + CHUNK_SAMPLES, CHUNK_SAMPLES)  # (K, 576)
-        self._context = chunks[-1, -CONTEXT:].clone()
-        with torch.inference_mode():
-            feats = net.encoder(net.stft(frames.contiguous()))              # (K, H_in, 1)
-            seq, self._state = self._parts.lstm(feats.squeeze(-1).unsqueeze(1), self._state)
-            out = net.decoder.decoder(seq.squeeze(1).unsqueeze(-1))         # (K, 1, 1)
-        return out.squeeze(1).mean(1).numpy().astype(np.float32)
+    def __call__(self, chunks: np.ndarray) -> np.ndarray:
+        contexts = np.concatenate([self._context[None], chunks[:-1, -CONTEXT:]])
+        frames = np.ascontiguousarray(np.concatenate([contexts, chunks], axis=1))  # (K, 576)
+        self._context = chunks[-1, -CONTEXT:].copy()
+        probs, self._h, self._c = self._session.run(
+            ["speech_probs", "hn", "cn"], {"input": frames, "h": self._h, "c": self._c})
+        return probs.reshape(-1).astype(np.float32)
 
 
 class _Silero:
@@ -139,10 +107,10 @@ class _Silero:
     def reset(self) -> None:
         self._model.reset_states()
 
-    def __call__(self, chunks: torch.Tensor) -> np.ndarray:
+    def __call__(self, chunks: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return np.array([float(self._model(c.unsqueeze(0), SAMPLE_RATE)) for c in chunks],
-                            dtype=np.float32)
+            return np.array([float(self._model(torch.from_numpy(c).unsqueeze(0), SAMPLE_RATE))
+                             for c in chunks], dtype=np.float32)
 
 
 class SpeechProbStream:
@@ -155,14 +123,14 @@ class SpeechProbStream:
 
     def __init__(self, *, exact: bool = False) -> None:
         self._exact = exact
-        self._model: _Batched | _Silero | None = None
+        self._model: _Sequence | _Silero | None = None
         self._tail = np.zeros(0, dtype=np.float32)  # < CHUNK_SAMPLES samples awaiting a chunk
         self.n_samples = 0                          # samples fed since the last reset
 
     @property
     def batched(self) -> bool:
-        """Whether this stream runs the batched form (loads the model if needed)."""
-        return isinstance(self._load(), _Batched)
+        """Whether this stream runs silero's sequence graph (loads it if needed)."""
+        return isinstance(self._load(), _Sequence)
 
     @property
     def pending(self) -> int:
@@ -188,9 +156,10 @@ class SpeechProbStream:
         self._tail = audio[whole:].copy()
         if whole == 0:
             return np.zeros(0, dtype=np.float32)
-        chunks = torch.from_numpy(audio[:whole]).view(-1, CHUNK_SAMPLES)
+        chunks = audio[:whole].reshape(-1, CHUNK_SAMPLES)
         model = self._load()
-        return np.concatenate([model(part) for part in chunks.split(BATCH_CHUNKS)])
+        return np.concatenate([model(chunks[i:i + BATCH_CHUNKS])
+                               for i in range(0, len(chunks), BATCH_CHUNKS)])
 
     def flush(self) -> np.ndarray:
         """The probability (1,) of the unfinished chunk zero-padded, or (0,) when none is
@@ -199,7 +168,7 @@ class SpeechProbStream:
             return np.zeros(0, dtype=np.float32)
         padded = np.pad(self._tail, (0, CHUNK_SAMPLES - self._tail.size))
         self._tail = np.zeros(0, dtype=np.float32)
-        return self._load()(torch.from_numpy(padded).view(1, CHUNK_SAMPLES))
+        return self._load()(padded.reshape(1, CHUNK_SAMPLES))
 
     def run(self, wav: np.ndarray) -> np.ndarray:
         """Probabilities (ceil(N / CHUNK_SAMPLES),) of a whole signal wav (N,) from a fresh
@@ -207,10 +176,10 @@ class SpeechProbStream:
         self.reset()
         return np.concatenate([self.feed(wav), self.flush()])
 
-    def _load(self) -> _Batched | _Silero:
+    def _load(self) -> _Sequence | _Silero:
         if self._model is None:
-            parts = None if self._exact else _shared_parts()
-            self._model = _Batched(parts) if parts is not None else _Silero()
+            session = None if self._exact else _shared_session()
+            self._model = _Sequence(session) if session is not None else _Silero()
         return self._model
 
 

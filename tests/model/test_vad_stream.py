@@ -1,10 +1,11 @@
-"""silero-vad over a stream (model.vad_stream): silero's own probabilities and spans, its front
-batched, whatever the block sizes, the state carried between calls, and silero's own call used
-when the batched form is unknown or disagrees."""
+"""silero-vad over a stream (model.vad_stream): silero's own probabilities and spans through its
+sequence graph, whatever the block sizes, the state carried between calls, and silero's own call
+used when the graph is missing or cannot be loaded."""
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -65,10 +66,10 @@ def test_exact_path_is_silero_loop_bit_for_bit(signal):
 
 def test_batched_path_is_close_and_segments_the_same(signal):
     stream = SpeechProbStream()
-    assert stream.batched                                     # the probe check passed
+    assert stream.batched                                     # silero's sequence graph
     probs = stream.run(signal)
     assert probs.shape == (-(-signal.size // CHUNK_SAMPLES),) and probs.dtype == np.float32
-    assert np.max(np.abs(probs - _silero_loop_probs(signal))) < 5e-4   # measured 6e-5
+    assert np.max(np.abs(probs - _silero_loop_probs(signal))) < 5e-4   # measured 8e-5
     assert vad_stream.speech_spans(signal) == speech_spans(signal)
 
 
@@ -125,28 +126,37 @@ def test_empty_and_tiny_streams():
     assert vad_stream.speech_spans(np.zeros(100, np.float32)) == []
 
 
-def test_a_probe_mismatch_falls_back_to_silero_own_call(signal, monkeypatch):
-    monkeypatch.setattr(vad_stream, "_parts", vad_stream._UNSET)
-    monkeypatch.setattr(vad_stream, "PROBE_TOLERANCE", -1.0)
-    stream = SpeechProbStream()
-    assert not stream.batched
-    np.testing.assert_array_equal(stream.run(signal), _silero_loop_probs(signal))
+def test_a_silero_without_the_sequence_graph_falls_back_to_its_own_call(signal, monkeypatch,
+                                                                       caplog):
+    def missing():
+        raise OSError("silero_vad_16k_sequence.onnx is missing")
 
-
-def test_an_unknown_silero_falls_back_to_its_own_call(signal, monkeypatch):
-    class Opaque:  # silero's interface without the parts the batched form uses
-        def __init__(self):
-            self._inner = load_model()
-
-        def __call__(self, x, sr):
-            return self._inner(x, sr)
-
-        def reset_states(self):
-            self._inner.reset_states()
-
-    monkeypatch.setattr(vad_stream, "_parts", vad_stream._UNSET)
-    monkeypatch.setattr(vad_stream, "load_model", Opaque)
+    monkeypatch.setattr(vad_stream, "_session", vad_stream._UNSET)
+    monkeypatch.setattr(vad_stream, "sequence_graph_path", missing)
     stream = SpeechProbStream()
     probs = _feed_in_hops(stream, signal)
     assert not stream.batched
+    assert "sequence graph unavailable" in caplog.text
+    np.testing.assert_array_equal(probs, _silero_loop_probs(signal)[:probs.size])
     assert spans_from_probs(probs, signal.size) == vad_mod.speech_spans(signal)
+
+
+def test_a_graph_onnxruntime_cannot_load_falls_back_to_its_own_call(signal, monkeypatch,
+                                                                    tmp_path, caplog):
+    broken = tmp_path / "silero_vad_16k_sequence.onnx"
+    broken.write_bytes(b"not a graph")
+    monkeypatch.setattr(vad_stream, "_session", vad_stream._UNSET)
+    monkeypatch.setattr(vad_stream, "sequence_graph_path", lambda: broken)
+    stream = SpeechProbStream()
+    assert not stream.batched
+    assert str(broken) in caplog.text
+    np.testing.assert_array_equal(stream.run(signal), _silero_loop_probs(signal))
+
+
+def test_the_sequence_graph_is_found_without_importing_silero_or_changing_threads():
+    code = ("import sys, torch; torch.set_num_threads(2); "
+            "from model.vad_stream import sequence_graph_path as p; "
+            "print(p().name, 'silero_vad' in sys.modules, torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout.split()
+    assert out == ["silero_vad_16k_sequence.onnx", "False", "2"]
