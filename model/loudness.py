@@ -2,9 +2,9 @@
 fixed loudness before features are computed, so a model does not learn (or get fooled by) the
 recording level of one studio.
 
-Measurement: ITU-R BS.1770-4 integrated loudness (pyloudnorm): K-weighted mean square over
-400 ms blocks with 75 % overlap, gated absolutely at -70 LUFS and relatively at 10 LU below the
-ungated mean. The gates keep pauses and silence out of the measure, so a clip with long silences
+Measurement: ITU-R BS.1770-4 integrated loudness (model.bs1770: pyloudnorm's measure, without
+scipy): K-weighted mean square over 400 ms blocks with 75 % overlap, gated absolutely at
+-70 LUFS and relatively at 10 LU below the ungated mean. The gates keep pauses and silence out of the measure, so a clip with long silences
 is not boosted for them. Clips shorter than one block are measured with one block as long as the
 clip.
 
@@ -17,16 +17,15 @@ features are computed on float samples, so nothing clips.
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from model.bs1770 import BLOCK_SECONDS, GatedLoudness
 from model.constants import SAMPLE_RATE
 
 LOUDNESS_MODES = ("none", "bs1770")
-BLOCK_SECONDS = 0.4  # BS.1770 gating block
 MIN_BLOCK_SECONDS = 0.05  # shorter signals are left as they are
 SPEECH_GATE_LUFS = -70.0  # BS.1770's absolute gate: quieter is not speech-level sound
 QUIET_LUFS = -50.0  # speech quieter than this is mostly the microphone's own noise
@@ -43,13 +42,6 @@ class Level:
     peak_dbfs: float
 
 
-@functools.lru_cache(maxsize=8)
-def _meter(block_seconds: float):
-    import pyloudnorm  # scipy-backed; imported on first use
-
-    return pyloudnorm.Meter(SAMPLE_RATE, block_size=block_seconds)
-
-
 def integrated_loudness(wav: np.ndarray) -> float:
     """BS.1770-4 gated loudness in LUFS of a mono (N,) float signal at SAMPLE_RATE.
 
@@ -59,9 +51,9 @@ def integrated_loudness(wav: np.ndarray) -> float:
     seconds = wav.shape[0] / SAMPLE_RATE
     if seconds < MIN_BLOCK_SECONDS or not np.any(wav):
         return -math.inf
-    block = min(BLOCK_SECONDS, math.floor(seconds * 100) / 100)
-    value = float(_meter(block).integrated_loudness(wav))
-    return value if math.isfinite(value) else -math.inf
+    meter = GatedLoudness(min(BLOCK_SECONDS, math.floor(seconds * 100) / 100))
+    meter.feed(wav)
+    return meter.loudness()
 
 
 def peak_dbfs(wav: np.ndarray) -> float:
