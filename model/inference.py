@@ -148,11 +148,14 @@ class Predictor:
         if fast:
             from model.checkpoint import checkpoint_paths
             from model.files import file_sha1
-            from model.onnx_cache import cached_network
+            from model.onnx_cache import cached_network, export_in_child
 
-            # a checked graph in the cache: no torch network is built
-            network = cached_network(ckpt.model, file_sha1(checkpoint_paths(path)[0]),
-                                     onnx_threads)
+            # a checked graph in the cache: no torch network is built; one missing is
+            # exported by a child process (model.onnx_cache), so this one builds none either
+            weights_sha1 = file_sha1(checkpoint_paths(path)[0])
+            network = cached_network(ckpt.model, weights_sha1, onnx_threads)
+            if network is None and export_in_child(path):
+                network = cached_network(ckpt.model, weights_sha1, onnx_threads)
         predictor = cls(ckpt, path, device=device, network=network)
         if fast:
             predictor._use_onnxruntime(onnx_threads)

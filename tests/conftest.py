@@ -12,6 +12,9 @@ import torch
 
 # Small networks run faster on one thread, and a shared CI machine is not oversubscribed.
 torch.set_num_threads(1)
+# The tests load many small checkpoints: their graphs are exported in the test's own process,
+# not by a child each (tests/model/test_onnx_cache.py tests the child with this unset).
+os.environ.setdefault("SER_EXPORT_IN_PROCESS", "1")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -86,6 +88,50 @@ def test_the_same_weights_under_another_config_get_their_own_graph(cache, tmp_pa
         assert a.attention.shape == b.attention.shape
         assert np.abs(a.probs - b.probs).max() <= 1e-5
     assert len(list(cache.glob("network-*.onnx"))) == 2
+
+
+def test_a_missing_graph_is_exported_by_a_child_process(cache, checkpoint, monkeypatch,
+                                                        caplog):
+    slow = Predictor.load(checkpoint, runtime="torch")
+    monkeypatch.delenv(onnx_cache.IN_PROCESS_ENV, raising=False)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("built or exported in the loading process")
+
+    monkeypatch.setattr("model.onnx_export.export_network", refuse)
+    monkeypatch.setattr("model.inference.build_network", refuse)
+    with caplog.at_level(logging.INFO, logger="model.onnx_cache"):
+        fast = Predictor.load(checkpoint)
+    assert isinstance(fast.network, OnnxNetwork) and "in a child process" in caplog.text
+    (graph,) = cache.glob("network-*.onnx")
+    assert (cache / f"{graph.name}.sha1").read_text().strip() == file_sha1(graph)
+    a, b = fast.predict(tone(2.0), vad=False), slow.predict(tone(2.0), vad=False)
+    assert a.label == b.label and np.abs(a.probs - b.probs).max() <= 1e-5
+
+
+def test_a_failing_child_leaves_the_export_to_the_loading_process(cache, checkpoint,
+                                                                  monkeypatch, caplog):
+    monkeypatch.delenv(onnx_cache.IN_PROCESS_ENV, raising=False)
+    calls = []
+
+    def failing(command, **kwargs):
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 3, "", "first\nsecond\nout of memory\n")
+
+    monkeypatch.setattr("model.onnx_cache.subprocess.run", failing)
+    predictor = Predictor.load(checkpoint)
+    assert calls and calls[0][1:] == ["-m", "model.onnx_cache", str(checkpoint)]
+    assert "exit 3" in caplog.text and "out of memory" in caplog.text
+    assert isinstance(predictor.network, OnnxNetwork)          # exported here instead
+    assert len(list(cache.glob("network-*.onnx"))) == 1
+
+
+def test_the_child_entry_point_refuses_a_bad_checkpoint(tmp_path):
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes(b"not weights")
+    done = subprocess.run([sys.executable, "-m", "model.onnx_cache", str(bad)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and str(tmp_path) in done.stderr
 
 
 @pytest.mark.parametrize("damage", ["bytes", "stamp", "no stamp"])
