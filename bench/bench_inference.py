@@ -22,9 +22,12 @@ Sections (``--section``, one function each; ``all`` runs them one after another)
 Options this script does not know are passed on to the live, app and onnx scripts (each
 prints its own tables, with its method in its docstring).
 
-For the files section, every measurement is one child process (this script with ``--child``) that imports the code of
-one tree, loads the model and runs one call. The parent takes the child's CPU time (user + sys)
-and peak RSS from ``os.wait4``; the child reports the CPU and wall time of the call alone. Old
+For the files section, every measurement is one child process (this script with ``--child``)
+that imports the code of one tree, loads the model and runs one call. The child reports its own
+peak RSS (``peak RSS``) and the CPU and wall time of the call alone; the parent takes the CPU
+time (user + sys) and peak RSS of the child and its descendants from ``os.wait4`` (``process
+CPU``, ``tree peak RSS``: on a model's first run these include the process that exports its
+graphs, model.onnx_cache, which ends before the file is read). Old
 and new alternate, ``--repeats`` times each; the tables give min / median / max and the ratios
 new / old of the medians, and how far the two trees' probabilities are apart.
 
@@ -260,19 +263,20 @@ def section_files(args) -> None:
                          spread([r["call_cpu_s"] for r in rs]),
                          f"{1000 * statistics.median(r['call_cpu_s'] for r in rs) / seconds:.1f}",
                          spread([r["call_wall_s"] for r in rs]),
+                         spread([r["rss_self_mib"] for r in rs], "{:.0f}"),
                          spread([r["peak_rss_mib"] for r in rs], "{:.0f}")])
-        med = {n: {k: statistics.median(r[k] for r in runs[n])
-                   for k in ("cpu_s", "call_cpu_s", "peak_rss_mib")} for n in runs}
+        keys = ("cpu_s", "call_cpu_s", "rss_self_mib", "peak_rss_mib")
+        med = {n: {k: statistics.median(r[k] for r in runs[n]) for k in keys} for n in runs}
         ratios.append([f"{minutes:g}"] + [f"{med['new'][k] / med['old'][k]:.2f}"
-                                          for k in ("cpu_s", "call_cpu_s", "peak_rss_mib")])
+                                          for k in keys])
         agree.append([f"{minutes:g}", agreement(runs["old"][0], runs["new"][0])])
     print_table(f"predict_file, old = {args.old_rev}, new = working tree (model "
                 f"{shas['new'][:10]}); {args.repeats} run(s) each, min / median / max; "
                 f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
                 ["min", "code", "process CPU s", "call CPU s", "call CPU ms per audio s",
-                 "call wall s", "peak RSS MiB"], rows)
-    print_table("ratios new / old (medians)", ["min", "process CPU", "call CPU", "peak RSS"],
-                ratios)
+                 "call wall s", "peak RSS MiB", "tree peak RSS MiB"], rows)
+    print_table("ratios new / old (medians)",
+                ["min", "process CPU", "call CPU", "peak RSS", "tree peak RSS"], ratios)
     print_table("agreement (first run of each)", ["min", "old vs new"], agree)
 
 
