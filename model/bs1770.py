@@ -78,8 +78,11 @@ def _fft_size(n: int) -> int:
     return min(sizes)
 
 
-@functools.cache
+# Bounded: clips of many lengths (training) would otherwise keep a spectrum per FFT size, up
+# to ~70 MiB for lengths up to 12 s; a live or file run uses two or three sizes.
+@functools.lru_cache(maxsize=8)
 def _response_spectrum(size: int) -> np.ndarray:
+    """The impulse response's rfft at FFT size ``size``: (size // 2 + 1,) complex128."""
     return np.fft.rfft(impulse_response(), size)
 
 
