@@ -24,10 +24,11 @@ class LoudnessStream:
 
     def __init__(self) -> None:
         self._gated = GatedLoudness(BLOCK_SECONDS)
-        self._peak, self._nonzero = 0.0, False
+        self._peak = 0.0  # largest |sample| fed
 
     @property
     def n_samples(self) -> int:
+        """Samples fed so far."""
         return self._gated.n_samples
 
     def feed(self, samples: np.ndarray) -> None:
@@ -36,7 +37,6 @@ class LoudnessStream:
         if samples.size == 0:
             return
         self._peak = max(self._peak, float(np.max(np.abs(samples))))
-        self._nonzero = self._nonzero or bool(np.any(samples))
         self._gated.feed(samples)
 
     def loudness(self) -> float:
@@ -45,7 +45,7 @@ class LoudnessStream:
         Raises ValueError for a signal shorter than MIN_SECONDS (measure those whole).
         """
         loudness = self._gated.loudness()
-        return loudness if self._nonzero else -math.inf
+        return loudness if self._peak > 0 else -math.inf
 
     def level(self, normaliser: LoudnessNormaliser | None = None) -> Level:
         """The Level that ``normaliser.measure`` (or, without one, model.loudness.measure)
