@@ -10,9 +10,10 @@ weighted by each window's speech ratio; its overall attention is then empty.
 How it gets there (model.file_stream): a first read of the file in blocks gives its length and
 its speech spans, silero run once over the whole stream and segmented by silero's own rules,
 through silero's sequence graph (model.vad_stream: probabilities within ~1e-4 of its
-chunk-by-chunk loop); a second read cuts the windows out of the stream (model.audio.slice_windows), so a file
-longer than ``eval_max_seconds`` is never held whole and memory does not grow with its length
-(a shorter one, or any file for a model without ``eval_max_seconds``, is held once). Each
+chunk-by-chunk loop); a second read cuts the windows out of the stream
+(model.audio.slice_windows), so a file longer than ``eval_max_seconds`` is never held whole and
+memory does not grow with its length (a shorter one, or any file for a model without
+``eval_max_seconds``, is held once). Each
 window's features are ``Predictor.predict``'s (loudness normaliser, centre crop); the speech
 windows go through the network FILE_BATCH at a time, which changes their probabilities by
 ~1e-7. A long file's overall level is measured on the stream (model.loudness_stream), with the

@@ -4,9 +4,9 @@ recording level of one studio.
 
 Measurement: ITU-R BS.1770-4 integrated loudness (model.bs1770: pyloudnorm's measure, without
 scipy): K-weighted mean square over 400 ms blocks with 75 % overlap, gated absolutely at
--70 LUFS and relatively at 10 LU below the ungated mean. The gates keep pauses and silence out of the measure, so a clip with long silences
-is not boosted for them. Clips shorter than one block are measured with one block as long as the
-clip.
+-70 LUFS and relatively at 10 LU below the ungated mean. The gates keep pauses and silence out
+of the measure, so a clip with long silences is not boosted for them. Clips shorter than one
+block are measured with one block as long as the clip.
 
 Gain: ``target_lufs - measured``, bounded to +-``max_gain_db``. A signal whose loudness is below
 ``SPEECH_GATE_LUFS`` (no block above BS.1770's absolute gate: digital silence, faint hiss)

@@ -11,10 +11,10 @@ LSTM state h, c (1, 1, 128) -> probabilities (K,) and the next state), run here 
 (one thread, model.onnx_runtime.session). :class:`SpeechProbStream` cuts each block of a
 stream into such frames, carrying context and state from call to call; a file goes through
 BATCH_CHUNKS chunks (~33 s) per call, a live 0.5 s hop through its 16. The graph is loaded once
-per process without torch (not silero's TorchScript file, ~45 MiB more) and shared by every
+per process without torch (not silero's TorchScript file, ~40 MiB more) and shared by every
 stream and thread; each stream owns its context and state.
 
-Numerics: probabilities are within ~1e-6 of silero's own chunk-by-chunk call, at most 6e-5
+Numerics: probabilities are within ~1e-6 of silero's own chunk-by-chunk call, at most 8e-5
 measured on speech, silence and noise (tests/model/test_vad_stream.py). A segment edge can
 therefore move by one 32 ms chunk only where a probability lies that close to silero's
 thresholds. ``exact=True`` runs silero's own TorchScript call chunk by chunk instead
