@@ -3,8 +3,6 @@ out: the same K-weighting coefficients, filter output, block bounds and gating."
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pyloudnorm
@@ -14,6 +12,8 @@ from scipy.signal import lfilter
 from model import bs1770
 from model.constants import SAMPLE_RATE
 from model.loudness import integrated_loudness
+
+from tests.fresh_python import fresh_python
 
 
 def _speechy(seconds: float, seed: int = 0) -> np.ndarray:
@@ -85,6 +85,4 @@ def test_measuring_imports_no_scipy():
             "x = np.random.default_rng(0).standard_normal(48000).astype('float32') * 0.1; "
             "LoudnessNormaliser().measure(x); s = LoudnessStream(); s.feed(x); s.level(); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True).stdout.strip()
-    assert out == "[]"
+    assert fresh_python(code).strip() == "[]"

@@ -13,6 +13,8 @@ from model.config import FrontendConfig
 from model.constants import SAMPLE_RATE
 from model.features import FrontendUnavailable, NormalisedFrontend, build_frontend
 
+from tests.fresh_python import fresh_python
+
 CFG = FrontendConfig(name="ge2e")
 
 
@@ -82,12 +84,7 @@ def test_mel_frames_are_librosas_as_resemblyzer_computed_them(n):
 
 
 def test_the_frontend_runs_without_librosa():
-    import subprocess
-    import sys
-
     code = ("import sys, numpy as np; from model.ge2e import GE2EFrontend; "
             "GE2EFrontend()(np.zeros(8000, np.float32) + 0.01); "
             "print('librosa' in sys.modules, 'numba' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert out == ["False", "False"]
+    assert fresh_python(code).split() == ["False", "False"]

@@ -5,8 +5,6 @@ Networks are small, seeded, of the real architectures, saved as the trainer save
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,8 @@ from model.inference import Predictor
 from model.networks import build_network
 from model.onnx_export import ExportError, example_inputs, export_model
 from model.onnx_runtime import OnnxModelError, OnnxNetwork, load_onnx_model
+
+from tests.fresh_python import imported_by_main
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 DIM = 24  # log-mel bands of the test frontend (FrontendConfig n_mels)
@@ -323,12 +323,5 @@ def test_the_app_loader_opens_an_exported_model(pair):
 
 
 def test_export_help_imports_nothing_heavy():
-    main_py = Path(__file__).resolve().parents[2] / "main.py"
-    code = ("import sys, runpy; sys.argv = ['main.py', 'export', '--help']\n"
-            f"try:\n    runpy.run_path({str(main_py)!r}, run_name='__main__')\n"
-            "except SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'transformers') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip().splitlines()[-1] == "[]"
+    assert imported_by_main(["export", "--help"],
+                            ("torch", "onnx", "onnxruntime", "transformers")) == []

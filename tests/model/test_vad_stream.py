@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,6 +16,8 @@ from model.audio import load_audio
 from model.constants import SAMPLE_RATE
 from model.vad import CHUNK_SAMPLES, load_model, spans_from_probs, speech_spans
 from model.vad_stream import SpeechProbStream
+
+from tests.fresh_python import fresh_python
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +158,4 @@ def test_the_sequence_graph_is_found_without_importing_silero_or_changing_thread
     code = ("import sys, torch; torch.set_num_threads(2); "
             "from model.vad_stream import sequence_graph_path as p; "
             "print(p().name, 'silero_vad' in sys.modules, torch.get_num_threads())")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True).stdout.split()
-    assert out == ["silero_vad_16k_sequence.onnx", "False", "2"]
+    assert fresh_python(code).split() == ["silero_vad_16k_sequence.onnx", "False", "2"]
