@@ -197,12 +197,18 @@ class Predictor:
     # ---- speaker profiles (model.speaker_profile) -----------------------------------------
 
     def model_sha1(self) -> str:
-        """sha1 of the weights file (or exported graph) this predictor runs."""
+        """The model's identity for speaker profiles: sha1 of the weights file this predictor
+        runs; for an exported model, of the checkpoint weights it was exported from
+        (model.onnx_runtime.model_sha1), so profiles carry over between the two."""
         from model.checkpoint import checkpoint_paths
         from model.files import file_sha1
 
         path = self.checkpoint_path
-        return file_sha1(path if path.suffix == ".onnx" else checkpoint_paths(path)[0])
+        if path.suffix == ".onnx":
+            from model.onnx_runtime import model_sha1
+
+            return model_sha1(path)
+        return file_sha1(checkpoint_paths(path)[0])
 
     def use_profile(self, profile, source: str | Path = "profile") -> None:
         """Standardise with ``profile`` blended into the training statistics (None: the

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -246,6 +247,20 @@ def read_sidecar(onnx_path: str | Path) -> dict[str, Any]:
         raise OnnxModelError(f"{sidecar}: malformed 'encoder' entry; expected keys = "
                              f"{list(_ENCODER_KEYS)}")
     return doc
+
+
+def model_sha1(onnx_path: str | Path) -> str:
+    """The identity of the model ``OUT.onnx`` runs, for speaker profiles: the sha1 of the
+    checkpoint weights it was exported from (the sidecar's ``source.weights_sha1``), so a
+    profile made with the checkpoint fits its export and the other way round (features and
+    training statistics are the same; an int8 encoder changes the frontend fingerprint, which
+    the profile checks too). A sidecar without it gives the graph's own sha1."""
+    doc = read_sidecar(onnx_path)
+    source = doc["source"]
+    sha1 = source.get("weights_sha1") if isinstance(source, dict) else None
+    if isinstance(sha1, str) and re.fullmatch(r"[0-9a-f]{40}", sha1):
+        return sha1
+    return str(doc["network"]["sha1"])
 
 
 def _checkpoint_of(doc: dict[str, Any], sidecar: Path) -> Checkpoint:

@@ -7,10 +7,12 @@ prints "no speech detected" instead of an emotion; ``--no-vad`` forces a predict
 ``--json`` prints JSON Lines: one object per file, in the order given, written as soon as the
 file is done: {"path", "duration_s", "label" (null: no speech), "speech", "speech_ratio"
 (null with --no-vad), "probs": {label: p}, "latency_s", "windows": [{"start_s", "end_s",
-"label", "speech", "speech_ratio", "probs", "latency_s"}, ...]} ("windows" always holds at least
-one entry). A file that cannot be read gives {"path", "error"} on stdout and the error on
-stderr; the other files are still processed and the exit code is 1. A model that cannot be
-loaded is exit code 2.
+"label", "speech", "speech_ratio", "probs", "latency_s"}, ...], "profile": {"path",
+"speech_seconds"} of the speaker profile applied (null without --profile)} ("windows" always
+holds at least one entry). With ``--profile`` the human output starts with a line saying that
+the profile was applied. A file that cannot be read gives {"path", "error"} on stdout and the
+error on stderr; the other files are still processed and the exit code is 1. A model that
+cannot be loaded is exit code 2.
 
 A file longer than PROGRESS_MIN_SECONDS shows a progress bar (tqdm) on stderr while it is
 analysed, also with ``--json`` (stdout holds only the JSON); ``--no-progress`` hides it.
@@ -133,6 +135,16 @@ def _hint_calibration(predictor) -> None:
         print(f"note: {CALIBRATION_HINT}", file=sys.stderr)
 
 
+def _apply_profile(predictor, path: Path) -> dict:
+    """Standardise with the speaker profile at ``path``; its {"path", "speech_seconds"} for the
+    output. ProfileError (a ValueError) naming the file when it does not fit the model."""
+    from model.speaker_profile import load_profile
+
+    profile = load_profile(path)
+    predictor.use_profile(profile, source=path)
+    return {"path": str(path), "speech_seconds": profile.speech_seconds}
+
+
 def run(args: argparse.Namespace) -> int:
     """Predict every file; 0 when all succeeded, 1 when any file failed, 2 without a model."""
     from model.features import FrontendUnavailable
@@ -143,17 +155,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --window and --hop must be positive, got {args.window} and {args.hop}",
               file=sys.stderr)
         return 2
+    applied = None  # the profile in use, as the output reports it
     try:
         predictor = Predictor.load(args.model)
         if args.profile is not None:
-            from model.speaker_profile import load_profile
-
-            predictor.use_profile(load_profile(args.profile), source=args.profile)
+            applied = _apply_profile(predictor, args.profile)
         else:
             _hint_calibration(predictor)
     except (FrontendUnavailable, ValueError, OSError) as exc:  # CheckpointError, ProfileError
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if applied is not None and not args.json:
+        print(f"speaker profile applied: {applied['path']} "
+              f"({applied['speech_seconds']:.1f} s of speech)", flush=True)
     failed = 0
     for path in args.files:
         try:
@@ -168,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps({"path": str(path), "error": message}), flush=True)
             continue
         if args.json:
-            print(json.dumps(file_result_to_dict(result, predictor.labels)), flush=True)
+            doc = file_result_to_dict(result, predictor.labels)
+            print(json.dumps({**doc, "profile": applied}), flush=True)
         else:
             print(format_result(result, predictor.labels), flush=True)
     return 1 if failed else 0

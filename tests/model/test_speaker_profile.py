@@ -126,3 +126,48 @@ def test_adaptation_reads_no_labels_and_enrolment_scores_only_the_rest(tmp_path,
     speakers = {u.speaker for u in utts}
     assert len(utts) - len(speakers) * 3 <= enrol["n"] < len(utts)
     assert "first 1 s of speech" in enrol["protocol"]
+
+
+def _predict_json(args, capsys) -> dict:
+    from model.cli import main as cli_main
+
+    assert cli_main(["predict", *map(str, args), "--json", "--no-vad"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_profile_fits_the_models_onnx_export_and_predict_says_it_applied_it(
+        tmp_path, speech_wav, capsys):
+    """Issue 23: `export`, then `predict --model OUT.onnx --profile P.json` with a profile of
+    the checkpoint (and the other way round); the output says the profile was applied."""
+    import soundfile as sf
+
+    from model.cli import main as cli_main
+
+    ckpt, onnx, prof = tmp_path / "m.safetensors", tmp_path / "m_export.onnx", tmp_path / "p.json"
+    checkpoint(ckpt)
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, speech_wav, SAMPLE_RATE)
+    assert cli_main(["export", "--model", str(ckpt), "--onnx", str(onnx)]) == 0
+    assert cli_main(["profile", str(wav), "--model", str(ckpt), "--out", str(prof)]) == 0
+    capsys.readouterr()
+    seconds = load_profile(prof).speech_seconds
+    plain = _predict_json([wav, "--model", onnx], capsys)
+    adapted = _predict_json([wav, "--model", onnx, "--profile", prof], capsys)
+    on_ckpt = _predict_json([wav, "--model", ckpt, "--profile", prof], capsys)
+    assert plain["profile"] is None
+    assert adapted["profile"] == on_ckpt["profile"] == {"path": str(prof),
+                                                        "speech_seconds": seconds}
+    assert adapted["probs"] != pytest.approx(plain["probs"], abs=1e-3)   # it changed them
+    assert adapted["probs"] == pytest.approx(on_ckpt["probs"], abs=1e-4)  # as on the checkpoint
+    assert cli_main(["predict", str(wav), "--model", str(onnx), "--profile", str(prof),
+                     "--no-vad"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == \
+        f"speaker profile applied: {prof} ({seconds:.1f} s of speech)"
+    # a profile made with the export fits the checkpoint; another model's export refuses it
+    exported = Predictor.load(onnx)
+    Predictor.load(ckpt).use_profile(make_profile(exported, [speech_wav]))
+    other = tmp_path / "other.onnx"
+    assert cli_main(["export", "--model", str(checkpoint(tmp_path / "o.safetensors", seed=1)),
+                     "--onnx", str(other)]) == 0
+    with pytest.raises(ProfileError, match="another model"):
+        Predictor.load(other).use_profile(load_profile(prof), source=prof)
