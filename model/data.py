@@ -12,7 +12,7 @@ checkpoint stores them; the network's learnable layer mix then sees comparably s
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,18 +36,25 @@ class FeatureStore(Mapping):
 
     ``cache`` is anything with ``get(path) -> Tensor`` (a FeatureCache: computed on a miss,
     read from disk on a hit). Files that fail do not stop the others; afterwards one
-    FillError lists every bad file.
+    FillError lists every bad file. ``on_file(files_done, files_total)`` is called before the
+    first file (0) and after each one (progress events; an exception it raises, such as a
+    cancel, stops the loop).
     """
 
-    def __init__(self, cache, paths: Sequence[Path], progress: bool = False) -> None:
+    def __init__(self, cache, paths: Sequence[Path], progress: bool = False,
+                 on_file: Callable[[int, int], None] | None = None) -> None:
         unique = list(dict.fromkeys(Path(p) for p in paths))
         self._features: dict[Path, torch.Tensor] = {}
         failures: list[AudioError] = []
-        for path in tqdm(unique, desc="features", unit="file", disable=not progress):
+        report = on_file or (lambda done, total: None)
+        report(0, len(unique))
+        for done, path in enumerate(tqdm(unique, desc="features", unit="file",
+                                         disable=not progress), 1):
             try:
                 self._features[path] = cache.get(path).float()
             except AudioError as exc:
                 failures.append(exc)
+            report(done, len(unique))
         if failures:
             raise FillError(failures, len(unique))
         frames = sum(f.shape[-2] for f in self._features.values())

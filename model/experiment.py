@@ -36,7 +36,7 @@ from model.metrics import aggregate_folds, compute_metrics
 from model.plots import plot_confusion, plot_per_speaker, plot_training_curves
 from model.report import write_report
 from model.members import member_folds, train_members
-from model.progress_events import ProgressEvent
+from model.progress_events import FileProgress, ProgressEvent
 from model.variants import render_variants
 from model.trainer import Progress, TrainedModel, TrainingCancelled, predict_dataset, train_fold
 
@@ -115,7 +115,8 @@ def _variants(run: _Run, folds: list[Fold]) -> dict:
         [u for u in utts if u.speaker in training],
         [u for u in utts if u.speaker in training - forbidden], run.frontend,
         run.train_cfg.channel, seed=run.train_cfg.seed, forbidden_speakers=sorted(forbidden),
-        cache_dir=run.cache_dir, progress=run.feature_bar, cancel=run.cancel)
+        cache_dir=run.cache_dir, progress=run.feature_bar, cancel=run.cancel,
+        on_file=FileProgress(run.progress, "channel variants"))
 
 
 def _train(run: _Run, fold: Fold, epochs: int | None = None, progress=None) -> TrainedModel:
@@ -231,11 +232,22 @@ def _clear_previous_run(out_dir: Path, keep: Sequence[int] = ()) -> None:
             folder.rmdir()
 
 
-def _load_features(corpus, frontend, cache_dir, bar: bool) -> tuple[Mapping, object]:
+def _load_features(corpus, frontend, cache_dir, bar: bool, progress: Progress | None = None,
+                   cancel=None) -> tuple[Mapping, object]:
+    """Every clip's features (computed once, then from the cache), reported as "extract"
+    events; TrainingCancelled between two files once ``cancel`` is set."""
     from model.cache import FeatureCache
 
+    report = FileProgress(progress, "features")
+
+    def on_file(done: int, total: int) -> None:
+        if cancel is not None and cancel.is_set():
+            raise TrainingCancelled(f"cancelled after the features of {done} of {total} files")
+        report(done, total)
+
     cache = FeatureCache(frontend, cache_dir)
-    store = FeatureStore(cache, [u.path for u in corpus.utterances], progress=bar)
+    store = FeatureStore(cache, [u.path for u in corpus.utterances], progress=bar,
+                         on_file=on_file)
     log.info("features: %d cache hits, %d computed", cache.stats.hits, cache.stats.misses)
     return store, cache
 
@@ -342,7 +354,12 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
         frontend = build_frontend(frontend_cfg)
     cache = None
     if features is None:
-        features, cache = _load_features(corpus, frontend, cache_dir, feature_bar)
+        try:
+            features, cache = _load_features(corpus, frontend, cache_dir, feature_bar,
+                                             progress, cancel)
+        except TrainingCancelled as exc:  # no fold starts (cancel is set): "done", 0 folds
+            log.info("%s", exc)
+            features = {}
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear_previous_run(out_dir, keep=[int(f["fold"]) for f in resume])
     model_cfg = dataclasses.replace(model_cfg, input_dim=frontend.dim,

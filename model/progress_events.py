@@ -7,6 +7,10 @@ writes ``event.to_json()`` lines on stdout; the training wizard reads those line
 other keys are the kind's fields (``FIELDS``), null where a value is missing:
 
 - "start": protocol, folds (to run), epochs (per fold), labels. Sent before features load.
+- "extract": stage ("features": every clip of the corpus; "channel variants": the recording
+  chain variants of a fold's training clips), files_done, files_total, elapsed_s (seconds
+  since the stage began). Sent while features are computed or read from the cache, at most
+  every ``FileProgress.interval_s`` and always for the last file.
 - "fold_start": fold (1-based), test_speakers, val_speakers, train_speakers.
 - "epoch": fold, epoch (1-based), epochs, train_loss, train_acc, train_f1, val_loss, val_acc,
   val_f1, val_ua (val_* null without validation speakers), lr, alpha.
@@ -26,13 +30,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 _EPOCH = ("epoch", "epochs", "train_loss", "train_acc", "train_f1", "val_loss", "val_acc",
           "val_f1", "val_ua", "lr", "alpha")
 FIELDS: dict[str, tuple[str, ...]] = {
     "start": ("protocol", "folds", "epochs", "labels"),
+    "extract": ("stage", "files_done", "files_total", "elapsed_s"),
     "fold_start": ("fold", "test_speakers", "val_speakers", "train_speakers"),
     "epoch": ("fold", *_EPOCH),
     "fold_end": ("fold", "wa", "ua", "macro_f1", "best_epoch", "checkpoint"),
@@ -85,6 +91,10 @@ class ProgressEvent:
     folds_completed: int | None = None
     cancelled: bool | None = None
     message: str | None = None
+    stage: str | None = None
+    files_done: int | None = None
+    files_total: int | None = None
+    elapsed_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FIELDS:
@@ -126,6 +136,44 @@ class ProgressEvent:
     def from_json(cls, line: str | bytes) -> "ProgressEvent":
         """The event of one JSON line; ValueError for anything else."""
         return cls.from_dict(json.loads(line))
+
+
+def time_left(files_done: int, files_total: int, elapsed_s: float) -> float | None:
+    """Seconds left at the rate so far (elapsed_s per files_done); None before the first file.
+    Cache hits are fast and new files slow, so it is an estimate that settles as files pass."""
+    if files_done <= 0 or elapsed_s < 0:
+        return None
+    return elapsed_s / files_done * max(files_total - files_done, 0)
+
+
+class FileProgress:
+    """Reports a file loop as "extract" events: call it with (files_done, files_total) before
+    the first file (0) and after each one.
+
+    progress: the run's callback (None: nothing is sent); stage: the events' stage. An event
+    goes out for the first call, then at most every ``interval_s`` seconds, and always for the
+    last file, so a loop over thousands of cached files writes a few lines, not thousands.
+    """
+
+    interval_s = 0.5
+
+    def __init__(self, progress: Callable[["ProgressEvent"], None] | None, stage: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.progress, self.stage, self.clock = progress, stage, clock
+        self.started = clock()
+        self._last: float | None = None
+
+    def __call__(self, files_done: int, files_total: int) -> None:
+        if self.progress is None:
+            return
+        now = self.clock()
+        if (files_done < files_total and self._last is not None
+                and now - self._last < self.interval_s):
+            return
+        self._last = now
+        self.progress(ProgressEvent("extract", stage=self.stage, files_done=files_done,
+                                    files_total=files_total,
+                                    elapsed_s=round(now - self.started, 3)))
 
 
 def _finite(value: Any) -> Any:

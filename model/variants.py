@@ -102,7 +102,8 @@ def pool_digest(pool: Sequence[Utterance]) -> str:
 def render_variants(utterances: Sequence[Utterance], pool: Sequence[Utterance],
                     frontend: Frontend, cfg: ChannelConfig, *, seed: int,
                     forbidden_speakers: Sequence[str], cache_dir=None,
-                    progress: bool = False, cancel=None) -> dict[Path, list[torch.Tensor]]:
+                    progress: bool = False, cancel=None,
+                    on_file=None) -> dict[Path, list[torch.Tensor]]:
     """path -> cfg.variants feature tensors (T_k, D) for each of ``utterances``.
 
     pool: utterances babble may be mixed from (training-side speakers only); checked against
@@ -110,6 +111,7 @@ def render_variants(utterances: Sequence[Utterance], pool: Sequence[Utterance],
     before anything is mixed. ``utterances`` may include a speaker that one ensemble member
     validates on and another trains on: its variants are used only by the members training
     on it. cancel: anything with ``is_set()``; checked before each file (TrainingCancelled).
+    on_file(files_done, files_total): called before the first file (0) and after each one.
     """
     check_babble_pool(pool, forbidden_speakers)
     if cfg.variants == 0:
@@ -121,10 +123,14 @@ def render_variants(utterances: Sequence[Utterance], pool: Sequence[Utterance],
               for k in range(cfg.variants)]
     paths = list(dict.fromkeys(Path(u.path) for u in utterances))
     out = {}
-    for path in tqdm(paths, desc="channel variants", unit="file", disable=not progress):
+    report = on_file or (lambda done, total: None)
+    report(0, len(paths))
+    for done, path in enumerate(tqdm(paths, desc="channel variants", unit="file",
+                                     disable=not progress), 1):
         if cancel is not None and cancel.is_set():
             raise TrainingCancelled("cancelled while rendering channel variants")
         out[path] = [c.get(path).float() for c in caches]
+        report(done, len(paths))
     computed = sum(c.stats.misses + c.stats.recomputed for c in caches)
     log.info("channel variants: %d files x %d variants (%d computed, %d from the cache); "
              "babble from %d utterances of %d speakers", len(paths), cfg.variants, computed,

@@ -1,9 +1,10 @@
 """``main.py train``: speaker-independent cross-validation, then a final model, into a run folder.
 
-Without ``--progress-json``, tqdm bars (folds, epochs) go to stderr and a result summary to
-stdout. With it, stdout carries only JSON lines, one per progress event
-(model.progress_events.ProgressEvent documents them), logs go to stderr. SIGTERM/SIGINT cancel
-after the current batch: finished folds are kept and summarised, "done" is still emitted
+Without ``--progress-json``, tqdm bars (files during feature extraction, folds, epochs) go to
+stderr and a result summary to stdout. With it, stdout carries only JSON lines, one per
+progress event (model.progress_events.ProgressEvent documents them), logs go to stderr.
+SIGTERM/SIGINT cancel after the current batch (or the current file while features are
+extracted): finished folds are kept and summarised, "done" is still emitted
 (cancelled: true), exit code 3 with a message naming the folds kept and the ``--resume``
 command. A second SIGINT aborts at once. Errors: a message on stderr (and an "error" event),
 exit code 2.
@@ -194,11 +195,13 @@ class JsonLines:
 
 class Bars:
     """Progress callback drawing tqdm bars on stderr: folds, and the epochs of the current one
-    (of the current member, for an ensemble trained member by member)."""
+    (of the current member, for an ensemble trained member by member); while features are
+    extracted ("extract" events), a bar of files with the time left at the rate so far."""
 
     def __init__(self) -> None:
         self.folds: tqdm | None = None
         self.epochs: tqdm | None = None
+        self.files: tqdm | None = None
         self.n_epochs = 0
         self.member = 1
         self.bar = (0, "")  # total and description (without the member) of the epoch bar
@@ -221,9 +224,27 @@ class Bars:
             post["val_ua"] = f"{event.val_ua:.3f}"
         self.epochs.set_postfix(post, refresh=True)
 
+    def _extract(self, event: ProgressEvent) -> None:
+        """The files bar of an extraction stage: opened on its first event, closed on its
+        last; tqdm's time left comes from the rate of the updates so far."""
+        if self.files is None or self.files.desc != event.stage:
+            self._close_files()
+            self.files = tqdm(total=event.files_total, desc=event.stage, unit="file",
+                              leave=False, file=sys.stderr)
+        self.files.update(event.files_done - self.files.n)
+        if event.files_done >= event.files_total:
+            self._close_files()
+
+    def _close_files(self) -> None:
+        if self.files is not None:
+            self.files.close()
+            self.files = None
+
     def __call__(self, event: ProgressEvent) -> None:
         kind = event.kind
-        if kind == "start":
+        if kind == "extract":
+            self._extract(event)
+        elif kind == "start":
             self.folds = tqdm(total=event.folds, desc=event.protocol, unit="fold",
                               file=sys.stderr)
             self.n_epochs = event.epochs
@@ -247,6 +268,7 @@ class Bars:
             self.close()
 
     def close(self) -> None:
+        self._close_files()
         for bar in (self.epochs, self.folds):
             if bar is not None:
                 bar.close()
@@ -351,7 +373,7 @@ def run(args: argparse.Namespace) -> int:
             corpus, frontend_cfg, model_cfg, train_cfg, args.out, cache_dir=args.cache,
             progress=progress, cancel=cancel, final=not args.no_final,
             max_folds=args.max_folds, device=args.device,
-            feature_bar=not args.progress_json, resume=resumed)
+            resume=resumed)
     except Exception as exc:  # every failure becomes a message and exit code 2
         if not isinstance(exc, (ValueError, RuntimeError, OSError, AssertionError)):
             log.exception("unexpected error")

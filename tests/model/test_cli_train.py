@@ -245,6 +245,26 @@ def test_bars_restart_for_each_ensemble_member():
     bars.close()
 
 
+def test_bars_show_the_files_of_each_extraction_stage(capsys):
+    from model.cli.train import Bars
+
+    bars = Bars()
+    bars(ProgressEvent("start", folds=2, protocol="grouped-k-fold", epochs=3))
+    for done in (0, 40, 70):
+        bars(ProgressEvent("extract", stage="features", files_done=done, files_total=120,
+                           elapsed_s=done / 10))
+    assert (bars.files.desc, bars.files.n, bars.files.total) == ("features", 70, 120)
+    bars(ProgressEvent("extract", stage="features", files_done=120, files_total=120,
+                       elapsed_s=12.0))
+    assert bars.files is None  # the stage is over: its bar is gone
+    bars(ProgressEvent("fold_start", fold=1))
+    bars(ProgressEvent("extract", stage="channel variants", files_done=5, files_total=50,
+                       elapsed_s=1.0))
+    assert (bars.files.desc, bars.files.n) == ("channel variants", 5)
+    bars.close()
+    assert "features:   0%| " in capsys.readouterr().err
+
+
 def test_bars_draw_the_json_lines_a_run_wrote(json_run, capsys):
     """The bars read the same records the JSON lines carry (ProgressEvent.from_json)."""
     from model.cli.train import Bars

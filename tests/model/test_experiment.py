@@ -90,6 +90,11 @@ def test_events_follow_the_contract(logmel_run):
                   "val_ua", "lr", "alpha"}
     assert all(epoch_keys <= set(e) for e in events if e["event"] == "epoch")
     assert kinds.index("final_start") > kinds.index("fold_end")
+    extract = [e for e in events if e["event"] == "extract"]  # before any fold starts
+    assert kinds.index("extract") == 1 and kinds.index("fold_start") > kinds.index("extract")
+    assert all(e["stage"] == "features" and e["files_total"] == 160 for e in extract)
+    assert extract[0]["files_done"] == 0 and extract[-1]["files_done"] == 160
+    assert [e["files_done"] for e in extract] == sorted(e["files_done"] for e in extract)
     done = events[-1]
     assert done["cancelled"] is False and done["folds_completed"] == 2
     assert done["model"] == str(out / "model.safetensors")
@@ -178,6 +183,27 @@ def test_cancel_inside_the_first_fold_discards_it(corpus, cache_dir, tmp_path):
     assert (tmp_path / "report.md").is_file() and (tmp_path / "metrics.json").is_file()
 
 
+def test_cancel_during_feature_extraction_stops_it_and_reports_no_fold(corpus, tmp_path):
+    """Stop pressed while features are computed: the loop stops at the next file and the run
+    still ends with "done" (cancelled, 0 folds) instead of computing the rest first."""
+    cancel = threading.Event()
+    events = []
+
+    def progress(event):
+        events.append(event.to_dict())
+        if event.kind == "extract":
+            cancel.set()
+
+    frontend = CountingFrontend(build_frontend(FrontendConfig()))
+    summary = run_cross_validation(corpus, FrontendConfig(), SMALL, _train_cfg(), tmp_path,
+                                   cache_dir=tmp_path / "fresh_cache", frontend=frontend,
+                                   progress=progress, cancel=cancel)
+    assert frontend.calls <= 1  # not the corpus's 160 files
+    assert summary["cancelled"] and summary["folds"] == []
+    assert [e["event"] for e in events] == ["start", "extract", "done"]
+    assert events[-1]["folds_completed"] == 0 and events[-1]["cancelled"] is True
+
+
 def test_a_rerun_into_the_same_folder_leaves_no_stale_outputs(corpus, cache_dir, tmp_path):
     for name in ("fold_3/model.safetensors", "fold_3/model.json", "curves_fold3.png",
                  "model.safetensors", "model.json", "metrics.json"):
@@ -237,10 +263,16 @@ def test_channel_variants_are_rendered_once_per_fold_for_every_member(corpus, ca
     monkeypatch.setattr(experiment, "render_variants", recording)
     model = ModelConfig(arch="baseline", hidden=16, gru_layers=1, frame_pool=4, ensemble=2)
     cfg = _train_cfg(epochs=2, channel=ChannelConfig(variants=1, prob=1.0, babble_share=1.0))
+    events = []
     summary = run_cross_validation(corpus, FrontendConfig(), model, cfg, tmp_path,
-                                   cache_dir=cache_dir, max_folds=1, final=False)
+                                   cache_dir=cache_dir, max_folds=1, final=False,
+                                   progress=events.append)
     fold = summary["folds"][0]
     assert len(calls) == 1  # one rendering shared by both members
+    variants = [e for e in events if e.kind == "extract" and e.stage == "channel variants"]
+    kinds = [e.kind for e in events]
+    assert kinds.index("fold_start") < events.index(variants[0]) < kinds.index("epoch")
+    assert variants[-1].files_done == variants[-1].files_total == len(calls[0][0])
     utts, pool, forbidden = calls[0]
     held = set(fold["test_speakers"]) | {s for v in fold["member_val_speakers"] for s in v}
     assert set(forbidden) == held and pool and not {u.speaker for u in pool} & held

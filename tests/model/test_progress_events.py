@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from model.progress_events import FIELDS, ProgressEvent
+from model.progress_events import FIELDS, FileProgress, ProgressEvent, time_left
 
 
 def test_every_kind_round_trips_through_json():
@@ -18,7 +18,8 @@ def test_every_kind_round_trips_through_json():
               "checkpoint": "/r/fold_2/model.safetensors", "run_dir": "/r", "model": None,
               "report": "/r/report.md", "metrics": "/r/metrics.json",
               "summary": {"ua": {"mean": 0.6, "std": 0.1}}, "folds_completed": 3,
-              "cancelled": True, "message": "boom"}
+              "cancelled": True, "message": "boom", "stage": "features", "files_done": 3,
+              "files_total": 10, "elapsed_s": 1.5}
     for kind, names in FIELDS.items():
         event = ProgressEvent(kind, **{n: values[n] for n in names})
         line = event.to_json()
@@ -60,3 +61,22 @@ def test_anything_else_is_refused_with_a_reason(line, message):
 def test_a_kind_refuses_fields_it_does_not_carry():
     with pytest.raises(ValueError, match="'start' has no fields \\['wa'\\]"):
         ProgressEvent("start", wa=0.5)
+
+
+def test_file_progress_sends_the_first_then_at_most_every_interval_and_the_last():
+    now = [100.0]
+    sent: list[ProgressEvent] = []
+    report = FileProgress(sent.append, "features", clock=lambda: now[0])
+    for done, t in ((0, 100.0), (1, 100.1), (2, 100.3), (3, 100.6), (4, 100.7), (5, 100.8)):
+        now[0] = t
+        report(done, 5)
+    assert [(e.files_done, e.files_total, e.elapsed_s) for e in sent] == [
+        (0, 5, 0.0), (3, 5, 0.6), (5, 5, 0.8)]
+    assert {e.kind for e in sent} == {"extract"} and {e.stage for e in sent} == {"features"}
+    FileProgress(None, "features")(1, 5)  # no callback: nothing to send, no error
+
+
+def test_time_left_is_the_rate_so_far():
+    assert time_left(0, 10, 5.0) is None  # no file done yet: no rate
+    assert time_left(4, 10, 8.0) == pytest.approx(12.0)
+    assert time_left(10, 10, 8.0) == 0.0
