@@ -6,8 +6,10 @@ user's speech while listening (app.profiles.Adapting), and the badge shows the s
 The controller opens app/calibration_dialog.py (live listening pauses meanwhile and resumes
 after), and asks the inference worker to build, save, apply and delete profiles
 (app/profiles.py) in its own thread. On every model load and input device change the saved
-profile of that device and model, if any, is applied; a file that does not fit is reported in
-the status bar and the training statistics are used.
+profile of that input and model, if any, is applied; a file that does not fit is reported in
+the status bar and the training statistics are used. The input is the one the Input box names:
+a microphone, or with ``--replay FILE`` the replay ("Replay: <file name>"), whose profile is
+its own.
 """
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
 """The control bar above the live view: listen, input device, model, window, hop, smoothing.
 
 It only emits what the user asked for; the main window decides what happens. Device listing
-runs on the thread pool (PortAudio can take a moment to scan the audio system).
+runs on the thread pool (PortAudio can take a moment to scan the audio system). With ``--replay
+FILE`` the file is the input: the Input box names it (replay_input_name) and lists no devices,
+so calibration, its saved profile and the status bar all speak of the replay, never of a
+microphone.
 """
 from __future__ import annotations
 
@@ -19,7 +22,14 @@ from model.constants import LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_TEXT = "Shipped default model"
+DEFAULT_INPUT_TEXT = "System default input"
 OPEN_MODEL_TEXT = "Open checkpoint…"
+
+
+def replay_input_name(path: str | Path) -> str:
+    """The input a replayed file is (``main.py --replay FILE``): "Replay: <file name>", the
+    name its speaker profiles are saved under (app/profiles.py), apart from any microphone's."""
+    return f"Replay: {Path(path).name}"
 
 
 def model_display_name(path: str) -> str:
@@ -72,6 +82,7 @@ class Controls(QFrame):
         self.devices: list[InputDevice] = []
         self._wanted_device: int | str | None = None
         self._scans: list[_DeviceScan] = []
+        self.replay: Path | None = None  # the replayed file when it is the input (set_replay)
         self._build()
 
     def _build(self) -> None:
@@ -134,6 +145,8 @@ class Controls(QFrame):
     # -- devices ---------------------------------------------------------------------------
     def refresh_devices(self, *, rescan: bool = False, select: int | str | None = None) -> None:
         """List input devices in the background; ``select`` (index or name) is chosen after."""
+        if self.replay is not None:  # the replayed file is the only input
+            return
         if select is not None:
             self._wanted_device = select
         elif self.device.count():
@@ -150,7 +163,7 @@ class Controls(QFrame):
         self.refresh.setEnabled(True)
         self.device.blockSignals(True)
         self.device.clear()
-        self.device.addItem(icon("mic"), "System default input", None)
+        self.device.addItem(icon("mic"), DEFAULT_INPUT_TEXT, None)
         for dev in devices:
             self.device.addItem(dev.label(), dev.index)
             self.device.setItemData(self.device.count() - 1,
@@ -167,6 +180,19 @@ class Controls(QFrame):
         self.devicesListed.emit(error)
         self._on_device(pos)
 
+    def set_replay(self, path: str | Path) -> None:
+        """Make the replayed file ``path`` the input: the Input box shows only it (no device
+        list, no rescan) and emits no deviceChanged, so the remembered microphone stays."""
+        self.replay = Path(path)
+        self.device.blockSignals(True)
+        self.device.clear()
+        self.device.addItem(icon("open"), replay_input_name(path), None)
+        self.device.setItemData(0, f"Replaying {path} instead of a microphone (--replay)", 3)
+        self.device.setToolTip(f"Input: {path}, replayed in real time (--replay); start "
+                               "without --replay to choose a microphone")
+        self.device.blockSignals(False)
+        self.refresh.hide()
+
     def select_device(self, index: int | None) -> None:
         """Show device ``index`` (None = system default) as chosen, without deviceChanged."""
         for i in range(self.device.count()):
@@ -180,7 +206,7 @@ class Controls(QFrame):
         return self.device.currentData() if self.device.count() else None
 
     def current_device_text(self) -> str:
-        return self.device.currentText() or "System default input"
+        return self.device.currentText() or DEFAULT_INPUT_TEXT
 
     def _on_device(self, _index: int) -> None:
         self.deviceChanged.emit(self.current_device())

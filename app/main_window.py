@@ -73,6 +73,9 @@ class MainWindow(QMainWindow):
         self.files = FileThread(FileWorker(history=history), self)
         self.listening = Listening(self.inference, stream_factory, self)
         self._build()
+        if replayed:  # the file is the input, named as such in the Input box (app/controls.py)
+            self.controls.set_replay(replayed)
+            set_field(self.status_device, f"Input: {self.controls.current_device_text()}")
         self.calibration = Calibration(self, profiles_dir)
         self.live_box.insertWidget(1, self.calibration.badge)
         build_menus(self)
@@ -217,9 +220,8 @@ class MainWindow(QMainWindow):
             self.listening.stop()
 
     def _listen_params(self) -> dict:
-        replayed = getattr(self.listening.stream_factory, "path", None)
-        label = f"replay of {replayed.name}" if replayed else self.controls.current_device_text()
-        return dict(device=self.controls.current_device(), device_label=label,
+        return dict(device=self.controls.current_device(),
+                    device_label=self.controls.current_device_text(),
                     window_s=self.controls.window.value(), hop_s=self.controls.hop.value())
 
     def start_listening(self) -> None:

@@ -1,8 +1,11 @@
 """Saved speaker profiles of the live view: one per input device and model.
 
 A profile (model/speaker_profile.py) is a small JSON file under the user data folder
-(platformdirs "ser-studio"/profiles), named from the input device's name and the sha1 of the
-model's weights, so each microphone keeps its own calibration for each model. These functions
+(platformdirs "ser-studio"/profiles), named from the input's name and the model's identity
+(Predictor.model_sha1: the weights' sha1, which an ONNX export of them shares), so each
+microphone keeps its own calibration for each model. A replayed file (``--replay``) is an input
+of its own, "Replay: <file name>" (app.controls.replay_input_name): what is recorded from it is
+never saved as, or applied to, a microphone's calibration. These functions
 run in the inference worker's thread (they read files and touch the Predictor); there is no Qt
 here.
 """

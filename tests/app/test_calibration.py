@@ -151,3 +151,60 @@ def test_keep_adapting_is_sent_to_the_worker_shown_and_remembered(qtbot, make_wi
     again = make_window()
     assert again.calibration.badge.adapting.isChecked()
     qtbot.waitUntil(lambda: again.inference.worker._adapting is not None, timeout=5_000)
+
+
+def calibrate_for_3_s_of_speech(qtbot, window) -> None:
+    """Click Calibrate, let the dialog hear 3 s of speech, Finish, and wait for the profile."""
+    badge = window.calibration.badge
+    badge.calibrate.click()
+    dialog = window.calibration.dialog
+    qtbot.waitUntil(lambda: dialog.capture.speech_s >= 3.0, timeout=20_000)
+    qtbot.waitUntil(dialog.finish_button.isEnabled, timeout=15_000)
+    dialog.finish_button.click()
+    qtbot.waitUntil(lambda: window.calibration.dialog is None, timeout=30_000)
+
+
+def test_a_replay_is_its_own_input_and_never_shares_a_microphones_profile(
+        qtbot, make_window, checkpoint_path, speech_path, tmp_path):
+    """Issue 23: with --replay the Input box names the replay, calibrating saves the profile
+    under it, and neither the microphone's profile nor the replay's crosses over."""
+    from app.replay import replay_factory
+
+    folder, sha1 = tmp_path / "profiles", Predictor.load(checkpoint_path).model_sha1()
+    mic = save_profile_of(checkpoint_path, speech_path, profile_path(folder, DEFAULT_INPUT, sha1))
+    mic_bytes = mic.read_bytes()
+    window = make_window(stream_factory=replay_factory(speech_path, speed=2.0))
+    controls, badge = window.controls, window.calibration.badge
+    assert [controls.device.itemText(i) for i in range(controls.device.count())] == \
+        ["Replay: speech.wav"]
+    assert window.status_device.toolTip() == "Input: Replay: speech.wav"
+    calibrate_for_3_s_of_speech(qtbot, window)
+    replay = profile_path(folder, "Replay: speech.wav", sha1)
+    qtbot.waitUntil(lambda: window.calibration.active is not None
+                    and window.calibration.active.path == str(replay), timeout=30_000)
+    assert badge.text.text().startswith("Calibrated to Replay: speech.wav: ")
+    assert mic.read_bytes() == mic_bytes  # the microphone's profile is untouched
+    assert not uses_training_statistics(window)
+    window.close()
+
+    again = make_window()  # started without --replay: the microphone and its own profile
+    qtbot.waitUntil(lambda: again.calibration.active is not None, timeout=20_000)
+    assert again.calibration.active.path == str(mic)
+    assert again.calibration.badge.text.text().startswith(f"Calibrated to {DEFAULT_INPUT}: ")
+    assert again.controls.current_device_text() == DEFAULT_INPUT
+
+
+def test_a_checkpoints_profile_is_applied_with_its_onnx_export(qtbot, make_window,
+                                                               checkpoint_path, speech_path,
+                                                               tmp_path):
+    from model.onnx_export import export_model
+
+    exported = export_model(checkpoint_path, tmp_path / "exported.onnx").network
+    sha1 = Predictor.load(checkpoint_path).model_sha1()
+    saved = save_profile_of(checkpoint_path, speech_path,
+                            profile_path(tmp_path / "profiles", DEFAULT_INPUT, sha1))
+    window = make_window(model_path=str(exported))
+    qtbot.waitUntil(lambda: window.calibration.active is not None, timeout=20_000)
+    assert window.calibration.active.path == str(saved)
+    assert window.model_info.path == str(exported)
+    assert not uses_training_statistics(window)
