@@ -27,7 +27,7 @@ APP_NAME = "ser-studio"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="main.py", description="SER Studio: live speech emotion recognition (desktop app).")
-    parser.add_argument("--model", metavar="CKPT", help="checkpoint to load "
+    parser.add_argument("--model", metavar="CKPT", help="checkpoint or run folder to load "
                         "(default: the last one used, else assets/default_model.safetensors)")
     parser.add_argument("--history", metavar="DB_PATH", help="history database (default: "
                         "history.sqlite3 in the user's data directory)")

@@ -27,12 +27,13 @@ from app.listening import Listening
 from app.live_panel import LivePanel
 from app.menus import build_menus
 from app.model_origin import (ORIGIN_BOX, ORIGIN_CLI, ORIGIN_OPENED, ORIGIN_REMEMBERED,
-                              ORIGIN_SHIPPED, ORIGIN_WIZARD)
+                              ORIGIN_RUN_FOLDER, ORIGIN_SHIPPED, ORIGIN_WIZARD)
 from app.torch_threads import inference_threads, use_threads
 from app.settings import AppSettings
 from app.status_bar import add_status_fields, set_field, show_dropped
 from app.theme import icon
 from app.wizard_link import show_wizard, training_holds_close
+from model.checkpoint import CheckpointError, resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -175,16 +176,22 @@ class MainWindow(QMainWindow):
         how it was chosen (shown with the model once it has loaded)."""
         self.status_model.setText("Model: loading…")
         self._pending_origin = origin or (ORIGIN_SHIPPED if not path else ORIGIN_BOX)
+        try:  # a run folder: the box shows (and settings keep) its model.safetensors
+            path = str(resolve_model_path(path)) if path else ""
+        except CheckpointError:
+            pass  # the loaders report it, with what the folder holds
         self.controls.set_model_path(path or "", self._pending_origin)
         self.inference.load_model(path or "")
         self.files.load_model(path or "")  # its own Predictor; files queued later wait for it
 
-    def open_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open model",
-                                              self.settings.last_folder("model"), MODEL_FILTER)
+    def open_model(self, folder: bool = False) -> None:
+        """File › Open model, or with ``folder`` File › Open run folder (its final model)."""
+        start = self.settings.last_folder("model")
+        path = (QFileDialog.getExistingDirectory(self, "Open run folder", start) if folder else
+                QFileDialog.getOpenFileName(self, "Open model", start, MODEL_FILTER)[0])
         if path:
             self.settings.remember_folder("model", path)
-            self.load_model(path, ORIGIN_OPENED)
+            self.load_model(path, ORIGIN_RUN_FOLDER if folder else ORIGIN_OPENED)
         else:
             self.controls.set_model_path(self.settings.model_path, self.model_origin)
 

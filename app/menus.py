@@ -27,6 +27,9 @@ def build_menus(window) -> dict[str, QAction]:
                               "open", "Analyse one or more audio files"),
         "open_model": _action(window, "Open &model…", window.open_model, "Ctrl+M", "model",
                               "Load a trained checkpoint"),
+        "open_run": _action(window, "Open &run folder…", lambda: window.open_model(folder=True),
+                            "Ctrl+Shift+M", "model", "Load the final model of a folder that "
+                            "training wrote"),
         "export_history": _action(window, "&Export history…", window.export_history, "Ctrl+E",
                                   "export", "Save the history shown as CSV"),
         "quit": _action(window, "&Quit", window.close, "Ctrl+Q", None, "Close SER Studio"),
@@ -49,7 +52,7 @@ def build_menus(window) -> dict[str, QAction]:
     actions["keep_audio"] = keep
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
-    for name in ("open_audio", "open_model", "export_history", "keep_audio"):
+    for name in ("open_audio", "open_model", "open_run", "export_history", "keep_audio"):
         file_menu.addAction(actions[name])
     file_menu.addSeparator()
     file_menu.addAction(actions["quit"])

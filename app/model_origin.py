@@ -7,4 +7,5 @@ ORIGIN_REMEMBERED = "the model used last time (choose Shipped default model to g
 ORIGIN_SHIPPED = "shipped with the app"
 ORIGIN_BOX = "chosen in the Model box"
 ORIGIN_OPENED = "opened with File › Open model"
+ORIGIN_RUN_FOLDER = "opened with File › Open run folder"
 ORIGIN_WIZARD = "trained in the wizard"

@@ -111,7 +111,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
     Raises CheckpointError naming the file for anything that is not a sound checkpoint.
     """
-    path = _model_in_folder(Path(path))
+    path = resolve_model_path(path)
     if path.is_file() and path.suffix not in (WEIGHTS_SUFFIX, SIDECAR_SUFFIX):
         _refuse_foreign(path)
     weights, sidecar = checkpoint_paths(path)
@@ -131,7 +131,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                               "differs: the pair was mixed up or a file was modified)")
     try:
         ckpt = Checkpoint(
-            frontend=config_from_dict(FrontendConfig, _legacy_frontend(doc["frontend"])),
+            frontend=config_from_dict(FrontendConfig, legacy_frontend(doc["frontend"])),
             model=config_from_dict(ModelConfig, doc["model"]),
             train=train_config_from_dict(doc["train"]) if doc["train"] is not None else None,
             labels=doc["labels"], speakers=doc["speakers"], norm_mean=doc["norm_mean"],
@@ -144,21 +144,40 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return ckpt
 
 
-def _model_in_folder(path: Path) -> Path:
-    """A folder given as a model: its model.safetensors (a run folder's final model), else a
-    CheckpointError saying what a model is and which models the folder holds."""
+def resolve_model_path(path: str | Path) -> Path:
+    """The model file a user's ``--model`` names: ``path`` itself, except for a folder (a run
+    folder written by ``train``), which gives its final model ``model.safetensors``. A folder
+    without one raises CheckpointError saying what a model is and which models it holds.
+
+    Every entry point that takes a model (the commands, Predictor.load, export, the app) calls
+    this first, so later steps (the sidecar, the weights' sha1, the graph cache) see the file.
+    """
+    path = Path(path).expanduser()
     if not path.is_dir():
         return path
     inside = path / ("model" + WEIGHTS_SUFFIX)
     if inside.is_file():
         return inside
+    raise CheckpointError(f"{path}: a folder, not a model, and it has no model{WEIGHTS_SUFFIX} "
+                          f"(a run folder's final model). A model is two files side by side, "
+                          f"X{WEIGHTS_SUFFIX} and X{SIDECAR_SUFFIX}: give X{WEIGHTS_SUFFIX}; "
+                          f"{_folder_contents(path)}")
+
+
+def _folder_contents(path: Path, shown: int = 6) -> str:
+    """What a folder given as a model holds: its models (``fold_K/model.safetensors`` of a run
+    trained with ``--no-final`` included), else its first ``shown`` entries and their count."""
     found = sorted(p.relative_to(path).as_posix() for p in path.glob("*/*" + WEIGHTS_SUFFIX))
     found = sorted(p.name for p in path.glob("*" + WEIGHTS_SUFFIX)) + found
-    hint = (f"; this folder holds {', '.join(found[:4])}" if found
-            else "; this folder holds no *.safetensors")
-    raise CheckpointError(f"{path}: a folder, not a model. A model is two files side by side, "
-                          f"X{WEIGHTS_SUFFIX} and X{SIDECAR_SUFFIX}: give X{WEIGHTS_SUFFIX} "
-                          f"(a run folder's final model is model{WEIGHTS_SUFFIX}){hint}")
+    if found:
+        more = f" and {len(found) - shown} more" if len(found) > shown else ""
+        return f"this folder holds the models {', '.join(found[:shown])}{more}"
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
+    if not entries:
+        return "this folder is empty"
+    more = f" and {len(entries) - shown} more" if len(entries) > shown else ""
+    return (f"this folder holds no *{WEIGHTS_SUFFIX}, only {len(entries)} other entries: "
+            f"{', '.join(entries[:shown])}{more}")
 
 
 def ship_checkpoint(source: str | Path, target: str | Path) -> Path:
@@ -166,7 +185,7 @@ def ship_checkpoint(source: str | Path, target: str | Path) -> Path:
     (``X.safetensors``) marked as the shipped default model; returns the weights path.
     The source is loaded (and so checked) first; the weights are copied byte for byte."""
     load_checkpoint(source)
-    src_weights, src_sidecar = checkpoint_paths(_model_in_folder(Path(source)))
+    src_weights, src_sidecar = checkpoint_paths(resolve_model_path(source))
     weights, sidecar = checkpoint_paths(target)
     weights.parent.mkdir(parents=True, exist_ok=True)
     doc = json.loads(src_sidecar.read_text(encoding="utf-8"))
@@ -179,12 +198,14 @@ def ship_checkpoint(source: str | Path, target: str | Path) -> Path:
     return weights
 
 
-def _legacy_frontend(section: Any) -> Any:
-    """A frontend section written before loudness normalisation existed fed the samples as
-    they were: it loads as ``loudness: "none"`` and behaves exactly as before."""
-    if isinstance(section, dict) and "loudness" not in section:
-        return {**section, "loudness": "none"}
-    return section
+def legacy_frontend(section: Any) -> Any:
+    """A frontend section written before an input stage existed fed the samples without it:
+    before loudness normalisation it loads as ``loudness: "none"``, before the input
+    high-pass as ``highpass_hz: 0``, and behaves exactly as before."""
+    if not isinstance(section, dict):
+        return section
+    legacy = {"loudness": "none", "highpass_hz": 0.0}
+    return {**{k: v for k, v in legacy.items() if k not in section}, **section}
 
 
 def read_description(path: Path, *, fmt: str, version: int, keys: tuple[str, ...],

@@ -38,7 +38,8 @@ import numpy as np
 import torch
 
 from model import vad as vad_mod
-from model.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from model.checkpoint import (Checkpoint, CheckpointError, load_checkpoint,
+                              resolve_model_path)
 from model.constants import HOP_SECONDS, SAMPLE_RATE, WINDOW_SECONDS
 from model.data import eval_item, length_batches, pad_batch
 from model.features import build_frontend, frontend_parts
@@ -121,7 +122,8 @@ class Predictor:
     @classmethod
     def load(cls, path: str | Path | None = None, *, device: str = "cpu",
              onnx_threads: int = 1, runtime: str = "auto") -> "Predictor":
-        """Load a checkpoint (X.safetensors, X.json or X); None -> the shipped default model;
+        """Load a checkpoint (X.safetensors, X.json, X or a run folder, which gives its
+        model.safetensors); None -> the shipped default model;
         an exported model X.onnx (``python main.py export``) runs on onnxruntime with
         ``onnx_threads`` intra-op threads. A checkpoint's network and GE2E LSTM run there too
         with ``runtime="auto"`` on the CPU (model.onnx_cache: same results, less CPU), on torch
@@ -136,7 +138,8 @@ class Predictor:
             if not path.is_file() or not path.with_suffix(".json").is_file():
                 raise ModelNotFoundError(f"{path}: the default model is not installed; "
                                          f"{TRAIN_HINT}")
-        if Path(path).suffix == ".onnx":
+        path = resolve_model_path(path)  # a run folder: its model.safetensors, from here on
+        if path.suffix == ".onnx":
             from model.onnx_runtime import load_onnx_model
 
             ckpt, frontend, network = load_onnx_model(path, threads=onnx_threads)

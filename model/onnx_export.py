@@ -41,7 +41,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from model.checkpoint import Checkpoint, checkpoint_paths, load_checkpoint
+from model.checkpoint import (Checkpoint, checkpoint_paths, load_checkpoint,
+                              resolve_model_path)
 from model.config import config_to_dict
 from model.files import atomic_write, file_sha1
 from model.networks import build_network
@@ -327,14 +328,15 @@ def _check_target(out: Path) -> Path:
 
 
 def export_model(checkpoint: str | Path, out: str | Path, *, int8: bool = False) -> ExportResult:
-    """Export a checkpoint (X.safetensors, X.json or X) to ``out`` (OUT.onnx) with its sidecar
-    and, for an encoder frontend, OUT.encoder.onnx (see the module docstring).
+    """Export a checkpoint (X.safetensors, X.json, X or a run folder) to ``out`` (OUT.onnx)
+    with its sidecar and, for an encoder frontend, OUT.encoder.onnx (see the module docstring).
 
     Raises CheckpointError for a bad checkpoint, FrontendUnavailable when its encoder cannot be
     loaded, ExportError when the graph cannot be written or does not reproduce torch.
     """
     out = Path(out)
     sidecar = _check_target(out)
+    checkpoint = resolve_model_path(checkpoint)  # a run folder: its model.safetensors
     ckpt = load_checkpoint(checkpoint)
     source, _ = checkpoint_paths(checkpoint)
     network = build_network(ckpt.model)

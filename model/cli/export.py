@@ -22,7 +22,8 @@ def add_parser(subparsers) -> None:
                     "frontend) to ONNX, with a JSON sidecar. Each graph is checked against "
                     "torch before it is written. Use the result with --model OUT.onnx.")
     parser.add_argument("--model", type=Path, default=None,
-                        help="checkpoint (X.safetensors or X.json; default: the shipped model)")
+                        help="checkpoint (X.safetensors or X.json) or a run folder (default: "
+                             "the shipped model)")
     parser.add_argument("--onnx", type=Path, required=True, metavar="OUT.onnx",
                         help="the network graph to write (OUT.json and, for HuBERT, "
                              "OUT.encoder.onnx are written next to it)")

@@ -154,6 +154,7 @@ def test_menus_and_shortcuts(make_window):
     window = make_window()
     shortcuts = {name: a.shortcut().toString() for name, a in window.actions_by_name.items()}
     assert shortcuts == {"open_audio": "Ctrl+O", "open_model": "Ctrl+M",
+                         "open_run": "Ctrl+Shift+M",
                          "export_history": "Ctrl+E", "quit": "Ctrl+Q", "wizard": "Ctrl+T",
                          "about": "", "keep_audio": "", "calibrate": "",
                          "reset_calibration": ""}
@@ -209,6 +210,43 @@ def test_a_failed_model_load_keeps_the_model_in_use_named(qtbot, make_window, tm
     with qtbot.waitSignal(window.inference.worker.modelError, timeout=20_000):
         window.load_model(str(bad))
     qtbot.waitUntil(lambda: window.status_model.text() == shown, timeout=2000)
+
+
+def test_a_run_folder_loads_its_final_model_from_the_command_line_and_the_menu(
+        qtbot, make_window, tmp_path, checkpoint_factory, monkeypatch):
+    """``--model RUN`` and File › Open run folder load RUN/model.safetensors (not a fold's);
+    the Model box and the settings hold that file, once; a folder without one is reported
+    with what it holds."""
+    from app import main_window as mw
+
+    run = tmp_path / "run-a"
+    final = checkpoint_factory(run / "model.safetensors", seed=3)
+    checkpoint_factory(run / "fold_1" / "model.safetensors", seed=4)
+    window = make_window(model_path=str(run))
+    assert window.model_info.path == str(final) and window.settings.model_path == str(final)
+    assert window.model_info.name.startswith("run-a (")
+    box = window.controls.model
+    paths = [box.itemData(i) for i in range(box.count())]
+    assert paths.count(str(final)) == 1 and str(run) not in paths
+    assert box.currentData() == str(final)
+
+    other = tmp_path / "run-b"
+    second = checkpoint_factory(other / "model.safetensors", seed=5)
+    monkeypatch.setattr(mw.QFileDialog, "getExistingDirectory",
+                        lambda parent, title, folder: str(other))
+    with qtbot.waitSignal(window.files.worker.modelLoaded, timeout=20_000):
+        window.actions_by_name["open_run"].trigger()
+    qtbot.waitUntil(lambda: window.model_info.path == str(second), timeout=20_000)
+    assert window.model_origin == "opened with File › Open run folder"
+
+    errors = []
+    monkeypatch.setattr(window, "show_error", lambda title, text: errors.append(text))
+    folds_only = tmp_path / "no-final"
+    checkpoint_factory(folds_only / "fold_1" / "model.safetensors")
+    window.load_model(str(folds_only))
+    qtbot.waitUntil(lambda: bool(errors), timeout=20_000)
+    assert "fold_1/model.safetensors" in errors[0] and "no model.safetensors" in errors[0]
+    assert window.model_info.path == str(second)  # the model in use stays
 
 
 def test_history_rows_of_a_replayed_file_say_replay(qtbot, make_window, speech_path, history):

@@ -242,7 +242,8 @@ def test_a_run_folder_loads_its_final_model_and_other_folders_say_what_a_model_i
     folds = tmp_path / "folds"
     save_checkpoint(ckpt, folds / "fold_1" / "model.safetensors")
     with pytest.raises(CheckpointError, match=r"a folder, not a model.*X\.safetensors and "
-                                              r"X\.json.*holds fold_1/model\.safetensors"):
+                                              r"X\.json.*holds the models "
+                                              r"fold_1/model\.safetensors"):
         load_checkpoint(folds)
 
 
