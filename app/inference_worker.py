@@ -70,7 +70,8 @@ class LiveResult:
     wav: (N,) float32 16 kHz, the window itself; end: its end sample index in the stream.
     probs: (n_classes,) smoothed over recent speech windows; raw_probs: this window's only.
     attention: (T',) frame weights at attention_rate frames/s, starting attention_offset_s
-        into the window.
+        into the window; frame j is computed from audio centred attention_centre_s + j /
+        attention_rate after that (model.inference.attention_centre_s).
     latency_s: model time for this window (VAD included); age_s: capture to result.
     """
 
@@ -90,6 +91,7 @@ class LiveResult:
     model_loaded: bool = True
     attention_offset_s: float = 0.0
     level: object = None  # model.loudness.Level of the window (None without a model)
+    attention_centre_s: float = 0.0
 
     @property
     def confidence(self) -> float:
@@ -342,7 +344,8 @@ class InferenceWorker(QObject):
             wav=wav, end=end, latency_s=latency, age_s=time.monotonic() - queued_at,
             stale_dropped=self.stale_dropped, model_loaded=pred is not None,
             attention_offset_s=float(getattr(pred, "attention_offset_s", 0.0) or 0.0),
-            level=getattr(pred, "level", None)))
+            level=getattr(pred, "level", None),
+            attention_centre_s=float(getattr(self.predictor, "attention_centre_s", 0.0))))
 
     def _close_segment(self) -> None:
         if self._segments is not None:

@@ -8,6 +8,7 @@ skips painting while the panel is hidden.
 from __future__ import annotations
 
 import collections
+import time
 
 import numpy as np
 import pyqtgraph as pg
@@ -22,6 +23,10 @@ from model.loudness import level_warning
 
 DISPLAY_FPS = 25
 TIMELINE_S = 60.0
+# The timeline's line breaks where results stop following each other: listening stopped, the
+# stream restarted (its sample counter went back), or this much more wall time passed than
+# stream time (a stall).
+TIMELINE_GAP_S = 2.0
 WAVE_POINTS = 1200  # min/max envelope bins drawn for the waveform
 # Vertical layout of the waveform plot: the waveform on top, the attention band below it.
 WAVE_CENTRE, WAVE_HALF = 0.35, 0.6
@@ -55,6 +60,16 @@ def envelope(wav: np.ndarray, bins: int = WAVE_POINTS) -> tuple[np.ndarray, np.n
     y[0::2], y[1::2] = body.min(axis=1), body.max(axis=1)
     x = np.repeat(np.arange(bins) * k + (n - k * bins) + k / 2, 2)
     return x, y
+
+
+def attention_edges(r, duration: float) -> np.ndarray:
+    """(T'+1,) step edges in seconds before the window's end (-duration .. 0) for a
+    LiveResult's attention (T',): each step is centred on the middle of the audio its frame
+    is computed from, not on the frame's start (a speech_embedding frame reads 0.785 s, so
+    drawn at its start the strip would lead the speech by ~0.4 s and end ~0.8 s early)."""
+    centres = (np.arange(r.attention.size) / r.attention_rate + r.attention_offset_s
+               + r.attention_centre_s - duration)
+    return np.append(centres, centres[-1] + 1.0 / r.attention_rate) - 0.5 / r.attention_rate
 
 
 class EmotionHeadline(QFrame):
@@ -119,7 +134,11 @@ class LivePanel(QWidget):
         self._dirty = True
         self._level_dirty = False
         self._idle = ("Loading model…", "Press Start to listen")
+        # (wall-clock s, probs (C,)) of the last minute; a row of NaN breaks the line
         self._history: collections.deque = collections.deque()
+        self._last_end: int | None = None  # stream sample of the newest point
+        self._stopped = False  # listening stopped since the newest point
+        self.clock = time.monotonic  # seconds; tests replace it
         self._build()
         self._timer = QTimer(self)
         self._timer.setInterval(int(1000 / DISPLAY_FPS))
@@ -189,6 +208,7 @@ class LivePanel(QWidget):
         self.labels = list(labels)
         self._result = None
         self._history.clear()
+        self._last_end = None
         self.timeline_legend.clear()
         for curve in self.timeline_curves.values():
             self.timeline_plot.removeItem(curve)
@@ -204,16 +224,31 @@ class LivePanel(QWidget):
         self._dirty = True
 
     def set_result(self, result) -> None:
-        """Store the newest LiveResult (and append it to the timeline)."""
+        """Store the newest LiveResult (and append it to the timeline).
+
+        Timeline points are placed by the wall clock when they arrive, not by the stream's
+        sample counter, which starts again at 0 with every Start, new device or calibration:
+        the chart shows the last minute of real time, with a gap where listening stopped."""
         if list(result.labels) != self.labels:
             self.set_labels(result.labels)
         self._result = result
-        t = result.end / SAMPLE_RATE
+        now = self.clock()
+        if self._history and not self._follows(result.end, now):
+            self._history.append((now, np.full(len(self.labels), np.nan)))
+        self._last_end, self._stopped = result.end, False
         probs = result.probs if result.label is not None else np.full(len(self.labels), np.nan)
-        self._history.append((t, probs))
-        while self._history and self._history[0][0] < t - TIMELINE_S:
+        self._history.append((now, probs))
+        while self._history and self._history[0][0] < now - TIMELINE_S:
             self._history.popleft()
         self._dirty = True
+
+    def _follows(self, end: int, now: float) -> bool:
+        """Whether a result ending at stream sample ``end``, arriving at ``now``, continues
+        the newest point's line (same stream, no stop, no stall in between)."""
+        if self._stopped or self._last_end is None or end <= self._last_end:
+            return False
+        stream_s = (end - self._last_end) / SAMPLE_RATE
+        return now - self._history[-1][0] <= stream_s + TIMELINE_GAP_S
 
     def set_segment(self, segment) -> None:
         """Store the FinishedSegment that was just closed (and written to history)."""
@@ -232,6 +267,7 @@ class LivePanel(QWidget):
     def set_listening(self, listening: bool) -> None:
         self._listening = listening
         if not listening:
+            self._stopped = True
             self._level = None
             self.meter.reset()
         self._dirty = True
@@ -338,8 +374,7 @@ class LivePanel(QWidget):
         if att.size and r.attention_rate > 0 and att.max() > 0:
             # Uniform attention fills half the band; a peak above twice uniform fills it all.
             scale = max(float(att.max()), 2.0 / att.size)
-            t = (np.arange(att.size + 1) / r.attention_rate + r.attention_offset_s - duration)
-            self.attention_curve.setData(t, ATT_BASE + ATT_HEIGHT * att / scale,
-                                         stepMode="center")
+            self.attention_curve.setData(attention_edges(r, duration),
+                                         ATT_BASE + ATT_HEIGHT * att / scale, stepMode="center")
         else:
             self.attention_curve.setData([], [])

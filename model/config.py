@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from model.constants import DEFAULT_ENCODER, N_MELS
 from model.config_checks import (check_choices, check_probabilities, check_types,
                                  check_within, choice)
+from model.highpass import DEFAULT_CUTOFF_HZ, MAX_CUTOFF_HZ, MIN_CUTOFF_HZ
 from model.loudness import LOUDNESS_MODES
 
 C = TypeVar("C")
@@ -73,6 +74,9 @@ class FrontendConfig:
         they are. Checkpoints written before this field existed load as "none".
     band_norm: per-utterance normalisation of each log-mel band (log-mel only): "cmvn"
         subtracts the band's mean over the utterance and divides by its std; "none".
+    highpass_hz: cut-off of the input high-pass that removes DC offset and rumble before
+        everything else (model.highpass; 0 = none). Checkpoints written before this field
+        existed load as 0 and keep the front end they were trained with.
     """
 
     name: str = choice("logmel", FRONTENDS, joinable=True)
@@ -83,6 +87,7 @@ class FrontendConfig:
     target_lufs: float = -23.0
     max_gain_db: float = 40.0
     band_norm: str = choice("none", BAND_NORMS)
+    highpass_hz: float = DEFAULT_CUTOFF_HZ
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -96,6 +101,9 @@ class FrontendConfig:
             raise ValueError(f"target_lufs must be in [-70, 0] LUFS, got {self.target_lufs}")
         if not 0.0 <= self.max_gain_db <= 60.0:
             raise ValueError(f"max_gain_db must be in [0, 60] dB, got {self.max_gain_db}")
+        if self.highpass_hz and not MIN_CUTOFF_HZ <= self.highpass_hz <= MAX_CUTOFF_HZ:
+            raise ValueError(f"highpass_hz must be 0 (none) or in [{MIN_CUTOFF_HZ:g}, "
+                             f"{MAX_CUTOFF_HZ:g}] Hz, got {self.highpass_hz}")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from model.config import FRONTENDS, LAYER_MODES, FrontendConfig
-from model.loudness import SPEECH_GATE_LUFS, Level, LoudnessNormaliser
+from model.highpass import highpass
+from model.loudness import SPEECH_GATE_LUFS, Level, LoudnessNormaliser, measure, peak_dbfs
 from model.constants import DEFAULT_ENCODER, MEL_FRAME_RATE, MEL_HOP_LENGTH, N_FFT, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,8 @@ def parse_frontend_spec(spec: str) -> FrontendConfig:
 
 
 def build_frontend(cfg: FrontendConfig) -> Frontend:
-    """The frontend for ``cfg``, behind the loudness normaliser unless ``cfg.loudness`` is
-    "none"; a name joined with "+" combines frontends (model.combined). An encoder frontend
+    """The frontend for ``cfg``, behind its input stage (``with_input_stage``: the high-pass and
+    the loudness normaliser the config asks for); a name joined with "+" combines frontends (model.combined). An encoder frontend
     loads its weights now and raises FrontendUnavailable when they cannot be had."""
     parts = cfg.name.split("+")
     if len(parts) == 1:
@@ -111,7 +112,16 @@ def build_frontend(cfg: FrontendConfig) -> Frontend:
         inner = ConcatFrontend(cfg, [_single(dataclasses.replace(
             cfg, name=name, band_norm=cfg.band_norm if name == "logmel" else "none"))
             for name in parts])
-    return inner if cfg.loudness == "none" else NormalisedFrontend(inner)
+    return with_input_stage(inner)
+
+
+def with_input_stage(inner: Frontend) -> Frontend:
+    """``inner`` behind its config's input stage (high-pass, loudness normaliser), or as it is
+    when the config asks for neither (checkpoints older than both)."""
+    cfg = inner.config
+    if cfg.loudness == "none" and not cfg.highpass_hz:
+        return inner
+    return NormalisedFrontend(inner)
 
 
 def _single(cfg: FrontendConfig) -> Frontend:
@@ -141,37 +151,82 @@ def frontend_parts(frontend) -> tuple[LoudnessNormaliser | None, list]:
     return normaliser, list(getattr(frontend, "parts", None) or [frontend])
 
 
+def frame_span(frontend) -> tuple[float, float]:
+    """(start, stop) in samples, from the input's first sample, of the audio that frame 0 of a
+    frontend from build_frontend is computed from; frame i's lies i frame steps (SAMPLE_RATE /
+    frame_rate samples) later. Each single frontend says its own as ``frame_span`` (a centred
+    STFT reaches left of 0); a combined frontend's frame pools k frames of each part
+    (model.combined), so it spans the union of theirs. A frontend that does not say is taken to
+    cover its own step."""
+    _, parts = frontend_parts(frontend)
+    starts, stops = [], []
+    for part in parts:
+        step = SAMPLE_RATE / part.frame_rate
+        pooled = round(part.frame_rate / frontend.frame_rate)
+        start, stop = getattr(part, "frame_span", (0.0, step))
+        starts.append(float(start))
+        stops.append(float(stop) + (pooled - 1) * step)
+    return min(starts), max(stops)
+
+
 class NormalisedFrontend:
-    """A frontend fed through the loudness normaliser (model.loudness): the same interface,
-    the same shapes; its fingerprint adds the normaliser's settings to the inner one's."""
+    """A frontend behind the input stage its config asks for: the high-pass
+    (model.highpass, ``highpass_hz`` > 0) and then the loudness normaliser (model.loudness,
+    ``loudness`` "bs1770"; ``normaliser`` is None without one). The same interface and shapes;
+    its fingerprint adds the stage's settings to the inner one's."""
 
     def __init__(self, inner: Frontend):
         self.inner = inner
         self.config, self.dim, self.layers = inner.config, inner.dim, inner.layers
         self.frame_rate = inner.frame_rate
-        self.normaliser = LoudnessNormaliser(self.config.target_lufs, self.config.max_gain_db)
+        self.highpass_hz = float(self.config.highpass_hz)
+        self.normaliser = None if self.config.loudness == "none" else LoudnessNormaliser(
+            self.config.target_lufs, self.config.max_gain_db)
 
     def fingerprint(self) -> str:
-        return digest({"inner": self.inner.fingerprint(), "loudness": self.config.loudness,
-                       "version": LOUDNESS_VERSION, "target_lufs": self.config.target_lufs,
-                       "max_gain_db": self.config.max_gain_db, "gate": SPEECH_GATE_LUFS})
+        stage = {"inner": self.inner.fingerprint(), "loudness": self.config.loudness}
+        if self.normaliser is not None:
+            stage.update(version=LOUDNESS_VERSION, target_lufs=self.config.target_lufs,
+                         max_gain_db=self.config.max_gain_db, gate=SPEECH_GATE_LUFS)
+        if self.highpass_hz:  # absent before the high-pass: older caches stay valid
+            stage.update(highpass_hz=self.highpass_hz)
+        return digest(stage)
+
+    def condition(self, wav: np.ndarray) -> np.ndarray:
+        """``wav`` (N,) checked and high-passed (when the config asks): float32 (N,)."""
+        samples = as_waveform(wav).numpy()
+        return highpass(samples, self.highpass_hz) if self.highpass_hz else samples
 
     def level(self, wav: np.ndarray) -> Level:
-        """What the normaliser measures of ``wav`` (N,) and the gain it applies."""
-        return self.normaliser.measure(as_waveform(wav).numpy())
+        """The Level of ``wav`` (N,): see ``measure``."""
+        return self.measure(self.condition(wav), wav)
+
+    def measure(self, conditioned: np.ndarray, wav: np.ndarray) -> Level:
+        """The loudness of ``conditioned`` (``wav`` after ``condition``) and the gain the
+        normaliser applies to it (0 without one); the peak is the input's own, so that a
+        clipping input is still told (an offset is part of what the converter clipped)."""
+        level = measure(conditioned) if self.normaliser is None else \
+            self.normaliser.measure(conditioned)
+        if conditioned is wav:
+            return level
+        return dataclasses.replace(level, peak_dbfs=peak_dbfs(np.asarray(wav).reshape(-1)))
 
     def __call__(self, wav: np.ndarray) -> torch.Tensor:
-        """(N,) -> the inner frontend's features of the loudness-normalised signal."""
+        """(N,) -> the inner frontend's features of the high-passed, loudness-normalised
+        signal."""
         return self.with_level(wav)[0]
 
     def with_level(self, wav: np.ndarray) -> tuple[torch.Tensor, Level]:
         """The features and the normaliser's measurement of ``wav``, measured once."""
-        samples = as_waveform(wav).numpy()
-        level = self.normaliser.measure(samples)
-        return self.inner(self.normaliser.apply(samples, level)), level
+        samples = self.condition(wav)
+        level = self.measure(samples, wav)
+        return self.inner(LoudnessNormaliser.apply(samples, level)), level
 
     def batch(self, wavs: list[np.ndarray]) -> list[torch.Tensor]:
-        return self.inner.batch([self.normaliser(as_waveform(w).numpy()) for w in wavs])
+        conditioned = [self.condition(w) for w in wavs]
+        if self.normaliser is not None:
+            conditioned = [self.normaliser(w) for w in conditioned]
+        return self.inner.batch(conditioned)
 
 
 def digest(payload: dict) -> str:
@@ -257,6 +312,7 @@ class LogMelFrontend:
         self.dim = self.config.n_mels
         self.layers = 1
         self.frame_rate = float(MEL_FRAME_RATE)
+        self.frame_span = (-(N_FFT // 2), N_FFT // 2)  # centred: the 25 ms around 160 m
         self._window = torch.hann_window(N_FFT)
         self._filters = mel_filterbank(self.dim)
 

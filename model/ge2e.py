@@ -81,6 +81,9 @@ class GE2EFrontend:
         if self.config.name != "ge2e":
             raise ValueError(f"GE2EFrontend needs a ge2e config, got {self.config.name!r}")
         self.dim, self.layers, self.frame_rate = HIDDEN, 1, FRAME_RATE
+        # frame m's own audio: its mel frame, the 25 ms centred on sample 160 m (the LSTM state
+        # also carries what came before)
+        self.frame_span = (-(N_FFT // 2), N_FFT // 2)
         path = wheel_files.checked_file(PACKAGE, WEIGHTS, WEIGHTS_SHA256, PACKAGE_PIN)
         state = torch.load(path, map_location="cpu", weights_only=True)["model_state"]
         self.lstm = nn.LSTM(N_MELS, HIDDEN, LAYERS, batch_first=True)

@@ -241,6 +241,11 @@ class HFEncoderFrontend:
         log.info("encoder %s loaded from %s (D=%d, L=%d, %.0f fps, normalise=%s)", cfg.encoder,
                  self.folder, self.dim, self.layers, self.frame_rate, self.do_normalize)
 
+    @property
+    def frame_span(self) -> tuple[int, int]:
+        """Frame i reads samples [i * stride, i * stride + receptive) (model.features)."""
+        return 0, self.receptive
+
     def fingerprint(self) -> str:
         """Digest of settings and the encoder's identity: content hashes of its config and
         weight files (plus hub id and commit for a hub model), computed once."""

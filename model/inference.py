@@ -42,7 +42,7 @@ from model.checkpoint import (Checkpoint, CheckpointError, load_checkpoint,
                               resolve_model_path)
 from model.constants import HOP_SECONDS, SAMPLE_RATE, WINDOW_SECONDS
 from model.data import eval_item, length_batches, pad_batch
-from model.features import build_frontend, frontend_parts
+from model.features import build_frontend, frame_span, frontend_parts
 from model.loudness import Level, measure
 from model.networks import build_network
 from model.onnx_cache import RUNTIMES
@@ -72,13 +72,26 @@ def describe_network(cfg) -> str:
 
 
 def describe_frontend(cfg) -> str:
-    """Short name of a FrontendConfig: "logmel", "logmel, loudness -23 LUFS, band CMVN", ..."""
+    """Short name of a FrontendConfig: "logmel", "logmel, high-pass 60 Hz, loudness -23 LUFS,
+    band CMVN", ..."""
     parts = [cfg.name]
+    if cfg.highpass_hz:
+        parts.append(f"high-pass {cfg.highpass_hz:g} Hz")
     if cfg.loudness != "none":
         parts.append(f"loudness {cfg.target_lufs:g} LUFS")
     if cfg.band_norm != "none":
         parts.append(f"band {cfg.band_norm.upper()}")
     return ", ".join(parts)
+
+
+def attention_centre_s(frontend, frame_pool: int) -> float:
+    """Seconds from the start of the analysed audio to the centre of the audio that attention
+    frame 0 (``frame_pool`` frontend frames averaged by the network) is computed from; frame
+    j's centre is j / attention_rate later. With speech_embedding each frame reads 0.785 s, so
+    its centre lies ~0.39 s after its start."""
+    start, stop = frame_span(frontend)
+    step = SAMPLE_RATE / frontend.frame_rate
+    return (start + stop + (frame_pool - 1) * step) / 2 / SAMPLE_RATE
 
 
 class Predictor:
@@ -106,6 +119,7 @@ class Predictor:
         self.network = network
         self._mean, self._std = self._norm(ckpt)
         self.attention_rate = float(self.frontend.frame_rate) / ckpt.model.frame_pool
+        self.attention_centre_s = attention_centre_s(self.frontend, ckpt.model.frame_pool)
         eval_s = ckpt.train.eval_max_seconds if ckpt.train is not None else None
         self.max_seconds: float | None = eval_s if eval_s and eval_s > 0 else None
         stem = self.checkpoint_path.name.removesuffix(".safetensors").removesuffix(".json")

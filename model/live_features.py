@@ -22,6 +22,11 @@ fixed to absolute stream sample positions (the recorder's window ``end``):
 A window [s, e) gets the frames k >= ceil(s / 1280) whose audio ends by e; they start
 ``offset`` (< 80 ms) into the window.
 
+Input high-pass (model.highpass, when the model has one): run over the stream, each hop
+filtering only its new samples; a window therefore differs from the full path's (which filters
+the window alone, from its first sample's steady state) only in its first ~0.25 s, and only
+below the cut-off, where the filter's start state matters.
+
 Loudness: the window's Level is measured as the full path measures it, and new embeddings are
 computed at its gain; the GE2E run always uses it. Embeddings already held keep the gain of the
 hop that computed them unless it is more than ``regain_db`` from the window's: those are
@@ -41,7 +46,8 @@ import torch
 
 from model.combined import ConcatFrontend
 from model.constants import MEL_HOP_LENGTH, N_FFT, SAMPLE_RATE
-from model.features import as_waveform, frontend_parts
+from model import highpass
+from model.features import NormalisedFrontend, as_waveform, frontend_parts
 from model.ge2e import N_MELS, ge2e_mel
 from model.loudness import Level, LoudnessNormaliser, measure
 from model.speech_embedding import CONTEXT_FRAMES, STEP_FRAMES
@@ -168,7 +174,10 @@ class LiveFeatures:
         if not self.supports(frontend):
             raise ValueError(f"no streaming form for the {frontend.config.name!r} frontend; "
                              f"available = {list(_TRACKS)} or several joined with '+'")
-        self._normaliser, parts = frontend_parts(frontend)
+        self._stage = frontend if isinstance(frontend, NormalisedFrontend) else None
+        parts = frontend_parts(frontend)[1]
+        self._highpass_hz = self._stage.highpass_hz if self._stage is not None else 0.0
+        self._highpass, self._filtered = None, np.zeros(0, dtype=np.float32)
         self._tracks = [_TRACKS[p.config.name](p) for p in parts]
         self.frame_rate = float(frontend.frame_rate)
         self.step = int(round(SAMPLE_RATE / self.frame_rate))
@@ -188,11 +197,30 @@ class LiveFeatures:
         """Forget the stream: the next window is computed whole."""
         for track in self._tracks:
             track.clear()
+        self._highpass = None
         self._end = None
 
     def level(self, wav: np.ndarray) -> Level:
         """The window's Level, as the full path measures it."""
-        return self._normaliser.measure(wav) if self._normaliser is not None else measure(wav)
+        return self._stage.level(wav) if self._stage is not None else measure(wav)
+
+    def _condition(self, wav: np.ndarray, end: int, fresh: bool) -> np.ndarray:
+        """The window (N,) through the input high-pass, run over the stream: only the samples
+        new since the previous window are filtered (from the window's steady state when
+        ``fresh``), so a hop costs a hop's filtering, not a window's."""
+        if not self._highpass_hz:
+            return wav
+        n = wav.shape[0]
+        if fresh or self._highpass is None:
+            self._highpass = highpass.stream(self._highpass_hz)
+            filtered = self._highpass(wav)
+        else:
+            new = min(end - self._end, n)
+            held = self._filtered if new <= 0 else np.concatenate(
+                [self._filtered, self._highpass(wav[n - new:])])
+            filtered = held[-n:]
+        self._filtered = np.asarray(filtered, dtype=np.float32)
+        return self._filtered
 
     def features(self, wav: np.ndarray, end: int) -> tuple[torch.Tensor, Level, int] | None:
         """Features (T, D) of the window ``wav`` (N,) float32 ending at stream sample ``end``,
@@ -205,7 +233,6 @@ class LiveFeatures:
         k1 = min((t.last_ready(end) + 1) // k - 1 for t, k in zip(self._tracks, self._factors))
         if k1 < k0:
             return None
-        level = self.level(wav)
         fresh = self._end is None or end < self._end or start < self._start or not all(
             t.can_extend(start) for t in self._tracks)
         if fresh:
@@ -213,6 +240,8 @@ class LiveFeatures:
             self.refills += 1
         else:
             self.updates += 1
+        raw, wav = wav, self._condition(wav, end, fresh)
+        level = self._stage.measure(wav, raw) if self._stage is not None else measure(wav)
         self._start, self._end = start, end
         feats, stale, computed = [], 0, 0
         for track, factor in zip(self._tracks, self._factors):

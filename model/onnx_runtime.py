@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from model.checkpoint import Checkpoint, CheckpointError, check_consistent, read_description
+from model.checkpoint import (Checkpoint, CheckpointError, check_consistent, legacy_frontend,
+                              read_description)
 from model.config import (ConfigError, FrontendConfig, ModelConfig, config_from_dict,
                           train_config_from_dict)
 from model.files import file_sha1
@@ -198,7 +199,7 @@ def _encoder_frontend(cfg: FrontendConfig, info: dict, onnx_path: Path, int8: bo
 
 def build_onnx_frontend(cfg: FrontendConfig, encoder=None):
     """The frontend ``build_frontend(cfg)`` builds, with ``encoder`` as its ``hubert`` part."""
-    from model.features import NormalisedFrontend, build_frontend
+    from model.features import build_frontend, with_input_stage
 
     parts = cfg.name.split("+")
     if "hubert" not in parts:
@@ -206,7 +207,8 @@ def build_onnx_frontend(cfg: FrontendConfig, encoder=None):
     if encoder is None:
         raise ValueError(f"frontend {cfg.name!r} needs an exported encoder")
     singles = [encoder if name == "hubert" else build_frontend(dataclasses.replace(
-        cfg, name=name, loudness="none", band_norm=cfg.band_norm if name == "logmel" else "none"))
+        cfg, name=name, loudness="none", highpass_hz=0.0,
+        band_norm=cfg.band_norm if name == "logmel" else "none"))
         for name in parts]
     if len(singles) == 1:
         inner = singles[0]
@@ -214,7 +216,7 @@ def build_onnx_frontend(cfg: FrontendConfig, encoder=None):
         from model.combined import ConcatFrontend
 
         inner = ConcatFrontend(cfg, singles)
-    return inner if cfg.loudness == "none" else NormalisedFrontend(inner)
+    return with_input_stage(inner)
 
 
 def _check_file(path: Path, sha1: str, sidecar: Path) -> None:
@@ -267,7 +269,7 @@ def _checkpoint_of(doc: dict[str, Any], sidecar: Path) -> Checkpoint:
     """The sidecar's configs and statistics as a Checkpoint without weights."""
     try:
         ckpt = Checkpoint(
-            frontend=config_from_dict(FrontendConfig, doc["frontend"]),
+            frontend=config_from_dict(FrontendConfig, legacy_frontend(doc["frontend"])),
             model=config_from_dict(ModelConfig, doc["model"]),
             train=train_config_from_dict(doc["train"]) if doc["train"] is not None else None,
             labels=list(doc["labels"]), speakers=list(doc["speakers"]),

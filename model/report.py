@@ -85,8 +85,11 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
 
 
 def _level_text(frontend: dict) -> str:
-    """", loudness normalised to -23.0 LUFS (BS.1770), per-utterance band CMVN" or ""."""
+    """", high-pass at 60 Hz, loudness normalised to -23.0 LUFS (BS.1770), per-utterance band
+    CMVN" or ""."""
     parts = []
+    if frontend.get("highpass_hz"):
+        parts.append(f"high-pass at {frontend['highpass_hz']:g} Hz (DC offset and rumble)")
     if frontend.get("loudness", "none") != "none":
         parts.append(f"loudness normalised to {frontend.get('target_lufs')} LUFS (BS.1770)")
     if frontend.get("band_norm", "none") != "none":

@@ -20,7 +20,7 @@ import torch
 
 from model import wheel_files
 from model.config import FrontendConfig
-from model.constants import SAMPLE_RATE
+from model.constants import MEL_HOP_LENGTH, N_FFT, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,9 @@ EMBEDDING_DIM = 96
 CONTEXT_FRAMES = 76  # mel frames seen by one embedding (0.76 s)
 STEP_FRAMES = 8  # mel frames between embeddings (80 ms)
 MEL_FRAME_RATE = 100.0
+# samples one embedding reads: the mel model gives (N - 400) // 160 frames, so CONTEXT_FRAMES
+# of them need 76 * 160 + 400 = 12560 (0.785 s)
+CONTEXT_SAMPLES = CONTEXT_FRAMES * MEL_HOP_LENGTH + N_FFT
 FRAME_RATE = MEL_FRAME_RATE / STEP_FRAMES  # 12.5 embeddings per second
 INT16_SCALE = 32767.0
 # samples the mel model needs for CONTEXT_FRAMES frames (frames = (N - 400) // 160 + 1 ... 2)
@@ -62,6 +65,7 @@ class SpeechEmbeddingFrontend:
             raise ValueError(f"SpeechEmbeddingFrontend needs a speech_embedding config, got "
                              f"{self.config.name!r}")
         self.dim, self.layers, self.frame_rate = EMBEDDING_DIM, 1, FRAME_RATE
+        self.frame_span = (0, CONTEXT_SAMPLES)  # embedding k reads [1280 k, 1280 k + 12560)
         from model.onnx_runtime import session
 
         self._mel = session(checked_file("melspectrogram.onnx"))

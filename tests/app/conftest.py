@@ -167,7 +167,7 @@ def live_result_of(predictor, wav: np.ndarray, end: int | None = None):
         attention=pred.attention, attention_rate=pred.attention_rate, wav=wav,
         end=wav.size if end is None else end, latency_s=pred.latency_s,
         age_s=pred.latency_s, stale_dropped=0, attention_offset_s=pred.attention_offset_s,
-        level=pred.level)
+        level=pred.level, attention_centre_s=predictor.attention_centre_s)
 
 
 @pytest.fixture

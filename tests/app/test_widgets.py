@@ -35,6 +35,16 @@ def _has_colour(widget, colour: QColor, tol: int = 24) -> bool:
     return False
 
 
+class FakeClock:
+    """Stands in for time.monotonic: the test moves ``now`` (seconds)."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture(scope="module")
 def speech(speech_path):
     return load_audio(speech_path)
@@ -49,7 +59,9 @@ def test_live_panel_shows_emotion_bars_timeline_wave_and_attention(qtbot, speech
     hop, window = SAMPLE_RATE // 2, 5 * SAMPLE_RATE
     results = [make_live_result(speech[max(0, end - window):end], end)
                for end in range(hop, speech.size + 1, hop)]
+    panel.clock = clock = FakeClock()
     for r in results:
+        clock.now += hop / SAMPLE_RATE
         panel.set_result(r)
     panel.set_listening(True)
     panel.set_level(-18.0)
@@ -89,6 +101,83 @@ def test_live_panel_no_speech_and_hidden_panel_skips_painting(qtbot, make_live_r
     qtbot.waitUntil(lambda: panel.paint_count > count, timeout=2000)
     panel.set_listening(False)
     qtbot.waitUntil(lambda: panel.headline.status.text().startswith("Stopped"), timeout=2000)
+
+
+def _timeline(panel, qtbot, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """The drawn (x, y) of one label's last-minute curve after the next paint."""
+    panel._dirty = True
+    count = panel.paint_count
+    qtbot.waitUntil(lambda: panel.paint_count > count, timeout=2000)
+    return panel.timeline_curves[label].getData()
+
+
+def test_last_minute_chart_keeps_wall_clock_time_across_stop_start_and_restarts(
+        qtbot, speech, make_live_result):
+    """Stop, 20 s idle, Start: the stream's sample counter starts at 0 again, yet the old
+    points stay 20 s to the left with the line broken between; a restart without a stop
+    (calibration, a new device) breaks the line too."""
+    panel = LivePanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.clock = clock = FakeClock()
+    hop, window = SAMPLE_RATE // 2, 3 * SAMPLE_RATE
+    wav = speech[:window]
+    first = [make_live_result(wav, end) for end in range(window, window + 8 * hop, hop)]
+    label = first[0].labels[0]
+
+    def feed(results, listening=True):
+        panel.set_listening(listening)
+        for r in results:
+            clock.now += hop / SAMPLE_RATE
+            panel.set_result(r)
+
+    feed(first)
+    panel.set_listening(False)
+    clock.now += 20.0
+    feed([make_live_result(wav, end) for end in range(window, window + 4 * hop, hop)])
+    x, y = _timeline(panel, qtbot, label)
+    drawn = np.isfinite(y)
+    assert drawn.sum() == 12 and x[-1] == 0.0
+    assert np.all(np.diff(x) >= 0)  # time only goes forward
+    assert x[drawn][7] == pytest.approx(-(20.0 + 4 * 0.5))  # the old last point: 22 s ago
+    assert not drawn[8]  # the line breaks where listening stopped
+    feed([make_live_result(wav, window)])  # restarted (sample counter back) while listening
+    x, y = _timeline(panel, qtbot, label)
+    assert np.all(np.diff(x) >= 0) and not np.isfinite(y[-2]) and np.isfinite(y[-1])
+    clock.now += 61.0
+    feed([make_live_result(wav, window + hop)])
+    x, y = _timeline(panel, qtbot, label)
+    assert np.isfinite(y).sum() == 1  # older than a minute: gone
+
+
+def test_attention_strip_sits_over_the_audio_each_frame_read(qtbot, speech, make_live_result):
+    """A frame's weight is drawn centred on the middle of the audio it was computed from
+    (offset + attention_centre_s + j / rate), so the strip reaches the window's end and its
+    peak sits over the speech, not ~0.4 s before it."""
+    import dataclasses
+
+    panel = LivePanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    duration, rate, centre, offset = 5.0, 12.5, 0.39, 0.03
+    frames, peak = 53, 40
+    attention = np.full(frames, 0.1 / (frames - 1))
+    attention[peak] = 0.9
+    base = make_live_result(speech[:int(duration * SAMPLE_RATE)])
+    r = dataclasses.replace(base, attention=attention, attention_rate=rate,
+                            attention_offset_s=offset, attention_centre_s=centre)
+    panel.set_listening(True)
+    panel.set_result(r)
+    count = panel.paint_count
+    qtbot.waitUntil(lambda: panel.paint_count > count, timeout=2000)
+    edges, heights = panel.attention_curve.getData()
+    assert edges.size == frames + 1
+    top = int(np.argmax(heights))
+    assert top == peak
+    assert (edges[top] + edges[top + 1]) / 2 == pytest.approx(
+        offset + centre + peak / rate - duration)
+    assert edges[-1] == pytest.approx(offset + centre + (frames - 0.5) / rate - duration)
+    assert -0.4 < edges[-1] <= 0.0  # reaches the window's end, not 0.8 s before it
 
 
 def test_envelope_keeps_extremes():

@@ -218,11 +218,11 @@ def test_a_checkpoint_from_before_loudness_normalisation_behaves_as_before(tmp_p
     weights = save_checkpoint(ckpt, tmp_path / "old.safetensors")
     sidecar = weights.with_suffix(".json")
     doc = json.loads(sidecar.read_text())
-    for key in ("loudness", "target_lufs", "max_gain_db"):
+    for key in ("loudness", "target_lufs", "max_gain_db", "highpass_hz"):
         del doc["frontend"][key]
     sidecar.write_text(json.dumps(doc))
     loaded = load_checkpoint(weights)
-    assert loaded.frontend.loudness == "none"
+    assert loaded.frontend.loudness == "none" and loaded.frontend.highpass_hz == 0.0
     predictor = Predictor(loaded, weights)
     wav = (np.random.default_rng(0).standard_normal(16000) * 0.01).astype(np.float32)
     expected, _ = predictor.predict_features(LogMelFrontend()(wav))

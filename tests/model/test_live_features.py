@@ -11,6 +11,7 @@ import torch
 from model.config import FrontendConfig
 from model.constants import LIVE_BUFFER_SAMPLES, LIVE_HOP_SAMPLES, SAMPLE_RATE
 from model.features import build_frontend
+from model.highpass import highpass
 from model.live_features import LiveFeatures
 
 
@@ -39,9 +40,30 @@ def windows(stream: np.ndarray, hop: int = LIVE_HOP_SAMPLES, jitter: int = 0, se
 
 @pytest.fixture(scope="module")
 def frontends():
-    return {(name, loud): build_frontend(FrontendConfig(name=name, loudness=loud))
+    """Without the input high-pass: these tests hold the shared work to the full path's."""
+    return {(name, loud): build_frontend(FrontendConfig(name=name, loudness=loud,
+                                                        highpass_hz=0.0))
             for name in ("speech_embedding", "ge2e", "speech_embedding+ge2e")
             for loud in ("none", "bs1770")}
+
+
+def test_the_high_pass_runs_over_the_stream_and_stays_close_to_the_full_path():
+    """With the input high-pass each window holds the stream filtered as one signal (only new
+    samples filtered per hop), whatever the jitter; features stay within 1 % of the full
+    path's, which filters the window alone; a DC offset leaves both unchanged."""
+    frontend = build_frontend(FrontendConfig(name="speech_embedding+ge2e"))
+    stream = voice(9.0, seed=5) + np.float32(0.07)  # a cheap microphone's offset
+    filtered = highpass(stream)
+    live, diffs = LiveFeatures(frontend), []
+    for wav, end in windows(stream, jitter=300):
+        feats, level, offset = live.features(wav, end)
+        np.testing.assert_allclose(live._filtered, filtered[end - wav.size:end], atol=1e-6)
+        full = frontend(wav)[:feats.shape[0]] if offset == 0 else None
+        if full is not None:
+            diffs.append(float((feats - full).abs().mean() / full.abs().mean()))
+        clean, _, _ = LiveFeatures(frontend).features(wav - np.float32(0.07), end)
+        assert float((feats - clean).abs().mean() / clean.abs().mean()) < 0.01
+    assert diffs and max(diffs) < 0.01 and live.refills == 1
 
 
 @pytest.mark.parametrize("name", ["speech_embedding", "ge2e", "speech_embedding+ge2e"])

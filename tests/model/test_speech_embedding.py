@@ -13,7 +13,7 @@ from model import wheel_files
 from model.config import FrontendConfig, ModelConfig
 from model.constants import SAMPLE_RATE
 from model.features import (FrontendUnavailable, NormalisedFrontend, build_frontend,
-                            parse_frontend_spec)
+                            frame_span, parse_frontend_spec)
 from model.networks import build_network
 
 CFG = FrontendConfig(name="speech_embedding")
@@ -36,6 +36,30 @@ def test_shapes_and_rate(frontend):
     short = frontend(noise(0.05))
     assert short.shape == (1, 96) and short.dtype == torch.float32  # padded to one window
     assert torch.isfinite(frontend(noise(2.0))).all()
+
+
+def test_frame_span_is_the_audio_each_embedding_reads(frontend):
+    """A 10 ms burst changes exactly the embeddings whose frame_span holds it (ten of them,
+    0.785 s each), so the live view can draw attention where its audio is; the combined
+    frontend's frame spans its parts' (GE2E's centred 25 ms reaches 200 samples left)."""
+    from model.inference import attention_centre_s
+
+    rng = np.random.default_rng(2)
+    quiet = noise(5.0, seed=3) * 0.04
+    start, stop = frame_span(frontend)
+    step = SAMPLE_RATE / frontend.frame_rate
+    for at in (30_000, 41_000):
+        burst = quiet.copy()
+        burst[at:at + 160] += (0.5 * rng.standard_normal(160)).astype(np.float32)
+        moved = np.abs(frontend(burst).numpy() - frontend(quiet).numpy()).max(axis=1)
+        changed = np.flatnonzero(moved > 1e-3)
+        expected = [k for k in range(moved.size)
+                    if k * step + start < at + 160 and at < k * step + stop]
+        assert list(changed) == expected and len(expected) == 10
+    assert attention_centre_s(frontend, 1) == pytest.approx(12560 / 2 / SAMPLE_RATE)
+    both = build_frontend(FrontendConfig(name="speech_embedding+ge2e"))
+    assert frame_span(both) == (-200.0, 12560.0)
+    assert attention_centre_s(both, 2) == pytest.approx((12360 + 1280) / 2 / SAMPLE_RATE)
 
 
 def test_same_embeddings_as_openwakeword_computes(frontend):
