@@ -1,6 +1,7 @@
 """Robustness of a cross-validated run: every fold model scores its own test speakers under the
-13 recording conditions of model.conditions (as recorded, level changes, normalisation, noise,
-babble from other test speakers, a room, a phone line, a low-pass, a codec, clipping).
+15 recording conditions of model.conditions (as recorded, level changes, normalisation, noise,
+babble from other test speakers, a room, a phone line, a low-pass, a codec, clipping, a DC
+offset, mains hum).
 
     python bench/robustness.py --run runs/default_model [--json runs/default_model/robustness.json]
         [--compare runs/old_recipe/robustness.json]

@@ -6,7 +6,7 @@ statistics from all their recordings ("speaker", unlabelled), and from their fir
     python bench/speaker_adaptation.py --run runs/default_model [--json OUT]
     python bench/speaker_adaptation.py --run RUN --conditions [NAME ...] [--json OUT]
 
-With --conditions (no names: all 13 of bench/robustness.py) every protocol is measured under
+With --conditions (no names: all 15 of bench/robustness.py) every protocol is measured under
 each recording condition, the profile made from the same condition's audio (as a user
 calibrating with their own microphone and room would); rows are conditions, columns protocols,
 then the mean and worst UA over the conditions.

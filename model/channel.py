@@ -85,6 +85,19 @@ def limit(wav: np.ndarray, db: float, threshold_dbfs: float = -1.0) -> np.ndarra
     return _f32(np.clip(limiter(gain(wav, db), sample_rate=SAMPLE_RATE), -1.0, 1.0))
 
 
+def dc_offset(wav: np.ndarray, offset: float) -> np.ndarray:
+    """``wav`` shifted by a constant ``offset`` (full scale 1), as a cheap converter records."""
+    return _f32(np.asarray(wav, dtype=np.float64) + offset)
+
+
+def mains_hum(n: int, hz: float = 50.0, harmonics: int = 7) -> np.ndarray:
+    """(n,) mains hum: ``hz`` and its harmonics up to ``harmonics`` x, harmonic k at 1/k of
+    the fundamental's amplitude (a ground loop's buzz), unit RMS."""
+    t = np.arange(n) / SAMPLE_RATE
+    hum = sum(np.sin(2.0 * np.pi * hz * k * t) / k for k in range(1, harmonics + 1))
+    return _f32(hum / max(rms(hum), _EPS))
+
+
 def mix_at_snr(wav: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
     """``wav`` plus ``noise`` (same length) scaled so that rms(wav) / rms(noise) is ``snr_db``."""
     scale = rms(wav) / (max(rms(noise), _EPS) * 10.0 ** (snr_db / 20.0))

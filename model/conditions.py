@@ -4,7 +4,9 @@ user's microphone, room, phone or editor does to speech (primitives in model.cha
 ``render(name, wav, seed=..., others=...)`` gives the same samples every time for the same
 inputs. ``others`` are waveforms of other speakers for the babble condition (the benchmark
 takes them from the same test fold, never from training speakers). The room is one simulated
-room (RT60 0.6 s, fixed seed) that is not in the training augmentation's bank.
+room (RT60 0.6 s, fixed seed) that is not in the training augmentation's bank. The DC offset
+(+0.05 of full scale) and the mains hum (50 Hz and harmonics, 20 dB below the speech) are what
+cheap microphones and ground loops add.
 """
 from __future__ import annotations
 
@@ -54,6 +56,9 @@ CONDITIONS: dict[str, Render] = {
     "low-pass 4 kHz": lambda w, r, o: channel.lowpass(w, 4000.0),
     "mp3 32 kbit/s": lambda w, r, o: channel.mp3(w, 32),
     "hard clipping after +20 dB": lambda w, r, o: channel.hard_clip(w, 20.0),
+    "DC offset +0.05": lambda w, r, o: channel.dc_offset(w, 0.05),
+    "mains hum 50 Hz 20 dB SNR": lambda w, r, o: channel.mix_at_snr(
+        w, channel.mains_hum(len(w)), 20.0),
 }
 
 

@@ -92,7 +92,7 @@ def test_training_chain_is_reproducible_and_varied(tone):
 
 
 def test_conditions_are_deterministic_and_complete(tone):
-    assert len(CONDITIONS) == 13
+    assert len(CONDITIONS) == 15
     others = [np.roll(tone, 999)]
     for name in CONDITIONS:
         a = render(name, tone, seed=3, others=others)
@@ -105,6 +105,22 @@ def test_conditions_are_deterministic_and_complete(tone):
         render("babble 10 dB SNR", tone)
     with pytest.raises(ValueError, match="available"):
         render("underwater", tone)
+
+
+def test_dc_offset_and_mains_hum_are_what_a_microphone_adds(tone):
+    """The offset shifts every sample by exactly its value; the hum has its energy at 50 Hz
+    and the harmonics in 1/k amplitudes (a 1 s signal: 1 Hz bins), unit RMS, and the
+    condition mixes it 20 dB below the speech."""
+    shifted = render("DC offset +0.05", tone)
+    np.testing.assert_allclose(shifted - tone, 0.05, atol=1e-7)
+    hum = channel.mains_hum(SAMPLE_RATE, hz=50.0, harmonics=3)
+    amplitude = np.abs(np.fft.rfft(hum)) * 2 / SAMPLE_RATE
+    np.testing.assert_allclose(amplitude[[50, 100, 150]] / amplitude[50], [1, 1 / 2, 1 / 3],
+                               atol=1e-6)
+    assert amplitude[[25, 75, 200]].max() < 1e-6 and abs(channel.rms(hum) - 1) < 1e-6
+    hummed = render("mains hum 50 Hz 20 dB SNR", tone)
+    snr = 20 * np.log10(channel.rms(tone) / channel.rms(hummed - tone))
+    assert abs(snr - 20.0) < 1e-3
 
 
 def test_channel_config_ranges():
