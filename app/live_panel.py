@@ -27,6 +27,7 @@ TIMELINE_S = 60.0
 # stream restarted (its sample counter went back), or this much more wall time passed than
 # stream time (a stall).
 TIMELINE_GAP_S = 2.0
+HEADLINE_MIN_PX = 60  # the headline's labels' minimum width, whatever their text
 WAVE_POINTS = 1200  # min/max envelope bins drawn for the waveform
 # Vertical layout of the waveform plot: the waveform on top, the attention band below it.
 WAVE_CENTRE, WAVE_HALF = 0.35, 0.6
@@ -87,6 +88,11 @@ class EmotionHeadline(QFrame):
         self.status.setObjectName("statusLabel")
         self.segment = QLabel("Last segment: none yet (one history row per speech segment)")
         self.segment.setObjectName("hint")
+        for label in (self.emotion, self.confidence, self.status, self.segment):
+            # Their texts change while listening (a level warning makes the status line
+            # ~900 px): a minimum set here, not the text's width, keeps the window from
+            # widening itself; a narrow window clips them.
+            label.setMinimumWidth(HEADLINE_MIN_PX)
         self.meter = LevelMeter()
         caption = QLabel("Input level")
         caption.setObjectName("caption")

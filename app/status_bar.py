@@ -1,8 +1,10 @@
 """The main window's status-bar fields: input device, model, latency and dropped audio.
 
 Each field is a permanent QLabel on the status bar; a text longer than STATUS_FIELD_PX is
-elided, with the full text in its tooltip. Passing messages still go through
-``statusBar().showMessage``.
+elided, with the full text in its tooltip. A field's minimum width is fixed (STATUS_MIN_PX), not
+its text's: texts grow when listening starts ("Dropped: 0 blocks · 0 windows", the input's
+rate), and a minimum that followed them would widen the window. Passing messages still go
+through ``statusBar().showMessage``.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from PyQt5.QtGui import QFontMetrics
 from PyQt5.QtWidgets import QLabel
 
 STATUS_FIELD_PX = 290  # longer status texts are elided (full text in the tooltip)
+STATUS_MIN_PX = 60  # a field narrower than its text (a narrow window) clips it
 
 
 def add_status_fields(window) -> None:
@@ -24,6 +27,7 @@ def add_status_fields(window) -> None:
     for w in (window.status_device, window.status_model, window.status_latency,
               window.status_dropped):
         w.setObjectName("statusField")
+        w.setMinimumWidth(STATUS_MIN_PX)
         bar.addPermanentWidget(w)
 
 

@@ -330,3 +330,33 @@ def test_adapt_to_the_files_speaker_is_remembered(qtbot, make_window, settings):
     again = make_window()
     assert again.file_panel.adapt.isChecked() and settings.adapt_file_speaker
     assert again.files.worker.adapt_speaker is True
+
+
+def test_listening_never_widens_the_window(qtbot, make_window, speech_path, tmp_path,
+                                           file_stream_factory):
+    """Texts that grow while listening (a "very quiet" warning in the headline, the status
+    bar's Dropped and Input fields) do not raise the window's minimum width, so a window
+    at its size stays at it."""
+    import soundfile as sf
+
+    from model.audio import load_audio
+    from model.constants import SAMPLE_RATE
+
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, load_audio(speech_path) * 10 ** (-45 / 20), SAMPLE_RATE)
+    window = make_window(stream_factory=file_stream_factory(quiet, speed=2.0))
+    bar, live = window.statusBar(), window.live_panel
+    qtbot.wait(100)
+
+    def widths():
+        return window.width(), bar.minimumSizeHint().width(), live.minimumSizeHint().width()
+
+    before = widths()
+    window.start_listening()
+    qtbot.waitUntil(lambda: "quiet" in live.headline.status.text(), timeout=20_000)
+    qtbot.waitUntil(lambda: "windows" in window.status_dropped.text(), timeout=5_000)
+    qtbot.wait(100)
+    after = widths()
+    assert after[0] == before[0], "the window widened itself"
+    assert after[1] <= before[1] and after[2] <= before[2], (before, after)
+    window.stop_listening()
