@@ -38,8 +38,9 @@ import torch
 
 from model import file_stream
 from model import vad as vad_mod
-from model.audio import header_seconds, slice_windows, window_spans
-from model.constants import HOP_SECONDS, SAMPLE_RATE, WINDOW_SECONDS
+from model.audio import AudioError, header_seconds, slice_windows, window_spans
+from model.constants import (HOP_SECONDS, MIN_HOP_SECONDS, MIN_UTTERANCE_SECONDS, SAMPLE_RATE,
+                             WINDOW_SECONDS)
 from model.loudness import Level
 from model.loudness_stream import MIN_SECONDS as LOUDNESS_MIN_SECONDS
 from model.loudness_stream import LoudnessStream
@@ -59,15 +60,18 @@ def predict_file(predictor: Predictor, path: str | Path, *, window_s: float = WI
                  progress: Callable[[float, float], None] | None = None) -> FileResult:
     """Overall prediction and window timeline of an audio file (see the module docstring).
 
-    Raises ValueError for a non-positive window or hop, AudioError (naming the file) for a
-    file that cannot be read; an exception raised by ``progress`` propagates.
+    Raises ValueError for a window or hop that check_timeline refuses, AudioError (naming the
+    file) for a file that cannot be read or is shorter than MIN_UTTERANCE_SECONDS; an exception
+    raised by ``progress`` propagates.
     """
-    if window_s <= 0 or hop_s <= 0:
-        raise ValueError(f"window and hop must be positive, got {window_s} s and {hop_s} s")
+    check_timeline(window_s, hop_s)
     started = time.perf_counter()
     path = Path(path)
     meter = _Progress(progress, header_seconds(path) if progress is not None else 0.0)
     n_samples, spans = file_stream.scan(path, vad=vad, progress=meter.scanned)
+    if n_samples < MIN_UTTERANCE_SECONDS * SAMPLE_RATE:  # its level and emotion mean nothing
+        raise AudioError(path, f"too short: {n_samples / SAMPLE_RATE:.3g} s of audio, an "
+                               f"emotion is told for {MIN_UTTERANCE_SECONDS:g} s or more")
     window = int(round(window_s * SAMPLE_RATE))
     spans_of = window_spans(n_samples, window, int(round(hop_s * SAMPLE_RATE)))
     on_window = meter.windows(n_samples)
@@ -87,6 +91,21 @@ def predict_file(predictor: Predictor, path: str | Path, *, window_s: float = WI
     overall = dataclasses.replace(overall, latency_s=time.perf_counter() - started)
     return FileResult(path=path, duration_s=n_samples / SAMPLE_RATE, overall=overall,
                       windows=windows)
+
+
+def check_timeline(window_s: float, hop_s: float,
+                   names: tuple[str, str] = ("window_s", "hop_s")) -> None:
+    """Refuse a timeline window or hop (seconds) that is not a finite number, a window shorter
+    than MIN_UTTERANCE_SECONDS or a hop finer than MIN_HOP_SECONDS (see model.constants);
+    ValueError naming the option as the caller calls it (``names``, e.g. "--window")."""
+    for name, value, least, why in (
+            (names[0], window_s, MIN_UTTERANCE_SECONDS,
+             "shorter audio cannot hold an emotional utterance"),
+            (names[1], hop_s, MIN_HOP_SECONDS, "a finer timeline says nothing more and every "
+             "window costs a run of the network")):
+        if not (math.isfinite(value) and value >= least):
+            raise ValueError(f"{name} {value:g}: must be a number of seconds, at least "
+                             f"{least:g} ({why})")
 
 
 class _Progress:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from model.constants import HOP_SECONDS, WINDOW_SECONDS
+from model.constants import HOP_SECONDS, MIN_HOP_SECONDS, MIN_UTTERANCE_SECONDS, WINDOW_SECONDS
 from model.loudness import level_warning
 
 if TYPE_CHECKING:  # torch and the networks load only when the command runs
@@ -51,9 +51,11 @@ def add_parser(subparsers) -> None:
                         help="checkpoint (X.safetensors or X.json), a run folder, or an exported "
                              "X.onnx (main.py export); default: the shipped model")
     parser.add_argument("--window", type=float, default=WINDOW_SECONDS, metavar="S",
-                        help=f"timeline window in seconds (default {WINDOW_SECONDS:g})")
+                        help=f"timeline window in seconds (default {WINDOW_SECONDS:g}, at "
+                             f"least {MIN_UTTERANCE_SECONDS:g})")
     parser.add_argument("--hop", type=float, default=HOP_SECONDS, metavar="S",
-                        help=f"timeline hop in seconds (default {HOP_SECONDS:g})")
+                        help=f"timeline hop in seconds (default {HOP_SECONDS:g}, at least "
+                             f"{MIN_HOP_SECONDS:g})")
     parser.add_argument("--profile", type=Path, default=None, metavar="P.json",
                         help="the speaker's profile (`main.py profile`): standardise with "
                              "their own statistics")
@@ -151,9 +153,12 @@ def run(args: argparse.Namespace) -> int:
     from model.inference import Predictor
     from model.prediction import file_result_to_dict
 
-    if args.window <= 0 or args.hop <= 0:
-        print(f"error: --window and --hop must be positive, got {args.window} and {args.hop}",
-              file=sys.stderr)
+    from model.file_timeline import check_timeline
+
+    try:  # before the model loads: these are the options' errors, not a file's
+        check_timeline(args.window, args.hop, names=("--window", "--hop"))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     applied = None  # the profile in use, as the output reports it
     try:

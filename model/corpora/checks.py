@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from model.constants import MIN_UTTERANCE_SECONDS
 from model.corpora.record import CorpusError, Utterance
 
 log = logging.getLogger(__name__)
 
 EXAMPLES = 3                # examples named per warning
-MIN_CLIP_SECONDS = 0.25     # shorter clips cannot hold an emotional utterance
+MIN_CLIP_SECONDS = MIN_UTTERANCE_SECONDS  # shorter clips cannot hold an emotional utterance
 SILENCE_DBFS = -60.0        # a clip whose peak is below this holds no audible speech
 
 

@@ -198,10 +198,29 @@ def test_predict_without_a_default_model(monkeypatch, tmp_path, audio_files, cap
     assert "python main.py train" in err and "--model" in err
 
 
-def test_predict_rejects_bad_window(model_path, audio_files, capsys):
-    assert run_cli(["predict", str(audio_files["speech"]), "--model", str(model_path),
-                    "--hop", "0"]) == 2
-    assert "--hop" in capsys.readouterr().err
+@pytest.mark.parametrize("option,value", [
+    ("--hop", "0"), ("--hop", "-1"), ("--hop", "nan"), ("--hop", "inf"), ("--hop", "0.0001"),
+    ("--window", "0"), ("--window", "-2"), ("--window", "nan"), ("--window", "inf"),
+    ("--window", "0.01")])
+def test_predict_rejects_bad_window_and_hop_naming_the_option(model_path, audio_files, capsys,
+                                                               option, value):
+    speech = str(audio_files["speech"])
+    assert run_cli(["predict", speech, "--model", str(model_path), option, value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {option} ") and "at least" in err
+    assert speech not in err  # the option's fault, not the file's
+
+
+def test_a_file_shorter_than_an_utterance_is_said_to_be_too_short(model_path, tmp_path, capsys):
+    """Not "raise the input gain": the file, its length and the minimum (exit 1)."""
+    t = np.arange(int(0.05 * 44_100)) / 44_100
+    short = tmp_path / "blip.wav"
+    sf.write(short, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 44_100)
+    assert run_cli(["predict", str(short), "--model", str(model_path), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert "gain" not in captured.err + captured.out
+    assert f"{short}: too short: 0.05 s of audio" in captured.err and "0.25 s" in captured.err
+    assert "too short" in json.loads(captured.out)["error"]
 
 
 def test_commands_are_registered_in_the_main_dispatcher(model_path, audio_files, capsys):
