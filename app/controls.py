@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL_TEXT = "Shipped default model"
 DEFAULT_INPUT_TEXT = "System default input"
 OPEN_MODEL_TEXT = "Open checkpoint…"
+NO_MODEL_TEXT = "No model loaded"
 
 
 def replay_input_name(path: str | Path) -> str:
@@ -215,6 +216,8 @@ class Controls(QFrame):
     def set_model_path(self, path: str, origin: str = "") -> None:
         """Show ``path`` ("" = the shipped model) as the chosen model (adding it when new);
         the box's tooltip says where the model file is and how it was chosen (``origin``)."""
+        if self.model.itemText(0) == NO_MODEL_TEXT:
+            self.model.removeItem(0)
         index = 0 if not path else next(
             (i for i in range(self.model.count()) if self.model.itemData(i) == path), None)
         if index is None:
@@ -224,6 +227,16 @@ class Controls(QFrame):
         self.model.setCurrentIndex(index)
         where = path or "the shipped model (assets/default_model.safetensors)"
         self.model.setToolTip(where + (f"\n{origin}" if origin else ""))
+
+    def show_no_model(self, why: str) -> None:
+        """Show that no model is in use (loading failed with none loaded before), as the live
+        view's headline does: a greyed "No model loaded" entry that cannot be picked, ``why``
+        in the tooltip. The next set_model_path removes it."""
+        if self.model.itemText(0) != NO_MODEL_TEXT:
+            self.model.insertItem(0, icon("model"), NO_MODEL_TEXT)
+            self.model.model().item(0).setEnabled(False)
+        self.model.setCurrentIndex(0)
+        self.model.setToolTip(why)
 
     def _on_model(self, index: int) -> None:
         data = self.model.itemData(index)

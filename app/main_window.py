@@ -210,12 +210,12 @@ class MainWindow(QMainWindow):
     def _on_model_error(self, text: str) -> None:
         if self.model_info is not None:  # the model loaded before stays in use
             set_field(self.status_model, f"Model: {self.model_info.name}")
-        else:
+            self.controls.set_model_path(self.settings.model_path, self.model_origin)
+        else:  # the headline, the Model box and the status bar all say so
             self.status_model.setText("Model: none")
             self.live_panel.set_idle_text("No model", "Open a model (File › Open model, "
                                           "Ctrl+M) or train one (Train › Training wizard)")
-        self.controls.set_model_path(self.model_info.path if self.model_info else "",
-                                     self.model_origin)
+            self.controls.show_no_model(f"No model is loaded: {text.splitlines()[0]}")
         self.show_error("Model", text + "\n\nTrain a model (Train › Training wizard, Ctrl+T) "
                         "or open a checkpoint (File › Open model, Ctrl+M).")
 

@@ -281,7 +281,9 @@ def test_quitting_while_the_wizard_trains_asks_and_stops_the_training_cleanly(
         wizard.corpus_page.check()
     wizard.next()
     wizard.setup_page.out_edit.setText(str(tmp_path / "run"))
-    wizard.next()
+    wizard.setup_page.editors["train.folds"].widget.setValue(3)  # the corpus has 3 speakers
+    wizard.next()  # the summary
+    wizard.next()  # Start training
     qtbot.waitUntil(lambda: wizard.train_page.progress.fold >= 1, timeout=10_000)
     asked = []
     window.ask_quit_training = lambda text: asked.append(text) or False
@@ -360,3 +362,29 @@ def test_listening_never_widens_the_window(qtbot, make_window, speech_path, tmp_
     assert after[0] == before[0], "the window widened itself"
     assert after[1] <= before[1] and after[2] <= before[2], (before, after)
     window.stop_listening()
+
+
+def test_a_model_that_fails_to_load_is_told_the_same_everywhere(qtbot, tmp_path, history,
+                                                                settings, checkpoint_path):
+    """With no model loaded, the headline says "No model", and so do the Model box (not
+    "Shipped default model") and the status bar; loading a good model afterwards clears it."""
+    from app.controls import DEFAULT_MODEL_TEXT, NO_MODEL_TEXT
+    from app.main_window import MainWindow
+
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    window = MainWindow(model_path=str(bad), history=history, settings=settings,
+                        profiles_dir=tmp_path / "profiles")
+    qtbot.addWidget(window)
+    window.show_error = lambda *args: None
+    window.show()
+    live, box = window.live_panel, window.controls.model
+    qtbot.waitUntil(lambda: live.headline.emotion.text() == "No model", timeout=20_000)
+    assert box.currentText() == NO_MODEL_TEXT and "broken.safetensors" in box.toolTip()
+    assert window.status_model.text() == "Model: none"
+    assert DEFAULT_MODEL_TEXT in [box.itemText(i) for i in range(box.count())]
+    with qtbot.waitSignal(window.inference.worker.modelLoaded, timeout=20_000):
+        window.load_model(str(checkpoint_path))
+    qtbot.waitUntil(lambda: box.currentText() == "random_model", timeout=2000)
+    assert NO_MODEL_TEXT not in [box.itemText(i) for i in range(box.count())]
+    window.close()
