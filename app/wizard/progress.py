@@ -11,7 +11,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from model.progress_events import ProgressEvent
+from model.progress_events import ProgressEvent, time_left
+
+
+def format_duration(seconds: float) -> str:
+    """A time left without false precision: "10 s" steps under a minute, then whole minutes,
+    then hours and minutes ("less than 10 s", "40 s", "3 min", "1 h 20 min")."""
+    if seconds < 10:
+        return "less than 10 s"
+    if seconds < 55:
+        return f"{int(round(seconds / 10) * 10)} s"
+    minutes = int(round(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
 def _num(value) -> float:
@@ -65,10 +78,16 @@ class TrainingProgress:
         self.folds: dict[int, FoldRow] = {}
         self.done: ProgressEvent | None = None
         self.error: str | None = None
+        self.extract: ProgressEvent | None = None  # the running extraction stage, if any
 
     def handle(self, event: ProgressEvent) -> str:
         """Update the state with one event; returns its kind."""
         kind = event.kind
+        if kind == "extract":
+            done = (event.files_done or 0) >= (event.files_total or 0)
+            self.extract = None if done else event
+        elif kind in ("epoch", "final_epoch", "fold_end", "done", "error"):
+            self.extract = None
         if kind == "start":
             self.protocol, self.labels = event.protocol or "", list(event.labels or [])
             self.folds_total, self.epochs_total = event.folds or 0, event.epochs or 0
@@ -102,12 +121,16 @@ class TrainingProgress:
         return [r for r in sorted(self.folds.values(), key=lambda r: r.fold) if r.wa is not None]
 
     def bar(self) -> tuple[int, int, str]:
-        """(value, maximum, text) for the progress bar: fold epochs, then the final model."""
+        """(value, maximum, text) for the progress bar: files while features are extracted,
+        fold epochs, then the final model; at the end, the folds that finished out of those
+        planned (a cancelled run's bar is as full as the work it kept)."""
         if self.done is not None:
             state = "cancelled" if self.done.cancelled else "finished"
             n = self.done.folds_completed
             n = len(self.finished_folds()) if n is None else n
-            return 1, 1, f"{state}: {n} of {self.folds_total} folds"
+            return n, max(self.folds_total, n, 1), f"{state}: {n} of {self.folds_total} folds"
+        if self.extract is not None:
+            return self._extract_bar(self.extract)
         member = (f" · network {self.member}/{self.members}" if self.members > 1 else "")
         if self.final_epochs:
             return (self.epoch, self.final_epochs, f"final model on all speakers{member}: "
@@ -124,6 +147,15 @@ class TrainingProgress:
             return value, total, f"{self.protocol}: starting"
         return (value, total, f"fold {self.fold}/{self.folds_total}{member} · "
                               f"epoch {self.epoch}/{self.epochs_total}")
+
+    def _extract_bar(self, e: ProgressEvent) -> tuple[int, int, str]:
+        done, total = e.files_done or 0, e.files_total or 0
+        what = ("features" if e.stage == "features" else
+                f"recording-chain variants{f' for fold {self.fold}' if self.fold else ''}")
+        left = time_left(done, total, e.elapsed_s or 0.0)
+        when = "time left unknown until the first file is done" if left is None else \
+            f"about {format_duration(left)} left"
+        return done, max(total, 1), f"extracting {what}: {done}/{total} files · {when}"
 
     def best_fold(self) -> FoldRow | None:
         """The finished fold with the highest UA (earliest on a tie) that saved a checkpoint."""

@@ -1,4 +1,4 @@
-"""Wizard page 4: cross-validation results, the run's plots, and "use this model"."""
+"""Wizard page 5: cross-validation results, the run's plots, and "use this model"."""
 from __future__ import annotations
 
 import html

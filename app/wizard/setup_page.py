@@ -35,21 +35,26 @@ COMMON = {"frontend.name": "Frontend", "frontend.encoder": "Encoder",
           "model.arch": "Architecture", "model.hidden": "Hidden size",
           "model.ensemble": "Ensemble", "model.stats_branch": "Statistics branch",
           "train.epochs": "Epochs", "train.batch_size": "Batch size",
-          "train.lr": "Learning rate", "train.folds": "Folds (k)",
+          "train.lr": "Learning rate", "train.folds": "Folds",
           "train.channel.variants": "Recording chains"}
 FRONTEND_NAMES = {"logmel": "log-mel (offline, fast)",
                   "speech_embedding": "speech_embedding (pretrained, offline; openwakeword)",
                   "ge2e": "GE2E speaker encoder states (pretrained, offline)",
                   "speech_embedding+ge2e": "speech_embedding + GE2E (pretrained, offline)",
                   "hubert": "HuBERT / wav2vec 2.0 encoder"}
-ARCH_NOTES = {"enhanced": "BiGRU + self-attention, AdaIN and an adversarial speaker head",
-              "baseline": "the seed's BiGRU with attention pooling",
-              "stats_linear": "a linear classifier on pooled utterance statistics"}
-NOTES = {"model.ensemble": "networks averaged; each adds one network's training time",
-         "model.stats_branch": "add a linear classifier on utterance statistics",
-         "train.channel.variants": "variants per training clip: rooms, noise, babble, phone "
-                                   "band, codec, clipping (0 = off)"}
-FOLDS_NOTE = "grouped k-fold by speaker; 0 = leave-one-speaker-out"
+ARCH_NOTES = {"enhanced": "recurrent network with self-attention, less tied to the speaker",
+              "baseline": "simpler recurrent network with attention over frames",
+              "stats_linear": "a linear classifier on each clip's feature statistics"}
+NOTES = {"model.ensemble": "networks trained one after another and averaged; each adds one "
+                           "network's training time",
+         "model.stats_branch": "also train a linear classifier on each clip's feature "
+                               "averages, spreads and changes, averaged with the network",
+         "train.channel.variants": "copies of each training clip as if recorded elsewhere: "
+                                   "rooms, noise, voices in the background, phone, codec, "
+                                   "clipping (0 = none)"}
+FOLDS_NOTE = ("groups of speakers; each fold tests one group on a model trained without it "
+              "(0 = one fold per speaker)")
+RUN_FOLDS_NOTE = "stop after this many folds for a quicker, rougher result (all = every fold)"
 
 
 def _note(text: str) -> QLabel:
@@ -142,15 +147,15 @@ class SetupPage(QWizardPage):
         for path, label in COMMON.items():
             widget = self.editors[path].widget
             if path == "frontend.encoder":
-                form.addRow(label, _row(widget, self.encoder_button))
+                self.encoder_label = QLabel(label)
+                form.addRow(self.encoder_label, _row(widget, self.encoder_button))
             elif path == "train.folds":
                 form.addRow(label, _row(widget, self.folds_note))
             elif path in NOTES:
                 form.addRow(label, _row(widget, _note(NOTES[path])))
             else:
                 form.addRow(label, widget)
-        form.addRow("Run folds", _row(self.max_folds_spin,
-                                      _note("only the first K folds, for a quick look")))
+        form.addRow("Run folds", _row(self.max_folds_spin, _note(RUN_FOLDS_NOTE)))
         form.addRow("Final model", self.final_check)
         form.addRow("Output folder", _row(self.out_edit, self.out_button))
         return form
@@ -230,22 +235,30 @@ class SetupPage(QWizardPage):
             self.start_combo.setCurrentIndex(self.start_combo.count() - 1)
 
     def _frontend_changed(self) -> None:
-        hubert = "hubert" in str(self.editors["frontend.name"].value())
-        self.editors["frontend.encoder"].widget.setEnabled(hubert)
-        self.encoder_button.setEnabled(hubert)
+        """The encoder row is shown only for frontends that run one ("hubert", "a+hubert")."""
+        hubert = "hubert" in str(self.editors["frontend.name"].value()).split("+")
+        for widget in (self.encoder_label, self.editors["frontend.encoder"].widget,
+                       self.encoder_button):
+            widget.setVisible(hubert)
 
     def _changed(self, *_args) -> None:
         self.error_label.setText("\n".join(self.problems()))
         self.completeChanged.emit()
 
     def initializePage(self) -> None:
-        """Corpora with sessions get one fold per session: k does not apply to them."""
+        """Corpora with sessions get one fold per session: the number does not apply to them;
+        for the others the note says how many speakers there are to split."""
         summary = self.wizard().corpus_page.summary or {}
         by_session = summary.get("protocol") == "leave-one-session-out"
         self.editors["train.folds"].widget.setEnabled(not by_session)
-        self.folds_note.setText(
-            f"this corpus has {len(summary.get('sessions', {}))} sessions: one fold per session"
-            if by_session else FOLDS_NOTE)
+        speakers = len(summary.get("speakers") or {})
+        if by_session:
+            note = (f"not used: this corpus has {len(summary.get('sessions', {}))} sessions, "
+                    "so each fold tests the speakers of one session")
+        else:
+            note = FOLDS_NOTE + (f"; this corpus has {speakers} speakers: 2 to {speakers}, "
+                                 "or 0" if speakers else "")
+        self.folds_note.setText(note)
 
     def _choose_encoder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Encoder folder (save_pretrained)")

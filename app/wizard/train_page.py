@@ -1,4 +1,4 @@
-"""Wizard page 3: runs the trainer as a QProcess and shows its progress live."""
+"""Wizard page 4: runs the trainer as a QProcess and shows its progress live."""
 from __future__ import annotations
 
 import logging
@@ -24,6 +24,13 @@ log = logging.getLogger(__name__)
 
 LOG_LINES = 500  # stderr lines kept in the log view
 FOLD_COLUMNS = ("Fold", "Test speakers", "WA", "UA", "Macro-F1", "Best epoch")
+EXTRACT_STATUS = {
+    "features": "Computing the features of every clip once (clips already in the feature "
+                "cache are read back quickly); the folds train after that.",
+    "channel variants": "Making the recording-chain variants of this fold's training clips; "
+                        "the fold trains after that (a rerun with the same settings reads "
+                        "them from the cache).",
+    "": "Extracting features; training starts after that."}
 
 
 def _plot(title: str, y_label: str) -> pg.PlotWidget:
@@ -93,6 +100,7 @@ class TrainPage(QWizardPage):
         self.progress = TrainingProgress()
         self.process: TrainProcess | None = None
         self.failure = ""
+        self._extracting = False  # the status line describes an extraction
         self._stderr_tail: deque[str] = deque(maxlen=3)
         self._build()
 
@@ -162,6 +170,7 @@ class TrainPage(QWizardPage):
         self._discard_process()
         self.progress = TrainingProgress()
         self.failure = ""
+        self._extracting = False
         self.fold_table.setRowCount(0)
         self.log_view.clear()
         self._stderr_tail.clear()
@@ -213,12 +222,31 @@ class TrainPage(QWizardPage):
             old.deleteLater()
 
     # -- events ------------------------------------------------------------------------
+    def _run_status(self) -> str:
+        """The status line of the run's current phase (folds or the final model)."""
+        p = self.progress
+        if p.final_epochs:
+            return f"Training the final model on every speaker for {p.final_epochs} epochs."
+        return f"{p.protocol}: {p.folds_total} folds, labels {', '.join(p.labels)}"
+
+    def _extract_status(self, event: ProgressEvent) -> None:
+        """While files are extracted the status says so; afterwards the phase's line is back
+        (after Stop the line keeps saying that the run is stopping)."""
+        if self.process is not None and self.process.cancelled:
+            return
+        if self.progress.extract is not None:
+            self.status_label.setText(EXTRACT_STATUS.get(event.stage, EXTRACT_STATUS[""]))
+            self._extracting = True
+        elif self._extracting:
+            self.status_label.setText(self._run_status())
+            self._extracting = False
+
     def _event(self, event: ProgressEvent) -> None:
         kind = self.progress.handle(event)
         p = self.progress
+        self._extract_status(event)
         if kind == "start":
-            self.status_label.setText(f"{p.protocol}: {p.folds_total} folds, labels "
-                                      f"{', '.join(p.labels)}")
+            self.status_label.setText(self._run_status())
         elif kind == "fold_start":
             self._fold_row(p.folds[p.fold])
         elif kind in ("epoch", "final_epoch"):
@@ -227,8 +255,7 @@ class TrainPage(QWizardPage):
         elif kind == "fold_end":
             self._fold_row(p.folds[event.fold])
         elif kind == "final_start":
-            self.status_label.setText(f"Training the final model on every speaker for "
-                                      f"{p.final_epochs} epochs.")
+            self.status_label.setText(self._run_status())
         elif kind == "error":
             self._set_error(f"Training failed: {p.error}")
         self._update_bar()

@@ -1,4 +1,5 @@
-"""The training wizard: corpus -> settings -> training (a QProcess) -> results."""
+"""The training wizard: corpus -> settings -> summary (Start) -> training (a QProcess) ->
+results."""
 from __future__ import annotations
 
 import logging
@@ -11,6 +12,7 @@ from PyQt5.QtWidgets import QWizard
 from app.wizard.corpus_page import CorpusPage
 from app.wizard.results import ResultsPage
 from app.wizard.setup_page import SetupPage
+from app.wizard.summary_page import SummaryPage
 from app.wizard.train_page import TrainPage
 from app.wizard.train_process import KILL_AFTER_MS
 
@@ -43,9 +45,11 @@ class TrainingWizard(QWizard):
         self.setOption(QWizard.NoBackButtonOnLastPage, False)
         self.corpus_page = CorpusPage()
         self.setup_page = SetupPage()
+        self.summary_page = SummaryPage()
         self.train_page = TrainPage()
         self.results_page = ResultsPage()
-        for page in (self.corpus_page, self.setup_page, self.train_page, self.results_page):
+        for page in (self.corpus_page, self.setup_page, self.summary_page, self.train_page,
+                     self.results_page):
             self.addPage(page)
         self.results_page.useModel.connect(self.modelReady)
         self.train_page.runFinished.connect(self._run_finished)

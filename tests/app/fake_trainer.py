@@ -3,7 +3,8 @@
 Prints canned progress events with small sleeps (one event split across two writes, one
 non-JSON line, logs on stderr), records its arguments in OUT/args.json and its signals in
 OUT/signals.txt, and copies PNGs from $FAKE_PNG_DIR into OUT. $FAKE_MODE:
-normal | slow (long epochs, for cancelling) | stubborn (ignores SIGTERM) | error (an "error"
+normal | slow (long epochs, for cancelling) | extracting (stays in feature extraction, 10 of
+40 files done after 20 s, until SIGTERM) | stubborn (ignores SIGTERM) | error (an "error"
 event, exit 2) | crash (a traceback on stderr, exit 3, no events).
 """
 import json
@@ -55,6 +56,16 @@ sys.stdout.write("a stray print that is not JSON\n")
 if MODE == "error":
     emit({"event": "error", "message": "corpus.csv: no utterance left"})
     sys.exit(2)
+FILES = 40
+emit({"event": "extract", "stage": "features", "files_done": 0, "files_total": FILES,
+      "elapsed_s": 0.0})
+if MODE == "extracting":
+    emit({"event": "extract", "stage": "features", "files_done": 10, "files_total": FILES,
+          "elapsed_s": 20.0})
+    nap(60)
+if not cancelled:
+    emit({"event": "extract", "stage": "features", "files_done": FILES, "files_total": FILES,
+          "elapsed_s": 21.0})
 epoch_sleep = {"slow": 0.4, "stubborn": 0.4}.get(MODE, 0.02)
 done_folds = []
 for fold in range(1, FOLDS + 1):

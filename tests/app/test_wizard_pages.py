@@ -232,10 +232,7 @@ def test_setup_page_run_options_and_output_folder(qtbot, wizard, tmp_path):
     page.editors["train.folds"].widget.setValue(0)
     assert page.editors["train.folds"].widget.text() == "leave-one-speaker-out"
     assert page.isComplete()
-    assert not page.editors["frontend.encoder"].widget.isEnabled()
-    frontend = page.editors["frontend.name"].widget
-    frontend.setCurrentIndex(frontend.findData("hubert"))
-    assert page.editors["frontend.encoder"].widget.isEnabled()
+    page.out_edit.setText(str(tmp_path / "out"))
     page.out_edit.setText("")
     assert not page.isComplete() and "output folder" in page.error_label.text()
     full = tmp_path / "full"
@@ -262,3 +259,32 @@ def test_setup_page_starts_from_an_earlier_run_json(qtbot, wizard, tmp_path):
     page.start_combo.setCurrentIndex(page.start_combo.count() - 1)
     assert page.configs()[2].epochs == 7 and page.max_folds_spin.value() == 1
     assert run["train"]["epochs"] == 7
+
+
+def test_the_encoder_field_is_shown_only_for_hubert_frontends(qtbot, wizard):
+    page = wizard.setup_page
+    encoder = (page.encoder_label, page.editors["frontend.encoder"].widget, page.encoder_button)
+    frontend = page.editors["frontend.name"]
+    for name, shown in (("speech_embedding+ge2e", False), ("hubert", True), ("logmel", False),
+                        ("logmel+hubert", True), ("ge2e", False)):
+        frontend.set_value(name)
+        assert page.configs()[0].name == name
+        assert [w.isVisibleTo(page) for w in encoder] == [shown] * 3, name
+
+
+def test_setup_hints_are_plain_and_name_the_corpus_speakers(qtbot, wizard, tmp_path):
+    from app.wizard import setup_page
+
+    page = wizard.setup_page
+    arch = page.editors["model.arch"].widget
+    texts = [arch.itemText(i) for i in range(arch.count())] + list(setup_page.NOTES.values())
+    jargon = ("seed", "BiGRU", "AdaIN", "k-fold", "utterance")
+    assert not [t for t in texts + [setup_page.FOLDS_NOTE] if any(j in t for j in jargon)]
+    assert setup_page.COMMON["train.folds"] == "Folds"  # no "k" that "Run folds" reuses
+    with qtbot.waitSignal(wizard.corpus_page.checked, timeout=10000):
+        wizard.corpus_page.path_edit.setText(str(write_manifest(tmp_path)))
+        wizard.corpus_page.check()
+    wizard.next()
+    assert wizard.currentPage() is page
+    assert page.folds_note.text().endswith("this corpus has 3 speakers: 2 to 3, or 0")
+    assert page.editors["train.folds"].widget.isEnabled()

@@ -6,7 +6,7 @@ import io
 import json
 import math
 
-from app.wizard.progress import TrainingProgress
+from app.wizard.progress import TrainingProgress, format_duration
 from app.wizard.settings import train_args
 from app.wizard.train_process import JsonLineParser
 from model.progress_events import ProgressEvent
@@ -120,7 +120,7 @@ def test_model_path_prefers_final_then_best_fold():
                cancelled=True, summary=None))
     assert p.best_fold().fold == 2
     assert p.model_path() == "/run/fold_2/model.safetensors"
-    assert p.succeeded() and p.bar() == (1, 1, "cancelled: 2 of 2 folds")
+    assert p.succeeded() and p.bar() == (2, 2, "cancelled: 2 of 2 folds")
     p.done = E(event="done", run_dir="/run", model="/run/model.safetensors",
                folds_completed=2, cancelled=False)
     assert p.model_path() == "/run/model.safetensors"
@@ -132,6 +132,7 @@ def test_nothing_finished_is_not_a_success():
     p.handle(E(event="done", run_dir="/run", model=None, folds_completed=0,
                cancelled=True))
     assert not p.succeeded() and p.model_path() is None
+    assert p.bar() == (0, 2, "cancelled: 0 of 2 folds")  # an empty bar, not a full one
     p.handle(E(event="error", message="boom"))
     assert p.error == "boom"
 
@@ -171,3 +172,30 @@ def test_results_say_whether_the_model_expects_calibration(tmp_path):
     text = calibration_html(run("speaker", uncalibrated_aggregate={"ua": {"mean": 0.702}}))
     assert "expects calibration" in text and "0.702" in text
     assert calibration_html(str(tmp_path / "missing")) == "" and calibration_html(None) == ""
+
+
+def test_extraction_shows_files_done_and_the_time_left_at_the_rate_so_far():
+    p = TrainingProgress()
+    p.handle(EVENTS[0])
+    p.handle(E(event="extract", stage="features", files_done=0, files_total=120,
+               elapsed_s=0.0))
+    assert p.bar() == (0, 120, "extracting features: 0/120 files · time left unknown until "
+                               "the first file is done")
+    p.handle(E(event="extract", stage="features", files_done=30, files_total=120,
+               elapsed_s=40.0))  # 90 files left at 4/3 s each: 120 s
+    assert p.bar() == (30, 120, "extracting features: 30/120 files · about 2 min left")
+    p.handle(E(event="extract", stage="features", files_done=120, files_total=120,
+               elapsed_s=150.0))
+    assert p.extract is None and p.bar() == (0, 6, "grouped-k-fold: starting")
+    p.handle(EVENTS[1])  # fold 1 starts by making its training clips' variants
+    p.handle(E(event="extract", stage="channel variants", files_done=5, files_total=50,
+               elapsed_s=3.0))
+    assert p.bar() == (5, 50, "extracting recording-chain variants for fold 1: 5/50 files · "
+                              "about 30 s left")
+    p.handle(EVENTS[2])  # its first epoch: the bar is the folds' again
+    assert p.bar() == (1, 6, "fold 1/2 · epoch 1/3")
+
+
+def test_durations_are_rounded_to_what_an_estimate_can_promise():
+    assert [format_duration(s) for s in (3, 14, 44, 56, 150, 3599, 4800)] == [
+        "less than 10 s", "10 s", "40 s", "1 min", "2 min", "1 h 0 min", "1 h 20 min"]

@@ -22,6 +22,8 @@ def test_wizard_runs_the_real_trainer(qtbot, synth_corpus, tmp_path, monkeypatch
     assert corpus.summary["kind"] == "iemocap" and len(corpus.summary["sessions"]) == 5
     wizard.next()
     setup = wizard.setup_page
+    assert setup.folds_note.text().startswith("not used: this corpus has 5 sessions")
+    assert not setup.editors["train.folds"].widget.isEnabled()
     setup.start_combo.setCurrentIndex(setup.start_combo.findData(""))  # the config defaults
     for path, value in (("model.arch", "baseline"), ("frontend.name", "logmel"),
                         ("train.epochs", 2), ("model.hidden", 8), ("train.batch_size", 16),
@@ -31,10 +33,16 @@ def test_wizard_runs_the_real_trainer(qtbot, synth_corpus, tmp_path, monkeypatch
     setup.final_check.setChecked(False)
     setup.out_edit.setText(str(tmp_path / "run"))
     page = wizard.train_page
+    seen, handle = [], page._event  # the events the page is given, in order
+    page._event = lambda event: (seen.append(event.kind), handle(event))
+    wizard.next()
+    assert wizard.currentPage() is wizard.summary_page
     with qtbot.waitSignal(page.runFinished, timeout=120000) as finished:
         wizard.next()
     assert finished.args == [True], page.error_label.text() + page.log_view.toPlainText()
     assert page.progress.protocol == "leave-one-session-out"
+    assert seen.index("start") < seen.index("extract") < seen.index("fold_start")
+    assert page.progress.extract is None  # extraction reported its last file
     assert page.fold_table.rowCount() == 1
     assert page.fold_table.item(0, 1).text() == "Ses01F, Ses01M"
     assert len(page.progress.curves.epochs) >= 1

@@ -45,15 +45,107 @@ def wizard(qtbot, tmp_path, monkeypatch, pngs):
     assert w.currentPage() is w.setup_page
     w.setup_page.confirm = lambda text: True  # a second run reuses the output folder
     w.setup_page.editors["train.epochs"].widget.setValue(4)
+    w.setup_page.editors["train.folds"].widget.setValue(3)  # the corpus has 3 speakers
     w.setup_page.out_edit.setText(str(tmp_path / "run"))
     return w
 
 
+def _start(w):
+    """Settings -> summary -> Start training (from wherever before the training page)."""
+    while w.currentPage() is not w.train_page:
+        page = w.currentPage()
+        w.next()
+        assert w.currentPage() is not page, "the wizard did not move on"
+
+
 def _run(qtbot, w, *, succeeded=True, timeout=15000):
     with qtbot.waitSignal(w.train_page.runFinished, timeout=timeout) as blocker:
-        w.next()
-        assert w.currentPage() is w.train_page
+        _start(w)
     assert blocker.args == [succeeded]
+
+
+def test_settings_lead_to_a_summary_and_only_start_runs(qtbot, wizard, tmp_path):
+    """Next on the settings starts nothing: the summary says what will run, Start runs it."""
+    from app.wizard.run_plan import TIME_NOTE
+
+    wizard.next()
+    page = wizard.summary_page
+    assert wizard.currentPage() is page
+    assert wizard.train_page.process is None and not (tmp_path / "run" / "args.json").exists()
+    assert wizard.button(wizard.NextButton).text() == "Start training"
+    rows = dict(page.rows)
+    assert rows["Clips"] == "12 from 3 speakers (angry 6, sad 6)"
+    assert rows["Protocol"].startswith("the 3 speakers split into 3 groups of 1: each fold")
+    assert rows["Folds to run"] == "all 3"
+    assert rows["Features"].startswith("speech_embedding + GE2E (pretrained, offline) for 12 "
+                                       "clips")
+    assert rows["Recording chains"].startswith("4 variants of each training clip")
+    assert rows["Training"].startswith("3 folds × 5 networks × up to 4 epochs")
+    assert rows["Estimated time"] == TIME_NOTE and rows["Output folder"] == str(tmp_path / "run")
+    assert "Start training" not in page.plan_label.text() and "Protocol" in page.plan_label.text()
+    wizard.back()
+    wizard.setup_page.max_folds_spin.setValue(2)
+    wizard.setup_page.final_check.setChecked(False)
+    wizard.next()
+    assert dict(page.rows)["Folds to run"] == "the first 2 of 3"  # rebuilt on every visit
+    assert dict(page.rows)["Final model"] == "none"
+    with qtbot.waitSignal(wizard.train_page.runFinished, timeout=15000):
+        wizard.next()
+        assert wizard.currentPage() is wizard.train_page and wizard.train_page.running()
+
+
+def test_the_summary_refuses_more_folds_than_speakers(qtbot, wizard):
+    wizard.setup_page.editors["train.folds"].widget.setValue(4)
+    wizard.next()
+    page = wizard.summary_page
+    assert "4 folds need at least 4 speakers; this corpus has 3" in page.error_label.text()
+    assert not page.isComplete() and not wizard.button(wizard.NextButton).isEnabled()
+    wizard.back()
+    wizard.setup_page.editors["train.folds"].widget.setValue(0)  # one fold per speaker
+    wizard.next()
+    assert page.isComplete() and page.error_label.text() == ""
+    assert dict(page.rows)["Protocol"] == "leave one speaker out: 3 folds, each tests one speaker"
+
+
+def test_the_status_line_follows_extraction_and_returns_to_the_run(qtbot):
+    from app.wizard.train_page import TrainPage
+    from model.progress_events import ProgressEvent as E
+
+    page = TrainPage()
+    qtbot.addWidget(page)
+    run_line = "grouped-k-fold: 2 folds, labels a, b"
+    for event, status in (
+            (E("start", protocol="grouped-k-fold", folds=2, epochs=3, labels=["a", "b"]),
+             run_line),
+            (E("extract", stage="features", files_done=0, files_total=9), "Computing the"),
+            (E("extract", stage="features", files_done=9, files_total=9), run_line),
+            (E("fold_start", fold=1, test_speakers=["s1"]), run_line),
+            (E("extract", stage="channel variants", files_done=2, files_total=5),
+             "Making the recording-chain variants"),
+            (E("epoch", fold=1, epoch=1, epochs=3, train_loss=1.0), run_line),
+            (E("final_start", epochs=2), "Training the final model"),
+            (E("extract", stage="channel variants", files_done=1, files_total=5), "Making"),
+            (E("extract", stage="channel variants", files_done=5, files_total=5),
+             "Training the final model on every speaker for 2 epochs.")):
+        page._event(event)
+        assert page.status_label.text().startswith(status), (event.kind, status)
+
+
+def test_extraction_shows_files_and_time_left_and_stop_leaves_an_empty_bar(
+        qtbot, wizard, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_MODE", "extracting")
+    page = wizard.train_page
+    _start(wizard)
+    qtbot.waitUntil(lambda: "10/40" in page.bar.format(), timeout=15000)
+    assert page.bar.format() == "extracting features: 10/40 files · about 1 min left"
+    assert (page.bar.value(), page.bar.maximum()) == (10, 40)
+    assert page.status_label.text().startswith("Computing the features of every clip")
+    with qtbot.waitSignal(page.runFinished, timeout=10000) as blocker:
+        page.stop_button.click()
+    assert blocker.args == [False]
+    assert page.bar.format() == "cancelled: 0 of 3 folds"
+    assert (page.bar.value(), page.bar.maximum()) == (0, 3)  # no work kept: an empty bar
+    assert "No fold finished" in page.status_label.text()
 
 
 def test_full_run_to_results_and_model_ready(qtbot, wizard, tmp_path):
@@ -101,7 +193,7 @@ def test_full_run_to_results_and_model_ready(qtbot, wizard, tmp_path):
 def test_cancel_sends_sigterm_and_keeps_finished_folds(qtbot, wizard, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_MODE", "slow")
     page = wizard.train_page
-    wizard.next()
+    _start(wizard)
     qtbot.waitUntil(lambda: len(page.progress.finished_folds()) == 1, timeout=15000)
     with qtbot.waitSignal(page.runFinished, timeout=10000) as blocker:
         page.stop_button.click()
@@ -125,7 +217,7 @@ def test_trainer_ignoring_sigterm_is_killed(qtbot, wizard, tmp_path, monkeypatch
     monkeypatch.setenv("FAKE_MODE", "stubborn")
     wizard.kill_after_ms = 300
     page = wizard.train_page
-    wizard.next()
+    _start(wizard)
     qtbot.waitUntil(lambda: page.progress.fold == 1, timeout=15000)
     with qtbot.waitSignal(page.runFinished, timeout=10000) as blocker:
         page.stop()
@@ -144,8 +236,8 @@ def test_error_event_and_crash_are_shown(qtbot, wizard, monkeypatch):
     assert "no utterance left" in page.error_label.text()
     assert not page.isComplete()
     monkeypatch.setenv("FAKE_MODE", "crash")
-    wizard.back()  # back to the settings, then run again
-    assert wizard.currentPage() is wizard.setup_page
+    wizard.back()  # back to the summary, then start again
+    assert wizard.currentPage() is wizard.summary_page
     _run(qtbot, wizard, succeeded=False)
     assert "exit code 3" in page.error_label.text()
     assert "out of memory" in page.error_label.text()
@@ -161,7 +253,7 @@ def test_missing_interpreter_is_reported(qtbot, wizard, tmp_path):
 def test_closing_during_a_run_cancels_then_closes(qtbot, wizard, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_MODE", "slow")
     page = wizard.train_page
-    wizard.next()
+    _start(wizard)
     qtbot.waitUntil(lambda: page.progress.fold == 1, timeout=15000)
     with qtbot.waitSignal(wizard.rejected, timeout=10000):
         wizard.reject()
