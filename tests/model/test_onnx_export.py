@@ -5,6 +5,8 @@ Networks are small, seeded, of the real architectures, saved as the trainer save
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ from model.networks import build_network
 from model.onnx_export import ExportError, example_inputs, export_model
 from model.onnx_runtime import OnnxModelError, OnnxNetwork, load_onnx_model
 
-from tests.fresh_python import imported_by_main
+from tests.fresh_python import MAIN, imported_by_main
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 DIM = 24  # log-mel bands of the test frontend (FrontendConfig n_mels)
@@ -304,6 +306,38 @@ def test_cli_export_then_predict(pair, tmp_path, capsys):
     line = json.loads(capsys.readouterr().out)
     ref = torch_pred.predict(tone(1.5), vad=False)
     assert np.abs(np.array([line["probs"][k] for k in LABELS]) - ref.probs).max() <= 1e-4
+
+
+def test_an_int8_export_prints_no_quantiser_chatter(pair, tmp_path):
+    """onnxruntime's quantiser logs ~30 INFO lines on the root logger; a fresh ``main.py
+    export --int8`` prints the files written and its own log lines only."""
+    _, _, folder = pair
+    out = tmp_path / "small.onnx"
+    done = subprocess.run([sys.executable, str(MAIN), "export", "--model", str(folder),
+                           "--onnx", str(out), "--int8"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(out), str(tmp_path / "small.json")]
+    lines = done.stderr.splitlines()
+    assert lines and all(line.startswith("INFO model.onnx_export: ") for line in lines), lines
+    assert "(int8)" in lines[-1]
+
+
+def test_the_quantiser_filter_keeps_its_warnings_and_errors_and_other_logs():
+    import logging
+
+    from model.onnx_export import _not_quantiser_noise
+
+    inside = str(Path("site-packages") / "onnxruntime" / "quantization" / "quantize.py")
+
+    def record(level, path, text):
+        return logging.LogRecord("root", level, path, 1, text, None, None)
+
+    assert not _not_quantiser_noise(record(logging.INFO, inside, "Quantization parameters"))
+    assert not _not_quantiser_noise(record(logging.WARNING, inside, "Please consider to run "
+                                           "pre-processing before quantization."))
+    assert _not_quantiser_noise(record(logging.WARNING, inside, "Failed to infer data type"))
+    assert _not_quantiser_noise(record(logging.ERROR, inside, "cannot quantise"))
+    assert _not_quantiser_noise(record(logging.INFO, "/work/model/x.py", "Quantization"))
 
 
 def test_cli_export_errors_name_the_file(tmp_path, capsys):
