@@ -238,6 +238,7 @@ class HistoryPanel(QWidget):
         self.storage_label.setText(f"Stored audio: {clips} clip{'s' if clips != 1 else ''}, "
                                    f"{amount} ·")
         selected = set(self.selected_ids())
+        anchor = self._view_anchor()
         self.model.set_rows(rows)
         self._fill_combo(self.source_combo, [ALL_SOURCES] + sources)
         self._fill_combo(self.label_combo, [ALL_LABELS, NO_SPEECH_TEXT] + labels)
@@ -246,10 +247,40 @@ class HistoryPanel(QWidget):
             if row.id in selected:
                 selection.select(self.model.index(i, 0),
                                  QItemSelectionModel.Select | QItemSelectionModel.Rows)
+        self._keep_view(anchor)
         self.count_label.setText(f"{len(rows)} row{'s' if len(rows) != 1 else ''}"
                                  + (" (newest shown)" if len(rows) >= QUERY_LIMIT else ""))
         self._show_current()
         self.refreshed.emit(len(rows))
+
+    def _view_anchor(self) -> tuple[int, int] | None:
+        """(id of the row at the top of the view, its offset in pixels) when the view must
+        stay put across a refresh: the user scrolled, points at the table or has rows selected.
+        New rows arrive at the top; without this every row would move down under the
+        pointer, and a click would pick a different row than the one aimed at. None at the
+        top with nothing selected and the pointer elsewhere: new rows then come into view."""
+        table = self.table
+        if not (table.verticalScrollBar().value() > 0 or table.viewport().underMouse()
+                or table.selectionModel().hasSelection()):
+            return None
+        top = table.rowAt(0)
+        if not 0 <= top < len(self.model.rows):
+            return None
+        return self.model.rows[top].id, table.rowViewportPosition(top)
+
+    def _keep_view(self, anchor: tuple[int, int] | None) -> None:
+        """Scroll so the anchor row is where it was (it may have moved down the list)."""
+        if anchor is None:
+            return
+        row_id, offset = anchor
+        index = next((i for i, r in enumerate(self.model.rows) if r.id == row_id), None)
+        if index is None:
+            return
+        self.table.doItemsLayout()  # the scroll range must know the new row count
+        self.table.scrollTo(self.model.index(index, 0), QAbstractItemView.PositionAtTop)
+        if self.table.verticalScrollMode() == QAbstractItemView.ScrollPerPixel:
+            bar = self.table.verticalScrollBar()
+            bar.setValue(bar.value() - offset)
 
     @staticmethod
     def _fill_combo(combo: QComboBox, items: list[str]) -> None:

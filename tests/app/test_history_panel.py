@@ -223,3 +223,42 @@ def test_audio_space_is_shown_and_old_audio_is_deleted_after_the_retention(qtbot
     assert changed == [2]
     assert store.audio_usage() == (0, 0) and store.count() == 4  # rows stay
     assert panel.storage_label.text().startswith("Stored audio: 0 clips, 0 KB")
+
+
+def _top_row_id(panel) -> int:
+    return panel.model.rows[panel.table.rowAt(0)].id
+
+
+def test_rows_stay_under_the_pointer_while_new_rows_arrive(qtbot, panel, store):
+    """While listening, new rows arrive at the top of the list: a scrolled view, or one with a
+    selection, keeps showing the same rows in the same places (a click hits the row aimed at);
+    at the top with nothing selected, the new rows come into view."""
+    for i in range(40):
+        store.add(source=MICROPHONE, label=("sad", "happy")[i % 2], probs={"sad": 0.6},
+                  duration_s=1.0 + i, model="default", time=NOW - 4 * DAY - i)
+    panel.resize(700, 320)
+    with qtbot.waitSignal(panel.refreshed, timeout=5000):
+        panel.refresh()
+
+    def arrive(k: int, at: float) -> None:
+        for j in range(k):
+            store.add(source=MICROPHONE, label="neutral", probs={"neutral": 0.9},
+                      duration_s=2.0, model="default", time=at + j)
+        with qtbot.waitSignal(panel.refreshed, timeout=5000):
+            panel.refresh()
+
+    arrive(1, NOW + 1)
+    assert _shown_labels(panel)[0] == "neutral" and panel.table.rowAt(0) == 0  # in view
+    panel.table.verticalScrollBar().setValue(17)
+    top, y = _top_row_id(panel), panel.table.rowViewportPosition(20)
+    _select(panel, 20)
+    chosen = panel.selected_ids()
+    arrive(3, NOW + 10)
+    assert _top_row_id(panel) == top
+    assert panel.selected_ids() == chosen
+    assert panel.table.rowViewportPosition(panel.table.rowAt(y + 1)) == y
+    assert panel.model.rows[panel.table.rowAt(y + 1)].id == chosen[0]  # still under the pointer
+    panel.table.verticalScrollBar().setValue(0)  # back at the top, a row still selected
+    top = _top_row_id(panel)
+    arrive(2, NOW + 20)
+    assert _top_row_id(panel) == top and panel.selected_ids() == chosen
