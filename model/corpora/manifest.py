@@ -9,6 +9,7 @@ import csv
 import logging
 from pathlib import Path
 
+from model.corpora.checks import EXAMPLES
 from model.corpora.record import CorpusError, Utterance
 
 log = logging.getLogger(__name__)
@@ -55,22 +56,34 @@ def _row(row: dict, csv_path: Path, line: int) -> Utterance:
     audio = Path(values["path"]).expanduser()
     if not audio.is_absolute():
         audio = csv_path.parent / audio
-    if not audio.is_file():
-        raise CorpusError(f"{where}: audio file {audio} does not exist")
     return Utterance(
         audio.resolve(), values["label"], values["speaker"],
         _gender(values["gender"], where), values["session"],
     )
 
 
+def _check_audio_exists(rows: list[tuple[int, Utterance]], csv_path: Path) -> None:
+    """CorpusError when audio files listed (rows: (line, utterance)) do not exist: the line and
+    file of one, or how many of all and the first EXAMPLES of them."""
+    missing = [(line, u.path) for line, u in rows if not u.path.is_file()]
+    if len(missing) == 1:
+        raise CorpusError(f"{csv_path}:{missing[0][0]}: audio file {missing[0][1]} does not exist")
+    if missing:
+        shown = missing[:EXAMPLES]
+        first = "; ".join(f"line {line}: {path}" for line, path in shown)
+        raise CorpusError(f"{csv_path}: {len(missing)} of the {len(rows)} audio files listed do "
+                          f"not exist; the first {len(shown)}: {first}")
+
+
 def read_manifest(csv_path: Path) -> list[Utterance]:
     """The utterances a CSV manifest lists, in file order, labels as written.
 
     Raises CorpusError naming the file (and line) for an unreadable file, missing columns,
-    empty cells, unknown gender values, missing audio files or a manifest without rows.
+    empty cells, unknown gender values, missing audio files (all of them counted) or a manifest
+    without rows.
     """
     csv_path = csv_path.resolve()
-    utterances: list[Utterance] = []
+    rows: list[tuple[int, Utterance]] = []
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -78,9 +91,11 @@ def read_manifest(csv_path: Path) -> list[Utterance]:
             for row in reader:
                 if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
                     continue  # blank line
-                utterances.append(_row(row, csv_path, reader.line_num))
+                rows.append((reader.line_num, _row(row, csv_path, reader.line_num)))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise CorpusError(f"{csv_path}: cannot read as a CSV manifest: {err}") from None
+    _check_audio_exists(rows, csv_path)
+    utterances = [u for _, u in rows]
     if not utterances:
         raise CorpusError(f"{csv_path}: the manifest has a header but no rows")
     log.info("%s: %d utterances listed", csv_path, len(utterances))

@@ -65,6 +65,18 @@ def test_missing_audio_file_names_line(data_dir):
         load_corpus(manifest)
 
 
+def test_missing_audio_files_are_counted_and_the_first_named(data_dir):
+    manifest = data_dir / "m.csv"
+    rows = ["audio/a.wav,happy,s"] + [f"audio/gone{k}.wav,sad,s" for k in range(7)]
+    manifest.write_text("path,label,speaker\n" + "\n".join(rows) + "\n")
+    with pytest.raises(CorpusError) as caught:
+        load_corpus(manifest)
+    message = str(caught.value)
+    assert "7 of the 8 audio files listed do not exist" in message
+    assert "line 3: " in message and "gone0.wav; line 4: " in message and "gone2.wav" in message
+    assert "gone3.wav" not in message  # only the first few are named
+
+
 @pytest.mark.parametrize("row, problem", [
     ("audio/a.wav,,s", "empty label"),
     ("audio/a.wav,sad,s,robot", "gender 'robot'"),
