@@ -201,7 +201,7 @@ class FileWorker(QObject):
                 probs={k: float(p) for k, p in zip(labels, overall.probs)}, audio=None)
         except Exception as exc:
             log.exception("writing history failed")
-            self.historyError.emit(f"cannot write history: {exc}")
+            self.historyError.emit(f"cannot write history to {self.history.path}: {exc}")
             return
         self.historyAdded.emit(row)
 

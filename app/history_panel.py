@@ -183,8 +183,11 @@ class HistoryPanel(QWidget):
             self.refresh()
 
     # -- background work ---------------------------------------------------------------
-    def _submit(self, fn: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
-        self._runner.submit(fn, on_done, self.show_error)
+    def _submit(self, fn: Callable[[], Any], on_done: Callable[[Any], None], what: str) -> None:
+        """Run ``fn`` on the pool; a failure is shown as "Cannot <what>", the error and where
+        the database is."""
+        self._runner.submit(fn, on_done, lambda text: self.show_error(
+            f"Cannot {what}: {text}\n\nHistory database: {self.store.path}"))
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -228,7 +231,7 @@ class HistoryPanel(QWidget):
             return (store.query(**kwargs), store.sources(), store.labels(),
                     store.audio_usage())
 
-        self._submit(work, lambda result: self._apply(generation, *result))
+        self._submit(work, lambda result: self._apply(generation, *result), "read the history")
 
     def _apply(self, generation: int, rows, sources, labels, usage=(0, 0)) -> None:
         if generation != self._generation:
@@ -330,7 +333,7 @@ class HistoryPanel(QWidget):
         if not rows or not rows[0].has_audio:
             return
         row_id, store = rows[0].id, self.store
-        self._submit(lambda: store.audio(row_id), self._play)
+        self._submit(lambda: store.audio(row_id), self._play, "load the stored clip")
 
     def _play(self, audio: np.ndarray | None) -> None:
         if audio is None:
@@ -361,7 +364,7 @@ class HistoryPanel(QWidget):
                             "This cannot be undone."):
             return
         store = self.store
-        self._submit(lambda: store.delete(ids), self._deleted)
+        self._submit(lambda: store.delete(ids), self._deleted, "delete the rows")
 
     def _deleted(self, count: int) -> None:
         self._note(f"Deleted {count} row{'s' if count != 1 else ''}.")
@@ -376,7 +379,7 @@ class HistoryPanel(QWidget):
             return
         rows, store = list(self.model.rows), self.store
         self._submit(lambda: store.export_csv(path, rows),
-                     lambda n: self._note(f"Exported {n} rows to {path}."))
+                     lambda n: self._note(f"Exported {n} rows to {path}."), "export the rows")
 
     def _note(self, text: str) -> None:
         self.status_label.setText(text)

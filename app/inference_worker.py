@@ -370,6 +370,6 @@ class InferenceWorker(QObject):
                 audio=audio if self.keep_audio else None)
         except Exception as exc:
             log.exception("writing history failed")
-            self.historyError.emit(f"cannot write history: {exc}")
+            self.historyError.emit(f"cannot write history to {self.history.path}: {exc}")
             return
         self.historyAdded.emit(row)

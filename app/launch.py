@@ -104,15 +104,20 @@ class ExceptionHook(QObject):
 
 
 def open_history(path: str | None):
-    """The HistoryStore at ``path`` (default location when None), or None with a logged error."""
+    """(the HistoryStore at ``path`` (default location when None), "") or, when it cannot be
+    opened, (None, the message a user sees: what failed, where the database is, what to do)."""
     from app.history_store import HistoryError, HistoryStore, default_history_path
 
     target = Path(path) if path else default_history_path()
     try:
-        return HistoryStore(target)
+        return HistoryStore(target), ""
     except HistoryError as exc:
         log.error("history disabled: %s", exc)
-        return None
+        problem = str(exc).removeprefix(f"{target}: ")
+        return None, (f"The history database could not be opened: {problem}.\n\n"
+                      f"Database: {target}\n\nPredictions are shown but not saved. Move or "
+                      "delete that file to start a new history, or choose another file with "
+                      "python main.py --history PATH.")
 
 
 def display_problem(environ=None, platform: str | None = None) -> str:
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.theme import apply_theme
 
     apply_theme(app)
-    history = open_history(args.history)
+    history, history_problem = open_history(args.history)
     factory = None
     if args.replay:
         from app.replay import replay_factory
@@ -167,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                         stream_factory=factory)
     window.show()
     if history is None:
-        window.show_error("History", "The history database could not be opened; see the log. "
-                          "Predictions are shown but not saved.")
+        window.show_error("History", history_problem)
     code = app.exec_()
     return _exit(code)
 

@@ -262,3 +262,17 @@ def test_rows_stay_under_the_pointer_while_new_rows_arrive(qtbot, panel, store):
     top = _top_row_id(panel)
     arrive(2, NOW + 20)
     assert _top_row_id(panel) == top and panel.selected_ids() == chosen
+
+
+def test_a_failing_database_is_named_in_the_error(qtbot, panel, store, monkeypatch):
+    """A query that fails says what failed and which database file it was."""
+    import sqlite3
+
+    def locked(**_kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(store, "query", locked)
+    panel.refresh()
+    qtbot.waitUntil(lambda: bool(panel.errors), timeout=5000)
+    assert panel.errors[0].startswith("Cannot read the history: database is locked")
+    assert str(store.path) in panel.errors[0]

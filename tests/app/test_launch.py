@@ -119,3 +119,16 @@ def test_a_missing_replay_file_or_model_stops_the_start_with_its_name(tmp_path, 
     assert f"--replay {missing}: not found" in capsys.readouterr().err
     assert launch.main(["--model", str(tmp_path / "gone.safetensors")]) == 2
     assert "--model" in capsys.readouterr().err
+
+
+def test_a_history_database_that_cannot_be_opened_is_named_with_what_failed(tmp_path):
+    """The dialog says what failed and where the database is, not "see the log"."""
+    broken = tmp_path / "data" / "history.sqlite3"
+    broken.parent.mkdir()
+    broken.write_bytes(b"this is not an SQLite database, it is a text file" * 40)
+    store, message = launch.open_history(str(broken))
+    assert store is None
+    assert "not a usable history database" in message and f"Database: {broken}" in message
+    assert "--history PATH" in message and "see the log" not in message
+    good, message = launch.open_history(str(tmp_path / "new" / "history.sqlite3"))
+    assert good is not None and message == ""
