@@ -79,6 +79,36 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def available_devices() -> list[str]:
+    """The torch devices this machine can train on: cpu, each cuda:K, mps where present."""
+    found = ["cpu"] + [f"cuda:{k}" for k in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    return found + (["mps"] if mps is not None and mps.is_available() else [])
+
+
+def check_device(name: str | None, option: str = "device") -> torch.device:
+    """The torch device ``name`` names (None: default_device()), checked before any work:
+    ValueError naming ``option``, the value and the devices available when ``name`` is not a
+    torch device string or that device is not on this machine (torch would say so only when
+    the first tensor moves, after the features have loaded)."""
+    if name is None:
+        return default_device()
+    available = ", ".join(available_devices())
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"{option} {name}: not a torch device ({exc}); available here: "
+                         f"{available}") from None
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError, ValueError) as exc:  # not compiled in, no such index
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = reason if len(reason) <= 120 else reason[:119] + "…"
+        raise ValueError(f"{option} {name}: not available on this machine ({reason}); "
+                         f"available here: {available}") from None
+    return device
+
+
 def class_weights(utterances: Sequence[Utterance], labels: Sequence[str]) -> torch.Tensor:
     """(C,) inverse class frequency, n / (C * n_c); 0 for a class with no utterance."""
     counts = torch.tensor([sum(u.label == name for u in utterances) for name in labels],

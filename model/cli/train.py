@@ -358,11 +358,13 @@ def run(args: argparse.Namespace) -> int:
     from model.corpora import audio_warnings, load_corpus, parse_classes, parse_label_map
     from model.corpora.checks import log_warnings
     from model.experiment import run_cross_validation
+    from model.trainer import check_device
 
     progress = JsonLines() if args.progress_json else Bars()
     cancel = threading.Event()
     previous = _install_signals(cancel)
     try:
+        check_device(args.device, "--device")  # before anything loads
         _apply_run_sections(args)
         frontend_cfg, model_cfg, train_cfg = build_configs(args)
         corpus = load_corpus(args.corpus, parse_label_map(args.map),

@@ -172,6 +172,24 @@ def test_errors_exit_2_with_a_message(tmp_path, capsys):
     assert "unknown keys ['epoch']" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("device, problem", [("tpu:3", "not a torch device"),
+                                             ("cuda:99", "not available on this machine")])
+def test_a_bad_device_is_refused_before_the_corpus_loads(tmp_path, capsys, monkeypatch,
+                                                         device, problem):
+    import model.corpora
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the corpus was loaded before the device was checked")
+
+    monkeypatch.setattr(model.corpora, "load_corpus", no_loading)
+    code = main(["train", "--corpus", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--device", device])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: --device {device}: {problem}")
+    assert "available here: cpu" in err
+    assert not (tmp_path / "o").exists()
+
+
 def _parse(*argv):
     return build_parser().parse_args(["train", "--corpus", "c", "--out", "o", *argv])
 
