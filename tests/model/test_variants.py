@@ -97,7 +97,7 @@ def test_experiment_draws_babble_from_training_side_speakers_only(corpus, monkey
     members = [make_folds(corpus.utterances, kind=corpus.kind, folds=0, val_speakers=1,
                           seed=m)[1][0] for m in range(3)]
     run = SimpleNamespace(train_cfg=cfg, frontend=object(), corpus=corpus, cache_dir=None,
-                          feature_bar=False, cancel=None)
+                          feature_bar=False, cancel=None, progress=None)
     experiment._variants(run, members)
     held = {s for f in members for s in (*f.val_speakers, *f.test_speakers)}
     assert {u.speaker for u in seen["pool"]}.isdisjoint(held)
