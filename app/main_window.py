@@ -25,7 +25,7 @@ from app.inference_thread import InferenceThread
 from app.inference_worker import InferenceWorker
 from app.listening import Listening
 from app.live_panel import LivePanel
-from app.menus import build_menus
+from app.menus import AUDIO_FILTER, MODEL_FILTER, build_menus
 from app.model_origin import (ORIGIN_BOX, ORIGIN_CLI, ORIGIN_OPENED, ORIGIN_REMEMBERED,
                               ORIGIN_RUN_FOLDER, ORIGIN_SHIPPED, ORIGIN_WIZARD)
 from app.torch_threads import inference_threads, use_threads
@@ -36,9 +36,6 @@ from app.wizard_link import show_wizard, training_holds_close
 from model.checkpoint import CheckpointError, resolve_model_path
 
 log = logging.getLogger(__name__)
-
-AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.opus *.mp3 *.aiff *.aif);;All files (*)"
-MODEL_FILTER = "Models (*.safetensors *.json *.onnx);;All files (*)"
 
 
 class MainWindow(QMainWindow):

@@ -5,6 +5,14 @@ from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import QAction
 
 from app.theme import icon
+from model.audio import UNSUPPORTED_SUFFIXES
+
+# The File menu's dialogs. Formats that cannot be decoded are listed too: hidden, they would
+# drop out of a selection of several files without a word; chosen, the Files tab says why each
+# one is refused.
+AUDIO_FILTER = (f"Audio files (*.wav *.flac *.ogg *.opus *.mp3 *.aiff *.aif "
+                f"{' '.join('*' + s for s in UNSUPPORTED_SUFFIXES)});;All files (*)")
+MODEL_FILTER = "Models (*.safetensors *.json *.onnx);;All files (*)"
 
 
 def _action(window, text: str, slot, shortcut: str | None = None, icon_name: str | None = None,

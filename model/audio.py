@@ -122,7 +122,7 @@ def _decode_errors(path: Path):
         yield
     except sf.LibsndfileError as exc:
         container = _container_by_magic(path)
-        if container in _UNSUPPORTED or path.suffix.lower() in _UNSUPPORTED_SUFFIXES:
+        if container in _UNSUPPORTED or path.suffix.lower() in UNSUPPORTED_SUFFIXES:
             name = container or path.suffix.lstrip(".").upper()
             raise AudioError(path, f"{name} is not supported; convert it to WAV or FLAC, "
                                    f"e.g. `ffmpeg -i IN OUT.wav`") from exc
@@ -153,7 +153,9 @@ _MAGIC = {b"RIFF": "WAV", b"RF64": "WAV", b"fLaC": "FLAC", b"OggS": "Ogg", b"ID3
 
 
 _UNSUPPORTED = {"m4a/AAC (MP4)", "WMA/ASF"}   # containers libsndfile never decodes
-_UNSUPPORTED_SUFFIXES = {".m4a", ".aac", ".mp4", ".wma", ".m4b", ".3gp"}
+# names of files in formats libsndfile never decodes, whatever their bytes say (the app's Open
+# dialog lists them too, so that the Files tab explains each one chosen)
+UNSUPPORTED_SUFFIXES = (".m4a", ".aac", ".mp4", ".wma", ".m4b", ".3gp")
 
 
 def _container_by_magic(path: Path) -> str | None:

@@ -323,6 +323,32 @@ def test_open_dialogs_start_in_the_folder_last_used(qtbot, make_window, speech_p
     assert started_in == ["", str(speech_path.parent), "", str(checkpoint_path.parent)]
 
 
+def test_an_m4a_among_several_opened_files_is_listed_with_the_reason(
+        qtbot, make_window, speech_path, tmp_path, monkeypatch):
+    """The Open dialog's audio filter shows .m4a files (hidden, one would drop out of a
+    selection of several without a word); the Files tab then says why it is refused."""
+    from app import main_window as mw
+
+    window = make_window()
+    m4a = tmp_path / "voice memo.m4a"
+    m4a.write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(2000))
+    shown = {}
+
+    def fake_open_files(parent, title, folder, filter_):
+        shown["filter"] = filter_
+        return [str(speech_path), str(m4a)], filter_
+
+    monkeypatch.setattr(mw.QFileDialog, "getOpenFileNames", fake_open_files)
+    window.open_audio_files()
+    audio_patterns = shown["filter"].split(";;")[0]
+    assert "*.m4a" in audio_patterns.split("(")[1].rstrip(")").split()
+    panel = window.file_panel
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 2, timeout=30_000)
+    row = [panel.table.item(r, 0).text() for r in range(2)].index("voice memo.m4a")
+    assert panel.table.item(row, 2).text() == "error"
+    assert "m4a/AAC (MP4) is not supported" in panel.table.item(row, 4).text()
+
+
 def test_adapt_to_the_files_speaker_is_remembered(qtbot, make_window, settings):
     window = make_window()
     assert not window.file_panel.adapt.isChecked()
