@@ -101,24 +101,20 @@ def attention_strip(app, folder: Path, out: Path, model: str | None) -> None:
     each frame's audio (each frame's step started where its audio starts)."""
     import dataclasses
 
-    from app.inference_worker import LiveResult
+    from app.inference_worker import InferenceWorker
     from app.live_panel import LivePanel
-    from model.inference import Predictor
 
     rng = np.random.default_rng(1)
     half = int(2.5 * SAMPLE_RATE)
     words = speech(folder, TEXTS[1], "window")[:half]
     wav = np.concatenate([0.003 * rng.standard_normal(half).astype(np.float32),
                           np.pad(words, (0, half - words.size))])
-    predictor = Predictor.load(model)
-    pred = predictor.predict(wav, vad=True)
-    result = LiveResult(
-        labels=list(predictor.labels), label=pred.label, probs=pred.probs,
-        raw_probs=pred.probs, speech=pred.speech, speech_ratio=pred.speech_ratio,
-        attention=pred.attention, attention_rate=pred.attention_rate, wav=wav, end=wav.size,
-        latency_s=pred.latency_s, age_s=pred.latency_s, stale_dropped=0,
-        attention_offset_s=pred.attention_offset_s, level=pred.level,
-        attention_centre_s=predictor.attention_centre_s)
+    worker = InferenceWorker(history=None)  # its live path, run here on the first window
+    results = []
+    worker.result.connect(results.append)
+    worker.load_model(model or "")
+    worker.submit(wav, wav.size)  # analysed at once: the worker lives in this thread here
+    result = results[0]
     panel = LivePanel()
     panel.resize(1100, 640)
     panel.show()
