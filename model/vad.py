@@ -7,15 +7,15 @@ every signal. The module-level functions share one detector per process, created
 first use; the lock makes them safe to call from several threads (calls are serialised; one
 3 s window takes a few tens of milliseconds on one CPU core).
 
-The threshold and minimum speech duration are chosen by measurement (``python
-bench/speech_gate.py``, silero-vad 6.2, the 960 clips of ravdess-dev and 12 noises made there):
-silero's own defaults (0.5, 250 ms) called 14 clips of real emotional speech "no speech" (1.5 %;
-all strong-intensity, 22 % of Actor 06's clips, mostly shouting); 0.25 and 100 ms call 7 of them
-so (0.7 %, Actor 06 12 %) and still no noise speech. Lower is worse: at 0.15 mains hum with
-harmonics counts as speech. Digital silence, white, pink and brown noise at -60 to -20 dBFS and
-a pure tone give no speech at any of these settings (tests/model/test_vad.py checks the
-noises). ``has_speech`` asks for at least 10 % of the signal or 0.5 s of speech, whichever is
-less, so a long recording with one short sentence still counts as speech.
+The detector hears the signal through :class:`GateInput`: high-passed (a DC offset or rumble
+is not speech) and at three levels, the most speech-like hearing counting, so that shouted,
+clipped and quiet speech are all found. The threshold (0.25) and minimum speech duration
+(100 ms) are chosen by measurement (``python -m bench.speech_gate``: real emotional speech as
+recorded, loud, quiet and offset, against noises quiet to loud, hum and an offset; the tables
+are in bench/results/speech-gate-2026-12-07/README.md): the setting misses the fewest clips
+while no noise counts as speech, with a margin (at 0.15 loud mains hum gets in).
+``has_speech`` asks for at least 10 % of the signal or 0.5 s of speech, whichever is less, so
+a long recording with one short sentence still counts as speech.
 
 A live stream is not re-run window by window: model/vad_stream.py feeds it through silero's
 sequence graph in 512-sample (32 ms) chunks, carrying the recurrent state between calls, and
@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from model import highpass
 from model.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,41 @@ MIN_SPEECH_MS = 100        # shorter speech segments are discarded (measured: mo
 MIN_RATIO = 0.1            # has_speech: fraction of the signal that must be speech ...
 MIN_SPEECH_SECONDS = 0.5   # ... or this much speech in total, whichever is less
 CHUNK_SAMPLES = 512        # silero's frame at 16 kHz: one probability per 32 ms
+# silero hears each chunk at these levels, and the most speech-like hearing counts
+GATE_LEVELS_DB = (0.0, -15.0, -30.0)
 
 
 _silero_module = None
+
+
+class GateInput:
+    """What the speech detector hears of a stream: the input high-pass (model.highpass: a DC
+    offset or rumble is not speech), then the audio at each of GATE_LEVELS_DB. silero runs on
+    each level with its own state, and a chunk's speech probability is the highest of them
+    (``loudest``). One stream, one thread.
+
+    silero hears level: shouted speech (peaks near full scale) can score as non-speech while
+    the same clip 15-30 dB down scores as speech, and speech at -50 dBFS is still found. One
+    fixed gain for everything cannot suit both, and a gain that follows the level squashes the
+    onsets silero listens to; hearing a few fixed levels keeps each one linear and makes the
+    decision hold from quiet to clipped speech (bench/speech_gate.py measures both errors).
+    """
+
+    gains = tuple(10.0 ** (db / 20.0) for db in GATE_LEVELS_DB)
+
+    def __init__(self) -> None:
+        self._highpass = highpass.stream()
+
+    def filter(self, samples: np.ndarray) -> np.ndarray:
+        """The next samples (n,) through the high-pass: (n,) float32."""
+        return self._highpass(samples).astype(np.float32)
+
+    @classmethod
+    def loudest(cls, run, chunks: np.ndarray) -> np.ndarray:
+        """Probabilities (K,) of filtered chunks (K, L): the highest over the levels of
+        ``run(level index, chunks at that level)``."""
+        return np.max([run(i, (chunks * np.float32(g)).astype(np.float32))
+                       for i, g in enumerate(cls.gains)], axis=0)
 
 
 def _silero():
@@ -85,19 +118,26 @@ class VoiceActivityDetector:
         return self._model
 
     def speech_spans(self, wav: np.ndarray) -> list[tuple[int, int]]:
-        """Speech segments of ``wav`` ((N,) float32, 16 kHz) as (start, end) sample indices."""
+        """Speech segments of ``wav`` ((N,) float32, 16 kHz) as (start, end) sample indices:
+        silero's own chunk-by-chunk call on what GateInput hears, segmented as
+        get_speech_timestamps segments (``spans_from_probs``)."""
         wav = np.asarray(wav, dtype=np.float32).reshape(-1)
         if wav.size == 0 or not np.isfinite(wav).all():
             return []
-        audio = torch.from_numpy(np.ascontiguousarray(wav))
+        filtered = GateInput().filter(wav)
+        chunks = np.pad(filtered, (0, -filtered.size % CHUNK_SAMPLES)).reshape(-1, CHUNK_SAMPLES)
         with self._lock, torch.inference_mode():
             model = self._load()
+
+            def run(_level: int, scaled: np.ndarray) -> np.ndarray:
+                model.reset_states()
+                return np.array([float(model(torch.from_numpy(c).unsqueeze(0), SAMPLE_RATE))
+                                 for c in scaled], dtype=np.float32)
+
+            probs = GateInput.loudest(run, chunks)
             model.reset_states()
-            stamps = _silero().get_speech_timestamps(
-                audio, model, threshold=self.threshold, sampling_rate=SAMPLE_RATE,
-                min_speech_duration_ms=self.min_speech_ms)
-            model.reset_states()
-        return [(int(s["start"]), min(int(s["end"]), wav.size)) for s in stamps]
+        return spans_from_probs(probs, wav.size, threshold=self.threshold,
+                                min_speech_ms=self.min_speech_ms)
 
 
 _default: VoiceActivityDetector | None = None

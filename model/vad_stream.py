@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from model.constants import SAMPLE_RATE
-from model.vad import CHUNK_SAMPLES, load_model, spans_from_probs
+from model.vad import CHUNK_SAMPLES, GateInput, load_model, spans_from_probs
 
 log = logging.getLogger(__name__)
 
@@ -123,14 +123,15 @@ class SpeechProbStream:
 
     def __init__(self, *, exact: bool = False) -> None:
         self._exact = exact
-        self._model: _Sequence | _Silero | None = None
+        self._models: list[_Sequence] | list[_Silero] | None = None  # one per gate level
         self._tail = np.zeros(0, dtype=np.float32)  # < CHUNK_SAMPLES samples awaiting a chunk
         self.n_samples = 0                          # samples fed since the last reset
+        self._input = GateInput()                   # the high-pass over the stream
 
     @property
     def batched(self) -> bool:
         """Whether this stream runs silero's sequence graph (loads it if needed)."""
-        return isinstance(self._load(), _Sequence)
+        return isinstance(self._load()[0], _Sequence)
 
     @property
     def pending(self) -> int:
@@ -139,27 +140,34 @@ class SpeechProbStream:
 
     def reset(self) -> None:
         """Start a new stream: forget the recurrent state and the unfinished chunk."""
-        if self._model is not None:
-            self._model.reset()
+        for model in self._models or ():
+            model.reset()
         self._tail = np.zeros(0, dtype=np.float32)
         self.n_samples = 0
+        self._input = GateInput()
 
     def feed(self, samples: np.ndarray) -> np.ndarray:
         """Speech probabilities (K,) float32 of the chunks that ``samples`` ((N,) float32,
-        16 kHz, following the previous call's) complete. NaN/inf samples are fed as 0 so that
-        they cannot poison the recurrent state."""
+        16 kHz, following the previous call's) complete, heard through model.vad.GateInput.
+        NaN/inf samples are fed as 0 so that they cannot poison the recurrent state."""
         samples = np.nan_to_num(np.asarray(samples, dtype=np.float32).reshape(-1),
                                 nan=0.0, posinf=0.0, neginf=0.0)
         self.n_samples += samples.size
-        audio = np.concatenate([self._tail, samples])
+        if samples.size == 0:
+            return np.zeros(0, dtype=np.float32)
+        audio = np.concatenate([self._tail, self._input.filter(samples)])
         whole = audio.size - audio.size % CHUNK_SAMPLES
         self._tail = audio[whole:].copy()
         if whole == 0:
             return np.zeros(0, dtype=np.float32)
         chunks = audio[:whole].reshape(-1, CHUNK_SAMPLES)
-        model = self._load()
-        return np.concatenate([model(chunks[i:i + BATCH_CHUNKS])
+        return np.concatenate([self._probs(chunks[i:i + BATCH_CHUNKS])
                                for i in range(0, len(chunks), BATCH_CHUNKS)])
+
+    def _probs(self, chunks: np.ndarray) -> np.ndarray:
+        """Probabilities (K,) of filtered chunks (K, 512): each level through its own model."""
+        models = self._load()
+        return GateInput.loudest(lambda i, scaled: models[i](scaled), chunks)
 
     def flush(self) -> np.ndarray:
         """The probability (1,) of the unfinished chunk zero-padded, or (0,) when none is
@@ -168,7 +176,7 @@ class SpeechProbStream:
             return np.zeros(0, dtype=np.float32)
         padded = np.pad(self._tail, (0, CHUNK_SAMPLES - self._tail.size))
         self._tail = np.zeros(0, dtype=np.float32)
-        return self._load()(padded.reshape(1, CHUNK_SAMPLES))
+        return self._probs(padded.reshape(1, CHUNK_SAMPLES))
 
     def run(self, wav: np.ndarray) -> np.ndarray:
         """Probabilities (ceil(N / CHUNK_SAMPLES),) of a whole signal wav (N,) from a fresh
@@ -176,11 +184,12 @@ class SpeechProbStream:
         self.reset()
         return np.concatenate([self.feed(wav), self.flush()])
 
-    def _load(self) -> _Sequence | _Silero:
-        if self._model is None:
+    def _load(self) -> list[_Sequence] | list[_Silero]:
+        if self._models is None:
             session = None if self._exact else _shared_session()
-            self._model = _Sequence(session) if session is not None else _Silero()
-        return self._model
+            self._models = [_Sequence(session) if session is not None else _Silero()
+                            for _ in GateInput.gains]
+        return self._models
 
 
 def speech_spans(wav: np.ndarray, *, exact: bool = False) -> list[tuple[int, int]]:

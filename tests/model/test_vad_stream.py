@@ -47,12 +47,20 @@ def signal(spoken) -> np.ndarray:
 
 
 def _silero_loop_probs(wav: np.ndarray) -> np.ndarray:
-    """silero's own get_speech_timestamps loop: the stateful model, one padded chunk a call."""
+    """silero's own get_speech_timestamps loop over what the gate hears of ``wav``
+    (vad.GateInput: high-passed, at each level, the highest probability kept): the stateful
+    model, one padded chunk a call."""
     model = load_model()
-    chunks = np.pad(wav, (0, -wav.size % CHUNK_SAMPLES)).reshape(-1, CHUNK_SAMPLES)
-    with torch.inference_mode():
-        return np.array([model(torch.from_numpy(c).unsqueeze(0), SAMPLE_RATE).item()
-                         for c in chunks], dtype=np.float32)
+    filtered = vad_mod.GateInput().filter(wav)
+    chunks = np.pad(filtered, (0, -filtered.size % CHUNK_SAMPLES)).reshape(-1, CHUNK_SAMPLES)
+
+    def run(_level, scaled):
+        model.reset_states()
+        with torch.inference_mode():
+            return np.array([model(torch.from_numpy(c).unsqueeze(0), SAMPLE_RATE).item()
+                             for c in scaled], dtype=np.float32)
+
+    return vad_mod.GateInput.loudest(run, chunks)
 
 
 def _feed_in_hops(stream: SpeechProbStream, wav: np.ndarray, hop: int = 8000) -> np.ndarray:
