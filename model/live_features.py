@@ -27,7 +27,8 @@ filtering only its new samples; a window therefore differs from the full path's 
 the window alone, from its first sample's steady state) only in its first ~0.25 s, and only
 below the cut-off, where the filter's start state matters.
 
-Loudness: the window's Level is measured as the full path measures it, and new embeddings are
+Loudness: the window's Level is measured as the full path measures it (on the window as the
+stream's high-pass left it: within ~1e-6 dB of the full path), and new embeddings are
 computed at its gain; the GE2E run always uses it. Embeddings already held keep the gain of the
 hop that computed them unless it is more than ``regain_db`` from the window's: those are
 computed again.
