@@ -80,7 +80,7 @@ def predict_file(predictor: Predictor, path: str | Path, *, window_s: float = WI
         windows = timeline(predictor, ((s, e, wav[s:e]) for s, e in spans_of), spans, on_window)
         overall = _overall_of_whole(predictor, wav, windows, spans_of, spans)
     else:  # the overall result is the windows' average: stream them
-        loudness = LoudnessStream()
+        loudness = LoudnessStream(getattr(predictor.frontend, "highpass_hz", 0.0))
         windows = timeline(predictor, slice_windows(
             file_stream.blocks(path, n_samples, loudness), spans_of), spans, on_window)
         overall = dataclasses.replace(

@@ -5,7 +5,9 @@ whole signal in memory.
 for the concatenated blocks (model.bs1770: the K-weighting carried across blocks, pyloudnorm's
 block bounds and gating), for a signal of at least one 400 ms gating block. It holds one gating
 block of filtered samples, the filter's last 3071 inputs and one energy per 100 ms step
-(8 bytes).
+(8 bytes). A model with an input high-pass (model.highpass) measures its loudness after it,
+as model.features.NormalisedFrontend does: ``highpass_hz`` runs the same filter over the
+stream (the peak stays the input's own).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import math
 
 import numpy as np
 
+from model import highpass
 from model.bs1770 import BLOCK_SECONDS, GatedLoudness
 from model.loudness import SPEECH_GATE_LUFS, Level, LoudnessNormaliser, peak_dbfs
 
@@ -22,9 +25,10 @@ MIN_SECONDS = BLOCK_SECONDS  # shorter signals: use model.loudness on the whole 
 class LoudnessStream:
     """Integrated loudness and peak of one signal fed in blocks (one thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, highpass_hz: float = 0.0) -> None:
         self._gated = GatedLoudness(BLOCK_SECONDS)
         self._peak = 0.0  # largest |sample| fed
+        self._highpass = highpass.stream(highpass_hz) if highpass_hz else None
 
     @property
     def n_samples(self) -> int:
@@ -37,6 +41,8 @@ class LoudnessStream:
         if samples.size == 0:
             return
         self._peak = max(self._peak, float(np.max(np.abs(samples))))
+        if self._highpass is not None:
+            samples = self._highpass(samples).astype(np.float32)
         self._gated.feed(samples)
 
     def loudness(self) -> float:

@@ -107,7 +107,11 @@ def assert_same_timeline(new, reference) -> None:
         assert p.label == (LABELS[int(np.argmax(p.probs))] if p.speech else None)
     np.testing.assert_allclose(new.overall.probs, overall.probs, atol=1e-5)
     assert new.overall.speech_ratio == overall.speech_ratio
-    assert new.overall.level == overall.level and new.overall.attention.size == 0
+    # the stream's high-pass runs block by block: the same filter, FFTs of other sizes
+    assert new.overall.level.peak_dbfs == overall.level.peak_dbfs
+    assert new.overall.level.loudness_lufs == pytest.approx(overall.level.loudness_lufs, abs=1e-9)
+    assert new.overall.level.gain_db == pytest.approx(overall.level.gain_db, abs=1e-9)
+    assert new.overall.attention.size == 0
 
 
 def test_streamed_batched_timeline_equals_the_per_window_path(tiny, recording):
