@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from model.cli import COMMANDS
+from ser_studio.model.cli.main import COMMANDS
 
 
 def main(argv: list[str]) -> int:
     """Dispatch to the command line when the first argument names a command, else the GUI."""
     if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help")):
-        from model.cli import main as cli_main
+        from ser_studio.model.cli.main import main as cli_main
 
         return cli_main(argv)
-    from app.launch import main as gui_main
+    from ser_studio.app.launch import main as gui_main
 
     return gui_main(argv)
 

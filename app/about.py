@@ -13,8 +13,8 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QBrush, QColor, QTextFrameFormat, QTextTable
 from PyQt5.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout
 
-from app.theme import icon
-from model.package_files import assets_dir
+from ser_studio.app.theme import icon
+from ser_studio.model.package_files import assets_dir
 
 log = logging.getLogger(__name__)
 

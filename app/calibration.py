@@ -19,9 +19,9 @@ from pathlib import Path
 from PyQt5.QtCore import QObject, pyqtSignal
 from PyQt5.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QPushButton
 
-from app.calibration_dialog import CalibrationDialog
-from app.profiles import ActiveProfile, default_profiles_dir
-from model.speaker_profile import expects_calibration
+from ser_studio.app.calibration_dialog import CalibrationDialog
+from ser_studio.app.profiles import ActiveProfile, default_profiles_dir
+from ser_studio.model.adaptation.profile import expects_calibration
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class ProfileBadge(QFrame):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("profileBadge")
-        self.expects = False  # the model was trained per speaker (model.speaker_norms)
+        self.expects = False  # the model was trained per speaker (model.training.speaker_norms)
         self.text = QLabel(NOT_CALIBRATED)
         self.text.setObjectName("caption")
         self.calibrate = QPushButton("Calibrate to my voice…")

@@ -17,10 +17,10 @@ from PyQt5.QtCore import QObject, Qt, QTimer, pyqtSignal
 from PyQt5.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QProgressBar, QPushButton,
                              QVBoxLayout)
 
-from app.level_meter import LevelMeter
-from app.live_vad import LiveVad
-from app.recorder import MAX_WINDOW_SECONDS, Recorder
-from model.constants import SAMPLE_RATE
+from ser_studio.app.level_meter import LevelMeter
+from ser_studio.app.live_vad import LiveVad
+from ser_studio.app.recorder import MAX_WINDOW_SECONDS, Recorder
+from ser_studio.model.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

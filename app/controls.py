@@ -15,9 +15,9 @@ from PyQt5.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QFrame, QHBoxLayout, QLabel,
                              QPushButton, QSpinBox, QToolButton)
 
-from app.devices import InputDevice, list_input_devices, rescan
-from app.theme import icon
-from model.constants import LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS
+from ser_studio.app.devices import InputDevice, list_input_devices, rescan
+from ser_studio.app.theme import icon
+from ser_studio.model.constants import LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS
 
 log = logging.getLogger(__name__)
 

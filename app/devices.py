@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from model.constants import SAMPLE_RATE
+from ser_studio.model.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

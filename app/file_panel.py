@@ -15,8 +15,9 @@ from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QHeaderView, QLabel, 
                              QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QHBoxLayout,
                              QWidget)
 
-from app.file_queue import FileQueueView
-from app.theme import MUTED, emotion_colour, icon, percent_axis, style_bar_plot, style_plot
+from ser_studio.app.file_queue import FileQueueView
+from ser_studio.app.theme import (MUTED, emotion_colour, icon, percent_axis, style_bar_plot,
+                                  style_plot)
 
 COLUMNS = ("File", "Length", "Emotion", "Confidence", "Details")
 

@@ -13,7 +13,7 @@ next progress call (between windows), or, with a predict_file without progress, 
 discarded. History rows (one per analysed file) are written here, off the GUI thread.
 
 Adapting to a file's speaker (``adapt_speaker``, the Files tab's checkbox, read when a job
-starts): the file is decoded, its speaker profile (model/speaker_profile.py) is built from it in
+starts): the file is decoded, its speaker profile (model/adaptation/profile.py) is built from it in
 PROFILE_PIECE_S pieces, the file is scored with it, and the training statistics are used again
 afterwards. A file without enough speech for a profile is scored without one.
 
@@ -29,10 +29,10 @@ from typing import Any, Callable
 
 from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
-from app.inference_thread import end_thread
-from app.model_info import model_info
-from app.torch_threads import inference_threads, load_predictor, use_threads
-from model.constants import SAMPLE_RATE
+from ser_studio.app.inference_thread import end_thread
+from ser_studio.app.model_info import model_info
+from ser_studio.app.torch_threads import inference_threads, load_predictor, use_threads
+from ser_studio.model.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ def _default_loader(path: str | None):
 
 
 def accepts_progress(predict_file: Callable) -> bool:
-    """Whether ``predict_file`` takes a ``progress`` keyword (newer model.inference does)."""
+    """Whether ``predict_file`` takes a ``progress`` keyword (newer model.inference.predictor
+    does)."""
     try:
         params = inspect.signature(predict_file).parameters
     except (TypeError, ValueError):
@@ -167,8 +168,8 @@ class FileWorker(QObject):
 
     def _predict_adapted(self, job: int, path: str):
         """Score ``path`` standardised with its own speaker's profile, then reset."""
-        from model.audio import load_audio
-        from model.speaker_profile import ProfileError, make_profile
+        from ser_studio.model.adaptation.profile import ProfileError, make_profile
+        from ser_studio.model.audio.io import load_audio
 
         wav = load_audio(path)
         step = int(PROFILE_PIECE_S * SAMPLE_RATE)

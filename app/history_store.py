@@ -23,7 +23,7 @@ import numpy as np
 import platformdirs
 import soundfile as sf
 
-from model.constants import SAMPLE_RATE
+from ser_studio.model.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

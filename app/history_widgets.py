@@ -9,8 +9,8 @@ import pyqtgraph as pg
 from PyQt5.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PyQt5.QtGui import QColor
 
-from app.history_store import HistoryRow
-from app.theme import emotion_colour
+from ser_studio.app.history_store import HistoryRow
+from ser_studio.app.theme import emotion_colour
 
 NO_SPEECH_TEXT = "(no speech)"
 

@@ -11,7 +11,7 @@ import logging
 
 from PyQt5.QtCore import QObject, QThread, pyqtSignal
 
-from app.inference_worker import InferenceWorker
+from ser_studio.app.inference_worker import InferenceWorker
 
 log = logging.getLogger(__name__)
 

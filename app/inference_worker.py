@@ -18,7 +18,7 @@ through silero-vad in streaming form, and the window's speech verdict and the ho
 share are read from the stored frame probabilities; the Predictor then runs without its own VAD
 (``window_features`` then ``prediction_of``) and only on windows that hold speech.
 
-Live features are shared between hops the same way (model.live_features): the worker holds one
+Live features are shared between hops the same way (model.features.live): the worker holds one
 feature cache per stream (``Predictor.live_stream``), which computes each frame once and hands
 a window its frames with the work of earlier hops reused. It starts afresh when listening stops
 or restarts (``end_segment``: a new device or new settings), when another model is loaded, and
@@ -49,14 +49,14 @@ from typing import Any, Callable
 import numpy as np
 from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 
-from app.history_store import MICROPHONE
-from app.live_vad import LiveVad
-from app.model_info import model_info
-from app.profiles import Adapting, apply_saved, calibrate, forget
-from app.segments import SegmentTracker
-from app.torch_threads import inference_threads, load_predictor, use_threads
-from model.constants import SAMPLE_RATE
-from model.vad import is_speech
+from ser_studio.app.history_store import MICROPHONE
+from ser_studio.app.live_vad import LiveVad
+from ser_studio.app.model_info import model_info
+from ser_studio.app.profiles import Adapting, apply_saved, calibrate, forget
+from ser_studio.app.segments import SegmentTracker
+from ser_studio.app.torch_threads import inference_threads, load_predictor, use_threads
+from ser_studio.model.audio.vad import is_speech
+from ser_studio.model.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class LiveResult:
     probs: (n_classes,) smoothed over recent speech windows; raw_probs: this window's only.
     attention: (T',) frame weights at attention_rate frames/s, starting attention_offset_s
         into the window; frame j is computed from audio centred attention_centre_s + j /
-        attention_rate after that (model.inference.attention_centre_s).
+        attention_rate after that (model.inference.predictor.attention_centre_s).
     latency_s: model time for this window (VAD included); age_s: capture to result.
     """
 
@@ -90,7 +90,7 @@ class LiveResult:
     stale_dropped: int
     model_loaded: bool = True
     attention_offset_s: float = 0.0
-    level: object = None  # model.loudness.Level of the window (None without a model)
+    level: object = None  # model.audio.loudness.Level of the window (None without a model)
     attention_centre_s: float = 0.0
 
     @property
@@ -107,7 +107,7 @@ def _default_loader(path: str | None):
 
 def _no_speech(predictor, wav: np.ndarray, ratio: float, started: float):
     """The Prediction of a live window without speech (as Predictor.predict gives it)."""
-    from model.prediction import Prediction
+    from ser_studio.model.inference.prediction import Prediction
 
     return Prediction(label=None, probs=np.zeros(len(predictor.labels), dtype=np.float32),
                       attention=np.zeros(0, dtype=np.float32),
@@ -139,7 +139,7 @@ class InferenceWorker(QObject):
         self.threads = int(threads) if threads else inference_threads()
         self._loader = loader
         self._vad = LiveVad()
-        self._features = None  # the live stream's feature cache (model.live_features)
+        self._features = None  # the live stream's feature cache (model.features.live)
         self._adapt_to: tuple[str, str] | None = None  # (profiles folder, device) when adapting
         self._adapting: Adapting | None = None
         self._lock = threading.Lock()

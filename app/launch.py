@@ -106,7 +106,7 @@ class ExceptionHook(QObject):
 def open_history(path: str | None):
     """(the HistoryStore at ``path`` (default location when None), "") or, when it cannot be
     opened, (None, the message a user sees: what failed, where the database is, what to do)."""
-    from app.history_store import HistoryError, HistoryStore, default_history_path
+    from ser_studio.app.history_store import HistoryError, HistoryStore, default_history_path
 
     target = Path(path) if path else default_history_path()
     try:
@@ -158,14 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName(APP_NAME)
     hook = ExceptionHook(log_path)
     hook.install()
-    from app.main_window import MainWindow
-    from app.theme import apply_theme
+    from ser_studio.app.main_window import MainWindow
+    from ser_studio.app.theme import apply_theme
 
     apply_theme(app)
     history, history_problem = open_history(args.history)
     factory = None
     if args.replay:
-        from app.replay import replay_factory
+        from ser_studio.app.replay import replay_factory
 
         factory = replay_factory(args.replay, loop=True)
     window = MainWindow(model_path=args.model, history=history, device=args.device,
@@ -180,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
 def _exit(code: int) -> int:
     """Return the exit code, or end the process at once when a worker thread is still busy
     (destroying a running QThread would crash at interpreter exit)."""
-    from app.inference_thread import threads_still_running
-    from app.listening import recorders_still_running
+    from ser_studio.app.inference_thread import threads_still_running
+    from ser_studio.app.listening import recorders_still_running
 
     busy = threads_still_running() + recorders_still_running()
     if busy:

@@ -16,10 +16,11 @@ from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget)
 
-from app.level_meter import LevelMeter
-from app.theme import ACCENT, MUTED, emotion_colour, percent_axis, style_bar_plot, style_plot
-from model.constants import LIVE_BUFFER_SECONDS, SAMPLE_RATE
-from model.loudness import level_warning
+from ser_studio.app.level_meter import LevelMeter
+from ser_studio.app.theme import (ACCENT, MUTED, emotion_colour, percent_axis, style_bar_plot,
+                                  style_plot)
+from ser_studio.model.audio.loudness import level_warning
+from ser_studio.model.constants import LIVE_BUFFER_SECONDS, SAMPLE_RATE
 
 DISPLAY_FPS = 25
 TIMELINE_S = 60.0

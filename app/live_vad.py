@@ -2,12 +2,12 @@
 
 The inference worker feeds each hop's new samples (``LiveVad.feed``). silero runs over them in
 32 ms chunks with its recurrent state carried over from the previous hop
-(model.vad_stream.SpeechProbStream), and the chunk probabilities go into a RingBuffer, a small numpy
-ring kept beside the audio. A window's speech ratio and a hop's share of speech are then read
-from the stored probabilities (``LiveVad.ratio``), segmented as model.vad.speech_spans segments a
-whole signal (threshold 0.5, 250 ms minimum speech, 100 ms minimum silence, 30 ms padding).
-Before this, silero ran again over the whole 5 s window at every 0.5 s hop, and once more over
-the hop.
+(model.audio.vad_stream.SpeechProbStream), and the chunk probabilities go into a RingBuffer, a
+small numpy ring kept beside the audio. A window's speech ratio and a hop's share of speech are
+then read from the stored probabilities (``LiveVad.ratio``), segmented as
+model.audio.vad.speech_spans segments a whole signal (threshold 0.5, 250 ms minimum speech,
+100 ms minimum silence, 30 ms padding). Before this, silero ran again over the whole 5 s window
+at every 0.5 s hop, and once more over the hop.
 
 How this differs from running silero on a window alone (tests/app/test_live_vad.py checks that
 the ratio of each 5 s window stays within 0.1 and that no speech/no-speech decision changes on
@@ -24,10 +24,10 @@ import math
 
 import numpy as np
 
-from app.ringbuffer import RingBuffer
-from model.constants import SAMPLE_RATE
-from model.vad import CHUNK_SAMPLES, spans_from_probs, spans_ratio
-from model.vad_stream import SpeechProbStream
+from ser_studio.app.ringbuffer import RingBuffer
+from ser_studio.model.audio.vad import CHUNK_SAMPLES, spans_from_probs, spans_ratio
+from ser_studio.model.audio.vad_stream import SpeechProbStream
+from ser_studio.model.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

@@ -14,26 +14,26 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import (QFileDialog, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
                              QWidget)
 
-from app.about import AboutDialog
-from app.calibration import Calibration
-from app.controls import Controls
-from app.devices import DeviceError, resolve_device
-from app.file_panel import FilePanel
-from app.file_worker import FileThread, FileWorker
-from app.history_store import MICROPHONE
-from app.inference_thread import InferenceThread
-from app.inference_worker import InferenceWorker
-from app.listening import Listening
-from app.live_panel import LivePanel
-from app.menus import AUDIO_FILTER, MODEL_FILTER, build_menus
-from app.model_origin import (ORIGIN_BOX, ORIGIN_CLI, ORIGIN_OPENED, ORIGIN_REMEMBERED,
-                              ORIGIN_RUN_FOLDER, ORIGIN_SHIPPED, ORIGIN_WIZARD)
-from app.torch_threads import inference_threads, use_threads
-from app.settings import AppSettings
-from app.status_bar import add_status_fields, set_field, show_dropped
-from app.theme import icon
-from app.wizard_link import show_wizard, training_holds_close
-from model.checkpoint import CheckpointError, resolve_model_path
+from ser_studio.app.about import AboutDialog
+from ser_studio.app.calibration import Calibration
+from ser_studio.app.controls import Controls
+from ser_studio.app.devices import DeviceError, resolve_device
+from ser_studio.app.file_panel import FilePanel
+from ser_studio.app.file_worker import FileThread, FileWorker
+from ser_studio.app.history_store import MICROPHONE
+from ser_studio.app.inference_thread import InferenceThread
+from ser_studio.app.inference_worker import InferenceWorker
+from ser_studio.app.listening import Listening
+from ser_studio.app.live_panel import LivePanel
+from ser_studio.app.menus import AUDIO_FILTER, MODEL_FILTER, build_menus
+from ser_studio.app.model_origin import (ORIGIN_BOX, ORIGIN_CLI, ORIGIN_OPENED, ORIGIN_REMEMBERED,
+                                         ORIGIN_RUN_FOLDER, ORIGIN_SHIPPED, ORIGIN_WIZARD)
+from ser_studio.app.settings import AppSettings
+from ser_studio.app.status_bar import add_status_fields, set_field, show_dropped
+from ser_studio.app.theme import icon
+from ser_studio.app.torch_threads import inference_threads, use_threads
+from ser_studio.app.wizard_link import show_wizard, training_holds_close
+from ser_studio.model.networks.checkpoint import CheckpointError, resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.file_panel, icon("open"), "Files")
         self.history_panel = None
         if self.history is not None:
-            from app.history_panel import HistoryPanel
+            from ser_studio.app.history_panel import HistoryPanel
 
             self.history_panel = HistoryPanel(
                 self.history, retention_days=self.settings.audio_retention_days)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import QAction
 
-from app.theme import icon
-from model.audio import UNSUPPORTED_SUFFIXES
+from ser_studio.app.theme import icon
+from ser_studio.model.audio.io import UNSUPPORTED_SUFFIXES
 
 # The File menu's dialogs. Formats that cannot be decoded are listed too: hidden, they would
 # drop out of a selection of several files without a word; chosen, the Files tab says why each

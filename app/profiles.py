@@ -1,6 +1,6 @@
 """Saved speaker profiles of the live view: one per input device and model.
 
-A profile (model/speaker_profile.py) is a small JSON file under the user data folder
+A profile (model/adaptation/profile.py) is a small JSON file under the user data folder
 (platformdirs "ser-studio"/profiles), named from the input's name and the model's identity
 (Predictor.model_sha1: the weights' sha1, which an ONNX export of them shares), so each
 microphone keeps its own calibration for each model. A replayed file (``--replay``) is an input
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from model.live_adaptation import SlowAdaptation
-from model.speaker_profile import ProfileError, load_profile, make_profile
+from ser_studio.model.adaptation.live import SlowAdaptation
+from ser_studio.model.adaptation.profile import ProfileError, load_profile, make_profile
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def forget(predictor, folder: str | Path, device: str) -> None:
 
 
 class Adapting:
-    """The live profile of ``device`` kept adapting to the voice heard (model.live_adaptation),
+    """The live profile of ``device`` kept adapting to the voice heard (model.adaptation.live),
     starting from its saved calibration (if any) and saved again at every update."""
 
     def __init__(self, predictor, folder: str | Path, device: str):

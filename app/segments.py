@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.constants import SAMPLE_RATE
+from ser_studio.model.constants import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PyQt5.QtCore import QByteArray, QSettings
 
-from model.constants import LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS
+from ser_studio.model.constants import LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS
 
 ORGANISATION = "ser-studio"
 APPLICATION = "SER Studio"

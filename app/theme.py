@@ -6,7 +6,7 @@ import logging
 import pyqtgraph as pg
 from PyQt5.QtGui import QColor, QIcon
 
-from model.package_files import resources_dir
+from ser_studio.model.package_files import resources_dir
 
 log = logging.getLogger(__name__)
 

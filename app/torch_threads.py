@@ -55,7 +55,7 @@ def use_threads(threads: int) -> None:
 
 def load_predictor(path: str | None):
     """``Predictor.load(path)`` (None or "": the shipped model), one model at a time."""
-    from model.inference import Predictor
+    from ser_studio.model.inference.predictor import Predictor
 
     with _torch_lock:
         return Predictor.load(path or None)

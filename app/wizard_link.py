@@ -15,7 +15,7 @@ MAIN_PY = Path(__file__).resolve().parent.parent / "main.py"
 
 def show_wizard(window) -> None:
     """Open the training wizard for ``window`` (a MainWindow), or raise the one already open."""
-    from app.wizard import TrainingWizard
+    from ser_studio.app.wizard.wizard import TrainingWizard
 
     if window.wizard is not None and window.wizard.isVisible():
         window.wizard.raise_()

@@ -1,4 +1,7 @@
-"""Speech emotion recognition pipeline: audio, corpora, features, networks, training, inference.
+"""Speech emotion recognition pipeline, installed as ``ser_studio.model``; its stages in the
+order data flows: audio, corpora, augmentation, features, networks, training, evaluation,
+adaptation, inference, exported (with onnx, config and cli beside them). The README's
+Architecture section says what each holds.
 
 Nothing in this package imports Qt; the desktop app in ``app/`` and the command line drive the
 same code.

@@ -8,10 +8,10 @@ from pathlib import Path
 
 
 def assets_dir() -> Path:
-    """The ``assets`` package folder."""
-    return Path(str(files("assets")))
+    """The ``ser_studio.assets`` package folder (the repository's ``assets/``)."""
+    return Path(str(files("ser_studio.assets")))
 
 
 def resources_dir() -> Path:
-    """The ``resources`` package folder."""
-    return Path(str(files("resources")))
+    """The ``ser_studio.resources`` package folder (the repository's ``resources/``)."""
+    return Path(str(files("ser_studio.resources")))

@@ -19,7 +19,7 @@ os.environ.setdefault("SER_EXPORT_IN_PROCESS", "1")
 
 @pytest.fixture(autouse=True, scope="session")
 def _session_cache(tmp_path_factory):
-    """Feature caches and the graphs model.onnx_cache exports go to this session's folder,
+    """Feature caches and the graphs model.onnx.cache exports go to this session's folder,
     not the user's cache (unless SER_CACHE_DIR says where)."""
     if "SER_CACHE_DIR" not in os.environ:
         os.environ["SER_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
@@ -41,7 +41,7 @@ def synth_corpus(tmp_path_factory):
 
     Returns the corpus root (the folder holding Session1..Session5).
     """
-    from model.corpora.synth import SynthSpec, write_synthetic_iemocap
+    from ser_studio.model.corpora.synth import SynthSpec, write_synthetic_iemocap
 
     root = tmp_path_factory.mktemp("synth_iemocap")
     write_synthetic_iemocap(root, SynthSpec(per_speaker_per_emotion=4, seed=0))

@@ -1,5 +1,5 @@
 """Training wizard: choose a corpus and settings, run ``main.py train`` in a QProcess, show the
-results and hand the new model to the live view (``TrainingWizard.modelReady``)."""
-from app.wizard.wizard import TrainingWizard
-
-__all__ = ["TrainingWizard"]
+results and hand the new model to the live view (``wizard.TrainingWizard.modelReady``). The
+pages (``setup_page``, ``corpus_page``, ``train_page``, ``summary_page``, ``results``) are put
+together in ``wizard``.
+"""

@@ -8,8 +8,8 @@ from PyQt5.QtWidgets import (
     QFormLayout, QGridLayout, QGroupBox, QLabel, QToolButton, QVBoxLayout, QWidget,
 )
 
-from app.wizard.config_fields import DERIVED
-from app.wizard.field_editors import FieldEditor
+from ser_studio.app.wizard.config_fields import DERIVED
+from ser_studio.app.wizard.field_editors import FieldEditor
 
 GROUP_TITLES = {"frontend": "Frontend", "model": "Network", "train": "Training",
                 "train.augment": "Feature augmentation (train.augment)",

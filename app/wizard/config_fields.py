@@ -4,7 +4,7 @@ The wizard builds one editor per ``FieldSpec``: a field added to FrontendConfig,
 TrainConfig, AugmentConfig or ChannelConfig later appears without any change here. A field's
 kind comes from its declared type ("bool", "int", "float", "str", "tuple[float, float]"
 -> "range", a nested config -> its fields under "section.name."). A string field made with
-``model.config_checks.choice`` is a "choice" of the values its config accepts.
+``model.config.checks.choice`` is a "choice" of the values its config accepts.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from model.config import FrontendConfig, ModelConfig, TrainConfig
-from model.config_checks import field_choices
+from ser_studio.model.config.checks import field_choices
+from ser_studio.model.config.schema import FrontendConfig, ModelConfig, TrainConfig
 
 SECTIONS = {"frontend": FrontendConfig, "model": ModelConfig, "train": TrainConfig}
 # set by the run from the frontend, the corpus and each fold, whatever the config says

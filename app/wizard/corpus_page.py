@@ -10,7 +10,7 @@ from PyQt5.QtWidgets import (
     QWizardPage,
 )
 
-from app.background_task import TaskRunner
+from ser_studio.app.background_task import TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,10 @@ def read_corpus_summary(path: str, label_map: str, classes: tuple[str, ...]) -> 
     Every clip is read to find silent, too short or undecodable ones (their warnings join the
     reader's); a corpus with one class is refused (CorpusError), as training would refuse it.
     """
-    from model.corpora import audio_warnings, check_trainable, load_corpus, parse_label_map
-    from model.folds import choose_protocol
+    from ser_studio.model.corpora.checks import audio_warnings, check_trainable
+    from ser_studio.model.corpora.corpus import load_corpus
+    from ser_studio.model.corpora.labels import parse_label_map
+    from ser_studio.model.training.folds import choose_protocol
 
     mapping = parse_label_map(label_map) if label_map.strip() else None
     corpus = load_corpus(path, mapping, list(classes) or None)

@@ -12,7 +12,7 @@ from PyQt5.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSizePolicy, QSpinBox, QWidget,
 )
 
-from app.wizard.config_fields import FieldSpec
+from ser_studio.app.wizard.config_fields import FieldSpec
 
 LIMIT = 1_000_000  # spin box bounds; the configs hold the real limits
 EDITOR_WIDTH = 120

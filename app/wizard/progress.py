@@ -1,6 +1,6 @@
 """The state of one training run, built from its progress events (no Qt).
 
-The training page feeds every event (model.progress_events.ProgressEvent, parsed from the
+The training page feeds every event (model.training.progress.ProgressEvent, parsed from the
 trainer's JSON lines) to ``TrainingProgress.handle`` and draws from the state:
 per-epoch curves of the current fold (of the current member, for an ensemble trained member by
 member), one row per finished fold, the progress bar, and at the end the run folder and the
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from model.progress_events import ProgressEvent, time_left
+from ser_studio.model.training.progress import ProgressEvent, time_left
 
 
 def format_duration(seconds: float) -> str:

@@ -14,11 +14,11 @@ from PyQt5.QtWidgets import (
     QWizardPage,
 )
 
-from model.progress_events import ProgressEvent
-from model.speaker_profile import expects_calibration
+from ser_studio.model.adaptation.profile import expects_calibration
+from ser_studio.model.training.progress import ProgressEvent
 
-from app.background_task import TaskRunner
-from app.wizard.progress import TrainingProgress
+from ser_studio.app.background_task import TaskRunner
+from ser_studio.app.wizard.progress import TrainingProgress
 
 log = logging.getLogger(__name__)
 

@@ -1,17 +1,17 @@
 """What a wizard run will do, in words, from the corpus summary and the configs (no Qt).
 
 The summary page shows it before anything heavy starts. Everything here is counted from the
-corpus page's summary (model.corpora.Corpus.summary plus its "protocol") and the configs, with
-the same rules as model.folds, so the numbers are the ones the run will use. Time is not
-guessed: it depends on how many clips are already in the feature cache, on the machine and on
+corpus page's summary (model.corpora.corpus.Corpus.summary plus its "protocol") and the configs,
+with the same rules as model.training.folds, so the numbers are the ones the run will use. Time is
+not guessed: it depends on how many clips are already in the feature cache, on the machine and on
 early stopping, so the plan says where it is shown once the run has a rate to go by.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.config import FrontendConfig, ModelConfig, TrainConfig
-from model.folds import GROUPED, LOSO_SESSION, LOSO_SPEAKER
+from ser_studio.model.config.schema import FrontendConfig, ModelConfig, TrainConfig
+from ser_studio.model.training.folds import GROUPED, LOSO_SESSION, LOSO_SPEAKER
 
 TIME_NOTE = ("unknown until features are extracted: it depends on how many of these clips "
              "are already in the feature cache, on this computer and on early stopping. The "
@@ -31,8 +31,9 @@ class Folds:
 
 
 def plan_folds(summary: dict, train: TrainConfig, max_folds: int | None) -> Folds:
-    """The folds of ``summary``'s corpus under ``train.folds`` (model.folds.choose_protocol's
-    rules: sessions first, then 0 = one fold per speaker, else k groups of speakers)."""
+    """The folds of ``summary``'s corpus under ``train.folds``
+    (model.training.folds.choose_protocol's rules: sessions first, then 0 = one fold per speaker,
+    else k groups of speakers)."""
     speakers = len(summary.get("speakers") or {})
     if summary.get("protocol") == LOSO_SESSION:
         protocol, total = LOSO_SESSION, len(summary.get("sessions") or {})

@@ -17,7 +17,7 @@ def default_run_dir() -> Path:
 def write_run(out_dir: Path, sections: dict) -> Path:
     """Write ``sections`` (a run.json object) as ``out_dir/run.json``; returns its path. The
     trainer keeps it there: it rewrites the same object from the configs it loaded."""
-    from model.cli.run_file import write_run_file
+    from ser_studio.model.cli.run_file import write_run_file
 
     return write_run_file(Path(out_dir), sections)
 

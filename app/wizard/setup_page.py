@@ -19,15 +19,15 @@ from PyQt5.QtWidgets import (
     QWizardPage,
 )
 
-from model.cli.run_file import configs_from_sections, read_sections
-from model.cli.train import apply_overrides
-from model.constants import DEFAULT_ENCODER
-from model.package_files import assets_dir
+from ser_studio.model.cli.run_file import configs_from_sections, read_sections
+from ser_studio.model.cli.train import apply_overrides
+from ser_studio.model.constants import DEFAULT_ENCODER
+from ser_studio.model.package_files import assets_dir
 
-from app.wizard.advanced import AdvancedSection
-from app.wizard.config_fields import all_fields, get_path
-from app.wizard.field_editors import FieldEditor, make_editor
-from app.wizard.settings import default_run_dir
+from ser_studio.app.wizard.advanced import AdvancedSection
+from ser_studio.app.wizard.config_fields import all_fields, get_path
+from ser_studio.app.wizard.field_editors import FieldEditor, make_editor
+from ser_studio.app.wizard.settings import default_run_dir
 
 RECIPE_NAME = "recipe_ravdess.json"
 # fields shown up front, with their labels, in this order; every other one is under Advanced

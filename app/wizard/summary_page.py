@@ -9,7 +9,7 @@ import html
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QLabel, QVBoxLayout, QWizard, QWizardPage
 
-from app.wizard.run_plan import plan_folds, plan_rows
+from ser_studio.app.wizard.run_plan import plan_folds, plan_rows
 
 START_TEXT = "Start training"
 

@@ -14,11 +14,11 @@ from PyQt5.QtWidgets import (
     QWizardPage,
 )
 
-from model.progress_events import ProgressEvent
+from ser_studio.model.training.progress import ProgressEvent
 
-from app.wizard.progress import Curves, TrainingProgress
-from app.wizard.settings import train_args, write_run
-from app.wizard.train_process import TrainProcess
+from ser_studio.app.wizard.progress import Curves, TrainingProgress
+from ser_studio.app.wizard.settings import train_args, write_run
+from ser_studio.app.wizard.train_process import TrainProcess
 
 log = logging.getLogger(__name__)
 

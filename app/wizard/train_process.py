@@ -1,7 +1,7 @@
 """Running ``main.py train --progress-json`` as a QProcess and reading its JSON-line events.
 
 ``JsonLineParser`` (no Qt) turns stdout bytes, arriving in arbitrary chunks, into
-model.progress_events.ProgressEvent records (the class that wrote them);
+model.training.progress.ProgressEvent records (the class that wrote them);
 ``TrainProcess`` owns the QProcess, forwards events, stderr text and the outcome as signals,
 and cancels with SIGTERM (the trainer keeps finished folds and still reports "done"),
 escalating to kill() when the process has not ended after a timeout.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PyQt5.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, pyqtSignal
 
-from model.progress_events import ProgressEvent
+from ser_studio.model.training.progress import ProgressEvent
 
 log = logging.getLogger(__name__)
 

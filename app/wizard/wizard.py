@@ -9,12 +9,12 @@ from pathlib import Path
 from PyQt5.QtCore import pyqtSignal
 from PyQt5.QtWidgets import QWizard
 
-from app.wizard.corpus_page import CorpusPage
-from app.wizard.results import ResultsPage
-from app.wizard.setup_page import SetupPage
-from app.wizard.summary_page import SummaryPage
-from app.wizard.train_page import TrainPage
-from app.wizard.train_process import KILL_AFTER_MS
+from ser_studio.app.wizard.corpus_page import CorpusPage
+from ser_studio.app.wizard.results import ResultsPage
+from ser_studio.app.wizard.setup_page import SetupPage
+from ser_studio.app.wizard.summary_page import SummaryPage
+from ser_studio.app.wizard.train_page import TrainPage
+from ser_studio.app.wizard.train_process import KILL_AFTER_MS
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class TrainingWizard(QWizard):
     def run_sections(self) -> dict:
         """The run.json object of the run the corpus and setup pages describe (ConfigError
         while a setting is not allowed)."""
-        from model.cli.run_file import describe_run
+        from ser_studio.model.cli.run_file import describe_run
 
         path, label_map, classes = self.corpus_page.key()
         return describe_run(*self.setup_page.configs(), corpus=path,

@@ -5,8 +5,10 @@ import argparse
 import json
 import sys
 
-from model.corpora import audio_warnings, load_corpus, parse_classes, parse_label_map
-from model.corpora.record import CorpusError
+from ser_studio.model.corpora.checks import audio_warnings
+from ser_studio.model.corpora.corpus import load_corpus
+from ser_studio.model.corpora.labels import parse_classes, parse_label_map
+from ser_studio.model.corpora.record import CorpusError
 
 
 def add_parser(subparsers) -> None:

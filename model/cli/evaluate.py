@@ -1,13 +1,13 @@
 """``python main.py evaluate``: score a trained model on a labelled corpus.
 
 Every utterance goes through the model (features from the feature cache, standardised and
-centre-cropped by model.inference.Predictor exactly as the trainer evaluates). No VAD gate:
-every corpus utterance is labelled speech. Prints WA, UA, macro-F1, per-class figures, the
+centre-cropped by model.inference.predictor.Predictor exactly as the trainer evaluates). No VAD
+gate: every corpus utterance is labelled speech. Prints WA, UA, macro-F1, per-class figures, the
 confusion matrix and per-speaker/gender/session figures; ``--json`` prints one JSON object
-instead: the keys of model.metrics.compute_metrics (wa, ua, macro_f1, n, labels, confusion,
-per_class, per_speaker, per_gender, per_session, *_spread) plus "model" and "corpus" paths.
-Errors (bad checkpoint, corpus, labels the model does not know, unreadable audio) go to stderr
-with exit code 2.
+instead: the keys of model.evaluation.metrics.compute_metrics (wa, ua, macro_f1, n, labels,
+confusion, per_class, per_speaker, per_gender, per_session, *_spread) plus "model" and "corpus"
+paths. Errors (bad checkpoint, corpus, labels the model does not know, unreadable audio) go to
+stderr with exit code 2.
 """
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from model.corpora import Corpus, CorpusError, load_corpus, parse_classes, parse_label_map
-from model.files import default_cache_dir
+from ser_studio.model.corpora.corpus import Corpus, load_corpus
+from ser_studio.model.corpora.labels import parse_classes, parse_label_map
+from ser_studio.model.corpora.record import CorpusError
+from ser_studio.model.files import default_cache_dir
 
 if TYPE_CHECKING:  # torch, scikit-learn and the encoders load only when the command runs
-    from model.cache import FeatureCache
-    from model.inference import Predictor
+    from ser_studio.model.features.cache import FeatureCache
+    from ser_studio.model.inference.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +107,12 @@ def _by_speaker(utts) -> dict[str, list]:
 def predict_adapted(predictor, cache, corpus, mode: str, enrol_s: float,
                     batch_size: int) -> tuple[list, list[str]]:
     """(scored utterances, their predicted labels) with each speaker's own statistics
-    (``mode`` "speaker" or "enrol"; model.speaker_profile.adapted_probs); labels are never
+    (``mode`` "speaker" or "enrol"; model.adaptation.profile.adapted_probs); labels are never
     read."""
     import numpy as np
 
-    from model.audio import load_audio
-    from model.speaker_profile import adapted_probs
+    from ser_studio.model.adaptation.profile import adapted_probs
+    from ser_studio.model.audio.io import load_audio
 
     cache.fill([u.path for u in corpus.utterances], progress=False)
     scored, predicted = [], []
@@ -125,9 +127,9 @@ def predict_adapted(predictor, cache, corpus, mode: str, enrol_s: float,
 
 def evaluate(args: argparse.Namespace) -> dict:
     """The metrics dict of the command (raises the errors run() reports)."""
-    from model.cache import FeatureCache
-    from model.inference import Predictor
-    from model.metrics import compute_metrics
+    from ser_studio.model.evaluation.metrics import compute_metrics
+    from ser_studio.model.features.cache import FeatureCache
+    from ser_studio.model.inference.predictor import Predictor
 
     predictor = Predictor.load(args.model)
     corpus = load_corpus(args.corpus, label_map=parse_label_map(args.map),
@@ -155,7 +157,7 @@ def evaluate(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print; 0 on success, 2 on an error (message on stderr)."""
-    from model.features import FrontendUnavailable
+    from ser_studio.model.features.base import FrontendUnavailable
 
     try:
         metrics = evaluate(args)

@@ -1,7 +1,7 @@
 """``python main.py export --model CKPT --onnx OUT.onnx [--int8]``: a checkpoint as ONNX.
 
 Writes OUT.onnx (the network), OUT.json (what a Predictor needs besides it) and, for a HuBERT
-frontend, OUT.encoder.onnx (model.onnx_export). ``--model OUT.onnx`` then runs it on
+frontend, OUT.encoder.onnx (model.exported.write). ``--model OUT.onnx`` then runs it on
 onnxruntime in ``predict``, ``evaluate`` and the app. Errors go to stderr with exit code 2.
 """
 from __future__ import annotations
@@ -35,9 +35,9 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export; prints the files written. 0 on success, 2 on any error."""
-    from model.features import FrontendUnavailable
-    from model.inference import default_model_path
-    from model.onnx_export import ExportError, export_model
+    from ser_studio.model.exported.write import ExportError, export_model
+    from ser_studio.model.features.base import FrontendUnavailable
+    from ser_studio.model.inference.predictor import default_model_path
 
     source = args.model if args.model is not None else default_model_path()
     try:

@@ -7,8 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from model.corpora import CorpusError, load_corpus, parse_classes, parse_label_map
-from model.files import default_cache_dir
+from ser_studio.model.corpora.corpus import load_corpus
+from ser_studio.model.corpora.labels import parse_classes, parse_label_map
+from ser_studio.model.corpora.record import CorpusError
+from ser_studio.model.files import default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
     """Fill the cache and print a summary; errors go to stderr with exit code 2."""
     import torch
 
-    from model.cache import FeatureCache, FillError
-    from model.features import FrontendUnavailable, build_frontend, parse_frontend_spec
+    from ser_studio.model.features.base import FrontendUnavailable
+    from ser_studio.model.features.cache import FeatureCache, FillError
+    from ser_studio.model.features.registry import build_frontend, parse_frontend_spec
 
     if args.frontend.strip() == "logmel":
         # Log-mel's per-file tensor ops are too small to gain from intra-op threads, and on a

@@ -28,11 +28,12 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from model.constants import HOP_SECONDS, MIN_HOP_SECONDS, MIN_UTTERANCE_SECONDS, WINDOW_SECONDS
-from model.loudness import level_warning
+from ser_studio.model.audio.loudness import level_warning
+from ser_studio.model.constants import (HOP_SECONDS, MIN_HOP_SECONDS, MIN_UTTERANCE_SECONDS,
+                                        WINDOW_SECONDS)
 
 if TYPE_CHECKING:  # torch and the networks load only when the command runs
-    from model.prediction import FileResult, Prediction
+    from ser_studio.model.inference.prediction import FileResult, Prediction
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class _ProgressBar:
 
 def _hint_calibration(predictor) -> None:
     """On stderr: a model trained per speaker is being used without a profile."""
-    from model.speaker_profile import CALIBRATION_HINT, expects_calibration
+    from ser_studio.model.adaptation.profile import CALIBRATION_HINT, expects_calibration
 
     if expects_calibration(predictor.checkpoint.train):
         print(f"note: {CALIBRATION_HINT}", file=sys.stderr)
@@ -140,7 +141,7 @@ def _hint_calibration(predictor) -> None:
 def _apply_profile(predictor, path: Path) -> dict:
     """Standardise with the speaker profile at ``path``; its {"path", "speech_seconds"} for the
     output. ProfileError (a ValueError) naming the file when it does not fit the model."""
-    from model.speaker_profile import load_profile
+    from ser_studio.model.adaptation.profile import load_profile
 
     profile = load_profile(path)
     predictor.use_profile(profile, source=path)
@@ -149,11 +150,11 @@ def _apply_profile(predictor, path: Path) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Predict every file; 0 when all succeeded, 1 when any file failed, 2 without a model."""
-    from model.features import FrontendUnavailable
-    from model.inference import Predictor
-    from model.prediction import file_result_to_dict
+    from ser_studio.model.features.base import FrontendUnavailable
+    from ser_studio.model.inference.prediction import file_result_to_dict
+    from ser_studio.model.inference.predictor import Predictor
 
-    from model.file_timeline import check_timeline
+    from ser_studio.model.inference.timeline import check_timeline
 
     try:  # before the model loads: these are the options' errors, not a file's
         check_timeline(args.window, args.hop, names=("--window", "--hop"))

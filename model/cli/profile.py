@@ -1,5 +1,5 @@
 """``main.py profile FILE... --out P.json``: a speaker profile from one speaker's recordings
-(model.speaker_profile), for ``predict --profile`` and ``evaluate``-style adaptation."""
+(model.adaptation.profile), for ``predict --profile`` and ``evaluate``-style adaptation."""
 from __future__ import annotations
 
 import argparse
@@ -24,9 +24,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model.audio import load_audio
-    from model.inference import Predictor
-    from model.speaker_profile import make_profile
+    from ser_studio.model.adaptation.profile import make_profile
+    from ser_studio.model.audio.io import load_audio
+    from ser_studio.model.inference.predictor import Predictor
 
     try:
         predictor = Predictor.load(args.model)

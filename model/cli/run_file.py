@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from model.config import (
-    ConfigError, FrontendConfig, ModelConfig, TrainConfig, check_run_configs, config_from_dict,
-    config_to_dict, train_config_from_dict,
-)
+from ser_studio.model.config.schema import (ConfigError, FrontendConfig, ModelConfig, TrainConfig,
+                                            check_run_configs, config_from_dict, config_to_dict,
+                                            train_config_from_dict)
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"

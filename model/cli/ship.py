@@ -20,8 +20,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model.checkpoint import CheckpointError, ship_checkpoint
-    from model.inference import default_model_path
+    from ser_studio.model.inference.predictor import default_model_path
+    from ser_studio.model.networks.checkpoint import CheckpointError, ship_checkpoint
 
     try:
         target = ship_checkpoint(args.model, args.to or default_model_path())

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from model.corpora.record import CorpusError
-from model.corpora.synth import ENGINES, SynthSpec, write_synthetic_iemocap
+from ser_studio.model.corpora.record import CorpusError
+from ser_studio.model.corpora.synth import ENGINES, SynthSpec, write_synthetic_iemocap
 
 
 def add_parser(subparsers) -> None:

@@ -2,7 +2,7 @@
 
 Without ``--progress-json``, tqdm bars (files during feature extraction, folds, epochs) go to
 stderr and a result summary to stdout. With it, stdout carries only JSON lines, one per
-progress event (model.progress_events.ProgressEvent documents them), logs go to stderr.
+progress event (model.training.progress.ProgressEvent documents them), logs go to stderr.
 SIGTERM/SIGINT cancel after the current batch (or the current file while features are
 extracted): finished folds are kept and summarised, "done" is still emitted
 (cancelled: true), exit code 3 with a message naming the folds kept and the ``--resume``
@@ -32,9 +32,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from model.config import ARCHS, BAND_NORMS, ConfigError, FrontendConfig, ModelConfig, TrainConfig
-from model.loudness import LOUDNESS_MODES
-from model.progress_events import ProgressEvent
+from ser_studio.model.audio.loudness import LOUDNESS_MODES
+from ser_studio.model.config.schema import (ARCHS, BAND_NORMS, ConfigError, FrontendConfig,
+                                            ModelConfig, TrainConfig)
+from ser_studio.model.training.progress import ProgressEvent
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def _parse_set(item: str) -> tuple[str, object]:
 def config_overrides(args) -> dict[str, object]:
     """The config fields the command line sets: {"train.epochs": 3, ...} (options, then
     --set, then the frontend spec's name, encoder and layer mode)."""
-    from model.features import parse_frontend_spec
+    from ser_studio.model.features.registry import parse_frontend_spec
 
     given = {k: v for k, v in vars(args).items() if "." in k and v is not None}
     given.update(_parse_set(item) for item in getattr(args, "set", None) or [])
@@ -155,7 +156,7 @@ def apply_overrides(sections: dict, overrides: dict[str, object]) -> dict:
     """A copy of the config ``sections`` with each "section.field[.field]" set; the configs
     built from it check every value (an unknown field is refused there, naming the valid
     ones)."""
-    from model.cli.run_file import SECTIONS
+    from ser_studio.model.cli.run_file import SECTIONS
 
     result = copy.deepcopy(sections)
     for path, value in overrides.items():
@@ -172,7 +173,7 @@ def apply_overrides(sections: dict, overrides: dict[str, object]) -> dict:
 
 def build_configs(args) -> tuple[FrontendConfig, ModelConfig, TrainConfig]:
     """The three configs from --config (if any) overridden by the command-line options."""
-    from model.cli.run_file import configs_from_sections, read_sections
+    from ser_studio.model.cli.run_file import configs_from_sections, read_sections
 
     sections = read_sections(args.config) if args.config is not None else {}
     frontend, model, train = configs_from_sections(
@@ -309,7 +310,7 @@ EXIT_CANCELLED = 3
 def _apply_run_sections(args) -> dict:
     """Fill corpus/run options not given on the command line from the config's "corpus" and
     "run" sections (``--resume RUN`` reads RUN/run.json); returns the config's sections."""
-    from model.cli.run_file import RUN_FILE, read_sections
+    from ser_studio.model.cli.run_file import RUN_FILE, read_sections
 
     if args.resume is not None:
         if args.config is not None or (args.out is not None and args.out != args.resume):
@@ -336,8 +337,8 @@ def _apply_run_sections(args) -> dict:
 
 def _resumed_folds(args, frontend_cfg, model_cfg, train_cfg) -> list[dict]:
     """The finished folds to keep (``--resume``), after writing run.json for a new run."""
-    from model.cli.run_file import finished_folds, run_sections, write_run_file
-    from model.config import config_to_dict
+    from ser_studio.model.cli.run_file import finished_folds, run_sections, write_run_file
+    from ser_studio.model.config.schema import config_to_dict
 
     if args.resume is not None:
         kept = finished_folds(args.resume, config_to_dict(train_cfg))
@@ -355,10 +356,12 @@ def _say_cancelled(summary: dict, out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model.corpora import audio_warnings, load_corpus, parse_classes, parse_label_map
-    from model.corpora.checks import log_warnings
-    from model.experiment import run_cross_validation
-    from model.trainer import check_device
+    from ser_studio.model.corpora.checks import audio_warnings
+    from ser_studio.model.corpora.checks import log_warnings
+    from ser_studio.model.corpora.corpus import load_corpus
+    from ser_studio.model.corpora.labels import parse_classes, parse_label_map
+    from ser_studio.model.training.experiment import run_cross_validation
+    from ser_studio.model.training.trainer import check_device
 
     progress = JsonLines() if args.progress_json else Bars()
     cancel = threading.Event()

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.constants import MIN_UTTERANCE_SECONDS
-from model.corpora.record import CorpusError, Utterance
+from ser_studio.model.constants import MIN_UTTERANCE_SECONDS
+from ser_studio.model.corpora.record import CorpusError, Utterance
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.corpora.checks import CorpusWarning, warnings_of
-from model.corpora.record import CorpusError, Utterance
+from ser_studio.model.corpora.checks import CorpusWarning, warnings_of
+from ser_studio.model.corpora.record import CorpusError, Utterance
 
 log = logging.getLogger(__name__)
 

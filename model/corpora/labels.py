@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from model.corpora.record import CorpusError
+from ser_studio.model.corpora.record import CorpusError
 
 CANONICAL_LABELS = (
     "angry", "happy", "neutral", "sad", "excited", "frustrated", "surprised", "fearful",

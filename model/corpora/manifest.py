@@ -9,8 +9,8 @@ import csv
 import logging
 from pathlib import Path
 
-from model.corpora.checks import EXAMPLES
-from model.corpora.record import CorpusError, Utterance
+from ser_studio.model.corpora.checks import EXAMPLES
+from ser_studio.model.corpora.record import CorpusError, Utterance
 
 log = logging.getLogger(__name__)
 

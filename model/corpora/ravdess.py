@@ -9,8 +9,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from model.corpora.labels import RAVDESS_EMOTIONS
-from model.corpora.record import CorpusError, Utterance
+from ser_studio.model.corpora.labels import RAVDESS_EMOTIONS
+from ser_studio.model.corpora.record import CorpusError, Utterance
 
 log = logging.getLogger(__name__)
 

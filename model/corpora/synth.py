@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from model.constants import SAMPLE_RATE
-from model.corpora.record import CorpusError
-from model.corpora.synth_speech import (
-    PROSODY, Voice, espeak_available, espeak_utterance, make_voice, tone_utterance,
-)
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.corpora.record import CorpusError
+from ser_studio.model.corpora.synth_speech import (PROSODY, Voice, espeak_available,
+                                                   espeak_utterance, make_voice, tone_utterance)
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from model.constants import SAMPLE_RATE
+from ser_studio.model.constants import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from model.config import ModelConfig
-from model.networks.layers import (
-    InputStage,
-    frame_attention,
-    masked_max,
-    packed_rnn,
-)
-from model.networks import NetworkOutput
+from ser_studio.model.config.schema import ModelConfig
+from ser_studio.model.networks.layers import InputStage, frame_attention, masked_max, packed_rnn
+from ser_studio.model.networks.output import NetworkOutput
 
 
 class MatchingAttention(nn.Module):

@@ -16,20 +16,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from model.config import ModelConfig
-from model.networks import NetworkOutput
-from model.networks.layers import (
-    InputStage,
-    MaskedAdaIN,
-    SinusoidalPositionalEncoding,
-    frame_attention,
-    grad_reverse,
-    masked_max,
-    masked_mean,
-    packed_rnn,
-    uniform_attention,
-    zero_padding,
-)
+from ser_studio.model.config.schema import ModelConfig
+from ser_studio.model.networks.layers import (InputStage, MaskedAdaIN,
+                                              SinusoidalPositionalEncoding, frame_attention,
+                                              grad_reverse, masked_max, masked_mean, packed_rnn,
+                                              uniform_attention, zero_padding)
+from ser_studio.model.networks.output import NetworkOutput
 
 
 class ResidualBiGRU(nn.Module):

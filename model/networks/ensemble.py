@@ -1,4 +1,4 @@
-"""An ensemble of identically configured networks, each trained on its own (model.members:
+"""An ensemble of identically configured networks, each trained on its own (model.training.members:
 its own seed, batches, validation speakers and early stopping). The ensemble predicts the mean
 of the members' class probabilities, which is steadier across unseen speakers than any single
 member.
@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from model.networks import NetworkOutput
-from model.networks.layers import log_mean_probability
+from ser_studio.model.networks.layers import log_mean_probability
+from ser_studio.model.networks.output import NetworkOutput
 
 
 class Ensemble(nn.Module):

@@ -18,10 +18,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from model.config import ModelConfig
-from model.networks import NetworkOutput
-from model.networks.layers import (lengths_to_mask, log_mean_probability, masked_mean,
-                                   zero_padding)
+from ser_studio.model.config.schema import ModelConfig
+from ser_studio.model.networks.layers import (lengths_to_mask, log_mean_probability, masked_mean,
+                                              zero_padding)
+from ser_studio.model.networks.output import NetworkOutput
 
 STATS_PER_DIM = 3
 

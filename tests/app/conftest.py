@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from app.replay import ReplayStream
-from model.constants import SAMPLE_RATE
+from ser_studio.app.replay import ReplayStream
+from ser_studio.model.constants import SAMPLE_RATE
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 SENTENCES = ("I can't believe you did that again. This is wonderful news, thank you so much! "
@@ -23,9 +23,9 @@ def make_checkpoint(path, *, arch: str = "enhanced", hidden: int = 64, seed: int
                     train=None):
     """A randomly initialised network with a log-mel frontend, saved as a checkpoint
     (``train``: its TrainConfig, default none)."""
-    from model.checkpoint import Checkpoint, save_checkpoint
-    from model.config import FrontendConfig, ModelConfig
-    from model.networks import build_network
+    from ser_studio.model.config.schema import FrontendConfig, ModelConfig
+    from ser_studio.model.networks.checkpoint import Checkpoint, save_checkpoint
+    from ser_studio.model.networks.registry import build_network
 
     torch.manual_seed(seed)
     cfg = ModelConfig(arch=arch, input_dim=80, n_classes=len(LABELS), hidden=hidden,
@@ -136,14 +136,14 @@ def file_stream_factory():
 @pytest.fixture
 def settings(tmp_path):
     """AppSettings on an ini file in the test's temporary folder."""
-    from app.settings import AppSettings, ini_qsettings
+    from ser_studio.app.settings import AppSettings, ini_qsettings
 
     return AppSettings(ini_qsettings(tmp_path / "settings.ini"))
 
 
 @pytest.fixture
 def history(tmp_path):
-    from app.history_store import HistoryStore
+    from ser_studio.app.history_store import HistoryStore
 
     return HistoryStore(tmp_path / "history.sqlite3")
 
@@ -151,14 +151,14 @@ def history(tmp_path):
 @pytest.fixture(scope="session")
 def predictor(checkpoint_path):
     """The random-weights checkpoint loaded through the one inference entry point."""
-    from model.inference import Predictor
+    from ser_studio.model.inference.predictor import Predictor
 
     return Predictor.load(checkpoint_path)
 
 
 def live_result_of(predictor, wav: np.ndarray, end: int | None = None):
     """A LiveResult of a real prediction of ``wav``, as the worker would emit it."""
-    from app.inference_worker import LiveResult
+    from ser_studio.app.inference_worker import LiveResult
 
     pred = predictor.predict(wav, vad=True)
     return LiveResult(
@@ -180,7 +180,7 @@ def make_live_result(predictor):
 def make_window(qtbot, checkpoint_path, history, settings, tmp_path):
     """make_window(**overrides) -> a shown MainWindow whose model has loaded (speaker
     profiles under tmp_path/profiles, never the user's)."""
-    from app.main_window import MainWindow
+    from ser_studio.app.main_window import MainWindow
 
     made = []
 

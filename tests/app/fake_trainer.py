@@ -48,7 +48,7 @@ def nap(seconds):
 if MODE == "crash":
     sys.stderr.write("Traceback (most recent call last):\nRuntimeError: out of memory\n")
     sys.exit(3)
-print("INFO model.cli.train: reading corpus", file=sys.stderr, flush=True)
+print("INFO ser_studio.model.cli.train: reading corpus", file=sys.stderr, flush=True)
 FOLDS, EPOCHS = 3, 4
 emit({"event": "start", "protocol": "grouped-k-fold", "folds": FOLDS, "epochs": EPOCHS,
       "labels": ["angry", "happy", "neutral", "sad"]})

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import torch
 
-from app.calibration import (ADAPTING_FROM_NOTHING, EXPECTS_CALIBRATION, NOT_CALIBRATED,
-                             badge_text)
-from app.profiles import ActiveProfile, profile_path
-from model.audio import load_audio
-from model.config import TrainConfig
-from model.inference import Predictor
-from model.speaker_profile import load_profile, make_profile
+from ser_studio.app.calibration import (ADAPTING_FROM_NOTHING, EXPECTS_CALIBRATION, NOT_CALIBRATED,
+                                        badge_text)
+from ser_studio.app.profiles import ActiveProfile, profile_path
+from ser_studio.model.adaptation.profile import load_profile, make_profile
+from ser_studio.model.audio.io import load_audio
+from ser_studio.model.config.schema import TrainConfig
+from ser_studio.model.inference.predictor import Predictor
 
 DEFAULT_INPUT = "System default input"  # the device a window without --device listens to
 CHECKPOINT_MEAN = -6.0  # tests/app/conftest.py make_checkpoint's norm_mean
@@ -168,7 +168,7 @@ def test_a_replay_is_its_own_input_and_never_shares_a_microphones_profile(
         qtbot, make_window, checkpoint_path, speech_path, tmp_path):
     """Issue 23: with --replay the Input box names the replay, calibrating saves the profile
     under it, and neither the microphone's profile nor the replay's crosses over."""
-    from app.replay import replay_factory
+    from ser_studio.app.replay import replay_factory
 
     folder, sha1 = tmp_path / "profiles", Predictor.load(checkpoint_path).model_sha1()
     mic = save_profile_of(checkpoint_path, speech_path, profile_path(folder, DEFAULT_INPUT, sha1))
@@ -197,7 +197,7 @@ def test_a_replay_is_its_own_input_and_never_shares_a_microphones_profile(
 def test_a_checkpoints_profile_is_applied_with_its_onnx_export(qtbot, make_window,
                                                                checkpoint_path, speech_path,
                                                                tmp_path):
-    from model.onnx_export import export_model
+    from ser_studio.model.exported.write import export_model
 
     exported = export_model(checkpoint_path, tmp_path / "exported.onnx").network
     sha1 = Predictor.load(checkpoint_path).model_sha1()

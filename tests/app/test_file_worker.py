@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from app.file_panel import FilePanel
-from app.file_worker import FileThread, FileWorker, accepts_progress
-from app.inference_thread import InferenceThread
-from app.inference_worker import InferenceWorker
-from model.audio import load_audio
-from model.constants import SAMPLE_RATE
-from model.prediction import FileResult, Prediction
+from ser_studio.app.file_panel import FilePanel
+from ser_studio.app.file_worker import FileThread, FileWorker, accepts_progress
+from ser_studio.app.inference_thread import InferenceThread
+from ser_studio.app.inference_worker import InferenceWorker
+from ser_studio.model.audio.io import load_audio
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.inference.prediction import FileResult, Prediction
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 
@@ -224,8 +224,8 @@ def test_cancel_all_drops_every_job(qtbot, make_files):
 def test_the_window_keeps_listening_while_a_long_file_is_analysed(
         qtbot, monkeypatch, tmp_path, checkpoint_path, history, settings, speech_path,
         file_stream_factory):
-    import app.file_worker as file_worker
-    from app.main_window import MainWindow
+    import ser_studio.app.file_worker as file_worker
+    from ser_studio.app.main_window import MainWindow
 
     slow = SlowPredictor(tmp_path, steps=100)
     monkeypatch.setattr(file_worker, "_default_loader", lambda _path: slow)
@@ -252,7 +252,7 @@ def test_the_window_keeps_listening_while_a_long_file_is_analysed(
 def test_adapt_to_the_files_speaker(qtbot, checkpoint_path, speech_path):
     """With the Files tab's checkbox on, a file is scored with its own speaker's profile (other
     probabilities than without), and the training statistics are used again afterwards."""
-    from model.inference import Predictor
+    from ser_studio.model.inference.predictor import Predictor
 
     predictor = Predictor.load(checkpoint_path)
     handle = FileThread(FileWorker(loader=lambda _path: predictor))

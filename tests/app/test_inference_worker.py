@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from app.inference_thread import InferenceThread
-from app.inference_worker import InferenceWorker
-from app.torch_threads import THREADS_ENV, inference_threads
-from model import vad as vad_mod
-from model.audio import load_audio
-from model.constants import SAMPLE_RATE
+from ser_studio.app.inference_thread import InferenceThread
+from ser_studio.app.inference_worker import InferenceWorker
+from ser_studio.app.torch_threads import THREADS_ENV, inference_threads
+from ser_studio.model.audio import vad as vad_mod
+from ser_studio.model.audio.io import load_audio
+from ser_studio.model.constants import SAMPLE_RATE
 
 
 @pytest.fixture
@@ -188,7 +188,7 @@ def test_torch_threads_are_set_in_the_worker_thread(qtbot, checkpoint_path, spee
     seen = []
 
     def loader(path):
-        from model.inference import Predictor
+        from ser_studio.model.inference.predictor import Predictor
 
         predictor = Predictor.load(path)
         for name in ("prediction_of",):
@@ -264,7 +264,7 @@ class _ScriptedPredictor:
         return self.predict(feats, vad=False)
 
     def predict(self, wav, *, vad=True):
-        from model.prediction import Prediction
+        from ser_studio.model.inference.prediction import Prediction
 
         probs = self.probs.pop(0)
         return Prediction(label=self.labels[int(np.argmax(probs))], probs=probs,
@@ -273,8 +273,8 @@ class _ScriptedPredictor:
 
 
 def test_the_live_view_shows_the_closed_segment_exactly_as_stored(qtbot, tmp_path, history):
-    from app.history_widgets import HistoryTableModel
-    from app.live_panel import LivePanel
+    from ser_studio.app.history_widgets import HistoryTableModel
+    from ser_studio.app.live_panel import LivePanel
 
     window_probs = [[0.1, 0.7, 0.1, 0.1], [0.1, 0.6, 0.2, 0.1], [0.1, 0.1, 0.2, 0.6]]
     hop, n = SAMPLE_RATE // 2, SAMPLE_RATE
@@ -315,10 +315,10 @@ def test_the_live_view_shows_the_closed_segment_exactly_as_stored(qtbot, tmp_pat
 @pytest.fixture(scope="module")
 def streaming_predictor(tmp_path_factory):
     """A random-weights network on the speech_embedding+ge2e frontend (real wheel files)."""
-    from model.checkpoint import Checkpoint, save_checkpoint
-    from model.config import FrontendConfig, ModelConfig
-    from model.inference import Predictor
-    from model.networks import build_network
+    from ser_studio.model.config.schema import FrontendConfig, ModelConfig
+    from ser_studio.model.inference.predictor import Predictor
+    from ser_studio.model.networks.checkpoint import Checkpoint, save_checkpoint
+    from ser_studio.model.networks.registry import build_network
 
     torch.manual_seed(0)
     cfg = ModelConfig(arch="baseline", input_dim=352, n_classes=4, hidden=32, attn_heads=4)
@@ -369,8 +369,8 @@ def test_live_windows_use_the_stream_feature_cache(streaming_predictor, monkeypa
 
 def test_keep_adapting_grows_saves_and_applies_the_live_profile(qtbot, service, speech_path,
                                                                 tmp_path, monkeypatch):
-    from app import profiles
-    from model.live_adaptation import SlowAdaptation
+    from ser_studio.app import profiles
+    from ser_studio.model.adaptation.live import SlowAdaptation
 
     monkeypatch.setattr(SlowAdaptation.__init__, "__defaults__", (None, 1.0))  # 1 s updates
     worker = service.worker

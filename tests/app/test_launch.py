@@ -9,8 +9,8 @@ import pytest
 from PyQt5.QtCore import QSettings, QTimer
 from PyQt5.QtWidgets import QApplication
 
-from app import launch
-from app.devices import DeviceError, InputDevice, resolve_device
+from ser_studio.app import launch
+from ser_studio.app.devices import DeviceError, InputDevice, resolve_device
 
 DEVICES = [InputDevice(0, "HDA Intel PCH: ALC257 Analog (hw:0,0)", "ALSA", 2, 48000.0, False),
            InputDevice(3, "USB Headset Mic", "ALSA", 1, 16000.0, False),
@@ -65,7 +65,7 @@ def test_exception_in_a_thread_reaches_the_hook(qtbot, monkeypatch):
 
 
 def test_main_starts_the_app_and_exits_cleanly(qtbot, tmp_path, checkpoint_path, monkeypatch):
-    from app.main_window import MainWindow
+    from ser_studio.app.main_window import MainWindow
 
     QSettings.setPath(QSettings.NativeFormat, QSettings.UserScope, str(tmp_path / "config"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.live_vad import LiveVad
-from model.audio import load_audio
-from model.constants import LIVE_BUFFER_SAMPLES, LIVE_HOP_SAMPLES, SAMPLE_RATE
-from model.vad import CHUNK_SAMPLES, is_speech, speech_ratio, speech_spans
+from ser_studio.app.live_vad import LiveVad
+from ser_studio.model.audio.io import load_audio
+from ser_studio.model.audio.vad import CHUNK_SAMPLES, is_speech, speech_ratio, speech_spans
+from ser_studio.model.constants import LIVE_BUFFER_SAMPLES, LIVE_HOP_SAMPLES, SAMPLE_RATE
 
 MIN_HOP_SPEECH = 0.2  # app.inference_worker's hop rule (not imported: that module needs Qt)
 

@@ -8,8 +8,8 @@ from PyQt5.QtCore import QMimeData, QPoint, Qt, QUrl
 from PyQt5.QtGui import QDragEnterEvent, QDropEvent
 from PyQt5.QtWidgets import QApplication
 
-from app.devices import DeviceError
-from app.settings import AppSettings, ini_qsettings
+from ser_studio.app.devices import DeviceError
+from ser_studio.app.settings import AppSettings, ini_qsettings
 
 
 def _drop(window, paths):
@@ -84,7 +84,7 @@ def test_device_open_failure_is_reported_and_the_app_keeps_running(
 
 def test_a_new_device_that_fails_falls_back_to_the_one_that_worked(
         qtbot, make_window, speech_path, file_stream_factory):
-    from app.devices import InputDevice
+    from ser_studio.app.devices import InputDevice
 
     good = file_stream_factory(speech_path, loop=True)
 
@@ -217,7 +217,7 @@ def test_a_run_folder_loads_its_final_model_from_the_command_line_and_the_menu(
     """``--model RUN`` and File › Open run folder load RUN/model.safetensors (not a fold's);
     the Model box and the settings hold that file, once; a folder without one is reported
     with what it holds."""
-    from app import main_window as mw
+    from ser_studio.app import main_window as mw
 
     run = tmp_path / "run-a"
     final = checkpoint_factory(run / "model.safetensors", seed=3)
@@ -250,7 +250,7 @@ def test_a_run_folder_loads_its_final_model_from_the_command_line_and_the_menu(
 
 
 def test_history_rows_of_a_replayed_file_say_replay(qtbot, make_window, speech_path, history):
-    from app.replay import replay_factory
+    from ser_studio.app.replay import replay_factory
 
     window = make_window(stream_factory=replay_factory(speech_path, speed=2.0))
     window.start_listening()
@@ -265,7 +265,7 @@ def test_quitting_while_the_wizard_trains_asks_and_stops_the_training_cleanly(
     import sys
     from pathlib import Path
 
-    from app.wizard import TrainingWizard
+    from ser_studio.app.wizard.wizard import TrainingWizard
     from test_wizard_pages import write_manifest
 
     monkeypatch.setenv("FAKE_MODE", "slow")
@@ -301,7 +301,7 @@ def test_quitting_while_the_wizard_trains_asks_and_stops_the_training_cleanly(
 
 def test_open_dialogs_start_in_the_folder_last_used(qtbot, make_window, speech_path,
                                                     monkeypatch, checkpoint_path):
-    from app import main_window as mw
+    from ser_studio.app import main_window as mw
 
     window = make_window()
     started_in = []
@@ -327,7 +327,7 @@ def test_an_m4a_among_several_opened_files_is_listed_with_the_reason(
         qtbot, make_window, speech_path, tmp_path, monkeypatch):
     """The Open dialog's audio filter shows .m4a files (hidden, one would drop out of a
     selection of several without a word); the Files tab then says why it is refused."""
-    from app import main_window as mw
+    from ser_studio.app import main_window as mw
 
     window = make_window()
     m4a = tmp_path / "voice memo.m4a"
@@ -367,8 +367,8 @@ def test_listening_never_widens_the_window(qtbot, make_window, speech_path, tmp_
     at its size stays at it."""
     import soundfile as sf
 
-    from model.audio import load_audio
-    from model.constants import SAMPLE_RATE
+    from ser_studio.model.audio.io import load_audio
+    from ser_studio.model.constants import SAMPLE_RATE
 
     quiet = tmp_path / "quiet.wav"
     sf.write(quiet, load_audio(speech_path) * 10 ** (-45 / 20), SAMPLE_RATE)
@@ -394,8 +394,8 @@ def test_a_model_that_fails_to_load_is_told_the_same_everywhere(qtbot, tmp_path,
                                                                 settings, checkpoint_path):
     """With no model loaded, the headline says "No model", and so do the Model box (not
     "Shipped default model") and the status bar; loading a good model afterwards clears it."""
-    from app.controls import DEFAULT_MODEL_TEXT, NO_MODEL_TEXT
-    from app.main_window import MainWindow
+    from ser_studio.app.controls import DEFAULT_MODEL_TEXT, NO_MODEL_TEXT
+    from ser_studio.app.main_window import MainWindow
 
     bad = tmp_path / "broken.safetensors"
     bad.write_bytes(b"not a checkpoint")

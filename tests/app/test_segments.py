@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.segments import SegmentTracker
-from model.constants import SAMPLE_RATE
+from ser_studio.app.segments import SegmentTracker
+from ser_studio.model.constants import SAMPLE_RATE
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 HOP = SAMPLE_RATE // 2

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from PyQt5.QtCore import QByteArray
 
-from app.settings import AppSettings, ini_qsettings
-from model.constants import LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS
+from ser_studio.app.settings import AppSettings, ini_qsettings
+from ser_studio.model.constants import LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS
 
 
 def test_defaults(tmp_path):

@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 from PyQt5.QtGui import QColor
 
-from app.about import AboutDialog, model_card_markdown
-from app.controls import Controls
-from app.file_panel import FilePanel
-from app.level_meter import LevelMeter
-from app.live_panel import LivePanel, envelope
-from app.model_info import ModelInfo
-from app.theme import emotion_colour
-from model.audio import load_audio
-from model.constants import SAMPLE_RATE
+from ser_studio.app.about import AboutDialog, model_card_markdown
+from ser_studio.app.controls import Controls
+from ser_studio.app.file_panel import FilePanel
+from ser_studio.app.level_meter import LevelMeter
+from ser_studio.app.live_panel import LivePanel, envelope
+from ser_studio.app.model_info import ModelInfo
+from ser_studio.app.theme import emotion_colour
+from ser_studio.model.audio.io import load_audio
+from ser_studio.model.constants import SAMPLE_RATE
 
 
 def _colours(widget) -> set[int]:

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from PyQt5.QtWidgets import QWidget
 
-from app.wizard import TrainingWizard
+from ser_studio.app.wizard.wizard import TrainingWizard
 
 
 def write_manifest(root, speakers=("s1", "s2", "s3"), labels=("angry", "sad")):
@@ -111,15 +111,15 @@ def test_typing_checks_after_a_pause(qtbot, wizard, tmp_path):
 
 
 def _recipe():
-    from model.cli.run_file import configs_from_sections, read_sections
-    from model.package_files import assets_dir
+    from ser_studio.model.cli.run_file import configs_from_sections, read_sections
+    from ser_studio.model.package_files import assets_dir
 
     return configs_from_sections(read_sections(assets_dir() / "recipe_ravdess.json"))
 
 
 def test_setup_page_defaults_are_the_shipped_recipe(qtbot, wizard):
-    from model.config import config_to_dict
-    from model.package_files import assets_dir
+    from ser_studio.model.config.schema import config_to_dict
+    from ser_studio.model.package_files import assets_dir
 
     page = wizard.setup_page
     assert page.start_combo.currentData() == str(assets_dir() / "recipe_ravdess.json")
@@ -137,10 +137,10 @@ def test_setup_page_defaults_are_the_shipped_recipe(qtbot, wizard):
 def test_every_config_field_has_an_editor_and_advanced_holds_the_rest(qtbot, wizard):
     import dataclasses
 
-    from app.wizard.config_fields import DERIVED
-    from app.wizard.setup_page import COMMON
-    from model.config import AugmentConfig, ChannelConfig, FrontendConfig, ModelConfig, \
-        TrainConfig
+    from ser_studio.app.wizard.config_fields import DERIVED
+    from ser_studio.app.wizard.setup_page import COMMON
+    from ser_studio.model.config.schema import (AugmentConfig, ChannelConfig, FrontendConfig,
+                                                ModelConfig, TrainConfig)
 
     page = wizard.setup_page
     nested = {"augment", "channel"}
@@ -163,7 +163,7 @@ def test_every_config_field_has_an_editor_and_advanced_holds_the_rest(qtbot, wiz
 
 def _run_json(qtbot, wizard, tmp_path):
     """Fill the corpus page, then write the run.json the wizard would start."""
-    from app.wizard.settings import write_run
+    from ser_studio.app.wizard.settings import write_run
 
     with qtbot.waitSignal(wizard.corpus_page.checked, timeout=10000):
         wizard.corpus_page.path_edit.setText(str(write_manifest(tmp_path)))
@@ -173,7 +173,7 @@ def _run_json(qtbot, wizard, tmp_path):
 
 
 def test_an_advanced_change_reaches_the_run_json(qtbot, wizard, tmp_path):
-    from model.cli.run_file import configs_from_sections
+    from ser_studio.model.cli.run_file import configs_from_sections
 
     page = wizard.setup_page
     page.advanced.set_open(True)
@@ -221,7 +221,7 @@ def test_an_invalid_value_shows_the_error_and_blocks_the_start(qtbot, wizard, pa
 
 def dataclasses_value(page, path):
     """The shipped recipe's value of ``path``."""
-    from app.wizard.config_fields import get_path
+    from ser_studio.app.wizard.config_fields import get_path
 
     frontend, model, train = _recipe()
     return get_path({"frontend": frontend, "model": model, "train": train}, path)
@@ -273,7 +273,7 @@ def test_the_encoder_field_is_shown_only_for_hubert_frontends(qtbot, wizard):
 
 
 def test_setup_hints_are_plain_and_name_the_corpus_speakers(qtbot, wizard, tmp_path):
-    from app.wizard import setup_page
+    from ser_studio.app.wizard import setup_page
 
     page = wizard.setup_page
     arch = page.editors["model.arch"].widget

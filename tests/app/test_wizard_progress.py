@@ -6,10 +6,10 @@ import io
 import json
 import math
 
-from app.wizard.progress import TrainingProgress, format_duration
-from app.wizard.settings import train_args
-from app.wizard.train_process import JsonLineParser
-from model.progress_events import ProgressEvent
+from ser_studio.app.wizard.progress import TrainingProgress, format_duration
+from ser_studio.app.wizard.settings import train_args
+from ser_studio.app.wizard.train_process import JsonLineParser
+from ser_studio.model.training.progress import ProgressEvent
 
 LINES = [
     {"event": "start", "protocol": "grouped-k-fold", "folds": 2, "epochs": 3,
@@ -144,7 +144,7 @@ def test_train_args_run_the_written_run_json():
 
 def test_the_trainers_json_lines_parse_into_the_same_record():
     """What ``train --progress-json`` writes (ProgressEvent.to_json) is what the wizard reads."""
-    from model.cli.train import JsonLines
+    from ser_studio.model.cli.train import JsonLines
 
     written = [*EVENTS, E(event="done", run_dir="/r", model=None, summary=None,
                           folds_completed=1, cancelled=False),
@@ -159,7 +159,7 @@ def test_the_trainers_json_lines_parse_into_the_same_record():
 
 
 def test_results_say_whether_the_model_expects_calibration(tmp_path):
-    from app.wizard.results import calibration_html
+    from ser_studio.app.wizard.results import calibration_html
 
     def run(speaker_norm, **extra):
         folder = tmp_path / speaker_norm

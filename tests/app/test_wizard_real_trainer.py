@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.wizard import TrainingWizard
-from model.checkpoint import load_checkpoint
+from ser_studio.app.wizard.wizard import TrainingWizard
+from ser_studio.model.networks.checkpoint import load_checkpoint
 
 
 def test_wizard_runs_the_real_trainer(qtbot, synth_corpus, tmp_path, monkeypatch):

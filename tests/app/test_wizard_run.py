@@ -9,7 +9,7 @@ import pytest
 from PyQt5.QtGui import QColor, QImage
 from PyQt5.QtWidgets import QApplication
 
-from app.wizard import TrainingWizard
+from ser_studio.app.wizard.wizard import TrainingWizard
 from test_wizard_pages import write_manifest
 
 FAKE = Path(__file__).with_name("fake_trainer.py")
@@ -66,7 +66,7 @@ def _run(qtbot, w, *, succeeded=True, timeout=15000):
 
 def test_settings_lead_to_a_summary_and_only_start_runs(qtbot, wizard, tmp_path):
     """Next on the settings starts nothing: the summary says what will run, Start runs it."""
-    from app.wizard.run_plan import TIME_NOTE
+    from ser_studio.app.wizard.run_plan import TIME_NOTE
 
     wizard.next()
     page = wizard.summary_page
@@ -108,8 +108,8 @@ def test_the_summary_refuses_more_folds_than_speakers(qtbot, wizard):
 
 
 def test_the_status_line_follows_extraction_and_returns_to_the_run(qtbot):
-    from app.wizard.train_page import TrainPage
-    from model.progress_events import ProgressEvent as E
+    from ser_studio.app.wizard.train_page import TrainPage
+    from ser_studio.model.training.progress import ProgressEvent as E
 
     page = TrainPage()
     qtbot.addWidget(page)

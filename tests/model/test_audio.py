@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from model.audio import AudioError, crop_or_pad, frame_windows, load_audio, to_mono_16k
-from model.constants import SAMPLE_RATE
+from ser_studio.model.audio.io import (AudioError, crop_or_pad, frame_windows, load_audio,
+                                       to_mono_16k)
+from ser_studio.model.constants import SAMPLE_RATE
 
 
 def _tone(rate: int, seconds: float = 1.0, freq: float = 440.0, channels: int = 1) -> np.ndarray:
@@ -136,22 +137,22 @@ def test_a_symbolic_link_loop_says_so(tmp_path):
 
 
 def test_a_truncated_wav_is_decoded_with_a_warning(tmp_path, caplog):
-    from model.audio import iter_audio
+    from ser_studio.model.audio.io import iter_audio
 
     path = tmp_path / "cut short.wav"
     sf.write(path, _tone(16000, seconds=2.0), 16000, subtype="PCM_16")
     path.write_bytes(path.read_bytes()[:44 + 16000])        # 0.5 s of the promised 2 s
-    with caplog.at_level("WARNING", logger="model.audio"):
+    with caplog.at_level("WARNING", logger="ser_studio.model.audio.io"):
         wav = load_audio(path)
     assert wav.shape == (8000,)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "cut short.wav" in warnings[0] and "1.50 s" in warnings[0]
     caplog.clear()
-    with caplog.at_level("WARNING", logger="model.audio"):
+    with caplog.at_level("WARNING", logger="ser_studio.model.audio.io"):
         assert sum(b.size for b in iter_audio(path)) == 8000
     assert any("1.50 s" in r.getMessage() for r in caplog.records)
     caplog.clear()
     sf.write(path, _tone(16000), 16000, subtype="PCM_16")   # a whole file: no warning
-    with caplog.at_level("WARNING", logger="model.audio"):
+    with caplog.at_level("WARNING", logger="ser_studio.model.audio.io"):
         load_audio(path)
     assert not caplog.records

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from model.audio import (AudioError, frame_windows, iter_audio, load_audio, slice_windows,
-                         window_spans)
-from model.constants import SAMPLE_RATE
+from ser_studio.model.audio.io import (AudioError, frame_windows, iter_audio, load_audio,
+                                       slice_windows, window_spans)
+from ser_studio.model.constants import SAMPLE_RATE
 
 
 def _signal(rate: int, seconds: float, channels: int = 1) -> np.ndarray:

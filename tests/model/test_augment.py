@@ -6,8 +6,9 @@ import dataclasses
 import pytest
 import torch
 
-from model.augment import add_noise, augment, feature_mask, time_mask, time_stretch
-from model.config import AugmentConfig
+from ser_studio.model.augmentation.spec import (add_noise, augment, feature_mask, time_mask,
+                                                time_stretch)
+from ser_studio.model.config.schema import AugmentConfig
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -110,7 +111,7 @@ def test_bad_stretch_factor_is_refused():
 
 
 def test_frequency_warp_moves_a_band_and_keeps_identity_at_one():
-    from model.augment import frequency_warp
+    from ser_studio.model.augmentation.spec import frequency_warp
 
     feats = torch.zeros(5, 40)
     feats[:, 20] = 1.0
@@ -126,8 +127,8 @@ def test_frequency_warp_moves_a_band_and_keeps_identity_at_one():
 def test_rescale_level_gives_the_features_of_the_scaled_audio():
     import numpy as np
 
-    from model.augment import rescale_level
-    from model.features import LogMelFrontend
+    from ser_studio.model.augmentation.spec import rescale_level
+    from ser_studio.model.features.logmel import LogMelFrontend
 
     frontend = LogMelFrontend()
     wav = (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
@@ -140,7 +141,7 @@ def test_rescale_level_gives_the_features_of_the_scaled_audio():
 
 
 def test_random_level_draws_nothing_when_off_and_stays_in_range_when_on():
-    from model.augment import rescale_level, random_level
+    from ser_studio.model.augmentation.spec import rescale_level, random_level
 
     feats = torch.log(torch.rand(50, 8, generator=_gen(2)) + 0.1)
     gen = _gen(3)

@@ -1,4 +1,4 @@
-"""BS.1770-4 loudness without scipy (model.bs1770) against pyloudnorm, the measure it writes
+"""BS.1770-4 loudness without scipy (model.audio.bs1770) against pyloudnorm, the measure it writes
 out: the same K-weighting coefficients, filter output, block bounds and gating."""
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pyloudnorm
 import pytest
 from scipy.signal import lfilter
 
-from model import bs1770
-from model.constants import SAMPLE_RATE
-from model.loudness import integrated_loudness
+from ser_studio.model.audio import bs1770
+from ser_studio.model.audio.loudness import integrated_loudness
+from ser_studio.model.constants import SAMPLE_RATE
 
 from tests.fresh_python import fresh_python
 
@@ -80,8 +80,9 @@ def test_the_relative_gate_drops_quiet_blocks_as_pyloudnorm_does():
 
 
 def test_measuring_imports_no_scipy():
-    code = ("import sys, numpy as np; from model.loudness import LoudnessNormaliser; "
-            "from model.loudness_stream import LoudnessStream; "
+    code = ("import sys, numpy as np; "
+            "from ser_studio.model.audio.loudness import LoudnessNormaliser; "
+            "from ser_studio.model.audio.loudness_stream import LoudnessStream; "
             "x = np.random.default_rng(0).standard_normal(48000).astype('float32') * 0.1; "
             "LoudnessNormaliser().measure(x); s = LoudnessStream(); s.feed(x); s.level(); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))")

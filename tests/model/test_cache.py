@@ -12,14 +12,15 @@ import soundfile as sf
 import torch
 from safetensors.torch import save_file
 
-import model.cache as cache_module
-from model.audio import AudioError, load_audio
-from model.cache import FeatureCache, FillError, default_cache_dir, tensor_sha1
-from model.files import file_sha1
-from model.cli import extract
-from model.config import FrontendConfig
-from model.constants import SAMPLE_RATE
-from model.features import LogMelFrontend, build_frontend, parse_frontend_spec
+import ser_studio.model.features.cache as cache_module
+from ser_studio.model.audio.io import AudioError, load_audio
+from ser_studio.model.cli import extract
+from ser_studio.model.config.schema import FrontendConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.features.cache import FeatureCache, FillError, default_cache_dir, tensor_sha1
+from ser_studio.model.features.logmel import LogMelFrontend
+from ser_studio.model.features.registry import build_frontend, parse_frontend_spec
+from ser_studio.model.files import file_sha1
 
 
 def write_wav(path, seconds=0.5, seed=0):
@@ -229,7 +230,7 @@ def test_extract_command_errors_exit_2(run_extract, tmp_path, capsys):
 
 
 def test_a_file_given_as_the_cache_folder_is_refused_by_name(tmp_path):
-    from model.cache import CacheFolderError
+    from ser_studio.model.features.cache import CacheFolderError
 
     not_a_folder = tmp_path / "cache.txt"
     not_a_folder.write_text("x")

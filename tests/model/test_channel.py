@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model import channel
-from model.conditions import CONDITIONS, render
-from model.config import ChannelConfig
-from model.constants import SAMPLE_RATE
+from ser_studio.model.augmentation import channel
+from ser_studio.model.augmentation.conditions import CONDITIONS, render
+from ser_studio.model.config.schema import ChannelConfig
+from ser_studio.model.constants import SAMPLE_RATE
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-from model.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from model.config import AugmentConfig, FrontendConfig, ModelConfig, TrainConfig
+from ser_studio.model.config.schema import AugmentConfig, FrontendConfig, ModelConfig, TrainConfig
+from ser_studio.model.networks.checkpoint import (Checkpoint, CheckpointError, load_checkpoint,
+                                                  save_checkpoint)
 
 LABELS = ["angry", "happy", "neutral"]
 
@@ -206,9 +207,9 @@ def test_safetensors_whose_header_length_starts_with_0x80_is_accepted(tmp_path):
 def test_a_checkpoint_from_before_loudness_normalisation_behaves_as_before(tmp_path):
     """A sidecar without the normaliser's fields loads as loudness "none" and predicts from the
     samples as they are: the same probabilities as the plain log-mel frontend."""
-    from model.features import LogMelFrontend
-    from model.inference import Predictor
-    from model.networks import build_network
+    from ser_studio.model.features.logmel import LogMelFrontend
+    from ser_studio.model.inference.predictor import Predictor
+    from ser_studio.model.networks.registry import build_network
 
     torch.manual_seed(0)
     cfg = ModelConfig(arch="baseline", input_dim=80, n_classes=2, hidden=16, frame_pool=2)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import model.cli
-from model.constants import SAMPLE_RATE
+from ser_studio.model.cli.main import COMMANDS, main
+from ser_studio.model.constants import SAMPLE_RATE
 
 
 @pytest.fixture
@@ -23,11 +23,11 @@ def ravdess_dir(tmp_path):
 
 
 def test_commands_are_registered():
-    assert {"corpus", "synth"} <= set(model.cli.COMMANDS)
+    assert {"corpus", "synth"} <= set(COMMANDS)
 
 
 def test_corpus_json_is_one_object(ravdess_dir, capsys):
-    code = model.cli.main(["corpus", str(ravdess_dir), "--map", "calm=neutral",
+    code = main(["corpus", str(ravdess_dir), "--map", "calm=neutral",
                            "--classes", "angry", "happy", "neutral", "sad", "--json"])
     out = capsys.readouterr().out
     assert code == 0
@@ -40,7 +40,7 @@ def test_corpus_json_is_one_object(ravdess_dir, capsys):
 
 
 def test_corpus_human_summary(synth_corpus, capsys):
-    assert model.cli.main(["corpus", str(synth_corpus)]) == 0
+    assert main(["corpus", str(synth_corpus)]) == 0
     out = capsys.readouterr().out
     assert "iemocap corpus at" in out
     assert "utterances: 160" in out
@@ -55,7 +55,7 @@ def test_corpus_human_summary(synth_corpus, capsys):
 ])
 def test_corpus_errors_exit_2_without_traceback(tmp_path, ravdess_dir, capsys, argv, message):
     argv = [a.format(tmp=tmp_path, rav=ravdess_dir) for a in argv]
-    assert model.cli.main(argv) == 2
+    assert main(argv) == 2
     captured = capsys.readouterr()
     assert message in captured.err and captured.err.startswith("error: ")
     assert "Traceback" not in captured.err and captured.out == ""
@@ -64,9 +64,9 @@ def test_corpus_errors_exit_2_without_traceback(tmp_path, ravdess_dir, capsys, a
 def test_synth_writes_a_readable_corpus(tmp_path, capsys):
     out_dir = tmp_path / "synth"
     argv = ["synth", str(out_dir), "--per-speaker", "1", "--sessions", "1", "--engine", "tone"]
-    assert model.cli.main(argv) == 0
+    assert main(argv) == 0
     assert capsys.readouterr().out.strip() == str(out_dir.resolve())
-    assert model.cli.main(["corpus", str(out_dir), "--json"]) == 0
+    assert main(["corpus", str(out_dir), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["utterances"] == 8
     assert summary["speakers"] == {"Ses01F": 4, "Ses01M": 4}
@@ -74,6 +74,6 @@ def test_synth_writes_a_readable_corpus(tmp_path, capsys):
 
 def test_synth_refuses_a_foreign_folder(tmp_path, capsys):
     (tmp_path / "keep.txt").write_text("mine")
-    assert model.cli.main(["synth", str(tmp_path), "--engine", "tone"]) == 2
+    assert main(["synth", str(tmp_path), "--engine", "tone"]) == 2
     assert "not empty and not a synthetic corpus" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]

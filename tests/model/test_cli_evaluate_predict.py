@@ -11,13 +11,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from model import inference
-from model.checkpoint import Checkpoint, save_checkpoint
-from model.cli import evaluate as evaluate_cmd
-from model.cli import predict as predict_cmd
-from model.config import FrontendConfig, ModelConfig, TrainConfig
-from model.constants import SAMPLE_RATE
-from model.networks import build_network
+from ser_studio.model.cli import evaluate as evaluate_cmd
+from ser_studio.model.cli import predict as predict_cmd
+from ser_studio.model.config.schema import FrontendConfig, ModelConfig, TrainConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.inference import predictor as inference
+from ser_studio.model.networks.checkpoint import Checkpoint, save_checkpoint
+from ser_studio.model.networks.registry import build_network
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 
@@ -64,7 +64,7 @@ def audio_files(tmp_path_factory):
     raw = folder / "raw.wav"
     subprocess.run(["espeak-ng", "-w", str(raw), "The quick brown fox jumps over the lazy "
                     "dog. I am very happy today."], check=True, capture_output=True)
-    from model.audio import load_audio
+    from ser_studio.model.audio.io import load_audio
 
     speech = load_audio(raw)
     rng = np.random.default_rng(0)
@@ -173,7 +173,7 @@ def test_predict_json_reports_the_input_loudness_and_the_gain(model_path, audio_
     """A file 20 dB quieter measures 20 LU lower; a normalising model applies 20 dB more gain."""
     import soundfile as sf
 
-    from model.checkpoint import load_checkpoint
+    from ser_studio.model.networks.checkpoint import load_checkpoint
 
     wav, rate = sf.read(audio_files["long"], dtype="float32")
     quiet = tmp_path / "quiet.wav"
@@ -224,7 +224,7 @@ def test_a_file_shorter_than_an_utterance_is_said_to_be_too_short(model_path, tm
 
 
 def test_commands_are_registered_in_the_main_dispatcher(model_path, audio_files, capsys):
-    from model.cli import main
+    from ser_studio.model.cli.main import main
 
     assert main(["predict", str(audio_files["speech"]), "--model", str(model_path),
                  "--json"]) == 0

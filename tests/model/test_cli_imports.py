@@ -17,7 +17,7 @@ def test_help_imports_nothing_heavy(argv):
 
 
 def test_predict_does_not_import_training_libraries(tmp_path):
-    code = ("import sys\nfrom model.inference import Predictor\n"
-            "from model.prediction import file_result_to_dict\n"
+    code = ("import sys\nfrom ser_studio.model.inference.predictor import Predictor\n"
+            "from ser_studio.model.inference.prediction import file_result_to_dict\n"
             f"print(sorted(m for m in {HEAVY[1:]!r} if m in sys.modules))")
     assert fresh_python(code).strip() == "[]"

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from model.checkpoint import CheckpointError, resolve_model_path
-from model.cli import main
-from model.inference import Predictor
+from ser_studio.model.cli.main import main
+from ser_studio.model.inference.predictor import Predictor
+from ser_studio.model.networks.checkpoint import CheckpointError, resolve_model_path
 from tests.model.test_cli_evaluate_predict import LABELS, _checkpoint, audio_files  # noqa: F401
 
 

@@ -11,11 +11,11 @@ import signal
 
 import pytest
 
-from model.cli import build_parser, main
-from model.cli import train as train_cmd
-from model.cli.train import build_configs
-from model.corpora import load_corpus
-from model.progress_events import ProgressEvent
+from ser_studio.model.cli import train as train_cmd
+from ser_studio.model.cli.main import build_parser, main
+from ser_studio.model.cli.train import build_configs
+from ser_studio.model.corpora.corpus import load_corpus
+from ser_studio.model.training.progress import ProgressEvent
 
 
 
@@ -177,12 +177,12 @@ def test_errors_exit_2_with_a_message(tmp_path, capsys):
                                              ("cuda:99", "not available on this machine")])
 def test_a_bad_device_is_refused_before_the_corpus_loads(tmp_path, capsys, monkeypatch,
                                                          device, problem):
-    import model.corpora
+    from ser_studio.model.corpora import corpus
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the corpus was loaded before the device was checked")
 
-    monkeypatch.setattr(model.corpora, "load_corpus", no_loading)
+    monkeypatch.setattr(corpus, "load_corpus", no_loading)
     code = main(["train", "--corpus", str(tmp_path), "--out", str(tmp_path / "o"),
                  "--device", device])
     err = capsys.readouterr().err
@@ -244,7 +244,7 @@ def test_level_and_channel_options_override_the_config_file(tmp_path):
 
 
 def test_bars_restart_for_each_ensemble_member():
-    from model.cli.train import Bars
+    from ser_studio.model.cli.train import Bars
 
     def bars_see(**fields):
         bars(ProgressEvent.from_dict(fields))
@@ -265,7 +265,7 @@ def test_bars_restart_for_each_ensemble_member():
 
 
 def test_bars_show_the_files_of_each_extraction_stage(capsys):
-    from model.cli.train import Bars
+    from ser_studio.model.cli.train import Bars
 
     bars = Bars()
     bars(ProgressEvent("start", folds=2, protocol="grouped-k-fold", epochs=3))
@@ -286,7 +286,7 @@ def test_bars_show_the_files_of_each_extraction_stage(capsys):
 
 def test_bars_draw_the_json_lines_a_run_wrote(json_run, capsys):
     """The bars read the same records the JSON lines carry (ProgressEvent.from_json)."""
-    from model.cli.train import Bars
+    from ser_studio.model.cli.train import Bars
 
     _, stdout, _ = json_run
     bars = Bars()

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from model.config import (AugmentConfig, ChannelConfig, ConfigError, FrontendConfig, ModelConfig,
-                          TrainConfig, config_from_dict, train_config_from_dict)
+from ser_studio.model.config.schema import (AugmentConfig, ChannelConfig, ConfigError,
+                                            FrontendConfig, ModelConfig, TrainConfig,
+                                            config_from_dict, train_config_from_dict)
+from ser_studio.model.networks.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 
 @pytest.mark.parametrize("build,message", [
@@ -38,8 +39,8 @@ def test_numbers_and_lists_are_normalised():
 
 
 def test_a_checkpoint_sidecar_with_a_wrong_type_is_refused(tmp_path):
-    from model.checkpoint import Checkpoint
-    from model.networks import build_network
+    from ser_studio.model.networks.checkpoint import Checkpoint
+    from ser_studio.model.networks.registry import build_network
 
     cfg = ModelConfig(arch="baseline", input_dim=80, n_classes=2, hidden=16)
     path = save_checkpoint(Checkpoint(frontend=FrontendConfig(), model=cfg, train=TrainConfig(),
@@ -55,7 +56,7 @@ def test_a_checkpoint_sidecar_with_a_wrong_type_is_refused(tmp_path):
 
 
 def test_log_mel_only_augmentations_are_refused_with_other_features():
-    from model.config import check_run_configs
+    from ser_studio.model.config.schema import check_run_configs
 
     warp = TrainConfig(augment=AugmentConfig(warp_prob=0.5))
     check_run_configs(FrontendConfig(name="logmel"), warp)

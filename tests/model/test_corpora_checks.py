@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from model.cli import main as cli_main
-from model.constants import SAMPLE_RATE
-from model.corpora import CorpusError, audio_warnings, check_trainable, load_corpus
+from ser_studio.model.cli.main import main as cli_main
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.corpora.checks import audio_warnings, check_trainable
+from ser_studio.model.corpora.corpus import load_corpus
+from ser_studio.model.corpora.record import CorpusError
 
 
 def tone(seconds: float, amplitude: float) -> np.ndarray:

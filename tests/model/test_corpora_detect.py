@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from model.constants import SAMPLE_RATE
-from model.corpora import Corpus, CorpusError, Utterance, detect_kind, load_corpus
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.corpora.corpus import Corpus, detect_kind, load_corpus
+from ser_studio.model.corpora.record import CorpusError, Utterance
 
 
 def write_wav(path):

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from model.constants import SAMPLE_RATE
-from model.corpora import CorpusError, load_corpus
-from model.corpora.iemocap import parse_label_file, speaker_of
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.corpora.corpus import load_corpus
+from ser_studio.model.corpora.iemocap import parse_label_file, speaker_of
+from ser_studio.model.corpora.record import CorpusError
 
 HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
 
@@ -122,7 +123,7 @@ def test_malformed_lines_and_empty_label_files_are_warnings(tmp_path):
 
 
 def test_one_session_iemocap_says_two_sessions_are_needed(tmp_path):
-    from model.folds import FoldError, choose_protocol
+    from ser_studio.model.training.folds import FoldError, choose_protocol
 
     make_session(tmp_path, 1, {"Ses01F_impro01": [
         ("Ses01F_impro01_F000", "neu"), ("Ses01F_impro01_M000", "ang")]})

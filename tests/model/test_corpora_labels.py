@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from model.corpora import CorpusError, parse_label_map
-from model.corpora.labels import canonical_classes, canonical_label, resolve_label
+from ser_studio.model.corpora.labels import parse_label_map
+from ser_studio.model.corpora.labels import canonical_classes, canonical_label, resolve_label
+from ser_studio.model.corpora.record import CorpusError
 
 
 def test_parse_label_map():
@@ -45,7 +46,7 @@ def test_canonical_classes():
 
 
 def test_classes_are_parsed_space_or_comma_separated():
-    from model.corpora import parse_classes
+    from ser_studio.model.corpora.labels import parse_classes
 
     assert parse_classes(None) is None and parse_classes([]) is None
     assert parse_classes(["angry", "happy"]) == ["angry", "happy"]

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from model.constants import SAMPLE_RATE
-from model.corpora import CorpusError, load_corpus
-from model.corpora.ravdess import parse_ravdess_name
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.corpora.corpus import load_corpus
+from ser_studio.model.corpora.ravdess import parse_ravdess_name
+from ser_studio.model.corpora.record import CorpusError
 
 
 def write_audio(path, fmt="WAV"):

@@ -6,14 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.audio import AudioError
-from model.cache import FillError
-from model.config import AugmentConfig
-from model.corpora.record import Utterance
-from model.data import (
-    FeatureDataset, FeatureStore, centre_crop, collate, eval_loader, frames_for, norm_stats,
-    random_crop, train_loader,
-)
+from ser_studio.model.audio.io import AudioError
+from ser_studio.model.config.schema import AugmentConfig
+from ser_studio.model.corpora.record import Utterance
+from ser_studio.model.features.cache import FillError
+from ser_studio.model.training.data import (FeatureDataset, FeatureStore, centre_crop, collate,
+                                            eval_loader, frames_for, norm_stats, random_crop,
+                                            train_loader)
 
 
 class FakeCache:

@@ -9,11 +9,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from model import cli
-from model.audio import load_audio
-from model.checkpoint import load_checkpoint
-from model.constants import SAMPLE_RATE
-from model.inference import Predictor, default_model_path
+from ser_studio.model.audio.io import load_audio
+from ser_studio.model.cli import main as cli
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.inference.predictor import Predictor, default_model_path
+from ser_studio.model.networks.checkpoint import load_checkpoint
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 
@@ -102,8 +102,8 @@ def test_predict_command_uses_the_default_model(spoken, capsys):
 
 
 def test_the_shipped_model_is_marked_as_such_and_ship_marks_a_copy(tmp_path):
-    from model.checkpoint import load_checkpoint, ship_checkpoint
-    from model.inference import default_model_path
+    from ser_studio.model.inference.predictor import default_model_path
+    from ser_studio.model.networks.checkpoint import load_checkpoint, ship_checkpoint
 
     assert load_checkpoint(default_model_path()).shipped is True
     copy = tmp_path / "other.safetensors"

@@ -9,15 +9,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from model.config import AugmentConfig, FrontendConfig, ModelConfig, TrainConfig
-from model.data import Batch, norm_stats
-from model.folds import make_folds
-from model.members import member_folds, train_members
-from model.inference import Predictor
-from model.networks import build_network
-from model.networks.ensemble import Ensemble
-from model.trainer import train_fold
+from ser_studio.model.config.schema import AugmentConfig, FrontendConfig, ModelConfig, TrainConfig
+from ser_studio.model.inference.predictor import Predictor
+from ser_studio.model.networks.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ser_studio.model.networks.ensemble import Ensemble
+from ser_studio.model.networks.registry import build_network
+from ser_studio.model.training.data import Batch, norm_stats
+from ser_studio.model.training.folds import make_folds
+from ser_studio.model.training.members import member_folds, train_members
+from ser_studio.model.training.trainer import train_fold
 
 from tests.model.test_trainer import FRAME_RATE, LABELS, _data
 

@@ -10,13 +10,14 @@ import threading
 
 import pytest
 
-from model.cache import FeatureCache
-from model.checkpoint import load_checkpoint
-from model.config import AugmentConfig, FrontendConfig, ModelConfig, TrainConfig
-from model.corpora import load_corpus
-from model.data import FeatureStore
-from model.experiment import run_cross_validation
-from model.features import CountingFrontend, build_frontend, parse_frontend_spec
+from ser_studio.model.config.schema import AugmentConfig, FrontendConfig, ModelConfig, TrainConfig
+from ser_studio.model.corpora.corpus import load_corpus
+from ser_studio.model.features.base import CountingFrontend
+from ser_studio.model.features.cache import FeatureCache
+from ser_studio.model.features.registry import build_frontend, parse_frontend_spec
+from ser_studio.model.networks.checkpoint import load_checkpoint
+from ser_studio.model.training.data import FeatureStore
+from ser_studio.model.training.experiment import run_cross_validation
 
 SPEAKERS = [f"Ses0{s}{g}" for s in range(1, 6) for g in "FM"]
 
@@ -250,8 +251,8 @@ def test_channel_variants_are_rendered_once_per_fold_for_every_member(corpus, ca
     """A real (tiny) run with recording-chain augmentation: the variants are cached beside the
     features, every member trains with them, and babble never comes from a speaker that any
     member validates on or that the fold tests."""
-    from model import experiment
-    from model.config import ChannelConfig
+    from ser_studio.model.config.schema import ChannelConfig
+    from ser_studio.model.training import experiment
 
     calls = []
     real = experiment.render_variants

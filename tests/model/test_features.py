@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from model.config import FrontendConfig
-from model.constants import DEFAULT_ENCODER, MEL_FRAME_RATE, MEL_HOP_LENGTH, N_MELS, SAMPLE_RATE
-from model.features import (LOG_FLOOR, Frontend, LogMelFrontend, build_frontend, hz_to_mel,
-                            mel_filterbank, mel_to_hz, parse_frontend_spec)
+from ser_studio.model.config.schema import FrontendConfig
+from ser_studio.model.constants import (DEFAULT_ENCODER, MEL_FRAME_RATE, MEL_HOP_LENGTH, N_MELS,
+                                        SAMPLE_RATE)
+from ser_studio.model.features.base import Frontend
+from ser_studio.model.features.logmel import (LOG_FLOOR, LogMelFrontend, hz_to_mel, mel_filterbank,
+                                              mel_to_hz)
+from ser_studio.model.features.registry import build_frontend, parse_frontend_spec
 
 
 def tone(freq_hz: float, seconds: float = 1.0, amplitude: float = 0.5) -> np.ndarray:
@@ -122,9 +125,9 @@ def test_bad_frontend_specs(spec, message):
 
 def test_cmvn_removes_a_microphone_colour_and_keeps_the_shape():
     """A fixed per-band gain (EQ) is a constant per band in log-mel: CMVN removes it."""
-    from model.channel import eq_tilt
-    from model.config import FrontendConfig
-    from model.features import build_frontend
+    from ser_studio.model.augmentation.channel import eq_tilt
+    from ser_studio.model.config.schema import FrontendConfig
+    from ser_studio.model.features.registry import build_frontend
 
     rng = np.random.default_rng(0)
     t = np.arange(2 * 16000) / 16000

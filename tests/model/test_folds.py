@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from model.corpora.record import Utterance
-from model.folds import (
-    GROUPED, LOSO_SESSION, LOSO_SPEAKER, FoldError, SpeakerLeakError, check_fold,
-    check_speakers, make_folds,
-)
+from ser_studio.model.corpora.record import Utterance
+from ser_studio.model.training.folds import (GROUPED, LOSO_SESSION, LOSO_SPEAKER, FoldError,
+                                             SpeakerLeakError, check_fold, check_speakers,
+                                             make_folds)
 
 
 def _utts(speakers: dict[str, tuple[str, str]], per_speaker: int = 3) -> list[Utterance]:

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from model import ge2e, wheel_files
-from model.config import FrontendConfig
-from model.constants import SAMPLE_RATE
-from model.features import FrontendUnavailable, NormalisedFrontend, build_frontend
+from ser_studio.model.config.schema import FrontendConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.features import ge2e
+from ser_studio.model.features import wheel_files
+from ser_studio.model.features.base import FrontendUnavailable, NormalisedFrontend
+from ser_studio.model.features.registry import build_frontend
 
 from tests.fresh_python import fresh_python
 
@@ -84,7 +86,7 @@ def test_mel_frames_are_librosas_as_resemblyzer_computed_them(n):
 
 
 def test_the_frontend_runs_without_librosa():
-    code = ("import sys, numpy as np; from model.ge2e import GE2EFrontend; "
+    code = ("import sys, numpy as np; from ser_studio.model.features.ge2e import GE2EFrontend; "
             "GE2EFrontend()(np.zeros(8000, np.float32) + 0.01); "
             "print('librosa' in sys.modules, 'numba' in sys.modules)")
     assert fresh_python(code).split() == ["False", "False"]

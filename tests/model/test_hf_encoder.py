@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from model.config import FrontendConfig
-from model.constants import SAMPLE_RATE
-from model.features import (FrontendUnavailable, NormalisedFrontend, build_frontend,
-                            parse_frontend_spec)
-from model.hf_encoder import HFEncoderFrontend, chunk_spans
+from ser_studio.model.config.schema import FrontendConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.features.base import FrontendUnavailable, NormalisedFrontend
+from ser_studio.model.features.hubert import HFEncoderFrontend, chunk_spans
+from ser_studio.model.features.registry import build_frontend, parse_frontend_spec
 
 TINY_HIDDEN, TINY_LAYERS = 32, 2  # tests/conftest.py tiny_hubert_dir
 

@@ -1,6 +1,6 @@
-"""The input high-pass (model.highpass, model.fir): scipy's Butterworth filter to ~1e-12, in
-blocks as whole, no start transient from an offset; in the frontend, a DC offset no longer
-moves the features, while a checkpoint from before the high-pass keeps its own front end."""
+"""The input high-pass (model.audio.highpass, model.audio.fir): scipy's Butterworth filter to
+~1e-12, in blocks as whole, no start transient from an offset; in the frontend, a DC offset no
+longer moves the features, while a checkpoint from before the high-pass keeps its own front end."""
 from __future__ import annotations
 
 import json
@@ -10,12 +10,12 @@ import pytest
 import scipy.signal
 import torch
 
-from model import highpass
-from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from model.config import FrontendConfig, ModelConfig
-from model.constants import SAMPLE_RATE
-from model.features import build_frontend
-from model.networks import build_network
+from ser_studio.model.audio import highpass
+from ser_studio.model.config.schema import FrontendConfig, ModelConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.features.registry import build_frontend
+from ser_studio.model.networks.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ser_studio.model.networks.registry import build_network
 
 
 def signal(seconds: float = 3.0, offset: float = 0.2, seed: int = 0) -> np.ndarray:

@@ -11,15 +11,16 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-from model import inference
-from model.audio import AudioError, load_audio
-from model.checkpoint import Checkpoint, CheckpointError, save_checkpoint
-from model.config import FrontendConfig, ModelConfig, TrainConfig
-from model.constants import SAMPLE_RATE
-from model.corpora import load_corpus
-from model.features import LogMelFrontend, build_frontend
-from model.inference import ModelNotFoundError, Predictor, default_model_path
-from model.networks import build_network
+from ser_studio.model.audio.io import AudioError, load_audio
+from ser_studio.model.config.schema import FrontendConfig, ModelConfig, TrainConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.corpora.corpus import load_corpus
+from ser_studio.model.features.logmel import LogMelFrontend
+from ser_studio.model.features.registry import build_frontend
+from ser_studio.model.inference import predictor as inference
+from ser_studio.model.inference.predictor import ModelNotFoundError, Predictor, default_model_path
+from ser_studio.model.networks.checkpoint import Checkpoint, CheckpointError, save_checkpoint
+from ser_studio.model.networks.registry import build_network
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 POOL = 2
@@ -153,7 +154,7 @@ def test_missing_default_model_says_how_to_train(monkeypatch, tmp_path):
 def test_default_model_path_is_in_the_package_assets():
     path = default_model_path()
     assert path.name == "default_model.safetensors" and path.parent.name == "assets"
-    assert (path.parent.parent / "model" / "inference.py").is_file()
+    assert (path.parent.parent / "model" / "inference" / "predictor.py").is_file()
 
 
 def test_bad_checkpoints_are_refused(tmp_path):

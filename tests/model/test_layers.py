@@ -6,22 +6,11 @@ import math
 import pytest
 import torch
 
-from model.networks.layers import (
-    GradientReversal,
-    InputStage,
-    LayerMix,
-    MaskedAdaIN,
-    SinusoidalPositionalEncoding,
-    frame_attention,
-    grad_reverse,
-    lengths_to_mask,
-    masked_max,
-    masked_mean,
-    packed_rnn,
-    pool_frames,
-    sinusoidal_encoding,
-    uniform_attention,
-)
+from ser_studio.model.networks.layers import (GradientReversal, InputStage, LayerMix, MaskedAdaIN,
+                                              SinusoidalPositionalEncoding, frame_attention,
+                                              grad_reverse, lengths_to_mask, masked_max,
+                                              masked_mean, packed_rnn, pool_frames,
+                                              sinusoidal_encoding, uniform_attention)
 
 
 def _garbage_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from model.live_adaptation import SlowAdaptation
-from model.speaker_profile import ProfileBuilder, SpeakerProfile
+from ser_studio.model.adaptation.live import SlowAdaptation
+from ser_studio.model.adaptation.profile import ProfileBuilder, SpeakerProfile
 
 RATE = 12.5  # frames per second (speech_embedding's)
 

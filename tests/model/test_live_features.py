@@ -1,4 +1,4 @@
-"""Streaming live features (model.live_features) against the full recomputation of each window:
+"""Streaming live features (model.features.live) against the full recomputation of each window:
 equal where the design says equal (same grid, same gain), close where it approximates (gains held
 from earlier hops), and starting afresh on reset, gaps and time going back. Real wheel files;
 audio made here."""
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from model.config import FrontendConfig
-from model.constants import LIVE_BUFFER_SAMPLES, LIVE_HOP_SAMPLES, SAMPLE_RATE
-from model.features import build_frontend
-from model.highpass import highpass
-from model.live_features import LiveFeatures
+from ser_studio.model.audio.highpass import highpass
+from ser_studio.model.config.schema import FrontendConfig
+from ser_studio.model.constants import LIVE_BUFFER_SAMPLES, LIVE_HOP_SAMPLES, SAMPLE_RATE
+from ser_studio.model.features.live import LiveFeatures
+from ser_studio.model.features.registry import build_frontend
 
 
 def voice(seconds: float, seed: int = 0, f0: float = 140.0) -> np.ndarray:
@@ -152,10 +152,10 @@ def test_short_windows_and_other_frontends_have_no_streaming_form(frontends):
 def test_probabilities_stay_close_to_the_full_path(tmp_path):
     """A (random) network on the combined frontend, over a voiced stream with a -20 dB step:
     streamed windows against each window computed whole (the full path: its own grid, gain)."""
-    from model.checkpoint import Checkpoint, save_checkpoint
-    from model.config import ModelConfig
-    from model.inference import Predictor
-    from model.networks import build_network
+    from ser_studio.model.config.schema import ModelConfig
+    from ser_studio.model.inference.predictor import Predictor
+    from ser_studio.model.networks.checkpoint import Checkpoint, save_checkpoint
+    from ser_studio.model.networks.registry import build_network
 
     torch.manual_seed(0)
     cfg = ModelConfig(arch="baseline", input_dim=352, n_classes=4, hidden=32, attn_heads=4)

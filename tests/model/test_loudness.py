@@ -7,12 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from model.channel import gain
-from model.config import FrontendConfig
-from model.constants import SAMPLE_RATE
-from model.corpora.synth_speech import PROSODY, make_voice, tone_utterance
-from model.features import LogMelFrontend, NormalisedFrontend, build_frontend
-from model.loudness import SPEECH_GATE_LUFS, LoudnessNormaliser, integrated_loudness
+from ser_studio.model.audio.loudness import (SPEECH_GATE_LUFS, LoudnessNormaliser,
+                                             integrated_loudness)
+from ser_studio.model.augmentation.channel import gain
+from ser_studio.model.config.schema import FrontendConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.corpora.synth_speech import PROSODY, make_voice, tone_utterance
+from ser_studio.model.features.base import NormalisedFrontend
+from ser_studio.model.features.logmel import LogMelFrontend
+from ser_studio.model.features.registry import build_frontend
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +104,7 @@ def test_config_checks_the_normaliser_fields():
 
 
 def test_level_warnings_name_the_problem_and_the_measured_level(speech):
-    from model.loudness import level_warning, measure
+    from ser_studio.model.audio.loudness import level_warning, measure
 
     assert level_warning(measure(speech)) == ""
     quiet = level_warning(measure(gain(speech, -40.0)))

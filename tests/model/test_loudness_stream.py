@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from model.constants import SAMPLE_RATE
-from model.loudness import LoudnessNormaliser, integrated_loudness, measure
-from model.loudness_stream import LoudnessStream
+from ser_studio.model.audio.loudness import LoudnessNormaliser, integrated_loudness, measure
+from ser_studio.model.audio.loudness_stream import LoudnessStream
+from ser_studio.model.constants import SAMPLE_RATE
 
 
 def _speechy(seconds: float) -> np.ndarray:

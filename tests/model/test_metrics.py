@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from model.metrics import aggregate_folds, compute_metrics, mean_std, metrics_from_confusion
+from ser_studio.model.evaluation.metrics import (aggregate_folds, compute_metrics, mean_std,
+                                                 metrics_from_confusion)
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 A, H, N, S = LABELS

@@ -8,10 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model.config import ModelConfig
-from model.networks import NetworkOutput, build_network
-from model.networks.baseline import MatchingAttention
-from model.networks.layers import lengths_to_mask
+from ser_studio.model.config.schema import ModelConfig
+from ser_studio.model.networks.baseline import MatchingAttention
+from ser_studio.model.networks.layers import lengths_to_mask
+from ser_studio.model.networks.output import NetworkOutput
+from ser_studio.model.networks.registry import build_network
 
 log = logging.getLogger(__name__)
 

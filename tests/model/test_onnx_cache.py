@@ -1,4 +1,4 @@
-"""A torch checkpoint run on onnxruntime with no explicit export (model.onnx_cache): the same
+"""A torch checkpoint run on onnxruntime with no explicit export (model.onnx.cache): the same
 probabilities as torch, the graph exported once and reused, a broken or unexportable graph
 falling back to torch, and the GE2E LSTM from the real wheel file on onnxruntime."""
 from __future__ import annotations
@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from model import onnx_cache
-from model.config import FrontendConfig
-from model.constants import SAMPLE_RATE
-from model.files import file_sha1
-from model.ge2e import GE2EFrontend
-from model.inference import Predictor
-from model.onnx_runtime import OnnxNetwork
+from ser_studio.model.config.schema import FrontendConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.exported.runtime import OnnxNetwork
+from ser_studio.model.features.ge2e import GE2EFrontend
+from ser_studio.model.files import file_sha1
+from ser_studio.model.inference.predictor import Predictor
+from ser_studio.model.onnx import cache as onnx_cache
 
 from tests.model.test_onnx_export import model_config, save, seeded_network, tone
 
@@ -62,8 +62,9 @@ def test_the_graph_is_exported_once_and_reused_without_a_torch_network(cache, ch
     def refuse(*args, **kwargs):
         raise AssertionError("exported or built again")
 
-    monkeypatch.setattr("model.onnx_export.export_network", refuse)
-    monkeypatch.setattr("model.inference.build_network", refuse)  # no torch network needed
+    monkeypatch.setattr("ser_studio.model.exported.write.export_network", refuse)
+    # no torch network needed
+    monkeypatch.setattr("ser_studio.model.inference.predictor.build_network", refuse)
     again = Predictor.load(checkpoint)
     assert isinstance(again.network, OnnxNetwork) and graph.stat().st_mtime_ns == written
     assert again.checkpoint.state_dict == {}
@@ -98,9 +99,9 @@ def test_a_missing_graph_is_exported_by_a_child_process(cache, checkpoint, monke
     def refuse(*args, **kwargs):
         raise AssertionError("built or exported in the loading process")
 
-    monkeypatch.setattr("model.onnx_export.export_network", refuse)
-    monkeypatch.setattr("model.inference.build_network", refuse)
-    with caplog.at_level(logging.INFO, logger="model.onnx_cache"):
+    monkeypatch.setattr("ser_studio.model.exported.write.export_network", refuse)
+    monkeypatch.setattr("ser_studio.model.inference.predictor.build_network", refuse)
+    with caplog.at_level(logging.INFO, logger="ser_studio.model.inference.predictor"):
         fast = Predictor.load(checkpoint)
     assert isinstance(fast.network, OnnxNetwork) and "in a child process" in caplog.text
     (graph,) = cache.glob("network-*.onnx")
@@ -118,9 +119,10 @@ def test_a_failing_child_leaves_the_export_to_the_loading_process(cache, checkpo
         calls.append(command)
         return subprocess.CompletedProcess(command, 3, "", "first\nsecond\nout of memory\n")
 
-    monkeypatch.setattr("model.onnx_cache.subprocess.run", failing)
+    monkeypatch.setattr("ser_studio.model.inference.predictor.subprocess.run", failing)
     predictor = Predictor.load(checkpoint)
-    assert calls and calls[0][1:] == ["-m", "model.onnx_cache", str(checkpoint)]
+    assert calls and calls[0][1:] == ["-m", "ser_studio.model.inference.predictor",
+                                 str(checkpoint)]
     assert "exit 3" in caplog.text and "out of memory" in caplog.text
     assert isinstance(predictor.network, OnnxNetwork)          # exported here instead
     assert len(list(cache.glob("network-*.onnx"))) == 1
@@ -129,7 +131,7 @@ def test_a_failing_child_leaves_the_export_to_the_loading_process(cache, checkpo
 def test_the_child_entry_point_refuses_a_bad_checkpoint(tmp_path):
     bad = tmp_path / "model.safetensors"
     bad.write_bytes(b"not weights")
-    done = subprocess.run([sys.executable, "-m", "model.onnx_cache", str(bad)],
+    done = subprocess.run([sys.executable, "-m", "ser_studio.model.inference.predictor", str(bad)],
                           capture_output=True, text=True)
     assert done.returncode == 2 and str(tmp_path) in done.stderr
 
@@ -155,23 +157,23 @@ def test_a_changed_or_unstamped_graph_is_exported_again(cache, checkpoint, damag
 
 def test_a_graph_onnxruntime_cannot_load_leaves_torch_running(cache, checkpoint, monkeypatch,
                                                               caplog):
-    from model import onnx_runtime
+    from ser_studio.model.exported import runtime as onnx_runtime
 
     def broken(path, threads=1):
         raise onnx_runtime.OnnxModelError(f"{path}: onnxruntime cannot load it (test)")
 
     monkeypatch.setattr(onnx_runtime, "session", broken)
-    with caplog.at_level(logging.WARNING, logger="model.inference"):
+    with caplog.at_level(logging.WARNING, logger="ser_studio.model.inference.predictor"):
         predictor = Predictor.load(checkpoint)
     assert isinstance(predictor.network, torch.nn.Module) and "torch runs it" in caplog.text
     assert not list(cache.glob("network-*"))  # neither the graph nor its stamp is kept
 
 
 def test_a_graph_that_does_not_match_torch_is_not_used(cache, checkpoint, monkeypatch, caplog):
-    from model import onnx_export
+    from ser_studio.model.exported import write as onnx_export
 
     monkeypatch.setattr(onnx_export, "PROB_TOLERANCE", -1.0)  # no graph can pass the check
-    with caplog.at_level(logging.WARNING, logger="model.inference"):
+    with caplog.at_level(logging.WARNING, logger="ser_studio.model.inference.predictor"):
         predictor = Predictor.load(checkpoint)
     assert isinstance(predictor.network, torch.nn.Module)
     assert "does not reproduce the network" in caplog.text
@@ -209,7 +211,7 @@ def test_an_lstm_export_that_does_not_match_torch_is_not_kept(cache, monkeypatch
 
 
 def test_the_exporters_native_noise_is_dropped_and_other_stderr_kept(cache, checkpoint, capfd):
-    from model.onnx_export import NATIVE_NOISE, _native_noise_dropped
+    from ser_studio.model.exported.write import NATIVE_NOISE, _native_noise_dropped
 
     Predictor.load(checkpoint)  # exports the recurrent network: the C++ exporter warns
     assert "shape inference" not in capfd.readouterr().err
@@ -223,7 +225,7 @@ def test_an_unwritable_cache_leaves_torch_running(tmp_path, monkeypatch, checkpo
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the cache folder should be")
     monkeypatch.setenv("SER_CACHE_DIR", str(blocker))
-    with caplog.at_level(logging.WARNING, logger="model.inference"):
+    with caplog.at_level(logging.WARNING, logger="ser_studio.model.inference.predictor"):
         predictor = Predictor.load(checkpoint)
     assert isinstance(predictor.network, torch.nn.Module) and "torch runs it" in caplog.text
     assert predictor.predict(tone(1.0), vad=False).label in predictor.labels

@@ -15,14 +15,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from model.checkpoint import Checkpoint, CheckpointError, save_checkpoint
-from model.cli import main as cli_main
-from model.config import FrontendConfig, ModelConfig, TrainConfig
-from model.constants import SAMPLE_RATE
-from model.inference import Predictor
-from model.networks import build_network
-from model.onnx_export import ExportError, example_inputs, export_model
-from model.onnx_runtime import OnnxModelError, OnnxNetwork, load_onnx_model
+from ser_studio.model.cli.main import main as cli_main
+from ser_studio.model.config.schema import FrontendConfig, ModelConfig, TrainConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.exported.runtime import OnnxModelError, OnnxNetwork, load_onnx_model
+from ser_studio.model.exported.write import ExportError, example_inputs, export_model
+from ser_studio.model.inference.predictor import Predictor
+from ser_studio.model.networks.checkpoint import Checkpoint, CheckpointError, save_checkpoint
+from ser_studio.model.networks.registry import build_network
 
 from tests.fresh_python import MAIN, imported_by_main
 
@@ -318,14 +318,15 @@ def test_an_int8_export_prints_no_quantiser_chatter(pair, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(out), str(tmp_path / "small.json")]
     lines = done.stderr.splitlines()
-    assert lines and all(line.startswith("INFO model.onnx_export: ") for line in lines), lines
+    prefix = "INFO ser_studio.model.exported.write: "
+    assert lines and all(line.startswith(prefix) for line in lines), lines
     assert "(int8)" in lines[-1]
 
 
 def test_the_quantiser_filter_keeps_its_warnings_and_errors_and_other_logs():
     import logging
 
-    from model.onnx_export import _not_quantiser_noise
+    from ser_studio.model.exported.write import _not_quantiser_noise
 
     inside = str(Path("site-packages") / "onnxruntime" / "quantization" / "quantize.py")
 
@@ -347,8 +348,8 @@ def test_cli_export_errors_name_the_file(tmp_path, capsys):
 
 
 def test_the_app_loader_opens_an_exported_model(pair):
-    from app.inference_worker import _default_loader
-    from app.model_info import _read_facts
+    from ser_studio.app.inference_worker import _default_loader
+    from ser_studio.app.model_info import _read_facts
 
     path = pair[1].checkpoint_path
     predictor = _default_loader(str(path))

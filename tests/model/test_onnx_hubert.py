@@ -11,13 +11,13 @@ import onnx
 import pytest
 import torch
 
-from model.checkpoint import Checkpoint, save_checkpoint
-from model.config import FrontendConfig, ModelConfig, TrainConfig
-from model.constants import SAMPLE_RATE
-from model.inference import Predictor
-from model.networks import build_network
-from model.onnx_export import export_model
-from model.onnx_runtime import OnnxModelError
+from ser_studio.model.config.schema import FrontendConfig, ModelConfig, TrainConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.exported.runtime import OnnxModelError
+from ser_studio.model.exported.write import export_model
+from ser_studio.model.inference.predictor import Predictor
+from ser_studio.model.networks.checkpoint import Checkpoint, save_checkpoint
+from ser_studio.model.networks.registry import build_network
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 HIDDEN, LAYERS = 32, 3   # the tiny encoder's width and hidden states (2 layers + embeddings)

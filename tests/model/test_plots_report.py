@@ -6,9 +6,9 @@ import struct
 
 import pytest
 
-from model.metrics import aggregate_folds, compute_metrics
-from model.plots import plot_confusion, plot_per_speaker, plot_training_curves
-from model.report import write_report
+from ser_studio.model.evaluation.metrics import aggregate_folds, compute_metrics
+from ser_studio.model.evaluation.plots import plot_confusion, plot_per_speaker, plot_training_curves
+from ser_studio.model.evaluation.report import write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LABELS = ["angry", "happy", "neutral", "sad"]
@@ -150,7 +150,7 @@ def test_report_lists_each_members_validation_speakers_and_best_epoch(tmp_path):
 
 def _captured_figure(monkeypatch):
     """Make the plotting functions hand their Figure to the test instead of only saving it."""
-    from model import plots
+    from ser_studio.model.evaluation import plots
 
     figures = []
     real = plots._save

@@ -11,14 +11,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from model import file_stream, file_timeline
-from model import vad as vad_mod
-from model.audio import AudioError, frame_windows, iter_audio, load_audio
-from model.checkpoint import Checkpoint, save_checkpoint
-from model.config import FrontendConfig, ModelConfig, TrainConfig
-from model.constants import SAMPLE_RATE
-from model.inference import Predictor, default_model_path
-from model.networks import build_network
+from ser_studio.model.audio import vad as vad_mod
+from ser_studio.model.audio.io import AudioError, frame_windows, iter_audio, load_audio
+from ser_studio.model.config.schema import FrontendConfig, ModelConfig, TrainConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.inference import file_reads as file_stream
+from ser_studio.model.inference import timeline as file_timeline
+from ser_studio.model.inference.predictor import Predictor, default_model_path
+from ser_studio.model.networks.checkpoint import Checkpoint, save_checkpoint
+from ser_studio.model.networks.registry import build_network
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 SENTENCES = ["The quick brown fox jumps over the lazy dog.",

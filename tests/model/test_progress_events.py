@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from model.progress_events import FIELDS, FileProgress, ProgressEvent, time_left
+from ser_studio.model.training.progress import FIELDS, FileProgress, ProgressEvent, time_left
 
 
 def test_every_kind_round_trips_through_json():

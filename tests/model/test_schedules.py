@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from model.config import TrainConfig
-from model.schedules import alpha_at, lr_at, restart_period
+from ser_studio.model.config.schema import TrainConfig
+from ser_studio.model.training.schedules import alpha_at, lr_at, restart_period
 
 
 def test_alpha_zero_then_linear_then_held():

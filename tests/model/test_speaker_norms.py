@@ -9,14 +9,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from model.config import FrontendConfig, ModelConfig, TrainConfig
-from model.constants import SAMPLE_RATE
-from model.corpora import load_corpus
-from model.corpora.record import Utterance
-from model.data import FeatureDataset
-from model.experiment import run_cross_validation
-from model.speaker_norms import SpanCache, speaker_norms, speech_norm
-from model.speaker_profile import expects_calibration
+from ser_studio.model.adaptation.profile import expects_calibration
+from ser_studio.model.config.schema import FrontendConfig, ModelConfig, TrainConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.corpora.corpus import load_corpus
+from ser_studio.model.corpora.record import Utterance
+from ser_studio.model.training.data import FeatureDataset
+from ser_studio.model.training.experiment import run_cross_validation
+from ser_studio.model.training.speaker_norms import SpanCache, speaker_norms, speech_norm
 
 
 def _utt(path, speaker):
@@ -97,7 +97,7 @@ def test_cross_validation_reports_adapted_and_uncalibrated_figures(synth_corpus,
 
 
 def test_a_per_speaker_model_expects_calibration_and_predict_says_so(capsys):
-    from model.cli.predict import _hint_calibration
+    from ser_studio.model.cli.predict import _hint_calibration
 
     assert expects_calibration(TrainConfig(speaker_norm="speaker"))
     assert expects_calibration({"speaker_norm": "speaker"})

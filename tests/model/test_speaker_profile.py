@@ -9,15 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from model.checkpoint import Checkpoint, save_checkpoint
-from model.config import FrontendConfig, ModelConfig
-from model.constants import SAMPLE_RATE
-from model.corpora import load_corpus
-from model.inference import Predictor
-from model.networks import build_network
-from model.speaker_profile import (
-    ProfileBuilder, ProfileError, SpeakerProfile, blended_norm, load_profile, make_profile,
-)
+from ser_studio.model.adaptation.profile import (ProfileBuilder, ProfileError, SpeakerProfile,
+                                                 blended_norm, load_profile, make_profile)
+from ser_studio.model.config.schema import FrontendConfig, ModelConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.corpora.corpus import load_corpus
+from ser_studio.model.inference.predictor import Predictor
+from ser_studio.model.networks.checkpoint import Checkpoint, save_checkpoint
+from ser_studio.model.networks.registry import build_network
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 
@@ -80,7 +79,7 @@ def test_round_trip_and_refusal_for_another_model(tmp_path, predictor, speech_wa
 
 @pytest.fixture
 def speech_wav(synth_corpus):
-    from model.audio import load_audio
+    from ser_studio.model.audio.io import load_audio
 
     utts = load_corpus(synth_corpus).utterances
     return np.concatenate([load_audio(u.path) for u in utts[:3]])
@@ -95,7 +94,7 @@ def _args(model, corpus, adapt, **extra):
 
 def test_adaptation_reads_no_labels_and_enrolment_scores_only_the_rest(tmp_path,
                                                                        synth_corpus):
-    from model.cli.evaluate import evaluate
+    from ser_studio.model.cli.evaluate import evaluate
 
     model = checkpoint(tmp_path / "m.safetensors")
     utts = load_corpus(synth_corpus).utterances
@@ -113,8 +112,8 @@ def test_adaptation_reads_no_labels_and_enrolment_scores_only_the_rest(tmp_path,
     assert plain["protocol"].startswith("plain")
     assert adapted[0]["n"] == plain["n"] == len(utts)
     # the same predictions whatever the labels say: the adaptation never reads them
-    from model.cache import FeatureCache
-    from model.cli.evaluate import predict_adapted
+    from ser_studio.model.cli.evaluate import predict_adapted
+    from ser_studio.model.features.cache import FeatureCache
 
     predictor = Predictor.load(model)
     cache = FeatureCache(predictor.frontend, tmp_path / "cache")
@@ -129,7 +128,7 @@ def test_adaptation_reads_no_labels_and_enrolment_scores_only_the_rest(tmp_path,
 
 
 def _predict_json(args, capsys) -> dict:
-    from model.cli import main as cli_main
+    from ser_studio.model.cli.main import main as cli_main
 
     assert cli_main(["predict", *map(str, args), "--json", "--no-vad"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -141,7 +140,7 @@ def test_a_profile_fits_the_models_onnx_export_and_predict_says_it_applied_it(
     the checkpoint (and the other way round); the output says the profile was applied."""
     import soundfile as sf
 
-    from model.cli import main as cli_main
+    from ser_studio.model.cli.main import main as cli_main
 
     ckpt, onnx, prof = tmp_path / "m.safetensors", tmp_path / "m_export.onnx", tmp_path / "p.json"
     checkpoint(ckpt)

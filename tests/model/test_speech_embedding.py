@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from model import speech_embedding as se
-from model import wheel_files
-from model.config import FrontendConfig, ModelConfig
-from model.constants import SAMPLE_RATE
-from model.features import (FrontendUnavailable, NormalisedFrontend, build_frontend,
-                            frame_span, parse_frontend_spec)
-from model.networks import build_network
+from ser_studio.model.config.schema import FrontendConfig, ModelConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.features import speech_embedding as se
+from ser_studio.model.features import wheel_files
+from ser_studio.model.features.base import FrontendUnavailable, NormalisedFrontend, frame_span
+from ser_studio.model.features.registry import build_frontend, parse_frontend_spec
+from ser_studio.model.networks.registry import build_network
 
 CFG = FrontendConfig(name="speech_embedding")
 
@@ -42,7 +42,7 @@ def test_frame_span_is_the_audio_each_embedding_reads(frontend):
     """A 10 ms burst changes exactly the embeddings whose frame_span holds it (ten of them,
     0.785 s each), so the live view can draw attention where its audio is; the combined
     frontend's frame spans its parts' (GE2E's centred 25 ms reaches 200 samples left)."""
-    from model.inference import attention_centre_s
+    from ser_studio.model.inference.predictor import attention_centre_s
 
     rng = np.random.default_rng(2)
     quiet = noise(5.0, seed=3) * 0.04
@@ -120,7 +120,7 @@ def test_networks_take_12_5_hz_96_d_frames(arch, pool, stats):
 
 
 def test_combined_frontends_pool_to_the_slowest_rate_and_concatenate():
-    from model.combined import ConcatFrontend
+    from ser_studio.model.features.combined import ConcatFrontend
 
     built = build_frontend(parse_frontend_spec("speech_embedding+logmel"))
     inner = built.inner
@@ -154,11 +154,11 @@ def test_the_pooled_statistics_linear_network():
 
 def test_a_cross_validation_and_a_prediction_on_speech_embedding(synth_corpus, tmp_path):
     """The frontend end to end: cached features, a fold, its checkpoint, and predict."""
-    from model.audio import load_audio
-    from model.config import TrainConfig
-    from model.corpora import load_corpus
-    from model.experiment import run_cross_validation
-    from model.inference import Predictor
+    from ser_studio.model.audio.io import load_audio
+    from ser_studio.model.config.schema import TrainConfig
+    from ser_studio.model.corpora.corpus import load_corpus
+    from ser_studio.model.inference.predictor import Predictor
+    from ser_studio.model.training.experiment import run_cross_validation
 
     corpus = load_corpus(synth_corpus)
     model = ModelConfig(arch="baseline", hidden=16, gru_layers=1, frame_pool=1,

@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model.config import AugmentConfig, ModelConfig, TrainConfig
-from model.networks import build_network
-from model.networks.layers import lengths_to_mask
-from model.networks.stats_branch import StatsFusion, utterance_stats
-from model.trainer import train_fold
+from ser_studio.model.config.schema import AugmentConfig, ModelConfig, TrainConfig
+from ser_studio.model.networks.layers import lengths_to_mask
+from ser_studio.model.networks.registry import build_network
+from ser_studio.model.networks.stats_branch import StatsFusion, utterance_stats
+from ser_studio.model.training.trainer import train_fold
 
 from tests.model.test_trainer import FRAME_RATE, LABELS, _data
 

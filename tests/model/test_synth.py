@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from model.constants import SAMPLE_RATE
-from model.corpora import CorpusError, load_corpus
-from model.corpora.synth import SPEC_FILE, SynthSpec, resolve_engine, write_synthetic_iemocap
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.corpora.corpus import load_corpus
+from ser_studio.model.corpora.record import CorpusError
+from ser_studio.model.corpora.synth import (SPEC_FILE, SynthSpec, resolve_engine,
+                                            write_synthetic_iemocap)
 
 HAS_ESPEAK = shutil.which("espeak-ng") is not None
 ENGINES = ["tone", pytest.param("espeak", marks=pytest.mark.skipif(
@@ -75,7 +77,7 @@ def test_idempotent_rerun_writes_only_what_is_missing(tmp_path, caplog):
     before = digests(root)
     victim = next(root.rglob("*.wav"))
     victim.unlink()
-    with caplog.at_level(logging.INFO, logger="model.corpora.synth"):
+    with caplog.at_level(logging.INFO, logger="ser_studio.model.corpora.synth"):
         write_synthetic_iemocap(tmp_path, spec)
     assert "wrote 1 wavs, 9 were already there; wrote 0 label files" in caplog.text
     assert digests(root) == before
@@ -92,7 +94,7 @@ def test_refuses_a_folder_holding_something_else(tmp_path):
 
 
 def test_engine_resolution_without_espeak(monkeypatch):
-    monkeypatch.setattr("model.corpora.synth_speech.shutil.which", lambda name: None)
+    monkeypatch.setattr("ser_studio.model.corpora.synth_speech.shutil.which", lambda name: None)
     assert resolve_engine("auto") == "tone"
     assert resolve_engine("tone") == "tone"
     with pytest.raises(CorpusError, match="espeak-ng program is not installed"):

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from model.config import AugmentConfig, ModelConfig, TrainConfig
-from model.corpora.record import Utterance
-from model.data import Batch, FeatureDataset
-from model.folds import SpeakerLeakError
-from model.metrics import compute_metrics
-from model.networks import NetworkOutput, build_network
-from model.trainer import (
-    TrainingCancelled, class_weights, predict_dataset, train_fold, training_loss,
-)
+from ser_studio.model.config.schema import AugmentConfig, ModelConfig, TrainConfig
+from ser_studio.model.corpora.record import Utterance
+from ser_studio.model.evaluation.metrics import compute_metrics
+from ser_studio.model.networks.output import NetworkOutput
+from ser_studio.model.networks.registry import build_network
+from ser_studio.model.training.data import Batch, FeatureDataset
+from ser_studio.model.training.folds import SpeakerLeakError
+from ser_studio.model.training.trainer import (TrainingCancelled, class_weights, predict_dataset,
+                                               train_fold, training_loss)
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 FRAME_RATE = 10.0  # features per second of the made-up data: max_seconds 3 -> 30 frames
@@ -234,7 +234,7 @@ def test_the_best_epoch_is_restored_when_it_is_not_the_last(monkeypatch):
     epoch 2's weights, not the last epoch's."""
     import copy
 
-    from model import trainer as trainer_mod
+    from ser_studio.model.training import trainer as trainer_mod
 
     scores = iter([0.5, 0.9, 0.6, 0.7, 0.8])
     snapshots = []

@@ -8,10 +8,11 @@ import threading
 import numpy as np
 import pytest
 
-from model.audio import load_audio
-from model.constants import SAMPLE_RATE
-from model import vad
-from model.vad import has_speech, is_speech, spans_ratio, speech_ratio, speech_spans
+from ser_studio.model.audio import vad
+from ser_studio.model.audio.io import load_audio
+from ser_studio.model.audio.vad import (has_speech, is_speech, spans_ratio, speech_ratio,
+                                        speech_spans)
+from ser_studio.model.constants import SAMPLE_RATE
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                   reason="espeak-ng is not installed")
@@ -119,7 +120,7 @@ def test_the_measured_gate_keeps_noise_and_hum_out():
     loud (white, pink and brown noise up to -6 dBFS peak, a tone, mains hum at -3 dBFS peak, a
     DC offset) stays out; at 0.15 the loud hum gets in, so the setting keeps a margin."""
     from bench.speech_gate import noises
-    from model.vad_stream import SpeechProbStream
+    from ser_studio.model.audio.vad_stream import SpeechProbStream
 
     assert (vad.THRESHOLD, vad.MIN_SPEECH_MS) == (0.25, 100)
     for name, wav in noises().items():
@@ -157,7 +158,7 @@ class _LevelDeafDetector:
 def test_the_gate_hears_loud_speech_that_the_detector_misses_at_full_level(monkeypatch):
     """Shouting that a level-sensitive detector misses is found at one of the gate's lower
     levels; quiet audio is heard at its own level only (never made louder)."""
-    from model import vad_stream
+    from ser_studio.model.audio import vad_stream
 
     monkeypatch.setattr(vad_stream.SpeechProbStream, "_load",
                         lambda self: [_LevelDeafDetector() for _ in vad.GateInput.gains])

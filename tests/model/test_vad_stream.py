@@ -1,5 +1,5 @@
-"""silero-vad over a stream (model.vad_stream): silero's own probabilities and spans through its
-sequence graph, whatever the block sizes, the state carried between calls, and silero's own call
+"""silero-vad over a stream (model.audio.vad_stream): silero's own probabilities and spans through
+its sequence graph, whatever the block sizes, the state carried between calls, and silero's own call
 used when the graph is missing or cannot be loaded."""
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from model import vad as vad_mod
-from model import vad_stream
-from model.audio import load_audio
-from model.constants import SAMPLE_RATE
-from model.vad import CHUNK_SAMPLES, load_model, spans_from_probs, speech_spans
-from model.vad_stream import SpeechProbStream
+from ser_studio.model.audio import vad as vad_mod
+from ser_studio.model.audio import vad_stream
+from ser_studio.model.audio.io import load_audio
+from ser_studio.model.audio.vad import CHUNK_SAMPLES, load_model, spans_from_probs, speech_spans
+from ser_studio.model.audio.vad_stream import SpeechProbStream
+from ser_studio.model.constants import SAMPLE_RATE
 
 from tests.fresh_python import fresh_python
 
@@ -164,6 +164,6 @@ def test_a_graph_onnxruntime_cannot_load_falls_back_to_its_own_call(signal, monk
 
 def test_the_sequence_graph_is_found_without_importing_silero_or_changing_threads():
     code = ("import sys, torch; torch.set_num_threads(2); "
-            "from model.vad_stream import sequence_graph_path as p; "
+            "from ser_studio.model.audio.vad_stream import sequence_graph_path as p; "
             "print(p().name, 'silero_vad' in sys.modules, torch.get_num_threads())")
     assert fresh_python(code).split() == ["silero_vad_16k_sequence.onnx", "False", "2"]

@@ -9,13 +9,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from model import experiment
-from model.config import ChannelConfig, FrontendConfig, TrainConfig
-from model.corpora import load_corpus
-from model.data import FeatureDataset
-from model.features import CountingFrontend, build_frontend
-from model.folds import Fold, SpeakerLeakError, make_folds
-from model.variants import _Babble, check_babble_pool, render_variants
+from ser_studio.model.config.schema import ChannelConfig, FrontendConfig, TrainConfig
+from ser_studio.model.corpora.corpus import load_corpus
+from ser_studio.model.features.base import CountingFrontend
+from ser_studio.model.features.registry import build_frontend
+from ser_studio.model.training import experiment
+from ser_studio.model.training.data import FeatureDataset
+from ser_studio.model.training.folds import Fold, SpeakerLeakError, make_folds
+from ser_studio.model.training.variants import _Babble, check_babble_pool, render_variants
 
 CFG = ChannelConfig(variants=2, reverb_prob=0.5, noise_prob=1.0, babble_share=1.0)
 
@@ -129,7 +130,7 @@ def test_dataset_uses_variants_with_their_probability():
 def test_rendering_stops_when_cancelled(corpus, tmp_path):
     import threading
 
-    from model.trainer import TrainingCancelled
+    from ser_studio.model.training.trainer import TrainingCancelled
 
     target, pool, forbidden = split(corpus)
     cancel = threading.Event()

@@ -1,0 +1,260 @@
+"""Features of live windows with the work shared between hops.
+
+The live recogniser analyses the newest 5 s every 0.5 s. The full path
+(``Predictor.window_features``) runs the frontend over the whole window at every hop, so 90 %
+of each window's work was done before. :class:`LiveFeatures` keeps one stream's work on grids
+fixed to absolute stream sample positions (the recorder's window ``end``):
+
+- speech_embedding: embedding k reads stream samples [1280 k, 1280 k + 12560), its 76 mel
+  frames (0.76 s); each is computed once, through the frontend's own call over its stretch of
+  audio, and a hop computes only the embeddings whose context ended in it.
+- GE2E: its mel frame m (25 ms centred on sample 160 m, model.features.ge2e.ge2e_mel) is computed
+once,
+  at unit gain (mel power scales exactly with the gain squared). The LSTM is not shared: the
+  model was trained on states that start from zeros at the window's start, and states carried
+  from earlier audio moved the class probabilities far (label agreement ~0.5 on RAVDESS
+  streams). Each window runs the frontend's LSTM from zeros over the cached mel at its own gain,
+  as the full path does, but only over the frames the combined features use (~4.2 s of 5 s).
+  (Runs for coming windows started early and advanced together in batches cost about as much
+  on one core: 42 against 46 ms per window measured, before any rerun for a moved gain.)
+- combined: frame k is embedding k beside the mean of GE2E outputs [8 k, 8 k + 8)
+  (model.features.combined's pooling).
+
+A window [s, e) gets the frames k >= ceil(s / 1280) whose audio ends by e; they start
+``offset`` (< 80 ms) into the window.
+
+Input high-pass (model.audio.highpass, when the model has one): run over the stream, each hop
+filtering only its new samples; a window therefore differs from the full path's (which filters
+the window alone, from its first sample's steady state) only in its first ~0.25 s, and only
+below the cut-off, where the filter's start state matters.
+
+Loudness: the window's Level is measured as the full path measures it (on the window as the
+stream's high-pass left it: within ~1e-6 dB of the full path), and new embeddings are
+computed at its gain; the GE2E run always uses it. Embeddings already held keep the gain of the
+hop that computed them unless it is more than ``regain_db`` from the window's: those are
+computed again.
+
+What still differs from the full path, by design: the 80 ms grid sits on stream positions
+instead of the window's start (frames shifted by up to 70 ms), and held embeddings carry an
+earlier hop's gain (within ``regain_db``). bench/live_agreement.py measures what that does to
+the class probabilities on real speech.
+
+One stream, one thread. There is no Qt here.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ser_studio.model.audio import highpass
+from ser_studio.model.audio.loudness import Level, LoudnessNormaliser, measure
+from ser_studio.model.constants import MEL_HOP_LENGTH, N_FFT, SAMPLE_RATE
+from ser_studio.model.features.base import NormalisedFrontend, as_waveform, frontend_parts
+from ser_studio.model.features.combined import ConcatFrontend
+from ser_studio.model.features.ge2e import N_MELS, ge2e_mel
+from ser_studio.model.features.speech_embedding import CONTEXT_FRAMES, STEP_FRAMES
+
+REGAIN_DB = 0.5  # held embeddings further than this from the window's gain: computed again
+GE2E_MARGIN = 2  # GE2E mel frames recomputed left of new ones: their STFT is then not padded
+HEAD_FRAMES = 2  # GE2E frames whose 25 ms reach left of a window's start: padded there
+
+
+def _runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Inclusive (first, last) index pairs of the True stretches of ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+
+
+class _EmbeddingTrack:
+    """speech_embedding frames k on the stream's 80 ms grid, each with the gain it saw."""
+
+    def __init__(self, frontend) -> None:
+        self.frontend = frontend
+        self.step = STEP_FRAMES * MEL_HOP_LENGTH
+        # the mel model gives (N - 400) // 160 frames: samples for CONTEXT_FRAMES of them
+        self.span = CONTEXT_FRAMES * MEL_HOP_LENGTH + N_FFT
+        self.clear()
+
+    def clear(self) -> None:
+        self.first, self.frames, self.gains = 0, torch.zeros(0, self.frontend.dim), np.zeros(0)
+
+    def last_ready(self, end: int) -> int:
+        """Last frame whose audio ends by stream sample ``end``."""
+        return (end - self.span) // self.step
+
+    def can_extend(self, start: int) -> bool:
+        return self.frames.shape[0] > 0 and (self.first + self.frames.shape[0]) * self.step \
+            >= start
+
+    def window(self, wav, start, level: Level, k0: int, k1: int, regain_db: float) -> tuple:
+        """Frames k0..k1 (T, 96) of the window ``wav`` starting at stream sample ``start``;
+        held frames whose gain is off by more than ``regain_db`` are computed again."""
+        if self.frames.shape[0] == 0 or k0 < self.first:
+            self.clear()
+            self.first = k0
+        lo = k0 - self.first
+        self.frames, self.gains = self.frames[lo:], self.gains[lo:]
+        self.first = k0
+        held = min(self.frames.shape[0], k1 - k0 + 1)
+        stale = np.abs(self.gains[:held] - level.gain_db) > regain_db
+        todo = np.concatenate([stale, np.ones(k1 - k0 + 1 - held, dtype=bool)])
+        frames = torch.cat([self.frames[:held], torch.zeros(len(todo) - held,
+                                                            self.frontend.dim)])
+        gains = np.concatenate([self.gains[:held], np.zeros(len(todo) - held)])
+        for a, b in _runs_of(todo):
+            lo, hi = (k0 + a) * self.step - start, (k0 + b) * self.step + self.span - start
+            frames[a:b + 1] = self.frontend(LoudnessNormaliser.apply(wav[lo:hi], level))[
+                :b - a + 1]
+            gains[a:b + 1] = level.gain_db
+        self.frames, self.gains = frames, gains
+        return frames, int(stale.sum()), int(todo.sum())
+
+
+class _Ge2eTrack:
+    """GE2E mel frames m on the stream's 10 ms grid, at unit gain; a window's LSTM run."""
+
+    def __init__(self, frontend) -> None:
+        self.frontend = frontend
+        self.step, self.reach = MEL_HOP_LENGTH, N_FFT // 2
+        self.clear()
+
+    def clear(self) -> None:
+        self.mel_first, self.mel = 0, np.zeros((0, N_MELS), dtype=np.float32)
+
+    @property
+    def mel_next(self) -> int:
+        return self.mel_first + self.mel.shape[0]
+
+    def last_ready(self, end: int) -> int:
+        return (end - self.reach) // self.step
+
+    def can_extend(self, start: int) -> bool:
+        return self.mel.shape[0] > 0 and (self.mel_next - GE2E_MARGIN) * self.step >= start
+
+    def extend_mel(self, wav: np.ndarray, start: int, end: int, fresh: bool) -> None:
+        """Mel frames up to the last one ``end`` completes (from the window's start when
+        ``fresh``)."""
+        a, b = (-(-start // self.step), self.last_ready(end)) if fresh else \
+            (self.mel_next, self.last_ready(end))
+        if b < a:
+            return
+        skip = 0 if fresh else GE2E_MARGIN
+        lo, hi = (a - skip) * self.step - start, b * self.step + self.reach - start
+        new = ge2e_mel(wav[lo:hi])[skip:skip + b - a + 1]
+        if fresh:
+            self.mel_first, self.mel = a, new
+        else:
+            self.mel = np.concatenate([self.mel, new])
+
+    def window(self, wav: np.ndarray, start: int, level: Level, m0: int,
+               m1: int) -> torch.Tensor:
+        """LSTM outputs (m1 - m0, 256) for frames m0..m1-1, run from zeros at m0 on the
+        window's gain, as the frontend runs a window starting at sample 160 m0."""
+        lo = m0 * self.step - start  # the first frames reach left of m0: padded there
+        head = ge2e_mel(wav[lo:lo + HEAD_FRAMES * self.step + self.reach])[:HEAD_FRAMES]
+        mel = np.concatenate([head, self.mel[m0 + HEAD_FRAMES - self.mel_first:
+                                             m1 - self.mel_first]])
+        self.mel, self.mel_first = self.mel[m0 - self.mel_first:], m0
+        power = np.float32(10.0 ** (level.gain_db / 10.0))  # mel power scales with gain^2
+        with torch.inference_mode():
+            out, _ = self.frontend.lstm(torch.from_numpy(mel * power)[None])
+        return out[0].clone()
+
+
+_TRACKS = {"speech_embedding": _EmbeddingTrack, "ge2e": _Ge2eTrack}
+
+
+class LiveFeatures:
+    """One live stream's frames, for windows given with their absolute end sample.
+
+    Counters: ``refills`` (windows computed whole: stream start, a gap, time going back),
+    ``updates`` (windows built on held work), ``regained`` (of those, windows that computed
+    held frames again because the gain moved); ``last`` says what the newest window computed.
+    """
+
+    def __init__(self, frontend, regain_db: float = REGAIN_DB) -> None:
+        if not self.supports(frontend):
+            raise ValueError(f"no streaming form for the {frontend.config.name!r} frontend; "
+                             f"available = {list(_TRACKS)} or several joined with '+'")
+        self._stage = frontend if isinstance(frontend, NormalisedFrontend) else None
+        parts = frontend_parts(frontend)[1]
+        self._highpass_hz = self._stage.highpass_hz if self._stage is not None else 0.0
+        self._highpass, self._filtered = None, np.zeros(0, dtype=np.float32)
+        self._tracks = [_TRACKS[p.config.name](p) for p in parts]
+        self.frame_rate = float(frontend.frame_rate)
+        self.step = int(round(SAMPLE_RATE / self.frame_rate))
+        self._factors = [self.step // t.step for t in self._tracks]
+        self.regain_db = float(regain_db)
+        self.refills = self.updates = self.regained = 0
+        self.last: dict[str, int] = {}
+        self._start, self._end = 0, None  # the previous window's
+
+    @staticmethod
+    def supports(frontend) -> bool:
+        """Whether ``frontend`` (from build_frontend) has a streaming form here."""
+        return all(getattr(p, "config", None) is not None and p.config.name in _TRACKS
+                   for p in frontend_parts(frontend)[1])
+
+    def reset(self) -> None:
+        """Forget the stream: the next window is computed whole."""
+        for track in self._tracks:
+            track.clear()
+        self._highpass = None
+        self._end = None
+
+    def level(self, wav: np.ndarray) -> Level:
+        """The window's Level, as the full path measures it."""
+        return self._stage.level(wav) if self._stage is not None else measure(wav)
+
+    def _condition(self, wav: np.ndarray, end: int, fresh: bool) -> np.ndarray:
+        """The window (N,) through the input high-pass, run over the stream: only the samples
+        new since the previous window are filtered (from the window's steady state when
+        ``fresh``), so a hop costs a hop's filtering, not a window's."""
+        if not self._highpass_hz:
+            return wav
+        n = wav.shape[0]
+        if fresh or self._highpass is None:
+            self._highpass = highpass.stream(self._highpass_hz)
+            filtered = self._highpass(wav)
+        else:
+            new = min(end - self._end, n)
+            held = self._filtered if new <= 0 else np.concatenate(
+                [self._filtered, self._highpass(wav[n - new:])])
+            filtered = held[-n:]
+        self._filtered = np.asarray(filtered, dtype=np.float32)
+        return self._filtered
+
+    def features(self, wav: np.ndarray, end: int) -> tuple[torch.Tensor, Level, int] | None:
+        """Features (T, D) of the window ``wav`` (N,) float32 ending at stream sample ``end``,
+        its Level and how far into the window the first frame's audio starts (samples).
+        None for a window too short for one frame (use the full path)."""
+        wav = as_waveform(wav).numpy()
+        n, end = wav.shape[0], int(end)
+        start = end - n
+        k0 = -(-start // self.step)
+        k1 = min((t.last_ready(end) + 1) // k - 1 for t, k in zip(self._tracks, self._factors))
+        if k1 < k0:
+            return None
+        fresh = self._end is None or end < self._end or start < self._start or not all(
+            t.can_extend(start) for t in self._tracks)
+        if fresh:
+            self.reset()
+            self.refills += 1
+        else:
+            self.updates += 1
+        raw, wav = wav, self._condition(wav, end, fresh)
+        level = self._stage.measure(wav, raw) if self._stage is not None else measure(wav)
+        self._start, self._end = start, end
+        feats, stale, computed = [], 0, 0
+        for track, factor in zip(self._tracks, self._factors):
+            if isinstance(track, _Ge2eTrack):
+                track.extend_mel(wav, start, end, fresh)
+                frames = track.window(wav, start, level, k0 * factor, (k1 + 1) * factor)
+                feats.append(ConcatFrontend._pool(frames, factor))
+            else:
+                frames, stale, computed = track.window(wav, start, level, k0, k1,
+                                                       self.regain_db)
+                feats.append(frames)
+        self.regained += int(not fresh and stale > 0)
+        self.last = {"embeddings": computed, "embeddings_regained": stale, "fresh": int(fresh)}
+        return torch.cat(feats, dim=1).contiguous(), level, k0 * self.step - start

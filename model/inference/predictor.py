@@ -1,0 +1,468 @@
+"""The one inference entry point: a checkpoint in, emotion probabilities out.
+
+The command line (``evaluate``, ``predict``), the GUI workers and the tests all go through
+:class:`Predictor`, so features, normalisation, cropping and the speech gate are the same
+everywhere, and the same as the trainer's evaluation:
+
+- features come from the frontend the checkpoint names and are standardised with the training
+  fold's ``norm_mean``/``norm_std``;
+- an input longer than the checkpoint's ``train.eval_max_seconds`` is centre-cropped to it
+  (the trainer evaluates whole utterances up to that length); without a train config the
+  whole input is used;
+- ``predict(wav)`` first asks silero-vad (model.audio.vad) whether there is speech and returns
+  ``label=None`` for silence or noise instead of forcing an emotion.
+
+Live windows (app/inference_worker.py): ``window_features(wav, live=..., end=...)`` takes a
+window's frames from its stream's cache (``live_stream``, model.features.live), where each
+frame of the stream is computed once instead of once per window.
+
+Long files (``predict_file``): a timeline of windows, each gated by the VAD share of its own
+samples, read without holding the whole file; model.inference.timeline describes how.
+
+A checkpoint's graphs missing from the onnxruntime cache (model.onnx.cache) are exported by a
+child process, ``python -m ser_studio.model.inference.predictor CHECKPOINT`` (``export_in_child``).
+
+What comes out (``Prediction``, ``FileResult``) and its JSON form are in model.inference.prediction.
+
+Threads: a Predictor holds one network and one frontend and is meant for one worker thread at a
+time (create it there, or hand it over and stop using it in the old thread). The VAD is shared
+per process and locked (model.audio.vad); ``predict_file``'s (model.audio.vad_stream) shares only
+weights.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ser_studio.model.audio import vad as vad_mod
+from ser_studio.model.audio.loudness import Level, measure
+from ser_studio.model.constants import HOP_SECONDS, SAMPLE_RATE, WINDOW_SECONDS
+from ser_studio.model.features.base import frame_span, frontend_parts
+from ser_studio.model.features.registry import build_frontend
+from ser_studio.model.inference import timeline
+from ser_studio.model.inference.prediction import FileResult, Prediction
+from ser_studio.model.networks.checkpoint import (Checkpoint, CheckpointError, load_checkpoint,
+                                                  resolve_model_path)
+from ser_studio.model.networks.registry import build_network
+from ser_studio.model.onnx.cache import CHILD_TIMEOUT_S, IN_PROCESS_ENV, RUNTIMES, OnnxError
+from ser_studio.model.package_files import assets_dir
+from ser_studio.model.training.data import eval_item, length_batches, pad_batch
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "default_model.safetensors"
+TRAIN_HINT = ("train one with `python main.py train --corpus PATH --frontend logmel "
+              "--arch enhanced --out DIR`, then pass `--model DIR/model.safetensors`")
+
+
+class ModelNotFoundError(CheckpointError):
+    """No model file where one was expected; the message says how to train one."""
+
+
+def default_model_path() -> Path:
+    """``assets/default_model.safetensors``: the shipped model used when none is given."""
+    return assets_dir() / DEFAULT_MODEL_NAME
+
+
+def describe_network(cfg) -> str:
+    """Short name of a ModelConfig's network: "baseline", "baseline + stats x5", ..."""
+    name = cfg.arch + (" + stats" if cfg.stats_branch else "")
+    return name + (f" x{cfg.ensemble}" if cfg.ensemble > 1 else "")
+
+
+def describe_frontend(cfg) -> str:
+    """Short name of a FrontendConfig: "logmel", "logmel, high-pass 60 Hz, loudness -23 LUFS,
+    band CMVN", ..."""
+    parts = [cfg.name]
+    if cfg.highpass_hz:
+        parts.append(f"high-pass {cfg.highpass_hz:g} Hz")
+    if cfg.loudness != "none":
+        parts.append(f"loudness {cfg.target_lufs:g} LUFS")
+    if cfg.band_norm != "none":
+        parts.append(f"band {cfg.band_norm.upper()}")
+    return ", ".join(parts)
+
+
+def attention_centre_s(frontend, frame_pool: int) -> float:
+    """Seconds from the start of the analysed audio to the centre of the audio that attention
+    frame 0 (``frame_pool`` frontend frames averaged by the network) is computed from; frame
+    j's centre is j / attention_rate later. With speech_embedding each frame reads 0.785 s, so
+    its centre lies ~0.39 s after its start."""
+    start, stop = frame_span(frontend)
+    step = SAMPLE_RATE / frontend.frame_rate
+    return (start + stop + (frame_pool - 1) * step) / 2 / SAMPLE_RATE
+
+
+class Predictor:
+    """A trained network with its frontend, normalisation and labels, ready for inference."""
+
+    def __init__(self, ckpt: Checkpoint, checkpoint_path: str | Path, *, device: str = "cpu",
+                 frontend=None, network=None):
+        """``frontend`` and ``network`` replace the ones built from ``ckpt`` (an exported
+        model's: model.exported.runtime); the network is then used as given."""
+        self.checkpoint = ckpt
+        self.checkpoint_path = Path(checkpoint_path)
+        self.labels: list[str] = list(ckpt.labels)
+        self.device = torch.device(device)
+        self.frontend = frontend if frontend is not None else build_frontend(ckpt.frontend)
+        self._check_frontend(ckpt)
+        if network is None:
+            network = build_network(ckpt.model)
+            try:
+                network.load_state_dict(ckpt.state_dict, strict=True)
+            except RuntimeError as exc:
+                raise CheckpointError(f"{self.checkpoint_path}: weights do not fit the "
+                                      f"{ckpt.model.arch} network its config describes: "
+                                      f"{exc}") from exc
+            network.to(self.device).eval()
+        self.network = network
+        self._mean, self._std = self._norm(ckpt)
+        self.attention_rate = float(self.frontend.frame_rate) / ckpt.model.frame_pool
+        self.attention_centre_s = attention_centre_s(self.frontend, ckpt.model.frame_pool)
+        eval_s = ckpt.train.eval_max_seconds if ckpt.train is not None else None
+        self.max_seconds: float | None = eval_s if eval_s and eval_s > 0 else None
+        stem = self.checkpoint_path.name.removesuffix(".safetensors").removesuffix(".json")
+        stem = stem.removesuffix(".onnx")
+        if stem == "model":  # a run folder's model.safetensors: name it by its run
+            stem = self.checkpoint_path.parent.name or stem
+        # an exported model's "onnx" or "onnx int8"; a checkpoint is named alike on any runtime
+        runtime = getattr(self.network, "runtime", None) if self.checkpoint_path.suffix == \
+            ".onnx" else None
+        self.name = (f"{stem} ({describe_network(ckpt.model)}, {describe_frontend(ckpt.frontend)}"
+                     + (f", {runtime})" if runtime else ")"))
+        log.info("loaded %s from %s: labels %s", self.name, self.checkpoint_path, self.labels)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, *, device: str = "cpu",
+             onnx_threads: int = 1, runtime: str = "auto") -> "Predictor":
+        """Load a checkpoint (X.safetensors, X.json, X or a run folder, which gives its
+        model.safetensors); None -> the shipped default model;
+        an exported model X.onnx (``python main.py export``) runs on onnxruntime with
+        ``onnx_threads`` intra-op threads. A checkpoint's network and GE2E LSTM run there too
+        with ``runtime="auto"`` on the CPU (model.onnx.cache: same results, less CPU), on torch
+        with ``runtime="torch"``.
+
+        Raises ModelNotFoundError (a CheckpointError) when the default model is missing,
+        CheckpointError for a bad checkpoint or export, FrontendUnavailable when its encoder
+        is missing.
+        """
+        if path is None:
+            path = default_model_path()
+            if not path.is_file() or not path.with_suffix(".json").is_file():
+                raise ModelNotFoundError(f"{path}: the default model is not installed; "
+                                         f"{TRAIN_HINT}")
+        path = resolve_model_path(path)  # a run folder: its model.safetensors, from here on
+        if path.suffix == ".onnx":
+            from ser_studio.model.exported.runtime import load_onnx_model
+
+            ckpt, frontend, network = load_onnx_model(path, threads=onnx_threads)
+            return cls(ckpt, path, device=device, frontend=frontend, network=network)
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime {runtime!r} not known; available = {list(RUNTIMES)}")
+        ckpt, network = load_checkpoint(path), None
+        fast = runtime == "auto" and torch.device(device).type == "cpu"
+        if fast:
+            from ser_studio.model.exported.runtime import cached_network
+            from ser_studio.model.files import file_sha1
+            from ser_studio.model.networks.checkpoint import checkpoint_paths
+
+            # a checked graph in the cache: no torch network is built; one missing is
+            # exported by a child process (model.onnx.cache), so this one builds none either
+            weights_sha1 = file_sha1(checkpoint_paths(path)[0])
+            network = cached_network(ckpt.model, weights_sha1, onnx_threads)
+            if network is None and export_in_child(path):
+                network = cached_network(ckpt.model, weights_sha1, onnx_threads)
+        predictor = cls(ckpt, path, device=device, network=network)
+        if fast:
+            predictor._use_onnxruntime(onnx_threads)
+        return predictor
+
+    def _use_onnxruntime(self, threads: int) -> None:
+        """Run the network (unless it already does), and a GE2E frontend's LSTM, on
+        onnxruntime; a part that cannot (logged) stays on torch."""
+        from ser_studio.model.exported.write import network_on_onnxruntime
+
+        moved = []
+        try:
+            if isinstance(self.network, torch.nn.Module):
+                self.network = network_on_onnxruntime(self.network, self.checkpoint.model,
+                                                       self.model_sha1(), threads)
+            # the graph holds the weights: the checkpoint's copy would only take memory
+            self.checkpoint = dataclasses.replace(self.checkpoint, state_dict={})
+            moved.append("network")
+        except OnnxError as exc:
+            log.warning("%s: %s; torch runs it", self.checkpoint_path, exc)
+        for part in frontend_parts(self.frontend)[1]:
+            if hasattr(part, "use_onnxruntime"):
+                try:
+                    part.use_onnxruntime(threads)
+                    moved.append(f"{part.config.name} frontend")
+                except OnnxError as exc:
+                    log.warning("%s: %s; torch runs it", part.config.name, exc)
+        if moved:
+            log.info("%s runs on onnxruntime: %s", self.name, ", ".join(moved))
+
+    def _check_frontend(self, ckpt: Checkpoint) -> None:
+        dim, layers = self.frontend.dim, self.frontend.layers
+        if dim != ckpt.model.input_dim or layers != ckpt.model.input_layers:
+            raise CheckpointError(
+                f"{self.checkpoint_path}: the {ckpt.frontend.name} frontend gives {layers} "
+                f"layer(s) of {dim} features but the network expects {ckpt.model.input_layers} "
+                f"of {ckpt.model.input_dim}")
+
+    # ---- speaker profiles (model.adaptation.profile) -----------------------------------------
+
+    def model_sha1(self) -> str:
+        """The model's identity for speaker profiles: sha1 of the weights file this predictor
+        runs; for an exported model, of the checkpoint weights it was exported from
+        (model.exported.runtime.model_sha1), so profiles carry over between the two."""
+        from ser_studio.model.files import file_sha1
+        from ser_studio.model.networks.checkpoint import checkpoint_paths
+
+        path = self.checkpoint_path
+        if path.suffix == ".onnx":
+            from ser_studio.model.exported.runtime import model_sha1
+
+            return model_sha1(path)
+        return file_sha1(checkpoint_paths(path)[0])
+
+    def use_profile(self, profile, source: str | Path = "profile") -> None:
+        """Standardise with ``profile`` blended into the training statistics (None: the
+        training statistics again). ProfileError, naming ``source``, for a profile made for
+        another model or frontend."""
+        from ser_studio.model.adaptation.profile import ProfileError, blended_norm
+
+        self._mean, self._std = self._norm(self.checkpoint)
+        if profile is None:
+            return
+        if profile.model_sha1 != self.model_sha1() or (
+                profile.frontend != self.frontend.fingerprint()):
+            raise ProfileError(f"{source}: this speaker profile was made for another model "
+                               f"or frontend than {self.checkpoint_path.name}; make a new one "
+                               "with `python main.py profile`")
+        if self._mean is None or len(profile.mean) != self._mean.shape[0]:
+            raise ProfileError(f"{source}: {len(profile.mean)} features, the model has "
+                               f"{0 if self._mean is None else self._mean.shape[0]}")
+        self._mean, self._std = blended_norm(profile, self._mean, self._std)
+
+    def _norm(self, ckpt: Checkpoint) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if not ckpt.norm_mean:
+            return None, None
+        return (torch.tensor(ckpt.norm_mean, dtype=torch.float32),
+                torch.tensor(ckpt.norm_std, dtype=torch.float32))
+
+    # ---- features -> probabilities ---------------------------------------------------------
+
+    def max_frames(self) -> int | None:
+        """Feature frames of ``eval_max_seconds`` (None: no limit), as the trainer computes it."""
+        if self.max_seconds is None:
+            return None
+        return max(1, int(round(self.max_seconds * self.frontend.frame_rate)))
+
+    def _prepare(self, feats: torch.Tensor) -> torch.Tensor:
+        """The trainer's test-time input (model.training.data.eval_item): centre crop to max_frames,
+        standardised; (T, D) or (L, T, D)."""
+        return eval_item(feats, self._mean, self._std, self.max_frames())
+
+    def predict_features(self, feats: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Unnormalised features (T, D) or (L, T, D) -> (probs (C,), attention (T',))."""
+        x = self._prepare(feats).unsqueeze(0).to(self.device)
+        lengths = torch.tensor([x.shape[-2]], dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            out = self.network(x, lengths)
+            probs = torch.softmax(out.logits.float(), dim=-1)[0].cpu().numpy()
+            valid = int(out.frame_lengths[0])
+            attention = out.attention[0, :valid].float().cpu().numpy()
+        self._check_finite(probs)
+        return probs.astype(np.float32), attention.astype(np.float32)
+
+    def _check_finite(self, probs: np.ndarray) -> None:
+        """Refuse NaN or infinite probabilities: the checkpoint's weights are broken."""
+        if not np.isfinite(probs).all():
+            raise CheckpointError(f"{self.checkpoint_path}: the network gave non-finite "
+                                  "outputs (NaN or inf); its weights are broken, so no "
+                                  "emotion can be given")
+
+    def probs_of_features(self, features: list[torch.Tensor], batch_size: int = 32) -> np.ndarray:
+        """Class probabilities (N, C) of unnormalised features, batched by similar length."""
+        prepared = [self._prepare(f) for f in features]
+        out = np.zeros((len(prepared), len(self.labels)), dtype=np.float32)
+        for idx in length_batches([f.shape[-2] for f in prepared], batch_size):
+            x, lengths = pad_batch([prepared[i] for i in idx])
+            with torch.inference_mode():
+                logits = self.network(x.to(self.device), lengths.to(self.device)).logits
+            out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        self._check_finite(out)
+        return out
+
+    def network_batch(self, features: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``predict_features`` of many unnormalised features (T_i, D) or (L, T_i, D) in one
+        padded batch: [(probs (C,), attention (T'_i,))], float32."""
+        x, lengths = pad_batch([self._prepare(f) for f in features])
+        with torch.inference_mode():
+            out = self.network(x.to(self.device), lengths.to(self.device))
+            probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
+            valid = [int(v) for v in out.frame_lengths]
+            attention = out.attention.float().cpu().numpy()
+        self._check_finite(probs)
+        return [(probs[i].astype(np.float32), attention[i, :valid[i]].astype(np.float32))
+                for i in range(len(valid))]
+
+    # ---- waveforms -------------------------------------------------------------------------
+
+    def level(self, wav: np.ndarray) -> Level:
+        """Loudness and peak of ``wav`` (N,) and the gain this model's normaliser applies."""
+        level_of = getattr(self.frontend, "level", None)
+        return level_of(wav) if level_of is not None else measure(wav)
+
+    def _features_and_level(self, wav: np.ndarray) -> tuple[torch.Tensor, Level]:
+        """Features of ``wav`` and its level, the loudness measured once."""
+        with_level = getattr(self.frontend, "with_level", None)
+        if with_level is not None:
+            return with_level(wav)
+        return self.frontend(wav), measure(wav)
+
+    def no_speech(self, ratio: float, started: float, wav: np.ndarray) -> Prediction:
+        """The Prediction of ``wav`` judged to hold no speech (speech ratio ``ratio``), its
+        latency counted from ``started`` (time.perf_counter)."""
+        return Prediction(label=None, probs=np.zeros(len(self.labels), dtype=np.float32),
+                          attention=np.zeros(0, dtype=np.float32),
+                          attention_rate=self.attention_rate, speech=False,
+                          speech_ratio=ratio, latency_s=time.perf_counter() - started,
+                          level=self.level(wav) if wav.size else None)
+
+    def speech_prediction(self, wav: np.ndarray, ratio: float, started: float) -> Prediction:
+        """Network prediction of a waveform (N,) judged to be speech (centre-cropped if long),
+        its latency counted from ``started`` (time.perf_counter)."""
+        return self.prediction_of(*self.window_features(wav), ratio, started)
+
+    def prediction_of(self, feats: torch.Tensor, level: Level, offset: int, ratio: float,
+                      started: float) -> Prediction:
+        """The Prediction of a speech window's features ``window_features`` gave (features,
+        level, offset in samples), its latency counted from ``started``."""
+        probs, attention = self.predict_features(feats)
+        return Prediction(label=self.labels[int(np.argmax(probs))], probs=probs,
+                          attention=attention, attention_rate=self.attention_rate, speech=True,
+                          speech_ratio=ratio, latency_s=time.perf_counter() - started,
+                          attention_offset_s=offset / SAMPLE_RATE, level=level)
+
+    def live_stream(self, **options):
+        """A feature cache for one live stream (model.features.live.LiveFeatures, ``options``
+        passed on), or None when this frontend has no streaming form (its windows are then
+        computed whole)."""
+        from ser_studio.model.features.live import LiveFeatures
+
+        if not LiveFeatures.supports(self.frontend):
+            return None
+        return LiveFeatures(self.frontend, **options)
+
+    def window_features(self, wav: np.ndarray, *, live=None,
+                        end: int | None = None) -> tuple[torch.Tensor, Level, int]:
+        """Features of a waveform (N,) as the network sees them: centre-cropped to
+        max_seconds, then the frontend (loudness normaliser included). Returns (features,
+        level, offset in samples of the first frame's audio).
+
+        ``live`` (from ``live_stream``) with ``end``, the window's end sample in its stream:
+        the frames come from the stream's cache, computed once per stream position; a window
+        longer than max_seconds or too short for the cache is computed whole."""
+        if live is not None and (self.max_seconds is None
+                                 or wav.shape[0] <= round(self.max_seconds * SAMPLE_RATE)):
+            streamed = live.features(wav, end)
+            if streamed is not None:
+                return streamed
+        offset = 0
+        if self.max_seconds is not None:
+            limit = int(round(self.max_seconds * SAMPLE_RATE))
+            if wav.shape[0] > limit:
+                offset = (wav.shape[0] - limit) // 2
+                wav = wav[offset:offset + limit]
+        feats, level = self._features_and_level(wav)
+        return feats, level, offset
+
+    def predict(self, wav: np.ndarray, *, vad: bool = True) -> Prediction:
+        """Emotion of a waveform (N,) float32 at 16 kHz.
+
+        vad=True: silence or noise (model.audio.vad.has_speech false) gives label None.
+        Raises ValueError for a waveform that is not 1-D or holds NaN/inf (and, with vad=False,
+        an empty one).
+        """
+        started = time.perf_counter()
+        wav = np.asarray(wav, dtype=np.float32)
+        if wav.ndim != 1:
+            raise ValueError(f"expected a mono waveform of shape (N,), got shape {wav.shape}")
+        if not np.isfinite(wav).all():
+            raise ValueError("waveform contains NaN or infinite samples")
+        if not vad:
+            return self.speech_prediction(wav, math.nan, started)
+        ratio = vad_mod.speech_ratio(wav)
+        if not vad_mod.is_speech(ratio, wav.shape[0]):
+            return self.no_speech(ratio, started, wav)
+        return self.speech_prediction(wav, ratio, started)
+
+    def predict_file(self, path: str | Path, *, window_s: float = WINDOW_SECONDS,
+                     hop_s: float = HOP_SECONDS, vad: bool = True,
+                     progress: Callable[[float, float], None] | None = None) -> FileResult:
+        """Overall prediction and window timeline of an audio file (model.inference.timeline).
+
+        ``progress(done_s, total_s)``, if given, is called with increasing seconds of the file
+        as it is read and scored, the last call with done_s == total_s; an exception it raises
+        stops the work and propagates. Raises AudioError (its message names the file) for a
+        file that cannot be read.
+        """
+        return timeline.predict_file(self, path, window_s=window_s, hop_s=hop_s, vad=vad,
+                                     progress=progress)
+
+
+def export_in_child(checkpoint: str | Path) -> bool:
+    """Export and check every graph ``checkpoint`` runs on onnxruntime in a child process (see
+    model.onnx.cache). Returns whether the child succeeded; False without one when
+    IN_PROCESS_ENV is "1". A failure is logged with the child's last lines of stderr."""
+    if os.environ.get(IN_PROCESS_ENV) == "1":
+        return False
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "ser_studio.model.inference.predictor", str(checkpoint)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
+                              env={**os.environ, IN_PROCESS_ENV: "1"})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("%s: exporting in a child process failed (%s); exporting here", checkpoint,
+                    exc)
+        return False
+    if done.returncode != 0:
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        log.warning("%s: exporting in a child process failed (exit %d: %s); exporting here",
+                    checkpoint, done.returncode, tail)
+        return False
+    log.info("%s: graphs exported for onnxruntime in a child process (%.1f s)", checkpoint,
+             time.perf_counter() - started)
+    return True
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m ser_studio.model.inference.predictor CHECKPOINT``: load it on onnxruntime,
+    exporting and checking its graphs into the cache. Exit 0 when it loaded (a part left on torch is
+    logged), 2 when it cannot be loaded."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if len(argv) != 1:
+        print("usage: python -m ser_studio.model.inference.predictor CHECKPOINT", file=sys.stderr)
+        return 2
+    try:
+        Predictor.load(argv[0], runtime="auto")
+    except (CheckpointError, OSError, ValueError) as exc:
+        log.error("%s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
