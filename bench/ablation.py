@@ -7,7 +7,7 @@ and without the recording-level augmentation, so each row isolates one part of t
 The last three add, in turn, the statistics branch, the level augmentation and the ensemble
 of 5 (the last row is the shipped recipe when the recipe is assets/recipe_ravdess.json):
 
-    python bench/ablation.py --corpus ../shared/data/ravdess-dev \
+    python -m bench.ablation --corpus ../shared/data/ravdess-dev \
         --recipe assets/recipe_ravdess.json --out runs/ablation --jobs 2
 
 Prints a markdown table of WA / UA / macro-F1 (mean +- std over folds) and writes it to

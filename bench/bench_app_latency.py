@@ -1,6 +1,6 @@
 """Measure the desktop app while it listens: inference latency per window and GUI stalls.
 
-    python bench/bench_app_latency.py [--seconds 20] [--source virtual-mic|replay]
+    python -m bench.bench_app_latency [--seconds 20] [--source virtual-mic|replay]
 
 The real main window runs (offscreen unless --show) with the shipped default model (or, with
 --model random, random weights of the heavier enhanced defaults, ModelConfig()), listening to
@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 SENTENCES = [
     "I can't believe you did that again, this is completely unacceptable.",
@@ -54,8 +53,8 @@ def parse_args(argv):
 def spoken_sentences(folder: Path, pause_s: float) -> np.ndarray:
     """The SENTENCES spoken by espeak-ng, each followed by ``pause_s`` of silence: (N,)
     float32 at 16 kHz (wav files of the sentences are left in ``folder``)."""
-    from model.audio import load_audio
-    from model.constants import SAMPLE_RATE
+    from ser_studio.model.audio.io import load_audio
+    from ser_studio.model.constants import SAMPLE_RATE
 
     if shutil.which("espeak-ng") is None:
         sys.exit("espeak-ng is needed for speech (the VAD rejects synthetic tones)")
@@ -71,7 +70,7 @@ def make_speech(folder: Path) -> Path:
     """espeak-ng sentences separated by 1.5 s pauses, as one 16 kHz wav."""
     import soundfile as sf
 
-    from model.constants import SAMPLE_RATE
+    from ser_studio.model.constants import SAMPLE_RATE
 
     out = folder / "speech.wav"
     sf.write(out, spoken_sentences(folder, 1.5), SAMPLE_RATE)
@@ -82,9 +81,9 @@ def make_checkpoint(folder: Path) -> Path:
     """Random weights, ModelConfig() defaults (enhanced), log-mel frontend, 4 classes."""
     import torch
 
-    from model.checkpoint import Checkpoint, save_checkpoint
-    from model.config import FrontendConfig, ModelConfig
-    from model.networks import build_network
+    from ser_studio.model.config.schema import FrontendConfig, ModelConfig
+    from ser_studio.model.networks.checkpoint import Checkpoint, save_checkpoint
+    from ser_studio.model.networks.registry import build_network
 
     torch.manual_seed(0)
     cfg = ModelConfig()
@@ -118,7 +117,7 @@ class VirtualMic:
             time.sleep(0.1)
         subprocess.run(["pactl", "set-default-sink", "vmic"], env=self.env, check=True)
         subprocess.run(["pactl", "set-default-source", "vmic.monitor"], env=self.env, check=True)
-        from app.devices import rescan
+        from ser_studio.app.devices import rescan
 
         rescan()
         threading.Thread(target=self._play, daemon=True).start()
@@ -138,11 +137,11 @@ def make_window(checkpoint: Path, speech: Path, folder: Path, replay: bool):
     """The real main window (temporary history and settings), shown."""
     from PyQt5.QtWidgets import QApplication
 
-    from app.history_store import HistoryStore
-    from app.main_window import MainWindow
-    from app.replay import replay_factory
-    from app.settings import AppSettings, ini_qsettings
-    from app.theme import apply_theme
+    from ser_studio.app.history_store import HistoryStore
+    from ser_studio.app.main_window import MainWindow
+    from ser_studio.app.replay import replay_factory
+    from ser_studio.app.settings import AppSettings, ini_qsettings
+    from ser_studio.app.theme import apply_theme
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     apply_theme(app)
@@ -238,10 +237,10 @@ def report(m: dict, source: str) -> None:
 
 def breakdown(checkpoint: Path, speech: Path, n: int = 10) -> None:
     """Where one window's time goes, measured outside the app on the same windows."""
-    from model import vad
-    from model.audio import load_audio
-    from model.constants import LIVE_BUFFER_SAMPLES, LIVE_HOP_SAMPLES
-    from model.inference import Predictor
+    from ser_studio.model.audio import vad
+    from ser_studio.model.audio.io import load_audio
+    from ser_studio.model.constants import LIVE_BUFFER_SAMPLES, LIVE_HOP_SAMPLES
+    from ser_studio.model.inference.predictor import Predictor
 
     predictor = Predictor.load(checkpoint)
     wav = load_audio(speech)
@@ -294,7 +293,7 @@ def choose_checkpoint(spec: str, folder: Path) -> Path:
     if spec == "random":
         return make_checkpoint(folder)
     if spec == "default":
-        from model.inference import default_model_path
+        from ser_studio.model.inference.predictor import default_model_path
 
         return default_model_path()
     return Path(spec)

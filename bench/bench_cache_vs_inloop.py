@@ -11,7 +11,7 @@ Both runs use the same corpus, seeds and settings; the encoder is deterministic 
 both reach the same results, which the script checks. Prints encoder forward passes (one per
 waveform) and wall time of each, and their ratios.
 
-    python bench/bench_cache_vs_inloop.py [--size tiny|small] [--epochs 4] [--folds 2]
+    python -m bench.bench_cache_vs_inloop [--size tiny|small] [--epochs 4] [--folds 2]
 """
 from __future__ import annotations
 
@@ -25,14 +25,14 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.audio import load_audio  # noqa: E402
-from model.config import ModelConfig, TrainConfig  # noqa: E402
-from model.corpora import load_corpus  # noqa: E402
-from model.corpora.synth import SynthSpec, write_synthetic_iemocap  # noqa: E402
-from model.experiment import run_cross_validation  # noqa: E402
-from model.features import CountingFrontend, build_frontend, parse_frontend_spec  # noqa: E402
+from ser_studio.model.audio.io import load_audio
+from ser_studio.model.config.schema import ModelConfig, TrainConfig
+from ser_studio.model.corpora.corpus import load_corpus
+from ser_studio.model.corpora.synth import SynthSpec, write_synthetic_iemocap
+from ser_studio.model.features.base import CountingFrontend
+from ser_studio.model.features.registry import build_frontend, parse_frontend_spec
+from ser_studio.model.training.experiment import run_cross_validation
 
 # Random HuBERTs of the real architecture; "small" is about a quarter of hubert-base's width.
 SIZES = {
@@ -41,7 +41,6 @@ SIZES = {
     "small": dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=4,
                   intermediate_size=768, conv_dim=(128,) * 7),
 }
-
 
 
 class InLoopFeatures(Mapping):

@@ -7,7 +7,7 @@
     (HubertConfig() defaults: 12 layers, 768 wide, ~94 M parameters), saved with save_pretrained
     and loaded through the frontend like a user's local folder, timed after a warm-up.
 
-Usage: python bench/bench_extract.py [CORPUS_DIR] [--clips N] [--skip-hubert]
+Usage: python -m bench.bench_extract [CORPUS_DIR] [--clips N] [--skip-hubert]
 (default CORPUS_DIR: ../shared/data/ravdess-dev relative to the repository root).
 """
 from __future__ import annotations
@@ -23,13 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ser_studio.model.audio.io import load_audio
+from ser_studio.model.constants import CLIP_SAMPLES, SAMPLE_RATE
+from ser_studio.model.features.cache import FeatureCache
+from ser_studio.model.features.registry import build_frontend, parse_frontend_spec
 
-from model.audio import load_audio  # noqa: E402
-from model.cache import FeatureCache  # noqa: E402
-from model.constants import CLIP_SAMPLES, SAMPLE_RATE  # noqa: E402
-from model.features import build_frontend, parse_frontend_spec  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 

@@ -1,35 +1,30 @@
-"""Cost of the GE2E frontend's 3-layer LSTM (model.ge2e) on one core: torch fp32 against
-onnxruntime fp32 (model.onnx_cache, as ``Predictor.load`` runs it: one intra-op thread) and
+"""Cost of the GE2E frontend's 3-layer LSTM (model.features.ge2e) on one core: torch fp32 against
+onnxruntime fp32 (model.onnx.cache, as ``Predictor.load`` runs it: one intra-op thread) and
 torch dynamic int8
 (quantize_dynamic on nn.LSTM; measured only, not shipped). Prints numbers; asserts nothing.
 
 Inputs are GE2E mel frames of a synthetic voiced signal: (1, 424, 40) as a live window runs
-(model.live_features, ~4.2 s of a 5 s window) and (1, 350, 40) as a whole 3.5 s clip. Variants
+(model.features.live, ~4.2 s of a 5 s window) and (1, 350, 40) as a whole 3.5 s clip. Variants
 are interleaved within each repeat, so a busy machine slows them alike; the table gives
 min / median / max ms, the median's ratio to torch fp32 and the max and mean abs difference
 of the outputs from torch fp32's (the outputs lie in (-1, 1)).
 
-Usage: OMP_NUM_THREADS=1 python bench/bench_ge2e.py [--repeats N]
+Usage: OMP_NUM_THREADS=1 python -m bench.bench_ge2e [--repeats N]
 """
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from model.constants import SAMPLE_RATE  # noqa: E402
-from model.ge2e import GE2EFrontend, ge2e_mel  # noqa: E402
-from model.onnx_cache import LstmGraph  # noqa: E402
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.features.ge2e import GE2EFrontend, ge2e_mel
+from ser_studio.model.onnx.cache import LstmGraph
 
 
 def voiced(seconds: float, seed: int) -> np.ndarray:
@@ -48,7 +43,7 @@ def main() -> None:
     torch.set_num_threads(1)
     frontend = GE2EFrontend()
     lstm = frontend.torch_lstm
-    frontend.use_onnxruntime()  # as Predictor.load(runtime="auto") runs it (model.onnx_cache)
+    frontend.use_onnxruntime()  # as Predictor.load(runtime="auto") runs it (model.onnx.cache)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         # the root module is never swapped: quantise the LSTM as a child

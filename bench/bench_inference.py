@@ -8,36 +8,38 @@ Sections (``--section``, one function each; ``all`` runs them one after another)
   stretches of background noise alone and a low noise floor, written with soundfile (16 kHz
   PCM_16 wav unless ``--rate`` says otherwise) into ``--workdir`` (kept: later runs reuse them).
   The old code (``model/`` and ``assets/``) is ``git archive``'d from ``--old-rev`` (default
-  HEAD) next to the files. Each tree runs its own shipped model, or with ``--model old`` both
-  run the old tree's (the code's effect alone, when the shipped model changed in between); the
-  table names the weights.
+  HEAD) next to the files; a child imports it as ``model`` (a tree from before the one-name
+  layout) or as ``ser_studio.model`` through a link beside it. Each tree runs its own shipped
+  model, or with ``--model old`` both run the old tree's (the code's effect alone, when the
+  shipped model changed in between); the table names the weights.
 
 - live: CPU per live window split by stage and the app's CPU while listening, old path
-  against new (``bench/bench_live.py``).
+  against new (``python -m bench.bench_live``).
 - app: GUI stall and CPU of the real window listening to a replayed file
-  (``bench/bench_app_latency.py --source replay``).
+  (``python -m bench.bench_app_latency --source replay``).
 - onnx: HuBERT-base per 5 s window, fp32 eager / torch int8 / ONNX fp32 / ONNX int8, and the
-  default model's network through onnxruntime (``bench/bench_onnx.py``).
+  default model's network through onnxruntime (``python -m bench.bench_onnx``).
 
-Options this script does not know are passed on to the live, app and onnx scripts (each
+Options this module does not know are passed on to the live, app and onnx modules (each
 prints its own tables, with its method in its docstring).
 
-For the files section, every measurement is one child process (this script with ``--child``)
+For the files section, every measurement is one child process (this module with ``--child``)
 that imports the code of one tree, loads the model and runs one call. The child reports its own
 peak RSS (``peak RSS``) and the CPU and wall time of the call alone; the parent takes the CPU
 time (user + sys) and peak RSS of the child and its descendants from ``os.wait4`` (``process
 CPU``, ``tree peak RSS``: on a model's first run these include the process that exports its
-graphs, model.onnx_cache, which ends before the file is read). Old
-and new alternate, ``--repeats`` times each; the tables give min / median / max and the ratios
+graphs, ``python -m ser_studio.model.inference.predictor``, which ends before the file is
+read). Old and new alternate, ``--repeats`` times each; the tables give min / median / max and the ratios
 new / old of the medians, and how far the two trees' probabilities are apart.
 
-Usage: OMP_NUM_THREADS=1 python bench/bench_inference.py --section files
+Usage: OMP_NUM_THREADS=1 python -m bench.bench_inference --section files
            [--minutes 1 10 60] [--repeats 3] [--old-rev HEAD] [--model own|old] [--workdir DIR]
            [--rate 16000]
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import json
 import logging
@@ -151,14 +153,38 @@ def model_sha(root: Path) -> str:
     return json.loads((root / "assets" / "default_model.json").read_text())["weights_sha1"]
 
 
-def run_child(args: list[str]) -> dict:
-    """Run this script as a child with ``args``; its JSON answer plus cpu_s (user + sys),
-    peak_rss_mib and wall_s of the whole process, from os.wait4."""
+def model_package(root: Path) -> str:
+    """The import name of ``root``'s model code: ``ser_studio.model`` in the one-name layout
+    (model/inference/predictor.py), ``model`` in a tree from before it."""
+    one_name = (Path(root) / "model" / "inference" / "predictor.py").is_file()
+    return "ser_studio.model" if one_name else "model"
+
+
+def import_root(root: Path) -> Path:
+    """The folder a child of ``root`` starts in, so that its code is what it imports: the tree
+    itself for the older layout (``model`` at its top), the working tree for itself (the
+    installed ser_studio is its code), else a folder beside the tree holding a ``ser_studio``
+    link to it."""
+    if model_package(root) == "model" or root.resolve() == REPO:
+        return root
+    folder = root.with_name(root.name + "_import")
+    folder.mkdir(exist_ok=True)
+    if not (folder / "ser_studio").exists():
+        (folder / "ser_studio").symlink_to(root.resolve(), target_is_directory=True)
+    return folder
+
+
+def run_child(args: list[str], root: Path) -> dict:
+    """Run this module as a child with ``args``, started in ``import_root(root)`` (``bench``
+    comes from this repository, after it on the path); its JSON answer plus cpu_s (user +
+    sys), peak_rss_mib and wall_s of the whole process, from os.wait4."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         out = Path(handle.name)
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child",
-                             *args, "--out", str(out)])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.Popen([sys.executable, "-m", "bench.bench_inference", "--child", *args,
+                             "--out", str(out)], cwd=import_root(root), env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
@@ -172,22 +198,25 @@ def run_child(args: list[str]) -> dict:
 
 
 def child_files(root: str, path: str, model: str = "") -> dict:
-    """In the child: ``predict_file`` of ``path`` with the code under ``root`` and the
-    checkpoint ``model`` (empty: that tree's shipped model)."""
-    sys.path.insert(0, root)
-    from model.inference import Predictor
-
-    predictor = Predictor.load(model or None)
+    """In the child: ``predict_file`` of ``path`` with the code under ``root`` (started where
+    ``import_root`` says, so that it imports that tree) and the checkpoint ``model`` (empty:
+    that tree's shipped model)."""
+    package = model_package(Path(root))
+    inference = importlib.import_module(
+        f"{package}.inference.predictor" if package != "model" else "model.inference")
+    predictor = inference.Predictor.load(model or None)
     cpu, wall = time.process_time(), time.perf_counter()
     result = predictor.predict_file(path)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    import model
+    tree = str(Path(root).resolve())
 
     # an editable install's finder fills in modules a tree lacks from the repository: refuse
     foreign = sorted(name for name, module in sys.modules.items()
-                     if name.split(".")[0] == "model" and getattr(module, "__file__", None)
-                     and not str(module.__file__).startswith(str(Path(root).resolve())))
-    return {"code": str(Path(model.__file__).parent), "foreign": foreign,
+                     if (name == package or name.startswith(package + "."))
+                     and getattr(module, "__file__", None)
+                     and not str(Path(module.__file__).resolve()).startswith(tree))
+    code = Path(sys.modules[package].__file__).resolve().parent
+    return {"code": str(code), "foreign": foreign,
             "call_cpu_s": cpu, "call_wall_s": wall,
             "duration_s": result.duration_s, "overall_label": result.overall.label,
             "overall_probs": result.overall.probs.tolist(),
@@ -249,8 +278,8 @@ def section_files(args) -> None:
         runs: dict[str, list[dict]] = {"old": [], "new": []}
         for repeat in range(args.repeats):
             for name in (("old", "new") if repeat % 2 == 0 else ("new", "old")):
-                run = run_child(["files", str(trees[name]), str(path), model])
-                if not run["code"].startswith(str(trees[name])) or run["foreign"]:
+                run = run_child(["files", str(trees[name]), str(path), model], trees[name])
+                if not run["code"].startswith(str(trees[name].resolve())) or run["foreign"]:
                     raise SystemExit(f"the {name} child ran {run['code']} with "
                                      f"{run['foreign']} from elsewhere, not {trees[name]}")
                 log.info("%g min %s: cpu %.1f s, call %.1f s, peak %.0f MiB", minutes, name,
@@ -281,17 +310,18 @@ def section_files(args) -> None:
 
 
 def _script(name: str, *fixed: str):
-    """A section that runs bench/<name> with ``fixed`` and the passed-on options."""
+    """A section that runs ``python -m bench.<name>`` with ``fixed`` and the passed-on
+    options."""
     def section(args: argparse.Namespace) -> None:
-        command = [sys.executable, str(Path(__file__).with_name(name)), *fixed, *args.passed]
+        command = [sys.executable, "-m", f"bench.{name}", *fixed, *args.passed]
         log.info("$ %s", " ".join(command))
-        subprocess.run(command, check=True)
+        subprocess.run(command, check=True, cwd=REPO)
     return section
 
 
-SECTIONS = {"files": section_files, "live": _script("bench_live.py"),
-            "app": _script("bench_app_latency.py", "--source", "replay"),
-            "onnx": _script("bench_onnx.py")}
+SECTIONS = {"files": section_files, "live": _script("bench_live"),
+            "app": _script("bench_app_latency", "--source", "replay"),
+            "onnx": _script("bench_onnx")}
 
 
 def main(argv: list[str] | None = None) -> None:

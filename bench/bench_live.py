@@ -1,6 +1,6 @@
 """Measure the live path's cost: CPU per 5 s window every 0.5 s, older paths against today's.
 
-    python bench/bench_live.py [--seconds 20] [--repeats 3] [--threads 1 2] [--app-seconds 20]
+    python -m bench.bench_live [--seconds 20] [--repeats 3] [--threads 1 2] [--app-seconds 20]
         [--paths old full torch new]
 
 Paths (``--paths``, default all four):
@@ -10,10 +10,10 @@ Paths (``--paths``, default all four):
   frontend runs over the whole window at every speech hop (``Predictor.window_features``);
 - NEW, today's InferenceWorker: each hop's new samples go once through silero in streaming form
   (app/live_vad.py), the network runs with ``vad=False`` on speech windows only, and their
-  features come from the stream's cache (model.live_features), each frame computed once; the
+  features come from the stream's cache (model.features.live), each frame computed once; the
   network and the GE2E LSTM run on onnxruntime (``Predictor.load(runtime="auto")``,
-  model.onnx_cache);
-- TORCH, the NEW worker with ``runtime="torch"``: the code before model.onnx_cache.
+  model.onnx.cache);
+- TORCH, the NEW worker with ``runtime="torch"``: the code before model.onnx.cache.
 All run through the worker's own ``_live`` (segments and result signals included) on the
 default model (``Predictor.load()``), over an espeak-ng speech stream (sentences with short
 pauses) and a noise-only stream, window by window as the recorder emits them.
@@ -48,7 +48,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 STAGES = ("vad", "features", "network", "other")
 PATHS = ("old", "full", "torch", "new")
@@ -78,8 +77,8 @@ def old_worker_class():
     threads left at the process default."""
     import torch
 
-    from app import inference_worker as iw
-    from model.vad import speech_ratio
+    from ser_studio.app import inference_worker as iw
+    from ser_studio.model.audio.vad import speech_ratio
 
     class OldInferenceWorker(iw.InferenceWorker):
         def __init__(self, threads: int | None = None, **kwargs):
@@ -130,10 +129,10 @@ class StageClock:
 
 
 def instrument(predictor, clock: StageClock) -> None:
-    """Time silero (old: model.vad.speech_ratio; new: LiveVad.feed/ratio; wrapped once), the
+    """Time silero (old: model.audio.vad.speech_ratio; new: LiveVad.feed/ratio; wrapped once), the
     features and level, and the network, wherever the paths call them."""
-    from app.live_vad import LiveVad
-    from model import vad
+    from ser_studio.app.live_vad import LiveVad
+    from ser_studio.model.audio import vad
 
     if not getattr(LiveVad.feed, "timed", False):
         vad.speech_ratio = clock.wrap("vad", vad.speech_ratio)
@@ -149,8 +148,8 @@ def instrument(predictor, clock: StageClock) -> None:
 
 def speech_stream(seconds: float, folder: Path) -> np.ndarray:
     """espeak-ng sentences with 0.4 s pauses, repeated to ``seconds``: (N,) float32 16 kHz."""
-    from bench_app_latency import spoken_sentences
-    from model.constants import SAMPLE_RATE
+    from bench.bench_app_latency import spoken_sentences
+    from ser_studio.model.constants import SAMPLE_RATE
 
     one = spoken_sentences(folder, 0.4)
     reps = int(np.ceil(seconds * SAMPLE_RATE / one.size))
@@ -159,7 +158,7 @@ def speech_stream(seconds: float, folder: Path) -> np.ndarray:
 
 def noise_stream(seconds: float, level: float = 0.05, seed: int = 0) -> np.ndarray:
     """Pink noise at peak ``level`` (a fan, a room): (N,) float32 16 kHz."""
-    from model.constants import SAMPLE_RATE
+    from ser_studio.model.constants import SAMPLE_RATE
 
     white = np.random.default_rng(seed).standard_normal(int(seconds * SAMPLE_RATE))
     pink = np.fft.irfft(np.fft.rfft(white) / np.sqrt(np.arange(1, white.size // 2 + 2)),
@@ -171,7 +170,7 @@ def noise_stream(seconds: float, level: float = 0.05, seed: int = 0) -> np.ndarr
 
 def torch_loader(path: str | None):
     """The app's model loader with ``runtime="torch"`` (the OLD and TORCH paths)."""
-    from model.inference import Predictor
+    from ser_studio.model.inference.predictor import Predictor
 
     return Predictor.load(path or None, runtime="torch")
 
@@ -180,7 +179,7 @@ def make_worker(kind: str, predictors: dict, threads: int):
     """A worker of path ``kind`` holding its predictor (``predictors["torch"]`` for the OLD and
     TORCH paths, else ``["auto"]``), driven in this thread (no QThread), torch on ``threads``
     threads."""
-    from app.inference_worker import InferenceWorker
+    from ser_studio.app.inference_worker import InferenceWorker
 
     cls = old_worker_class() if kind == "old" else InferenceWorker
     predictor = predictors["torch" if kind in TORCH_PATHS else "auto"]
@@ -199,7 +198,7 @@ def load_model(worker, kind: str) -> None:
 def run_stream(worker, stream: np.ndarray, clock) -> dict[str, float]:
     """Feed ``stream`` window by window through ``worker`` as a new listening session (its
     models stay loaded, as in the app); CPU ms per window by stage."""
-    from model.constants import LIVE_BUFFER_SAMPLES, LIVE_HOP_SAMPLES
+    from ser_studio.model.constants import LIVE_BUFFER_SAMPLES, LIVE_HOP_SAMPLES
 
     worker.end_segment()
     clock.reset()
@@ -290,10 +289,10 @@ def child(args) -> None:
 
     from PyQt5.QtCore import QCoreApplication, QEventLoop, Qt, QTimer
 
-    from app.inference_thread import InferenceThread
-    from app.inference_worker import InferenceWorker
-    from app.recorder import Recorder
-    from app.replay import replay_factory
+    from ser_studio.app.inference_thread import InferenceThread
+    from ser_studio.app.inference_worker import InferenceWorker
+    from ser_studio.app.recorder import Recorder
+    from ser_studio.app.replay import replay_factory
 
     app = QCoreApplication([])
     loader = {"old": torch_loader, "torch": torch_loader}.get(args.child)
@@ -337,10 +336,11 @@ def app_cpu(args, files: dict[str, Path]) -> dict:
     out = {}
     for source, path in files.items():
         for kind in ("idle", "old", "torch", "new"):
-            cmd = [sys.executable, __file__, "--child", kind, "--wav", str(path),
+            cmd = [sys.executable, "-m", "bench.bench_live", "--child", kind, "--wav", str(path),
                    "--app-seconds", str(args.app_seconds)]
             env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False,
+                                  cwd=Path(__file__).resolve().parents[1])
             if proc.returncode:
                 print(f"child {kind} {source} failed:\n{proc.stderr[-2000:]}")
                 continue
@@ -366,9 +366,9 @@ def main(argv=None) -> None:
     import soundfile as sf
     import torch
 
-    from app.torch_threads import inference_threads
-    from model.constants import SAMPLE_RATE
-    from model.inference import Predictor
+    from ser_studio.app.torch_threads import inference_threads
+    from ser_studio.model.constants import SAMPLE_RATE
+    from ser_studio.model.inference.predictor import Predictor
 
     default_threads = torch.get_num_threads()
     print(f"torch {torch.__version__}, default threads {default_threads}, "

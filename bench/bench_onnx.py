@@ -3,9 +3,9 @@ numbers; asserts nothing).
 
 (a) HuBERT-base: a randomly initialised encoder of the real size (HubertConfig() defaults: 12
     layers, 768 wide, ~94 M parameters) saved with save_pretrained, run through the frontend
-    (model.hf_encoder) as fp32 eager torch, torch dynamic int8 (quantize_dynamic on Linear),
+    (model.features.hubert) as fp32 eager torch, torch dynamic int8 (quantize_dynamic on Linear),
     onnxruntime fp32 and onnxruntime int8 (MatMul/Gemm only, as ``export --int8`` writes it),
-    the ONNX files written by model.onnx_export like ``main.py export``. ``--all-ops`` adds
+    the ONNX files written by model.exported.write like ``main.py export``. ``--all-ops`` adds
     onnxruntime's default quantisation of every op (convolutions included): on the
     pretrained HuBERT-base it left a cosine of 0.68; on random weights it shows the cost of
     integer convolutions.
@@ -17,7 +17,7 @@ each repeat, so a busy machine slows them alike; the table gives min / median / 
 median's ratio to fp32 eager and the cosine similarity of the output (features for (a), class
 probabilities for (b)) to fp32 eager's. Target: HuBERT-base onnx int8 <= 0.55x fp32 eager.
 
-Usage: OMP_NUM_THREADS=1 python bench/bench_onnx.py [--repeats N] [--all-ops] [--skip-hubert]
+Usage: OMP_NUM_THREADS=1 python -m bench.bench_onnx [--repeats N] [--all-ops] [--skip-hubert]
 """
 from __future__ import annotations
 
@@ -34,17 +34,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ser_studio.model.config.schema import FrontendConfig, ModelConfig
+from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.exported.runtime import OnnxEncoder, load_onnx_model
+from ser_studio.model.exported.write import export_model
+from ser_studio.model.features.registry import build_frontend
+from ser_studio.model.inference.predictor import Predictor, default_model_path
+from ser_studio.model.networks.checkpoint import Checkpoint, save_checkpoint
+from ser_studio.model.networks.registry import build_network
 
-from model.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
-from model.config import FrontendConfig, ModelConfig  # noqa: E402
-from model.constants import SAMPLE_RATE  # noqa: E402
-from model.features import build_frontend  # noqa: E402
-from model.inference import Predictor, default_model_path  # noqa: E402
-from model.networks import build_network  # noqa: E402
-from model.onnx_export import export_model  # noqa: E402
-from model.onnx_runtime import OnnxEncoder, load_onnx_model  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 WINDOW_SECONDS = 5.0
 TARGET = 0.55

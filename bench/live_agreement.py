@@ -1,7 +1,7 @@
-"""How far the streaming live features (model.live_features) move the class probabilities from
+"""How far the streaming live features (model.features.live) move the class probabilities from
 the full recomputation of every window, on real speech.
 
-    OMP_NUM_THREADS=1 python bench/live_agreement.py [--corpus ../shared/data/ravdess-dev]
+    OMP_NUM_THREADS=1 python -m bench.live_agreement [--corpus ../shared/data/ravdess-dev]
         [--streams 2] [--seconds 60] [--regain 0.5 1 inf]
 
 Streams: RAVDESS clips of several actors (a different actor for each clip, emotions mixed)
@@ -9,7 +9,7 @@ joined with 0.3 s pauses of faint noise, ``--seconds`` long each. ``natural``: a
 ``-20 dB steps``: every other stretch of three clips 20 dB quieter. Windows of 5 s every 0.5 s
 (the live recogniser's), each through the shipped model twice: the full path
 (``Predictor.window_features`` without a cache) and the streaming path (one LiveFeatures per
-stream for each ``--regain`` threshold, model.live_features). Prints label agreement and |dp|
+stream for each ``--regain`` threshold, model.features.live). Prints label agreement and |dp|
 (the largest class probability difference of a window; mean and max over windows), windows
 computed whole (fresh) and windows that computed held embeddings again (regained), and the
 feature CPU per window of both paths (process time; a busy machine inflates both). Windows
@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,8 +41,8 @@ def parse_args(argv):
 
 def make_stream(corpus: Path, seconds: float, seed: int, quiet_steps: bool) -> np.ndarray:
     """Clips of rotating actors with 0.3 s pauses, (N,) float32 at 16 kHz."""
-    from model.audio import load_audio
-    from model.constants import SAMPLE_RATE
+    from ser_studio.model.audio.io import load_audio
+    from ser_studio.model.constants import SAMPLE_RATE
 
     rng = np.random.default_rng(seed)
     with open(corpus / "manifest.csv", newline="") as f:
@@ -67,7 +65,7 @@ def make_stream(corpus: Path, seconds: float, seed: int, quiet_steps: bool) -> n
 
 
 def windows(stream: np.ndarray):
-    from model.constants import LIVE_BUFFER_SAMPLES, LIVE_HOP_SAMPLES, SAMPLE_RATE
+    from ser_studio.model.constants import LIVE_BUFFER_SAMPLES, LIVE_HOP_SAMPLES, SAMPLE_RATE
 
     for end in range(LIVE_HOP_SAMPLES, stream.size + 1, LIVE_HOP_SAMPLES):
         wav = stream[max(0, end - LIVE_BUFFER_SAMPLES):end]
@@ -90,7 +88,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     import torch
 
-    from model.inference import Predictor
+    from ser_studio.model.inference.predictor import Predictor
 
     torch.set_num_threads(1)
     predictor = Predictor.load()

@@ -1,9 +1,9 @@
 """Robustness of a cross-validated run: every fold model scores its own test speakers under the
-15 recording conditions of model.conditions (as recorded, level changes, normalisation, noise,
-babble from other test speakers, a room, a phone line, a low-pass, a codec, clipping, a DC
+15 recording conditions of model.augmentation.conditions (as recorded, level changes, normalisation,
+noise, babble from other test speakers, a room, a phone line, a low-pass, a codec, clipping, a DC
 offset, mains hum).
 
-    python bench/robustness.py --run runs/default_model [--json runs/default_model/robustness.json]
+    python -m bench.robustness --run runs/default_model [--json runs/default_model/robustness.json]
         [--compare runs/old_recipe/robustness.json]
 
 A long run can be scored fold by fold while it trains (a fold is read from its
@@ -38,8 +38,8 @@ def _others(wavs: list[np.ndarray], speakers: list[str], i: int) -> list[np.ndar
 def condition_renders(predictor, fold: dict, test: list, conditions: list[str]):
     """Per condition: (name, rendered test waveforms (N,), their features (T, D)), the renders
     seeded by fold, clip and condition (babble from the fold's other test speakers)."""
-    from model.audio import load_audio
-    from model.conditions import render
+    from ser_studio.model.audio.io import load_audio
+    from ser_studio.model.augmentation.conditions import render
 
     wavs = [load_audio(u.path) for u in test]
     speakers = [u.speaker for u in test]
@@ -51,8 +51,8 @@ def condition_renders(predictor, fold: dict, test: list, conditions: list[str]):
 
 def score_fold(run: Path, fold: dict, corpus, conditions: list[str]) -> dict:
     """{condition: {"metrics": compute_metrics(...), "predicted": [labels]}} for one fold."""
-    from model.inference import Predictor
-    from model.metrics import compute_metrics
+    from ser_studio.model.evaluation.metrics import compute_metrics
+    from ser_studio.model.inference.predictor import Predictor
 
     predictor = Predictor.load(run / fold["checkpoint"])
     test = [u for u in corpus.utterances if u.speaker in set(fold["test_speakers"])]
@@ -137,13 +137,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_corpus(args: argparse.Namespace):
     """The corpus of ``add_run_arguments``' options."""
-    from model.corpora import load_corpus, parse_label_map
+    from ser_studio.model.corpora.corpus import load_corpus
+    from ser_studio.model.corpora.labels import parse_label_map
 
     return load_corpus(args.corpus, parse_label_map([args.map]), args.classes)
 
 
 def main() -> None:
-    from model.conditions import CONDITIONS
+    from ser_studio.model.augmentation.conditions import CONDITIONS
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -3,8 +3,8 @@ speakers with the training data's standardisation ("plain"), with each speaker's
 statistics from all their recordings ("speaker", unlabelled), and from their first 10 s and
 30 s of speech only, those recordings not scored ("enrol 10 s", "enrol 30 s").
 
-    python bench/speaker_adaptation.py --run runs/default_model [--json OUT]
-    python bench/speaker_adaptation.py --run RUN --conditions [NAME ...] [--json OUT]
+    python -m bench.speaker_adaptation --run runs/default_model [--json OUT]
+    python -m bench.speaker_adaptation --run RUN --conditions [NAME ...] [--json OUT]
 
 With --conditions (no names: all 15 of bench/robustness.py) every protocol is measured under
 each recording condition, the profile made from the same condition's audio (as a user
@@ -38,7 +38,7 @@ def fold_manifest(corpus, speakers, folder: Path) -> Path:
 
 def clean_rows(args, corpus, folds) -> dict[str, list[dict]]:
     """Protocol -> per-fold {"wa", "ua", "n", "protocol"}, through `evaluate` itself."""
-    from model.cli.evaluate import evaluate
+    from ser_studio.model.cli.evaluate import evaluate
 
     rows = {name: [] for name, _, _ in MODES}
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,8 +57,8 @@ def clean_rows(args, corpus, folds) -> dict[str, list[dict]]:
 
 def _score_mode(predictor, test, wavs, feats, adapt: str, seconds: float) -> dict:
     """compute_metrics of one protocol on one fold's (rendered) test clips."""
-    from model.metrics import compute_metrics
-    from model.speaker_profile import adapted_probs
+    from ser_studio.model.adaptation.profile import adapted_probs
+    from ser_studio.model.evaluation.metrics import compute_metrics
 
     truth, predicted = [], []
     if adapt == "none":
@@ -76,8 +76,8 @@ def _score_mode(predictor, test, wavs, feats, adapt: str, seconds: float) -> dic
 
 def condition_rows(args, corpus, folds, conditions) -> dict[str, dict[str, list[float]]]:
     """condition -> protocol -> per-fold UA."""
-    from model.inference import Predictor
-    from robustness import condition_renders
+    from ser_studio.model.inference.predictor import Predictor
+    from bench.robustness import condition_renders
 
     table: dict[str, dict[str, list[float]]] = {}
     for fold in folds:
@@ -117,8 +117,8 @@ def print_conditions(table: dict[str, dict[str, list[float]]]) -> None:
 
 
 def main() -> None:
-    from model.conditions import CONDITIONS
-    from robustness import add_run_arguments, run_corpus, run_folds
+    from ser_studio.model.augmentation.conditions import CONDITIONS
+    from bench.robustness import add_run_arguments, run_corpus, run_folds
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -3,12 +3,13 @@ clip of a corpus folder, RAVDESS-named files, as recorded and at other levels an
 noise called "speech" (noises made here, quiet to loud, hum, DC offset), for a grid of silero
 thresholds and minimum speech durations.
 
-    python bench/speech_gate.py [--corpus ../shared/data/ravdess-dev] [--json OUT]
+    python -m bench.speech_gate [--corpus ../shared/data/ravdess-dev] [--json OUT]
 
-silero runs once per clip (model.vad_stream); each setting then segments the stored chunk
-probabilities exactly as the gate does (model.vad.spans_from_probs, then model.vad.is_speech
-on the whole clip). RAVDESS intensity (field 4: 01 normal, 02 strong) and actor are read from
-the file names, so misses are also given for strong clips and for the worst actor.
+silero runs once per clip (model.audio.vad_stream); each setting then segments the stored chunk
+probabilities exactly as the gate does (model.audio.vad.spans_from_probs, then
+model.audio.vad.is_speech on the whole clip). RAVDESS intensity (field 4: 01 normal, 02 strong) and
+actor are read from the file names, so misses are also given for strong clips and for the worst
+actor.
 """
 from __future__ import annotations
 
@@ -62,15 +63,15 @@ SPEECH_VARIANTS = {
 
 
 def verdict(probs: np.ndarray, n: int, threshold: float, min_ms: int) -> bool:
-    from model import vad
+    from ser_studio.model.audio import vad
 
     spans = vad.spans_from_probs(probs, n, threshold=threshold, min_speech_ms=min_ms)
     return vad.is_speech(vad.spans_ratio(spans, 0, n), n)
 
 
 def measure(corpus: Path) -> dict:
-    from model.audio import load_audio
-    from model.vad_stream import SpeechProbStream
+    from ser_studio.model.audio.io import load_audio
+    from ser_studio.model.audio.vad_stream import SpeechProbStream
 
     stream = SpeechProbStream()
     clips = sorted(corpus.rglob("03-01-*.flac")) + sorted(corpus.rglob("03-01-*.wav"))

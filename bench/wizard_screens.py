@@ -1,6 +1,6 @@
 """Screenshots of the training wizard's summary page and of a real run extracting features.
 
-    QT_QPA_PLATFORM=offscreen python bench/wizard_screens.py CORPUS OUT_DIR
+    QT_QPA_PLATFORM=offscreen python -m bench.wizard_screens CORPUS OUT_DIR
 
 CORPUS: a corpus folder or manifest (e.g. a RAVDESS folder). The wizard starts from the
 shipped recipe; OUT_DIR gets wizard_summary.png (the summary page with Start) and
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from PyQt5.QtWidgets import QApplication
 
-    from app.wizard import TrainingWizard
+    from ser_studio.app.wizard.wizard import TrainingWizard
 
     app = QApplication.instance() or QApplication(sys.argv)
     wizard = TrainingWizard()
