@@ -150,7 +150,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(parser)
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS),
-                        help="a subset of the conditions (default: all 13)")
+                        help="a subset of the conditions (default: all)")
     parser.add_argument("--folds", type=int, nargs="+", help="score only these folds")
     parser.add_argument("--save-folds", type=Path, metavar="DIR",
                         help="write each scored fold's raw result to DIR/fold_K.json")

@@ -108,7 +108,7 @@ def test_an_ensemble_is_trained_member_by_member_saved_and_predicted(tmp_path):
     loaded = load_checkpoint(path)
     assert loaded.model.ensemble == 3
     predictor = Predictor(loaded, path)
-    assert predictor.name == "ens (baseline x3, logmel, loudness -23 LUFS)"
+    assert predictor.name == "ens (baseline x3, logmel, high-pass 60 Hz, loudness -23 LUFS)"
     test = [u for u in utts if u.speaker in fold.test_speakers]
     x = (feats[test[0].path] - trained.mean) / trained.std
     with torch.no_grad():
