@@ -33,8 +33,16 @@ def read_sections(path: Path) -> dict:
 
 def configs_from_sections(sections: dict) -> tuple[FrontendConfig, ModelConfig, TrainConfig]:
     """The three configs of a run (absent sections and keys: the dataclass defaults), every
-    field and the cross-field rules checked; ConfigError naming the key otherwise."""
-    frontend = config_from_dict(FrontendConfig, sections.get("frontend", {}))
+    field and the cross-field rules checked; ConfigError naming the key otherwise.
+
+    A run.json (it has a "run" section, and ``train`` writes every field) without
+    ``highpass_hz`` was written before the input high-pass existed: repeated or resumed, it
+    runs without one, as its finished folds did. A recipe (no "run" section) gets the
+    default."""
+    frontend_section = sections.get("frontend", {})
+    if "run" in sections and isinstance(frontend_section, dict):
+        frontend_section = {"highpass_hz": 0.0, **frontend_section}
+    frontend = config_from_dict(FrontendConfig, frontend_section)
     model = config_from_dict(ModelConfig, sections.get("model", {}))
     train = train_config_from_dict(sections.get("train", {}))
     check_run_configs(frontend, train)

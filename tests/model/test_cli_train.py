@@ -317,3 +317,18 @@ def test_set_reaches_any_field_and_options_go_through_the_same_path(tmp_path):
         build_configs(_parse("--set", "optim.lr=0.1"))
     with pytest.raises(ValueError, match="SECTION.FIELD=VALUE"):
         build_configs(_parse("--set", "lr"))
+
+
+def test_a_run_json_from_before_the_high_pass_repeats_without_it_and_a_recipe_gets_it():
+    """A run.json lists every field; one without highpass_hz predates the filter, and its
+    resumed or repeated folds must be computed as the finished ones were. A recipe (no "run"
+    section) names only what it changes and gets today's default."""
+    from ser_studio.model.audio.highpass import DEFAULT_CUTOFF_HZ
+    from ser_studio.model.cli.run_file import configs_from_sections
+
+    frontend = {"name": "logmel", "loudness": "bs1770"}
+    old_run = {"frontend": frontend, "run": {"final": True, "max_folds": None}}
+    assert configs_from_sections(old_run)[0].highpass_hz == 0.0
+    assert configs_from_sections({"frontend": frontend})[0].highpass_hz == DEFAULT_CUTOFF_HZ
+    written = {"frontend": {**frontend, "highpass_hz": 80.0}, "run": {}}
+    assert configs_from_sections(written)[0].highpass_hz == 80.0
