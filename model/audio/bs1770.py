@@ -6,17 +6,16 @@ K-weighting, gating blocks of ``block_seconds`` (400 ms) every quarter block, an
 at -70 LUFS and a relative gate 10 LU below the mean of the blocks above it, with pyloudnorm's
 block bounds and block count. tests/model/test_bs1770.py runs pyloudnorm beside it: the
 values agree to ~1e-12 LU. It is written out here because pyloudnorm filters through
-scipy.signal, and importing scipy.signal cost ~60 MiB of resident memory (15 % of a 60-minute
-file's peak) and ~0.6 s of every command's start, in a process that needs nothing else from
-scipy.
+scipy.signal, whose import adds resident memory and start-up time to every command, in a
+process that needs nothing else from scipy (figures: bench/results/memory-2026-12-06/README.md).
 
 K-weighting: pyloudnorm's two biquads at 16 kHz (RBJ's formulas: a +4 dB high shelf at
 1500 Hz, Q 1/sqrt(2), then the RLB high-pass at 38 Hz, Q 0.5), their coefficients written out
 below. The cascade is applied as an FIR filter (model.audio.fir): its impulse response, computed
-once from the coefficients by the filters' own recurrence and cut at IMPULSE_SAMPLES (the rest of it
-sums to 5e-19 of its first sample), convolved by FFT with the previous IMPULSE_SAMPLES - 1 input
-samples carried from block to block. The output equals ``scipy.signal.lfilter``'s from a zero
-state to ~1e-13 of the signal's peak; one 3 s window costs ~1.7 ms against lfilter's 0.6 ms.
+once from the coefficients by the filters' own recurrence and cut at IMPULSE_SAMPLES (the rest
+of it sums to 5e-19 of its first sample), convolved by FFT with the previous IMPULSE_SAMPLES - 1
+input samples carried from block to block. The output equals ``scipy.signal.lfilter``'s from a
+zero state to ~1e-13 of the signal's peak.
 """
 from __future__ import annotations
 

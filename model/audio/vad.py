@@ -4,8 +4,8 @@ silero-vad ships its weights inside the pip package (no download). Its TorchScri
 a recurrent state between chunks, so one model must not serve two signals at once: each
 :class:`VoiceActivityDetector` holds its own model behind a lock and resets the state before
 every signal. The module-level functions share one detector per process, created lazily on
-first use; the lock makes them safe to call from several threads (calls are serialised; one
-3 s window takes a few tens of milliseconds on one CPU core).
+first use; the lock makes them safe to call from several threads (calls are serialised, which
+costs little: one window's detection is short next to a live hop).
 
 The detector hears the signal through :class:`GateInput`: high-passed (a DC offset or rumble
 is not speech) and at three levels, the most speech-like hearing counting, so that shouted,
@@ -13,7 +13,8 @@ clipped and quiet speech are all found. The threshold (0.25) and minimum speech 
 (100 ms) are chosen by measurement (``python -m bench.speech_gate``: real emotional speech as
 recorded, loud, quiet and offset, against noises quiet to loud, hum and an offset; the tables
 are in bench/results/speech-gate-2026-12-07/README.md): the setting misses the fewest clips
-while no noise counts as speech, with a margin (at 0.15 loud mains hum gets in).
+while no noise counts as speech, with a margin to the lower threshold where loud mains hum
+gets in.
 ``has_speech`` asks for at least 10 % of the signal or 0.5 s of speech, whichever is less, so
 a long recording with one short sentence still counts as speech.
 
@@ -56,10 +57,11 @@ class GateInput:
     (``loudest``). One stream, one thread.
 
     silero hears level: shouted speech (peaks near full scale) can score as non-speech while
-    the same clip 15-30 dB down scores as speech, and speech at -50 dBFS is still found. One
-    fixed gain for everything cannot suit both, and a gain that follows the level squashes the
-    onsets silero listens to; hearing a few fixed levels keeps each one linear and makes the
-    decision hold from quiet to clipped speech (bench/speech_gate.py measures both errors).
+    the same clip turned down scores as speech, and quiet speech is still found (figures:
+    bench/results/speech-gate-2026-12-07/README.md). One fixed gain for everything cannot suit
+    both, and a gain that follows the level squashes the onsets silero listens to; hearing a
+    few fixed levels keeps each one linear and makes the decision hold from quiet to clipped
+    speech (bench/speech_gate.py measures both errors).
     """
 
     gains = tuple(10.0 ** (db / 20.0) for db in GATE_LEVELS_DB)

@@ -11,11 +11,13 @@ LSTM state h, c (1, 1, 128) -> probabilities (K,) and the next state), run here 
 (one thread, model.onnx.session.session). :class:`SpeechProbStream` cuts each block of a
 stream into such frames, carrying context and state from call to call; a file goes through
 BATCH_CHUNKS chunks (~33 s) per call, a live 0.5 s hop through its 16. The graph is loaded once
-per process without torch (not silero's TorchScript file, ~40 MiB more) and shared by every
-stream and thread; each stream owns its context and state.
+per process without torch (not silero's TorchScript file, which takes more memory:
+bench/results/memory-2026-12-06/README.md) and shared by every stream and thread; each stream
+owns its context and state.
 
-Numerics: probabilities are within ~1e-6 of silero's own chunk-by-chunk call, at most 8e-5
-measured on speech, silence and noise (tests/model/test_vad_stream.py). A segment edge can
+Numerics: probabilities follow silero's own chunk-by-chunk call closely: within 5e-4 on
+speech, silence and noise (tests/model/test_vad_stream.py; the measured differences are in
+bench/results/memory-2026-12-06/README.md). A segment edge can
 therefore move by one 32 ms chunk only where a probability lies that close to silero's
 thresholds. ``exact=True`` runs silero's own TorchScript call chunk by chunk instead
 (bit-identical to its loop); a stream whose graph cannot be loaded does so too, with a warning.

@@ -157,8 +157,8 @@ def room_impulse_response(rng: np.random.Generator, rt60_range=(0.2, 0.9)) -> np
 
 @functools.lru_cache(maxsize=2)
 def rir_bank(size: int = RIR_BANK_SIZE, seed: int = RIR_BANK_SEED) -> tuple[np.ndarray, ...]:
-    """``size`` random rooms' impulse responses, made once per process (a room takes tens of
-    milliseconds to simulate); training draws from this bank."""
+    """``size`` random rooms' impulse responses, made once per process (simulating a room costs
+    far more than applying it); training draws from this bank."""
     rng = np.random.default_rng(seed)
     return tuple(room_impulse_response(rng) for _ in range(size))
 

@@ -20,9 +20,10 @@ by onnxruntime on inputs of another shape and compared with torch before anythin
 
 ``int8=True`` quantises weights to int8 with onnxruntime's dynamic quantisation, restricted to
 MatMul and Gemm (QUANTIZED_OPS): quantising everything, the convolutions of a HuBERT encoder
-included, left the pretrained HuBERT-base's features a cosine similarity of 0.68 to fp32
-(useless), and its integer convolutions are slow (bench/bench_onnx.py --all-ops). The
-recurrent layers stay fp32 (dynamic quantisation has no GRU kernel).
+included, leaves the pretrained HuBERT-base's features far from fp32's (useless), and its
+integer convolutions are slow (bench/bench_onnx.py --all-ops; figure in
+bench/results/docstring-history.md). The recurrent layers stay fp32 (dynamic quantisation has
+no GRU kernel).
 """
 from __future__ import annotations
 

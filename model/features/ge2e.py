@@ -64,8 +64,8 @@ def ge2e_mel(wav: np.ndarray) -> np.ndarray:
     """(N,) float32 at 16 kHz -> (T, 40) mel power frames, T = 1 + N // 160: resemblyzer's
     ``wav_to_mel_spectrogram`` (librosa.feature.melspectrogram: a centred, zero-padded STFT
     of 400 points with a periodic Hann window every 160 samples, power, mel_filters), here
-    with torch.stft: the same frames within float32 rounding, without librosa's numba, which
-    held ~190 MiB of memory."""
+    with torch.stft: the same frames within float32 rounding, without librosa's numba and the
+    memory it holds (bench/results/docstring-history.md)."""
     x = torch.from_numpy(np.asarray(wav, dtype=np.float64))
     spec = torch.stft(x, N_FFT, MEL_HOP_LENGTH, window=_WINDOW, center=True,
                       pad_mode="constant", return_complex=True)
@@ -93,8 +93,8 @@ class GE2EFrontend:
         self.torch_lstm = self.lstm  # ``lstm`` may run on onnxruntime (use_onnxruntime)
 
     def use_onnxruntime(self, threads: int = 1) -> None:
-        """Run the LSTM on onnxruntime (model.onnx.cache: same outputs within 1e-4, ~0.85x
-        of torch's CPU time); OnnxError, and torch stays, when it cannot."""
+        """Run the LSTM on onnxruntime (model.onnx.cache: same outputs within 1e-4, less CPU
+        time than torch); OnnxError, and torch stays, when it cannot."""
         from ser_studio.model.onnx.cache import lstm_on_onnxruntime
 
         self.lstm = lstm_on_onnxruntime(self.torch_lstm, f"ge2e-{WEIGHTS_SHA256[:16]}", threads)

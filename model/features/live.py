@@ -8,15 +8,14 @@ fixed to absolute stream sample positions (the recorder's window ``end``):
 - speech_embedding: embedding k reads stream samples [1280 k, 1280 k + 12560), its 76 mel
   frames (0.76 s); each is computed once, through the frontend's own call over its stretch of
   audio, and a hop computes only the embeddings whose context ended in it.
-- GE2E: its mel frame m (25 ms centred on sample 160 m, model.features.ge2e.ge2e_mel) is computed
-once,
-  at unit gain (mel power scales exactly with the gain squared). The LSTM is not shared: the
-  model was trained on states that start from zeros at the window's start, and states carried
-  from earlier audio moved the class probabilities far (label agreement ~0.5 on RAVDESS
-  streams). Each window runs the frontend's LSTM from zeros over the cached mel at its own gain,
-  as the full path does, but only over the frames the combined features use (~4.2 s of 5 s).
-  (Runs for coming windows started early and advanced together in batches cost about as much
-  on one core: 42 against 46 ms per window measured, before any rerun for a moved gain.)
+- GE2E: its mel frame m (25 ms centred on sample 160 m, model.features.ge2e.ge2e_mel) is
+  computed once, at unit gain (mel power scales exactly with the gain squared). The LSTM is not
+  shared: the model was trained on states that start from zeros at the window's start, and
+  states carried from earlier audio move the class probabilities far. Each window runs the
+  frontend's LSTM from zeros over the cached mel at its own gain, as the full path does, but
+  only over the frames the combined features use (~4.2 s of 5 s). (Runs for coming windows
+  started early and advanced together in batches cost about as much; the figures for both are
+  in bench/results/docstring-history.md.)
 - combined: frame k is embedding k beside the mean of GE2E outputs [8 k, 8 k + 8)
   (model.features.combined's pooling).
 

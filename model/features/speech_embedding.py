@@ -44,8 +44,8 @@ MIN_SAMPLES = int(0.775 * SAMPLE_RATE) + 480
 
 
 MODELS_DIR = "resources/models"
-# Embedding windows per onnxruntime call: its memory arena grows to the largest call, 36 MiB for
-# a 5 s window's 55 at once against 11 MiB in calls of 8, and calls of 8 cost no more CPU.
+# Embedding windows per onnxruntime call: its memory arena grows to the largest call, and calls
+# of 8 cost no more CPU than a window's all at once (bench/results/docstring-history.md).
 EMBED_BATCH = 8
 
 

@@ -46,7 +46,8 @@ from ser_studio.model.constants import (HOP_SECONDS, MIN_HOP_SECONDS, MIN_UTTERA
 from ser_studio.model.inference import file_reads
 from ser_studio.model.inference.prediction import FileResult, Prediction
 
-FILE_BATCH = 8    # speech windows per network call: on onnxruntime as cheap as 32, 1/4 the memory
+FILE_BATCH = 8    # speech windows per network call: larger batches save no CPU on onnxruntime,
+                  # only take memory (bench/results/docstring-history.md)
 VAD_SHARE = 0.1   # of the progress scale given to the first read (decoding + VAD)
 
 Window = tuple[float, float, Prediction]   # (start_s, end_s, prediction)

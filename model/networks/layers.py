@@ -69,7 +69,7 @@ def packed_rnn(rnn: nn.RNNBase, x: Tensor, lengths: Tensor) -> Tensor:
 
     x (B, T, C_in), lengths (B,) -> (B, T, C_out) with padded frames exactly 0.
     A batch without padding (fixed-length training crops) skips packing: same result, and
-    on CPU the packed kernels are about 3x slower.
+    on CPU the packed kernels are slower (bench/results/docstring-history.md).
     """
     if bool((lengths == x.shape[1]).all()):
         return rnn(x)[0]

@@ -1,10 +1,10 @@
 """Inference on onnxruntime for a torch checkpoint, with no explicit export.
 
-On one CPU thread onnxruntime runs the shipped network (5 small recurrent networks over ~55
-frames) in ~0.3x of torch's CPU time and the GE2E frontend's 3-layer LSTM in ~0.85x, with the
-same results (class probabilities within 1e-7; LSTM outputs within 3e-6): bench/bench_live.py
-(paths NEW against TORCH) and bench/bench_ge2e.py. So a Predictor loaded with
-``runtime="auto"`` (the default) runs both there:
+On one CPU thread onnxruntime runs the shipped network (small recurrent networks over short
+frame sequences) and the GE2E frontend's 3-layer LSTM in less CPU time than torch, with the
+same results within the tolerances below (bench/bench_live.py, paths NEW against TORCH, and
+bench/bench_ge2e.py; figures in bench/results/onnxruntime-2026-12-02/README.md). So a
+Predictor loaded with ``runtime="auto"`` (the default) runs both there:
 
 - the network is exported once (model.exported.write) into the cache folder, named by the
   weights file's sha1, a digest of its ModelConfig, the torch and onnxruntime versions and
@@ -24,11 +24,11 @@ either way.
 A checkpoint whose network graph is not in the cache is exported by a child process
 (``python -m ser_studio.model.inference.predictor CHECKPOINT``, which loads it as
 ``Predictor.load`` does and so exports and checks every graph it runs), and the loading process
-then finds the graphs checked: it never builds the torch network, traces it or runs the check.
-Measured on a 10-minute file with the shipped model: exporting in the process itself left its peak
-at 396-405 MiB, against 345 MiB once the graphs are cached; the child costs a few seconds, once.
-When the child fails (logged with its last lines of stderr), or with SER_EXPORT_IN_PROCESS=1
-(the tests set it, as they load many small checkpoints), the loading process exports itself.
+then finds the graphs checked: it never builds the torch network, traces it or runs the check,
+so its peak memory is the same as with the graphs cached; the child costs a few seconds, once
+(figures: bench/results/memory-2026-12-06/README.md). When the child fails (logged with its
+last lines of stderr), or with SER_EXPORT_IN_PROCESS=1 (the tests set it, as they load many
+small checkpoints), the loading process exports itself.
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ VERSION = 2
 RUNTIMES = ("auto", "torch")
 IN_PROCESS_ENV = "SER_EXPORT_IN_PROCESS"   # "1": export in the loading process, no child
 CHILD_TIMEOUT_S = 900
-LSTM_TOLERANCE = 1e-4  # GE2E LSTM outputs lie in (-1, 1); the graph is within ~3e-6
+LSTM_TOLERANCE = 1e-4  # GE2E LSTM outputs lie in (-1, 1); the graph is well within this
 
 
 class OnnxError(RuntimeError):

@@ -26,7 +26,7 @@ def session(path: Path, threads: int = DEFAULT_THREADS):
     options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1
     # Input lengths change from call to call, so memory patterns planned per shape are never
-    # reused: they only held ~45 MiB (speech_embedding), at no CPU saving.
+    # reused: they only hold memory, at no CPU saving (bench/results/docstring-history.md).
     options.enable_mem_pattern = False
     try:
         return ort.InferenceSession(str(path), sess_options=options,
