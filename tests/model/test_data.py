@@ -62,6 +62,27 @@ def test_norm_stats_per_dimension_over_frames_and_layers():
     assert torch.allclose(mean, torch.tensor([2.0, 11.0]))
 
 
+def test_norm_stats_pool_skewed_files_of_unequal_length_and_layers():
+    """Files of 7, 40 and 3 frames with skewed, differently scaled values, then layer stacks
+    whose layers differ in level and spread: the statistics are numpy's mean and population std
+    (ddof 0) of every frame of every layer together (not means of per-file or per-layer
+    statistics)."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    files = [rng.exponential(scale, (n, 3)) + shift
+             for n, scale, shift in ((7, 1.0, 0.0), (40, 3.0, -2.0), (3, 0.2, 5.0))]
+    mean, std = norm_stats([torch.tensor(f, dtype=torch.float32) for f in files])
+    every = np.concatenate(files)
+    np.testing.assert_allclose(mean, every.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(std, every.std(0), rtol=1e-5)
+    stacks = [np.stack([f, 4 * f + 10]) for f in files]  # (L=2, T_i, 3)
+    mean, std = norm_stats([torch.tensor(s, dtype=torch.float32) for s in stacks])
+    every = np.concatenate([s.reshape(-1, 3) for s in stacks])
+    np.testing.assert_allclose(mean, every.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(std, every.std(0), rtol=1e-5)
+
+
 def test_crops():
     feats = torch.arange(10.0)[:, None]
     assert centre_crop(feats, 4)[:, 0].tolist() == [3, 4, 5, 6]

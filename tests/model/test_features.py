@@ -146,3 +146,35 @@ def test_cmvn_removes_a_microphone_colour_and_keeps_the_shape():
     assert cmvn.fingerprint() != plain.fingerprint()
     with pytest.raises(ValueError, match="band_norm"):
         FrontendConfig(name="hubert", band_norm="cmvn")
+
+
+def test_combined_frontend_pools_whole_groups_of_consecutive_frames():
+    """Fake parts at 100 and 25 frames/s: the fast part's frames are averaged four at a time,
+    group j over frames 4j..4j+3 (skewed values, so a shifted or strided group differs), the
+    parts are concatenated in order, and the sequence is as long as the shorter part."""
+    from types import SimpleNamespace
+
+    from ser_studio.model.features.combined import ConcatFrontend
+
+    fast_frames = torch.arange(22, dtype=torch.float32).reshape(11, 2) ** 2  # 11 frames
+    slow_frames = -torch.arange(2, dtype=torch.float32)[:, None] - 1.0       # 2 frames
+
+    class _Part:
+        def __init__(self, name, rate, frames):
+            self.config, self.frame_rate, self.dim, self.layers = (
+                SimpleNamespace(name=name), rate, frames.shape[1], 1)
+            self.frames = frames
+
+        def __call__(self, wav):
+            return self.frames
+
+    combined = ConcatFrontend(None, [_Part("fast", 100.0, fast_frames),
+                                     _Part("slow", 25.0, slow_frames)])
+    assert combined.factors == [4, 1] and (combined.frame_rate, combined.dim) == (25.0, 3)
+    out = combined(np.zeros(SAMPLE_RATE, dtype=np.float32))
+    assert out.shape == (2, 3)                    # ceil(11 / 4) = 3 pooled frames, 2 slow ones
+    for j in range(2):
+        torch.testing.assert_close(out[j, :2], fast_frames[4 * j:4 * j + 4].mean(0))
+    torch.testing.assert_close(out[:, 2], slow_frames[:, 0])
+    with pytest.raises(ValueError, match="whole multiple"):
+        ConcatFrontend(None, [_Part("fast", 100.0, fast_frames), _Part("odd", 30.0, slow_frames)])

@@ -42,3 +42,24 @@ def test_without_a_calibration_it_starts_from_nothing():
     assert adapt.add_hop(torch.ones(62, 2), 0.5) is None
     profile = adapt.add_hop(torch.ones(62, 2), 0.5)
     assert profile.speech_seconds == pytest.approx(1.0) and profile.mean == (1.0, 1.0)
+
+
+def test_hops_added_to_a_calibration_give_the_statistics_of_all_frames_together():
+    """A 20 s calibration (250 frames) and six 0.8 s hops (10 new frames each) of a skewed,
+    louder voice: the profile is the mean and population std of the 310 frames pooled, so a
+    rebuilt calibration weighs its 250 frames (not one profile against one hop)."""
+    rng = np.random.default_rng(4)
+    calibration = rng.exponential(1.0, (250, 2))
+    builder = ProfileBuilder()
+    builder.add_frames(torch.tensor(calibration), 20.0)
+    adapt = SlowAdaptation("m", "f", RATE, base=builder.profile("m", "f"), update_seconds=4.8)
+    hops, made = [], []
+    for _ in range(6):
+        window = torch.tensor(rng.exponential(3.0, (62, 2)) + 2.0)
+        hops.append(window[-10:].numpy())
+        made.append(adapt.add_hop(window, 0.8))
+    assert made[:5] == [None] * 5 and made[5] is not None
+    heard = np.concatenate([calibration, *hops])
+    np.testing.assert_allclose(made[5].mean, heard.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(made[5].std, heard.std(0), rtol=1e-6)
+    assert made[5].speech_seconds == pytest.approx(24.8)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from ser_studio.model.evaluation.metrics import (aggregate_folds, compute_metrics, mean_std,
@@ -131,3 +132,54 @@ def test_helpers():
     assert mean_std([1.0, 3.0]) == {"mean": 2.0, "std": 1.0}
     assert mean_std([]) == {"mean": None, "std": None}
     assert metrics_from_confusion([[0, 0], [0, 0]]) == {"wa": 0.0, "ua": 0.0, "macro_f1": 0.0}
+
+
+# Three speakers of 2, 6 and 3 utterances, one per fold; accuracies 1/2, 5/6, 2/3.
+UNEQUAL = [
+    ("p", "F", [A, H], [A, A]),
+    ("q", "M", [A, A, N, N, N, S], [A, N, N, N, N, S]),
+    ("r", "F", [H, H, S], [H, S, S]),
+]
+
+
+def _unequal_folds():
+    return [compute_metrics(t, p, LABELS, speakers=[s] * len(t), genders=[g] * len(t))
+            for s, g, t, p in UNEQUAL]
+
+
+def test_spread_over_speakers_of_unequal_size_is_the_plain_std_of_their_accuracies():
+    """Speakers count once each whatever their size (not weighted by n, not around the
+    pooled accuracy); std with ddof 0."""
+    y_true = [y for *_, t, _ in UNEQUAL for y in t]
+    y_pred = [y for *_, p in UNEQUAL for y in p]
+    speakers = [s for s, _, t, _ in UNEQUAL for _ in t]
+    genders = [g for _, g, t, _ in UNEQUAL for _ in t]
+    m = compute_metrics(y_true, y_pred, LABELS, speakers=speakers, genders=genders)
+    assert m["wa"] == pytest.approx(8 / 11)
+    assert m["speaker_spread"]["accuracy_std"] == pytest.approx(np.sqrt(2 / 108))
+    assert m["per_gender"]["F"]["accuracy"] == pytest.approx(3 / 5)      # pooled within F
+    assert m["gender_spread"]["accuracy_std"] == pytest.approx((5 / 6 - 3 / 5) / 2)
+
+
+def test_aggregate_of_unequal_folds_means_fold_figures_and_pools_the_confusion():
+    agg = aggregate_folds(_unequal_folds())
+    assert agg["wa"]["values"] == pytest.approx([1 / 2, 5 / 6, 2 / 3])
+    assert agg["wa"]["mean"] == pytest.approx(2 / 3)                    # not 8/11 pooled
+    assert agg["wa"]["std"] == pytest.approx(np.sqrt(2 / 108))          # ddof 0
+    assert agg["ua"]["values"] == pytest.approx([1 / 2, 5 / 6, 3 / 4])
+    assert agg["ua"]["mean"] == pytest.approx((1 / 2 + 5 / 6 + 3 / 4) / 3)
+    assert agg["pooled"]["wa"] == pytest.approx(8 / 11)
+    # pooled UA: recalls angry 2/3, happy 1/3, neutral 3/3, sad 2/2
+    assert agg["pooled"]["ua"] == pytest.approx((2 / 3 + 1 / 3 + 1 + 1) / 4)
+    assert agg["speaker_spread"]["accuracy_std"] == pytest.approx(np.sqrt(2 / 108))
+    # F is tested in folds 0 and 2: the mean of those folds' figures (not 3/5 pooled),
+    # and the gender spread is the std of the per-gender means (7/12 and 5/6)
+    female = agg["per_gender"]["F"]
+    assert female["accuracy"] == {"mean": pytest.approx(7 / 12), "std": pytest.approx(1 / 12)}
+    assert (female["n"], female["folds"]) == (5, 2)
+    assert agg["gender_spread"]["accuracy_std"] == pytest.approx((5 / 6 - 7 / 12) / 2)
+
+
+def test_mean_std_of_skewed_values():
+    assert mean_std([1.0, 2.0, 6.0]) == {"mean": pytest.approx(3.0),
+                                         "std": pytest.approx(np.sqrt(14 / 3))}

@@ -112,3 +112,50 @@ def test_a_per_speaker_model_expects_calibration_and_predict_says_so(capsys):
     _Predictor.checkpoint.train = TrainConfig()
     _hint_calibration(_Predictor())
     assert capsys.readouterr().err == ""
+
+
+class _WholeFiles:
+    """Every file all speech, each as long as ``seconds`` says (no detector)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def get(self, path):
+        n = int(self.seconds[path] * SAMPLE_RATE)
+        return [(0, n)], n
+
+
+def test_pooled_statistics_and_blend_weights_follow_unequal_speech(tmp_path):
+    """Speaker a: one 6 s file; speaker b: three files of 12, 20 and 4 s, with skewed features
+    of unequal lengths. The uncalibrated statistics pool every frame (not a mean of the files'
+    or the speakers' statistics); each speaker's blend weighs their own speech seconds,
+    w = s / (s + 30), and standardises exactly their items."""
+    rng = np.random.default_rng(5)
+    table = [("a", 6.0, 30, 1.0, 0.0), ("b", 12.0, 40, 2.0, 3.0), ("b", 20.0, 80, 0.5, 3.0),
+             ("b", 4.0, 10, 4.0, -1.0)]
+    utts, features, seconds = [], {}, {}
+    for k, (speaker, secs, frames, scale, shift) in enumerate(table):
+        path = tmp_path / f"{speaker}{k}.wav"
+        utts.append(_utt(path, speaker))
+        features[path] = torch.tensor(rng.exponential(scale, (frames, 3)) + shift,
+                                      dtype=torch.float32)
+        seconds[path] = secs
+    spans = _WholeFiles(seconds)  # 5 frames/s: every frame's centre lies inside its file
+    mean, std = speech_norm(utts, features, spans, frame_rate=5.0)
+    every = torch.cat(list(features.values())).double().numpy()
+    np.testing.assert_allclose(mean, every.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(std, every.std(0), rtol=1e-5)
+    global_mean, global_std = torch.tensor([1.0, -1.0, 0.5]), torch.tensor([2.0, 0.5, 1.0])
+    norms = speaker_norms(utts, features, spans, 5.0, global_mean, global_std)
+    for speaker, speech, files in (("a", 6.0, utts[:1]), ("b", 36.0, utts[1:])):
+        own = torch.cat([features[u.path] for u in files]).double().numpy()
+        w = speech / (speech + 30.0)
+        want_mean = w * own.mean(0) + (1 - w) * global_mean.numpy()
+        want_std = np.sqrt(w * own.std(0) ** 2 + (1 - w) * global_std.numpy() ** 2)
+        np.testing.assert_allclose(norms[speaker][0], want_mean, rtol=1e-5)
+        np.testing.assert_allclose(norms[speaker][1], want_std, rtol=1e-5)
+    dataset = FeatureDataset(features, utts, ["angry"], global_mean, global_std,
+                             max_frames=100, train=False, norms=norms)
+    for i, utt in enumerate(utts):
+        norm_mean, norm_std = norms[utt.speaker]
+        torch.testing.assert_close(dataset[i][0], (features[utt.path] - norm_mean) / norm_std)

@@ -57,6 +57,49 @@ def test_blend_weighs_by_speech_seen():
     assert float(blended_norm(lots, torch.tensor([0.0]), torch.tensor([2.0]))[0]) > 9.8
 
 
+def test_blend_with_unequal_weights_mixes_means_and_variances():
+    """10 s of speech against a 30 s prior: the speaker weighs w = 0.25, training 0.75; the
+    spreads mix as variances (not as standard deviations)."""
+    profile = SpeakerProfile("sha", "fp", (1.0, -2.0), (1.0, 0.5), speech_seconds=10.0)
+    mean, std = blended_norm(profile, torch.tensor([3.0, 6.0]), torch.tensor([3.0, 2.0]),
+                             prior_seconds=30.0)
+    np.testing.assert_allclose(mean, [0.25 * 1 + 0.75 * 3, 0.25 * -2 + 0.75 * 6], rtol=1e-6)
+    np.testing.assert_allclose(std, [np.sqrt(0.25 * 1 + 0.75 * 9),
+                                     np.sqrt(0.25 * 0.25 + 0.75 * 4)], rtol=1e-6)
+
+
+def test_profile_pools_all_speech_frames_of_unequal_recordings():
+    """A short and a long recording of skewed features, one of them a layer stack: the profile is
+    the mean and population std (ddof 0) of every speech frame (and layer) together, not the
+    mean of the recordings' statistics."""
+    rng = np.random.default_rng(3)
+    short = rng.exponential(1.0, (30, 2))
+    stack = np.stack([rng.exponential(4.0, (170, 2)) + 2, rng.exponential(0.5, (170, 2)) - 1])
+    builder = ProfileBuilder()
+    builder.add(torch.tensor(short), [(0, SAMPLE_RATE)], SAMPLE_RATE, 30.0)  # all speech
+    # 1.7 s at 100 frames/s, speech from 0.5 s on: frames 50..169 of both layers
+    builder.add(torch.tensor(stack), [(SAMPLE_RATE // 2, int(1.7 * SAMPLE_RATE))],
+                int(1.7 * SAMPLE_RATE), 100.0)
+    frames = np.concatenate([short, stack[0, 50:], stack[1, 50:]]).astype(np.float32)
+    profile = builder.profile("sha", "fp")
+    np.testing.assert_allclose(profile.mean, frames.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(profile.std, frames.std(0), rtol=1e-5)
+    assert profile.speech_seconds == pytest.approx(1.0 + 1.2)
+
+
+def test_speech_frames_are_found_on_a_centred_grid():
+    """12.5 frames/s over 1 s: 7 frames centred in the signal (4160, 5440, ... 11840 samples),
+    so a span of the first 5000 samples holds only frame 0, and the last 4200 only frame 6."""
+    from ser_studio.model.adaptation.profile import speech_frame_mask
+
+    assert speech_frame_mask(7, 12.5, [(0, 5000)], SAMPLE_RATE).tolist() == [
+        True] + [False] * 6
+    assert speech_frame_mask(7, 12.5, [(11800, SAMPLE_RATE)], SAMPLE_RATE).tolist() == [
+        False] * 6 + [True]
+    both = speech_frame_mask(7, 12.5, [(0, 5000), (6700, 6800)], SAMPLE_RATE)
+    assert both.tolist() == [True, False, True, False, False, False, False]
+
+
 def test_round_trip_and_refusal_for_another_model(tmp_path, predictor, speech_wav):
     profile = make_profile(predictor, [speech_wav])
     assert profile.speech_seconds > 1.0 and len(profile.mean) == 80
