@@ -13,7 +13,7 @@ def main(argv: list[str]) -> int:
         from ser_studio.model.cli.main import main as cli_main
 
         return cli_main(argv)
-    from ser_studio.app.launch import main as gui_main
+    from ser_studio.app.shell.launch import main as gui_main
 
     return gui_main(argv)
 

@@ -117,7 +117,7 @@ class VirtualMic:
             time.sleep(0.1)
         subprocess.run(["pactl", "set-default-sink", "vmic"], env=self.env, check=True)
         subprocess.run(["pactl", "set-default-source", "vmic.monitor"], env=self.env, check=True)
-        from ser_studio.app.devices import rescan
+        from ser_studio.app.live.devices import rescan
 
         rescan()
         threading.Thread(target=self._play, daemon=True).start()
@@ -137,11 +137,11 @@ def make_window(checkpoint: Path, speech: Path, folder: Path, replay: bool):
     """The real main window (temporary history and settings), shown."""
     from PyQt5.QtWidgets import QApplication
 
-    from ser_studio.app.history_store import HistoryStore
-    from ser_studio.app.main_window import MainWindow
-    from ser_studio.app.replay import replay_factory
-    from ser_studio.app.settings import AppSettings, ini_qsettings
-    from ser_studio.app.theme import apply_theme
+    from ser_studio.app.history.history_store import HistoryStore
+    from ser_studio.app.live.replay import replay_factory
+    from ser_studio.app.shell.main_window import MainWindow
+    from ser_studio.app.shell.settings import AppSettings, ini_qsettings
+    from ser_studio.app.shell.theme import apply_theme
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     apply_theme(app)
@@ -183,7 +183,8 @@ def run_window(args, checkpoint: Path, speech: Path, folder: Path, replay: bool)
 
     def finish():
         m.update(elapsed=time.perf_counter() - m["t0"], measuring=False,
-                 paints=window.live_panel.paint_count, stats=window._stats,
+                 paints=window.live_panel.paint_count,
+                 stats=window.status.drop_counts()[:2],
                  stale=window.inference.worker.stale_dropped,
                  history_rows=window.history.count())
         window.close()

@@ -9,7 +9,7 @@ Paths (``--paths``, default all four):
 - FULL, the code before streaming features: today's worker with its feature cache off, so the
   frontend runs over the whole window at every speech hop (``Predictor.window_features``);
 - NEW, today's InferenceWorker: each hop's new samples go once through silero in streaming form
-  (app/live_vad.py), the network runs with ``vad=False`` on speech windows only, and their
+  (app/live/live_vad.py), the network runs with ``vad=False`` on speech windows only, and their
   features come from the stream's cache (model.features.live), each frame computed once; the
   network and the GE2E LSTM run on onnxruntime (``Predictor.load(runtime="auto")``,
   model.onnx.cache);
@@ -29,7 +29,7 @@ Printed:
    worker thread, no GUI painting) as % of one core, while a file is replayed in real time
    through the recorder's callback path, for speech and for quiet noise: with no model loaded
    (``idle``: the recorder and the worker's bookkeeping only), the OLD, TORCH and NEW workers,
-   each at its own thread count (OLD: torch's default; TORCH and NEW: app/torch_threads.py).
+   each at its own thread count (OLD: torch's default; TORCH and NEW: app/shell/torch_threads.py).
    Each case runs in its own subprocess (``--child``).
 Run it with OMP_NUM_THREADS unset and with OMP_NUM_THREADS=1.
 """
@@ -77,7 +77,7 @@ def old_worker_class():
     threads left at the process default."""
     import torch
 
-    from ser_studio.app import inference_worker as iw
+    from ser_studio.app.live import inference_worker as iw
     from ser_studio.model.audio.vad import speech_ratio
 
     class OldInferenceWorker(iw.InferenceWorker):
@@ -131,7 +131,7 @@ class StageClock:
 def instrument(predictor, clock: StageClock) -> None:
     """Time silero (old: model.audio.vad.speech_ratio; new: LiveVad.feed/ratio; wrapped once), the
     features and level, and the network, wherever the paths call them."""
-    from ser_studio.app.live_vad import LiveVad
+    from ser_studio.app.live.live_vad import LiveVad
     from ser_studio.model.audio import vad
 
     if not getattr(LiveVad.feed, "timed", False):
@@ -179,7 +179,7 @@ def make_worker(kind: str, predictors: dict, threads: int):
     """A worker of path ``kind`` holding its predictor (``predictors["torch"]`` for the OLD and
     TORCH paths, else ``["auto"]``), driven in this thread (no QThread), torch on ``threads``
     threads."""
-    from ser_studio.app.inference_worker import InferenceWorker
+    from ser_studio.app.live.inference_worker import InferenceWorker
 
     cls = old_worker_class() if kind == "old" else InferenceWorker
     predictor = predictors["torch" if kind in TORCH_PATHS else "auto"]
@@ -289,10 +289,10 @@ def child(args) -> None:
 
     from PyQt5.QtCore import QCoreApplication, QEventLoop, Qt, QTimer
 
-    from ser_studio.app.inference_thread import InferenceThread
-    from ser_studio.app.inference_worker import InferenceWorker
-    from ser_studio.app.recorder import Recorder
-    from ser_studio.app.replay import replay_factory
+    from ser_studio.app.live.inference_thread import InferenceThread
+    from ser_studio.app.live.inference_worker import InferenceWorker
+    from ser_studio.app.live.recorder import Recorder
+    from ser_studio.app.live.replay import replay_factory
 
     app = QCoreApplication([])
     loader = {"old": torch_loader, "torch": torch_loader}.get(args.child)
@@ -366,7 +366,7 @@ def main(argv=None) -> None:
     import soundfile as sf
     import torch
 
-    from ser_studio.app.torch_threads import inference_threads
+    from ser_studio.app.shell.torch_threads import inference_threads
     from ser_studio.model.constants import SAMPLE_RATE
     from ser_studio.model.inference.predictor import Predictor
 

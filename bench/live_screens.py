@@ -5,7 +5,7 @@ load.
     QT_QPA_PLATFORM=offscreen python -m bench.live_screens OUT_DIR [--model CKPT]
 
 Speech comes from espeak-ng (read back at 16 kHz). For the chart, the app listens to it through
-the replay input (app/replay.py) in real time for about 45 s (listen, Stop, wait, Start,
+the replay input (app/live/replay.py) in real time for about 45 s (listen, Stop, wait, Start,
 listen), so the chart's times are wall-clock times. The attention strip is the model's own
 prediction of a 5 s window (2.5 s of quiet noise, then speech) drawn by the live panel. Writes
 live_chart_after_stop_start.png, attention_strip.png (attention_strip_before.png: the same window
@@ -62,9 +62,9 @@ def replay_file(folder: Path) -> Path:
 
 
 def make_window(folder: Path, model: str | None, stream_factory=None, **kwargs):
-    from ser_studio.app.history_store import HistoryStore
-    from ser_studio.app.main_window import MainWindow
-    from ser_studio.app.settings import AppSettings, ini_qsettings
+    from ser_studio.app.history.history_store import HistoryStore
+    from ser_studio.app.shell.main_window import MainWindow
+    from ser_studio.app.shell.settings import AppSettings, ini_qsettings
 
     window = MainWindow(model_path=model, history=HistoryStore(folder / "history.sqlite3"),
                         settings=AppSettings(ini_qsettings(folder / "settings.ini")),
@@ -78,7 +78,7 @@ def make_window(folder: Path, model: str | None, stream_factory=None, **kwargs):
 
 def chart_after_stop_start(app, folder: Path, out: Path, model: str | None) -> None:
     """Listen 18 s, Stop, wait 8 s, Start, listen 16 s; grab the Live tab."""
-    from ser_studio.app.replay import replay_factory
+    from ser_studio.app.live.replay import replay_factory
 
     window = make_window(folder / "chart", model, replay_factory(replay_file(folder), loop=True))
     _pump(app, 120, until=lambda: window.model_info is not None)
@@ -100,8 +100,8 @@ def attention_strip(app, folder: Path, out: Path, model: str | None) -> None:
     each frame's audio (each frame's step started where its audio starts)."""
     import dataclasses
 
-    from ser_studio.app.inference_worker import InferenceWorker
-    from ser_studio.app.live_panel import LivePanel
+    from ser_studio.app.live.inference_worker import InferenceWorker
+    from ser_studio.app.live.live_panel import LivePanel
 
     rng = np.random.default_rng(1)
     half = int(2.5 * SAMPLE_RATE)
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     from PyQt5.QtWidgets import QApplication
 
-    from ser_studio.app.theme import apply_theme
+    from ser_studio.app.shell.theme import apply_theme
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_theme(app)

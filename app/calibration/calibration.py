@@ -2,14 +2,14 @@
 
 The badge says which speaker profile the live model uses, with Calibrate/Re-calibrate, Reset
 and "Keep adapting" (off until chosen, remembered): the profile then keeps growing from the
-user's speech while listening (app.profiles.Adapting), and the badge shows the speech it holds.
-The controller opens app/calibration_dialog.py (live listening pauses meanwhile and resumes
-after), and asks the inference worker to build, save, apply and delete profiles
-(app/profiles.py) in its own thread. On every model load and input device change the saved
-profile of that input and model, if any, is applied; a file that does not fit is reported in
-the status bar and the training statistics are used. The input is the one the Input box names:
-a microphone, or with ``--replay FILE`` the replay ("Replay: <file name>"), whose profile is
-its own.
+user's speech while listening (app.calibration.profiles.Adapting), and the badge shows the
+speech it holds. The controller opens app/calibration/calibration_dialog.py (live listening
+pauses meanwhile and resumes after), and asks the inference worker to build, save, apply and
+delete profiles (app/calibration/profiles.py) in its own thread. On every model load and input
+device change the saved profile of that input and model, if any, is applied; a file that does
+not fit is reported in the status bar and the training statistics are used. The input is the one
+the Input box names: a microphone, or with ``--replay FILE`` the replay ("Replay: <file
+name>"), whose profile is its own.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from pathlib import Path
 from PyQt5.QtCore import QObject, pyqtSignal
 from PyQt5.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QPushButton
 
-from ser_studio.app.calibration_dialog import CalibrationDialog
-from ser_studio.app.profiles import ActiveProfile, default_profiles_dir
+from ser_studio.app.calibration.calibration_dialog import CalibrationDialog
+from ser_studio.app.calibration.profiles import ActiveProfile, default_profiles_dir
 from ser_studio.model.adaptation.profile import expects_calibration
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,9 @@
 """The "Calibrate to my voice" dialog: records about TARGET_SPEECH_S of speech from the input.
 
-Recording goes through the app's own path (app/recorder.py's Recorder with the window's
+Recording goes through the app's own path (app/live/recorder.py's Recorder with the window's
 stream factory). ``Capture`` takes each window's new samples in the recorder's thread (a
 direct connection: no audio crosses to the GUI thread until the end) and runs the streaming
-VAD (app/live_vad.py) over them, so the dialog only receives progress numbers. Finish stops
+VAD (app/live/live_vad.py) over them, so the dialog only receives progress numbers. Finish stops
 the recorder and, once its thread has ended, hands the recording over as ``recorded``; the
 profile itself is built in the inference worker's thread.
 """
@@ -17,9 +17,9 @@ from PyQt5.QtCore import QObject, Qt, QTimer, pyqtSignal
 from PyQt5.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QProgressBar, QPushButton,
                              QVBoxLayout)
 
-from ser_studio.app.level_meter import LevelMeter
-from ser_studio.app.live_vad import LiveVad
-from ser_studio.app.recorder import MAX_WINDOW_SECONDS, Recorder
+from ser_studio.app.live.level_meter import LevelMeter
+from ser_studio.app.live.live_vad import LiveVad
+from ser_studio.app.live.recorder import MAX_WINDOW_SECONDS, Recorder
 from ser_studio.model.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ A profile (model/adaptation/profile.py) is a small JSON file under the user data
 (platformdirs "ser-studio"/profiles), named from the input's name and the model's identity
 (Predictor.model_sha1: the weights' sha1, which an ONNX export of them shares), so each
 microphone keeps its own calibration for each model. A replayed file (``--replay``) is an input
-of its own, "Replay: <file name>" (app.controls.replay_input_name): what is recorded from it is
+of its own, "Replay: <file name>" (app.live.controls.replay_input_name): what is recorded from it is
 never saved as, or applied to, a microphone's calibration. These functions
 run in the inference worker's thread (they read files and touch the Predictor); there is no Qt
 here.

@@ -1,6 +1,7 @@
-"""Analysed files: the queue of files waiting or being analysed (app/file_queue.py), one row per
-analysed file (result or error) and, for the selected file, its whole-file probabilities and
-the timeline of windows across it. ``attach`` connects it to a FileThread (app/file_worker.py).
+"""Analysed files: the queue of files waiting or being analysed (app/files/file_queue.py), one
+row per analysed file (result or error) and, for the selected file, its whole-file probabilities
+and the timeline of windows across it. ``attach`` connects it to a FileThread
+(app/files/file_worker.py).
 """
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QHeaderView, QLabel, 
                              QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QHBoxLayout,
                              QWidget)
 
-from ser_studio.app.file_queue import FileQueueView
-from ser_studio.app.theme import (MUTED, emotion_colour, icon, percent_axis, style_bar_plot,
-                                  style_plot)
+from ser_studio.app.files.file_queue import FileQueueView
+from ser_studio.app.shell.theme import (MUTED, emotion_colour, icon, percent_axis, style_bar_plot,
+                                        style_plot)
 
 COLUMNS = ("File", "Length", "Emotion", "Confidence", "Details")
 

@@ -17,7 +17,7 @@ starts): the file is decoded, its speaker profile (model/adaptation/profile.py) 
 PROFILE_PIECE_S pieces, the file is scored with it, and the training statistics are used again
 afterwards. A file without enough speech for a profile is scored without one.
 
-Threads: torch runs on app/torch_threads.py's count, set in this thread before each job.
+Threads: torch runs on app/shell/torch_threads.py's count, set in this thread before each job.
 """
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ from typing import Any, Callable
 
 from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
-from ser_studio.app.inference_thread import end_thread
-from ser_studio.app.model_info import model_info
-from ser_studio.app.torch_threads import inference_threads, load_predictor, use_threads
+from ser_studio.app.live.inference_thread import end_thread
+from ser_studio.app.shell.model_info import model_info
+from ser_studio.app.shell.torch_threads import inference_threads, load_predictor, use_threads
 from ser_studio.model.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)

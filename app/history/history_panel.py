@@ -19,10 +19,10 @@ from PyQt5.QtWidgets import (
     QLabel, QMessageBox, QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 
-from ser_studio.app.background_task import TaskRunner
-from ser_studio.app.history_store import NO_SPEECH, HistoryRow, HistoryStore
-from ser_studio.app.history_widgets import (NO_SPEECH_TEXT, HistoryTableModel, ProbabilityBars,
-                                            SoundDevicePlayer)
+from ser_studio.app.history.history_store import NO_SPEECH, HistoryRow, HistoryStore
+from ser_studio.app.history.history_widgets import (NO_SPEECH_TEXT, HistoryTableModel,
+                                                    ProbabilityBars, SoundDevicePlayer)
+from ser_studio.app.shell.background_task import TaskRunner
 from ser_studio.model.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)

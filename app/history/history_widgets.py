@@ -9,14 +9,14 @@ import pyqtgraph as pg
 from PyQt5.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PyQt5.QtGui import QColor
 
-from ser_studio.app.history_store import HistoryRow
-from ser_studio.app.theme import emotion_colour
+from ser_studio.app.history.history_store import HistoryRow
+from ser_studio.app.shell.theme import emotion_colour
 
 NO_SPEECH_TEXT = "(no speech)"
 
 
 def label_color(label: str, index: int = 0) -> QColor:
-    """The app's colour for an emotion label (app.theme)."""
+    """The app's colour for an emotion label (app.shell.theme)."""
     return emotion_colour(label, index)
 
 

@@ -15,8 +15,8 @@ from PyQt5.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QFrame, QHBoxLayout, QLabel,
                              QPushButton, QSpinBox, QToolButton)
 
-from ser_studio.app.devices import InputDevice, list_input_devices, rescan
-from ser_studio.app.theme import icon
+from ser_studio.app.live.devices import InputDevice, list_input_devices, rescan
+from ser_studio.app.shell.theme import icon
 from ser_studio.model.constants import LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,8 @@ NO_MODEL_TEXT = "No model loaded"
 
 def replay_input_name(path: str | Path) -> str:
     """The input a replayed file is (``main.py --replay FILE``): "Replay: <file name>", the
-    name its speaker profiles are saved under (app/profiles.py), apart from any microphone's."""
+    name its speaker profiles are saved under (app/calibration/profiles.py), apart from any
+    microphone's."""
     return f"Replay: {Path(path).name}"
 
 

@@ -1,6 +1,6 @@
 """The GUI's handle on the inference worker's thread, and the registry of threads left running.
 
-``InferenceThread`` owns the QThread an InferenceWorker (app/inference_worker.py) lives in: its
+``InferenceThread`` owns the QThread an InferenceWorker (app/live/inference_worker.py) lives in: its
 methods only emit queued signals or set flags, so none of them blocks. A thread whose bounded
 shutdown wait timed out (this one's or the file worker's, both ended by ``end_thread``) is kept
 referenced here so it is never destroyed running; ``threads_still_running`` lists them.
@@ -11,7 +11,7 @@ import logging
 
 from PyQt5.QtCore import QObject, QThread, pyqtSignal
 
-from ser_studio.app.inference_worker import InferenceWorker
+from ser_studio.app.live.inference_worker import InferenceWorker
 
 log = logging.getLogger(__name__)
 

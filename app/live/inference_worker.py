@@ -2,18 +2,18 @@
 
 Live windows arrive through ``submit`` (thread-safe, called from the recorder's thread): only
 the newest waiting window is kept and the replaced ones are counted as stale. Files are not
-analysed here but in app/file_worker.py's own thread, so a long file never holds live windows
+analysed here but in app/files/file_worker.py's own thread, so a long file never holds live windows
 back. Every result goes out as a signal; every failure becomes an error signal, never an
 exception on another thread. History rows (one per live speech segment) are written here, off
 the GUI thread.
 
 What is shown and what is stored: a LiveResult's ``probs`` (the headline and bars) are the mean
 of the last ``smoothing`` speech windows of the current segment (smoothing 1 = the newest
-window alone); the history row of a segment (app/segments.py) is the mean of *all* its speech
+window alone); the history row of a segment (app/live/segments.py) is the mean of *all* its speech
 windows' raw probabilities. When a segment closes, ``segmentClosed`` carries exactly what was
 stored, and the live view shows it under "Last segment".
 
-Live speech detection runs once per sample (app/live_vad.py): each window's new samples go
+Live speech detection runs once per sample (app/live/live_vad.py): each window's new samples go
 through silero-vad in streaming form, and the window's speech verdict and the hop's speech
 share are read from the stored frame probabilities; the Predictor then runs without its own VAD
 (``window_features`` then ``prediction_of``) and only on windows that hold speech.
@@ -25,16 +25,16 @@ or restarts (``end_segment``: a new device or new settings), when another model 
 by itself when a window does not follow the previous one. A model whose frontend has no
 streaming form (log-mel, HuBERT) computes each window whole.
 
-Threads: torch runs this worker's model on the intra-op threads app/torch_threads.py chooses
+Threads: torch runs this worker's model on the intra-op threads app/shell/torch_threads.py chooses
 (``SER_INFERENCE_THREADS``, default 1), set in the worker's own thread before each piece of
 work (the file worker does the same in its thread).
 
-Speaker profiles (app/profiles.py) are loaded, built, saved and applied here too, since this
-thread owns the live Predictor; the GUI hears ``profileChanged``/``profileError``. With
+Speaker profiles (app/calibration/profiles.py) are loaded, built, saved and applied here too,
+since this thread owns the live Predictor; the GUI hears ``profileChanged``/``profileError``. With
 ``set_adapting`` on, each speech hop's newest frames also grow the device's profile
-(app.profiles.Adapting), which is saved and applied every few seconds of speech.
+(app.calibration.profiles.Adapting), which is saved and applied every few seconds of speech.
 
-``InferenceThread`` (app/inference_thread.py) owns the QThread and is the GUI's handle: its
+``InferenceThread`` (app/live/inference_thread.py) owns the QThread and is the GUI's handle: its
 methods only emit queued signals or set flags, so none of them blocks.
 """
 from __future__ import annotations
@@ -49,12 +49,12 @@ from typing import Any, Callable
 import numpy as np
 from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 
-from ser_studio.app.history_store import MICROPHONE
-from ser_studio.app.live_vad import LiveVad
-from ser_studio.app.model_info import model_info
-from ser_studio.app.profiles import Adapting, apply_saved, calibrate, forget
-from ser_studio.app.segments import SegmentTracker
-from ser_studio.app.torch_threads import inference_threads, load_predictor, use_threads
+from ser_studio.app.calibration.profiles import Adapting, apply_saved, calibrate, forget
+from ser_studio.app.history.history_store import MICROPHONE
+from ser_studio.app.live.live_vad import LiveVad
+from ser_studio.app.live.segments import SegmentTracker
+from ser_studio.app.shell.model_info import model_info
+from ser_studio.app.shell.torch_threads import inference_threads, load_predictor, use_threads
 from ser_studio.model.audio.vad import is_speech
 from ser_studio.model.constants import SAMPLE_RATE
 
@@ -120,12 +120,13 @@ class InferenceWorker(QObject):
     """Runs the Predictor on live windows (lives in its own thread)."""
 
     result = pyqtSignal(object)  # LiveResult
-    segmentClosed = pyqtSignal(object)  # app.segments.FinishedSegment, as stored in history
+    segmentClosed = pyqtSignal(object)  # app.live.segments.FinishedSegment, as stored in history
     modelLoaded = pyqtSignal(object)  # ModelInfo
     modelError = pyqtSignal(str)
     historyAdded = pyqtSignal(int)  # row id
     historyError = pyqtSignal(str)
-    profileChanged = pyqtSignal(object)  # app.profiles.ActiveProfile, None: training statistics
+    # app.calibration.profiles.ActiveProfile; None: the training statistics
+    profileChanged = pyqtSignal(object)
     profileError = pyqtSignal(str)
     _wake = pyqtSignal()
 
@@ -210,7 +211,7 @@ class InferenceWorker(QObject):
         self._close_segment()
         self.thread().quit()
 
-    # speaker profiles (app/profiles.py): folder of saved profiles, input device name
+    # speaker profiles (app/calibration/profiles.py): folder of saved profiles, input device name
     @pyqtSlot(str, str)
     def apply_profile(self, folder: str, device: str) -> None:
         """Use the saved profile of ``device`` for this model, if any; profileChanged."""

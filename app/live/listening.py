@@ -6,7 +6,7 @@ import logging
 
 from PyQt5.QtCore import QObject, Qt, pyqtSignal
 
-from ser_studio.app.recorder import Recorder
+from ser_studio.app.live.recorder import Recorder
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget)
 
-from ser_studio.app.level_meter import LevelMeter
-from ser_studio.app.theme import (ACCENT, MUTED, emotion_colour, percent_axis, style_bar_plot,
-                                  style_plot)
+from ser_studio.app.live.level_meter import LevelMeter
+from ser_studio.app.shell.theme import (ACCENT, MUTED, emotion_colour, percent_axis, style_bar_plot,
+                                        style_plot)
 from ser_studio.model.audio.loudness import level_warning
 from ser_studio.model.constants import LIVE_BUFFER_SECONDS, SAMPLE_RATE
 
@@ -152,6 +152,10 @@ class LivePanel(QWidget):
         self._timer.timeout.connect(self._paint)
         self._timer.start()
         self.paint_count = 0
+
+    def stop(self) -> None:
+        """Stop repainting (the window is closing; results that still arrive are kept unshown)."""
+        self._timer.stop()
 
     # -- layout ------------------------------------------------------------------------
     def _build(self) -> None:

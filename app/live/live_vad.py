@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from ser_studio.app.ringbuffer import RingBuffer
+from ser_studio.app.live.ringbuffer import RingBuffer
 from ser_studio.model.audio.vad import CHUNK_SAMPLES, spans_from_probs, spans_ratio
 from ser_studio.model.audio.vad_stream import SpeechProbStream
 from ser_studio.model.constants import SAMPLE_RATE

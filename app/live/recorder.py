@@ -23,8 +23,8 @@ import numpy as np
 import soxr
 from PyQt5.QtCore import QThread, pyqtSignal
 
-from ser_studio.app.devices import DeviceError, open_input_stream
-from ser_studio.app.ringbuffer import RingBuffer
+from ser_studio.app.live.devices import DeviceError, open_input_stream
+from ser_studio.app.live.ringbuffer import RingBuffer
 from ser_studio.model.constants import LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS, SAMPLE_RATE
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import soundfile as sf
 
-from ser_studio.app.devices import DeviceError
+from ser_studio.app.live.devices import DeviceError
 
 
 class ReplayStream:

@@ -13,7 +13,7 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QBrush, QColor, QTextFrameFormat, QTextTable
 from PyQt5.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout
 
-from ser_studio.app.theme import icon
+from ser_studio.app.shell.theme import icon
 from ser_studio.model.package_files import assets_dir
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,8 @@ from PyQt5.QtWidgets import QApplication, QMessageBox
 log = logging.getLogger(__name__)
 
 APP_NAME = "ser-studio"
+# the names of the log handlers setup_logging adds (a second call adds none)
+HANDLER_PREFIX = "ser_studio.app."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,10 +47,10 @@ def setup_logging(verbose: bool = False) -> Path | None:
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not any(getattr(h, "_ser_app", False) for h in root.handlers):
+    if not any((h.get_name() or "").startswith(HANDLER_PREFIX) for h in root.handlers):
         err = logging.StreamHandler()
         err.setFormatter(fmt)
-        err._ser_app = True
+        err.set_name(HANDLER_PREFIX + "stderr")
         root.addHandler(err)
         try:
             folder = Path(platformdirs.user_log_dir(APP_NAME))
@@ -59,7 +61,7 @@ def setup_logging(verbose: bool = False) -> Path | None:
             log.warning("no log file: %s", exc)
             return None
         handler.setFormatter(fmt)
-        handler._ser_app = True
+        handler.set_name(HANDLER_PREFIX + "file")
         root.addHandler(handler)
         return folder / "app.log"
     return None
@@ -106,7 +108,8 @@ class ExceptionHook(QObject):
 def open_history(path: str | None):
     """(the HistoryStore at ``path`` (default location when None), "") or, when it cannot be
     opened, (None, the message a user sees: what failed, where the database is, what to do)."""
-    from ser_studio.app.history_store import HistoryError, HistoryStore, default_history_path
+    from ser_studio.app.history.history_store import (HistoryError, HistoryStore,
+                                                      default_history_path)
 
     target = Path(path) if path else default_history_path()
     try:
@@ -158,14 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName(APP_NAME)
     hook = ExceptionHook(log_path)
     hook.install()
-    from ser_studio.app.main_window import MainWindow
-    from ser_studio.app.theme import apply_theme
+    from ser_studio.app.shell.main_window import MainWindow
+    from ser_studio.app.shell.theme import apply_theme
 
     apply_theme(app)
     history, history_problem = open_history(args.history)
     factory = None
     if args.replay:
-        from ser_studio.app.replay import replay_factory
+        from ser_studio.app.live.replay import replay_factory
 
         factory = replay_factory(args.replay, loop=True)
     window = MainWindow(model_path=args.model, history=history, device=args.device,
@@ -180,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
 def _exit(code: int) -> int:
     """Return the exit code, or end the process at once when a worker thread is still busy
     (destroying a running QThread would crash at interpreter exit)."""
-    from ser_studio.app.inference_thread import threads_still_running
-    from ser_studio.app.listening import recorders_still_running
+    from ser_studio.app.live.inference_thread import threads_still_running
+    from ser_studio.app.live.listening import recorders_still_running
 
     busy = threads_still_running() + recorders_still_running()
     if busy:

@@ -1,9 +1,12 @@
 """The main window: composes the live view, files, history, menus and status bar.
 
-Heavy work lives elsewhere: the recorder thread (app/recorder.py via app/listening.py), the
-inference worker thread (app/inference_worker.py), the file worker thread
-(app/file_worker.py: files never hold live windows back) and the history panel's own pool. Nothing
-here blocks: slots store results in widgets, which paint on their own timers.
+Heavy work lives elsewhere: the recorder thread (app/live/recorder.py via
+app/live/listening.py), the inference worker thread (app/live/inference_worker.py), the file
+worker thread (app/files/file_worker.py: files never hold live windows back) and the history
+panel's own pool. Nothing here blocks: slots store results in widgets, which paint on their own
+timers. The other areas are reached through their signals and public methods: the status-bar
+fields (StatusFields), the menus (``build_menus`` returns the actions) and the training wizard
+(WizardLink).
 """
 from __future__ import annotations
 
@@ -14,25 +17,26 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import (QFileDialog, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
                              QWidget)
 
-from ser_studio.app.about import AboutDialog
-from ser_studio.app.calibration import Calibration
-from ser_studio.app.controls import Controls
-from ser_studio.app.devices import DeviceError, resolve_device
-from ser_studio.app.file_panel import FilePanel
-from ser_studio.app.file_worker import FileThread, FileWorker
-from ser_studio.app.history_store import MICROPHONE
-from ser_studio.app.inference_thread import InferenceThread
-from ser_studio.app.inference_worker import InferenceWorker
-from ser_studio.app.listening import Listening
-from ser_studio.app.live_panel import LivePanel
-from ser_studio.app.menus import AUDIO_FILTER, MODEL_FILTER, build_menus
-from ser_studio.app.model_origin import (ORIGIN_BOX, ORIGIN_CLI, ORIGIN_OPENED, ORIGIN_REMEMBERED,
-                                         ORIGIN_RUN_FOLDER, ORIGIN_SHIPPED, ORIGIN_WIZARD)
-from ser_studio.app.settings import AppSettings
-from ser_studio.app.status_bar import add_status_fields, set_field, show_dropped
-from ser_studio.app.theme import icon
-from ser_studio.app.torch_threads import inference_threads, use_threads
-from ser_studio.app.wizard_link import show_wizard, training_holds_close
+from ser_studio.app.calibration.calibration import Calibration
+from ser_studio.app.files.file_panel import FilePanel
+from ser_studio.app.files.file_worker import FileThread, FileWorker
+from ser_studio.app.history.history_store import MICROPHONE
+from ser_studio.app.live.controls import Controls
+from ser_studio.app.live.devices import DeviceError, resolve_device
+from ser_studio.app.live.inference_thread import InferenceThread
+from ser_studio.app.live.inference_worker import InferenceWorker
+from ser_studio.app.live.listening import Listening
+from ser_studio.app.live.live_panel import LivePanel
+from ser_studio.app.shell.about import AboutDialog
+from ser_studio.app.shell.menus import AUDIO_FILTER, MODEL_FILTER, build_menus
+from ser_studio.app.shell.model_origin import (ORIGIN_BOX, ORIGIN_CLI, ORIGIN_OPENED,
+                                               ORIGIN_REMEMBERED, ORIGIN_RUN_FOLDER, ORIGIN_SHIPPED,
+                                               ORIGIN_WIZARD)
+from ser_studio.app.shell.settings import AppSettings
+from ser_studio.app.shell.status_bar import StatusFields
+from ser_studio.app.shell.theme import icon
+from ser_studio.app.shell.torch_threads import inference_threads, use_threads
+from ser_studio.app.wizard.wizard_link import WizardLink
 from ser_studio.model.networks.checkpoint import CheckpointError, resolve_model_path
 
 log = logging.getLogger(__name__)
@@ -43,7 +47,7 @@ class MainWindow(QMainWindow):
     history: a HistoryStore (None = no history); device: NAME_OR_INDEX from the command line;
     settings: AppSettings (tests pass an ini-backed one); stream_factory: replaces the
     sounddevice input stream (tests); profiles_dir: where speaker profiles are kept (None =
-    the user data folder's, app/profiles.py)."""
+    the user data folder's, app/calibration/profiles.py)."""
 
     def __init__(self, *, model_path: str | None = None, history=None, device=None,
                  settings: AppSettings | None = None, stream_factory=None, profiles_dir=None):
@@ -55,10 +59,6 @@ class MainWindow(QMainWindow):
         self._pending_origin = ""
         self._cli_device = device
         self._error_box: QMessageBox | None = None
-        self.wizard = None
-        self._quitting_after_training = False
-        self._stats = (0, 0)
-        self._stale = 0
         self.setWindowTitle("SER Studio — speech emotion recognition")
         self.setWindowIcon(icon("app"))
         self.setAcceptDrops(True)
@@ -66,17 +66,17 @@ class MainWindow(QMainWindow):
         worker = InferenceWorker(history=history, smoothing=self.settings.smoothing,
                                  keep_audio=self.settings.keep_audio,
                                  live_source=f"replay: {replayed}" if replayed else MICROPHONE)
-        use_threads(inference_threads())  # before any worker runs torch (app.torch_threads)
+        use_threads(inference_threads())  # before any worker runs torch (app.shell.torch_threads)
         self.inference = InferenceThread(worker, self)
         self.files = FileThread(FileWorker(history=history), self)
         self.listening = Listening(self.inference, stream_factory, self)
         self._build()
-        if replayed:  # the file is the input, named as such in the Input box (app/controls.py)
+        if replayed:  # the file is the input, named as such in the Input box (app/live/controls.py)
             self.controls.set_replay(replayed)
-            set_field(self.status_device, f"Input: {self.controls.current_device_text()}")
+            self.status.show_device(self.controls.current_device_text())
         self.calibration = Calibration(self, profiles_dir)
         self.live_box.insertWidget(1, self.calibration.badge)
-        build_menus(self)
+        self.actions_by_name = build_menus(self)
         self._wire()
         self._restore()
         if model_path is not None:
@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.file_panel, icon("open"), "Files")
         self.history_panel = None
         if self.history is not None:
-            from ser_studio.app.history_panel import HistoryPanel
+            from ser_studio.app.history.history_panel import HistoryPanel
 
             self.history_panel = HistoryPanel(
                 self.history, retention_days=self.settings.audio_retention_days)
@@ -111,7 +111,8 @@ class MainWindow(QMainWindow):
                 lambda days: setattr(self.settings, "audio_retention_days", days))
             self.tabs.addTab(self.history_panel, icon("history"), "History")
         self.setCentralWidget(self.tabs)
-        add_status_fields(self)
+        self.status = StatusFields(self.statusBar())
+        self.wizard_link = WizardLink(self, ask=lambda text: self.ask_quit_training(text))
 
     def _wire(self) -> None:
         c, w = self.controls, self.inference.worker
@@ -135,9 +136,8 @@ class MainWindow(QMainWindow):
         self.files.worker.historyError.connect(lambda t: self.statusBar().showMessage(t, 8000))
         self.listening.state.connect(self._on_listening_state)
         self.listening.level.connect(self.live_panel.set_level)
-        self.listening.stats.connect(self._on_stats)
-        self.listening.opened.connect(lambda text: set_field(self.status_device,
-                                                             f"Input: {text}"))
+        self.listening.stats.connect(self.status.set_blocks_lost)
+        self.listening.opened.connect(self.status.show_device)
         self.listening.error.connect(lambda text: self.show_error("Input device", text))
         self.listening.stalled.connect(self._on_stalled)
         self.listening.fallback.connect(self._on_device_fallback)
@@ -151,6 +151,9 @@ class MainWindow(QMainWindow):
             self.files.worker.historyAdded.connect(lambda _id: self.history_panel.refresh())
             self.history_panel.message.connect(lambda t: self.statusBar().showMessage(t, 5000))
         self.tabs.currentChanged.connect(lambda i: setattr(self.settings, "tab", i))
+        self.wizard_link.modelReady.connect(self._on_wizard_model)
+        self.wizard_link.message.connect(self.statusBar().showMessage)
+        self.wizard_link.closeRequested.connect(self.close)
 
     def _restore(self) -> None:
         s = self.settings
@@ -171,7 +174,7 @@ class MainWindow(QMainWindow):
     def load_model(self, path: str, origin: str = "") -> None:
         """Load a checkpoint ("" = the default model) in the worker thread; ``origin`` says
         how it was chosen (shown with the model once it has loaded)."""
-        self.status_model.setText("Model: loading…")
+        self.status.model.setText("Model: loading…")
         self._pending_origin = origin or (ORIGIN_SHIPPED if not path else ORIGIN_BOX)
         try:  # a run folder: the box shows (and settings keep) its model.safetensors
             path = str(resolve_model_path(path)) if path else ""
@@ -198,7 +201,7 @@ class MainWindow(QMainWindow):
         self.settings.model_path = "" if default else info.path
         self.model_origin = ORIGIN_SHIPPED if default else self._pending_origin
         self.controls.set_model_path(self.settings.model_path, self.model_origin)
-        set_field(self.status_model, f"Model: {info.name} — {self.model_origin}")
+        self.status.show_model(f"{info.name} — {self.model_origin}")
         self.live_panel.set_labels(info.labels)
         self.live_panel.set_idle_text("Ready", "Press Start to listen")
         self.file_panel.set_labels(info.labels)
@@ -206,10 +209,10 @@ class MainWindow(QMainWindow):
 
     def _on_model_error(self, text: str) -> None:
         if self.model_info is not None:  # the model loaded before stays in use
-            set_field(self.status_model, f"Model: {self.model_info.name}")
+            self.status.show_model(self.model_info.name)
             self.controls.set_model_path(self.settings.model_path, self.model_origin)
         else:  # the headline, the Model box and the status bar all say so
-            self.status_model.setText("Model: none")
+            self.status.model.setText("Model: none")
             self.live_panel.set_idle_text("No model", "Open a model (File › Open model, "
                                           "Ctrl+M) or train one (Train › Training wizard)")
             self.controls.show_no_model(f"No model is loaded: {text.splitlines()[0]}")
@@ -238,7 +241,7 @@ class MainWindow(QMainWindow):
         self.controls.set_listening(on)
         self.live_panel.set_listening(on)
         if not on:
-            set_field(self.status_device, f"Input: {self.controls.current_device_text()} (idle)")
+            self.status.show_device(f"{self.controls.current_device_text()} (idle)")
 
     def _on_stalled(self, stalled: bool) -> None:
         if stalled:
@@ -256,7 +259,7 @@ class MainWindow(QMainWindow):
     def _on_device_changed(self, _index) -> None:
         index = self.controls.current_device()
         self.settings.device = "" if index is None else self.controls.current_device_text()
-        set_field(self.status_device, f"Input: {self.controls.current_device_text()}")
+        self.status.show_device(self.controls.current_device_text())
         self.listening.restart(**self._listen_params())
 
     def _on_devices_listed(self, error: str) -> None:
@@ -308,16 +311,8 @@ class MainWindow(QMainWindow):
     def _on_result(self, result) -> None:
         self.live_panel.set_result(result)
         if result.model_loaded:
-            self.status_latency.setText(f"Latency: {result.latency_s * 1000:.0f} ms")
-        self._stale = result.stale_dropped
-        self._show_dropped()
-
-    def _on_stats(self, overflows: int, lost: int) -> None:
-        self._stats = (overflows, lost)
-        self._show_dropped()
-
-    def _show_dropped(self) -> None:
-        show_dropped(self.status_dropped, *self._stats, self._stale)
+            self.status.show_latency(result.latency_s)
+        self.status.set_stale(result.stale_dropped)
 
     # -- files -----------------------------------------------------------------------------
     def open_audio_files(self) -> None:
@@ -356,7 +351,12 @@ class MainWindow(QMainWindow):
 
     def open_wizard(self) -> None:
         """Train › Training wizard; its new model is loaded into the live view."""
-        show_wizard(self)
+        self.wizard_link.show()
+
+    @property
+    def wizard(self):
+        """The open training wizard, or None."""
+        return self.wizard_link.wizard
 
     def _on_wizard_model(self, path: str) -> None:
         self.load_model(path, ORIGIN_WIZARD)
@@ -385,13 +385,13 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         """Stop flags first, then bounded waits (under 2 s in all); never hangs."""
-        if training_holds_close(self):
+        if self.wizard_link.holds_close():
             event.ignore()
             return
         self.settings.geometry = self.saveGeometry()
         self.settings.window_state = self.saveState()
         self.settings.sync()
-        self.live_panel._timer.stop()
+        self.live_panel.stop()
         self.inference.worker.stop()
         self.files.worker.stop()  # a file in progress stops at its next window
         self.listening.shutdown(600)
@@ -400,6 +400,5 @@ class MainWindow(QMainWindow):
         self.files.shutdown(300)
         if self.history_panel is not None:
             self.history_panel.stop_playback()
-        if self.wizard is not None and self.wizard.isVisible():
-            self.wizard.reject()  # cancels a running training
+        self.wizard_link.close_wizard()  # cancels a running training
         event.accept()

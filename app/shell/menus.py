@@ -4,7 +4,7 @@ from __future__ import annotations
 from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import QAction
 
-from ser_studio.app.theme import icon
+from ser_studio.app.shell.theme import icon
 from ser_studio.model.audio.io import UNSUPPORTED_SUFFIXES
 
 # The File menu's dialogs. Formats that cannot be decoded are listed too: hidden, they would
@@ -69,5 +69,4 @@ def build_menus(window) -> dict[str, QAction]:
     live_menu.addAction(actions["reset_calibration"])
     bar.addMenu("&Train").addAction(actions["wizard"])
     bar.addMenu("&Help").addAction(actions["about"])
-    window.actions_by_name = actions
     return actions

@@ -1,7 +1,8 @@
 """What the UI shows about a loaded model: its name, path, labels and the checkpoint's facts.
 
-Built in the worker threads that load models (app/inference_worker.py, app/file_worker.py) and
-sent to the GUI with their ``modelLoaded`` signals; the About box shows the facts.
+Built in the worker threads that load models (app/live/inference_worker.py,
+app/files/file_worker.py) and sent to the GUI with their ``modelLoaded`` signals; the About
+box shows the facts.
 """
 from __future__ import annotations
 

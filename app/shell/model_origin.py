@@ -1,5 +1,5 @@
 """How the model in use was chosen: the phrases shown with it in the status bar's Model field and
-in the Model box's tooltip (app/main_window.py sets them as models load)."""
+in the Model box's tooltip (app/shell/main_window.py sets them as models load)."""
 from __future__ import annotations
 
 ORIGIN_CLI = "given with --model"

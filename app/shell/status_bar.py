@@ -10,25 +10,10 @@ from __future__ import annotations
 
 from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QFontMetrics
-from PyQt5.QtWidgets import QLabel
+from PyQt5.QtWidgets import QLabel, QStatusBar
 
 STATUS_FIELD_PX = 290  # longer status texts are elided (full text in the tooltip)
 STATUS_MIN_PX = 60  # a field narrower than its text (a narrow window) clips it
-
-
-def add_status_fields(window) -> None:
-    """The permanent fields on ``window``'s status bar (a MainWindow), kept as its
-    ``status_device``, ``status_model``, ``status_latency`` and ``status_dropped``."""
-    bar = window.statusBar()
-    window.status_device = QLabel("Input: —")
-    window.status_model = QLabel("Model: loading…")
-    window.status_latency = QLabel("Latency: —")
-    window.status_dropped = QLabel("Dropped: 0")
-    for w in (window.status_device, window.status_model, window.status_latency,
-              window.status_dropped):
-        w.setObjectName("statusField")
-        w.setMinimumWidth(STATUS_MIN_PX)
-        bar.addPermanentWidget(w)
 
 
 def set_field(label: QLabel, text: str) -> None:
@@ -38,9 +23,48 @@ def set_field(label: QLabel, text: str) -> None:
     label.setToolTip(text)
 
 
-def show_dropped(label: QLabel, overflows: int, lost: int, stale: int) -> None:
-    """The Dropped field: audio blocks lost (device overflows and buffer overruns) and stale
-    windows skipped; the tooltip tells them apart."""
-    label.setText(f"Dropped: {overflows + lost} blocks · {stale} windows")
-    label.setToolTip(f"{overflows} device overflows, {lost} buffer overruns, {stale} stale "
-                     "windows skipped because the model was busy")
+class StatusFields:
+    """The permanent fields on ``bar``: ``device``, ``model``, ``latency`` and ``dropped``
+    (QLabels, read by tests), and the drop counts the Dropped field shows."""
+
+    def __init__(self, bar: QStatusBar):
+        self.device = QLabel("Input: —")
+        self.model = QLabel("Model: loading…")
+        self.latency = QLabel("Latency: —")
+        self.dropped = QLabel("Dropped: 0")
+        self._blocks = (0, 0)  # device overflows, buffer overruns
+        self._stale = 0  # windows skipped because the model was busy
+        for w in (self.device, self.model, self.latency, self.dropped):
+            w.setObjectName("statusField")
+            w.setMinimumWidth(STATUS_MIN_PX)
+            bar.addPermanentWidget(w)
+
+    def show_device(self, text: str) -> None:
+        set_field(self.device, f"Input: {text}")
+
+    def show_model(self, text: str) -> None:
+        set_field(self.model, f"Model: {text}")
+
+    def show_latency(self, seconds: float) -> None:
+        self.latency.setText(f"Latency: {seconds * 1000:.0f} ms")
+
+    def set_blocks_lost(self, overflows: int, lost: int) -> None:
+        """Audio blocks lost so far: device overflows and ring-buffer overruns."""
+        self._blocks = (overflows, lost)
+        self._show_dropped()
+
+    def set_stale(self, stale: int) -> None:
+        """Windows skipped so far because the model was busy."""
+        self._stale = stale
+        self._show_dropped()
+
+    def drop_counts(self) -> tuple[int, int, int]:
+        """(device overflows, buffer overruns, stale windows) as the Dropped field shows."""
+        return (*self._blocks, self._stale)
+
+    def _show_dropped(self) -> None:
+        overflows, lost = self._blocks
+        self.dropped.setText(f"Dropped: {overflows + lost} blocks · {self._stale} windows")
+        self.dropped.setToolTip(f"{overflows} device overflows, {lost} buffer overruns, "
+                                f"{self._stale} stale windows skipped because the model was "
+                                "busy")

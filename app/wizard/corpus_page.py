@@ -10,7 +10,7 @@ from PyQt5.QtWidgets import (
     QWizardPage,
 )
 
-from ser_studio.app.background_task import TaskRunner
+from ser_studio.app.shell.background_task import TaskRunner
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from PyQt5.QtWidgets import (
 from ser_studio.model.adaptation.profile import expects_calibration
 from ser_studio.model.training.progress import ProgressEvent
 
-from ser_studio.app.background_task import TaskRunner
+from ser_studio.app.shell.background_task import TaskRunner
 from ser_studio.app.wizard.progress import TrainingProgress
 
 log = logging.getLogger(__name__)

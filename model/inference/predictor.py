@@ -12,7 +12,7 @@ everywhere, and the same as the trainer's evaluation:
 - ``predict(wav)`` first asks silero-vad (model.audio.vad) whether there is speech and returns
   ``label=None`` for silence or noise instead of forcing an emotion.
 
-Live windows (app/inference_worker.py): ``window_features(wav, live=..., end=...)`` takes a
+Live windows (app/live/inference_worker.py): ``window_features(wav, live=..., end=...)`` takes a
 window's frames from its stream's cache (``live_stream``, model.features.live), where each
 frame of the stream is computed once instead of once per window.
 

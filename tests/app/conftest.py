@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from ser_studio.app.replay import ReplayStream
+from ser_studio.app.live.replay import ReplayStream
 from ser_studio.model.constants import SAMPLE_RATE
 
 LABELS = ["angry", "happy", "neutral", "sad"]
@@ -89,7 +89,7 @@ class _Flags:
 
 
 class FileStream(ReplayStream):
-    """app.replay.ReplayStream (a file replayed through the recorder's callback from its own
+    """app.live.replay.ReplayStream (a file replayed through the recorder's callback from its own
     thread, as PortAudio would) with failures to simulate: overflow_every: every k-th block
     is flagged as an input overflow; vanish_after: after this many blocks the stream goes
     inactive, as a device that was unplugged; pause: (after_blocks, seconds) the stream stays
@@ -136,14 +136,14 @@ def file_stream_factory():
 @pytest.fixture
 def settings(tmp_path):
     """AppSettings on an ini file in the test's temporary folder."""
-    from ser_studio.app.settings import AppSettings, ini_qsettings
+    from ser_studio.app.shell.settings import AppSettings, ini_qsettings
 
     return AppSettings(ini_qsettings(tmp_path / "settings.ini"))
 
 
 @pytest.fixture
 def history(tmp_path):
-    from ser_studio.app.history_store import HistoryStore
+    from ser_studio.app.history.history_store import HistoryStore
 
     return HistoryStore(tmp_path / "history.sqlite3")
 
@@ -158,7 +158,7 @@ def predictor(checkpoint_path):
 
 def live_result_of(predictor, wav: np.ndarray, end: int | None = None):
     """A LiveResult of a real prediction of ``wav``, as the worker would emit it."""
-    from ser_studio.app.inference_worker import LiveResult
+    from ser_studio.app.live.inference_worker import LiveResult
 
     pred = predictor.predict(wav, vad=True)
     return LiveResult(
@@ -180,7 +180,7 @@ def make_live_result(predictor):
 def make_window(qtbot, checkpoint_path, history, settings, tmp_path):
     """make_window(**overrides) -> a shown MainWindow whose model has loaded (speaker
     profiles under tmp_path/profiles, never the user's)."""
-    from ser_studio.app.main_window import MainWindow
+    from ser_studio.app.shell.main_window import MainWindow
 
     made = []
 

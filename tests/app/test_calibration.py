@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from ser_studio.app.calibration import (ADAPTING_FROM_NOTHING, EXPECTS_CALIBRATION, NOT_CALIBRATED,
-                                        badge_text)
-from ser_studio.app.profiles import ActiveProfile, profile_path
+from ser_studio.app.calibration.calibration import (ADAPTING_FROM_NOTHING, EXPECTS_CALIBRATION,
+                                                    NOT_CALIBRATED, badge_text)
+from ser_studio.app.calibration.profiles import ActiveProfile, profile_path
 from ser_studio.model.adaptation.profile import load_profile, make_profile
 from ser_studio.model.audio.io import load_audio
 from ser_studio.model.config.schema import TrainConfig
@@ -168,7 +168,7 @@ def test_a_replay_is_its_own_input_and_never_shares_a_microphones_profile(
         qtbot, make_window, checkpoint_path, speech_path, tmp_path):
     """Issue 23: with --replay the Input box names the replay, calibrating saves the profile
     under it, and neither the microphone's profile nor the replay's crosses over."""
-    from ser_studio.app.replay import replay_factory
+    from ser_studio.app.live.replay import replay_factory
 
     folder, sha1 = tmp_path / "profiles", Predictor.load(checkpoint_path).model_sha1()
     mic = save_profile_of(checkpoint_path, speech_path, profile_path(folder, DEFAULT_INPUT, sha1))
@@ -177,7 +177,7 @@ def test_a_replay_is_its_own_input_and_never_shares_a_microphones_profile(
     controls, badge = window.controls, window.calibration.badge
     assert [controls.device.itemText(i) for i in range(controls.device.count())] == \
         ["Replay: speech.wav"]
-    assert window.status_device.toolTip() == "Input: Replay: speech.wav"
+    assert window.status.device.toolTip() == "Input: Replay: speech.wav"
     calibrate_for_3_s_of_speech(qtbot, window)
     replay = profile_path(folder, "Replay: speech.wav", sha1)
     qtbot.waitUntil(lambda: window.calibration.active is not None

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from ser_studio.app.file_panel import FilePanel
-from ser_studio.app.file_worker import FileThread, FileWorker, accepts_progress
-from ser_studio.app.inference_thread import InferenceThread
-from ser_studio.app.inference_worker import InferenceWorker
+from ser_studio.app.files.file_panel import FilePanel
+from ser_studio.app.files.file_worker import FileThread, FileWorker, accepts_progress
+from ser_studio.app.live.inference_thread import InferenceThread
+from ser_studio.app.live.inference_worker import InferenceWorker
 from ser_studio.model.audio.io import load_audio
 from ser_studio.model.constants import SAMPLE_RATE
 from ser_studio.model.inference.prediction import FileResult, Prediction
@@ -224,8 +224,8 @@ def test_cancel_all_drops_every_job(qtbot, make_files):
 def test_the_window_keeps_listening_while_a_long_file_is_analysed(
         qtbot, monkeypatch, tmp_path, checkpoint_path, history, settings, speech_path,
         file_stream_factory):
-    import ser_studio.app.file_worker as file_worker
-    from ser_studio.app.main_window import MainWindow
+    import ser_studio.app.files.file_worker as file_worker
+    from ser_studio.app.shell.main_window import MainWindow
 
     slow = SlowPredictor(tmp_path, steps=100)
     monkeypatch.setattr(file_worker, "_default_loader", lambda _path: slow)

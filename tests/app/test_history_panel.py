@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PyQt5.QtCore import QDate, QItemSelectionModel
 
-from ser_studio.app.history_panel import ALL_LABELS, ALL_SOURCES, HistoryPanel
-from ser_studio.app.history_store import MICROPHONE, HistoryStore
-from ser_studio.app.history_widgets import NO_SPEECH_TEXT
+from ser_studio.app.history.history_panel import ALL_LABELS, ALL_SOURCES, HistoryPanel
+from ser_studio.app.history.history_store import MICROPHONE, HistoryStore
+from ser_studio.app.history.history_widgets import NO_SPEECH_TEXT
 
 NOW = time.time()
 DAY = 86400.0
@@ -146,7 +146,7 @@ def test_replay_error_is_shown_not_raised(qtbot, panel):
 def test_default_player_without_output_device_shows_message(qtbot, panel, monkeypatch):
     import sounddevice
 
-    from ser_studio.app.history_widgets import SoundDevicePlayer
+    from ser_studio.app.history.history_widgets import SoundDevicePlayer
 
     def no_device(*_args, **_kwargs):
         raise sounddevice.PortAudioError("Error querying device -1")

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ser_studio.app.history_store import (MICROPHONE, NO_SPEECH, SCHEMA_VERSION, HistoryError,
-                                          HistoryStore, default_history_path)
+from ser_studio.app.history.history_store import (MICROPHONE, NO_SPEECH, SCHEMA_VERSION,
+                                                  HistoryError, HistoryStore, default_history_path)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -164,7 +164,7 @@ def test_default_history_path_is_in_user_data_dir():
 _WRITER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, sys.argv[2])
-    from ser_studio.app.history_store import HistoryStore
+    from ser_studio.app.history.history_store import HistoryStore
     store = HistoryStore(sys.argv[1])
     for i in range(100000):
         store.add(source="microphone", label="sad", probs={"sad": 1.0}, duration_s=0.5,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from ser_studio.app.inference_thread import InferenceThread
-from ser_studio.app.inference_worker import InferenceWorker
-from ser_studio.app.torch_threads import THREADS_ENV, inference_threads
+from ser_studio.app.live.inference_thread import InferenceThread
+from ser_studio.app.live.inference_worker import InferenceWorker
+from ser_studio.app.shell.torch_threads import THREADS_ENV, inference_threads
 from ser_studio.model.audio import vad as vad_mod
 from ser_studio.model.audio.io import load_audio
 from ser_studio.model.constants import SAMPLE_RATE
@@ -273,8 +273,8 @@ class _ScriptedPredictor:
 
 
 def test_the_live_view_shows_the_closed_segment_exactly_as_stored(qtbot, tmp_path, history):
-    from ser_studio.app.history_widgets import HistoryTableModel
-    from ser_studio.app.live_panel import LivePanel
+    from ser_studio.app.history.history_widgets import HistoryTableModel
+    from ser_studio.app.live.live_panel import LivePanel
 
     window_probs = [[0.1, 0.7, 0.1, 0.1], [0.1, 0.6, 0.2, 0.1], [0.1, 0.1, 0.2, 0.6]]
     hop, n = SAMPLE_RATE // 2, SAMPLE_RATE
@@ -369,7 +369,7 @@ def test_live_windows_use_the_stream_feature_cache(streaming_predictor, monkeypa
 
 def test_keep_adapting_grows_saves_and_applies_the_live_profile(qtbot, service, speech_path,
                                                                 tmp_path, monkeypatch):
-    from ser_studio.app import profiles
+    from ser_studio.app.calibration import profiles
     from ser_studio.model.adaptation.live import SlowAdaptation
 
     monkeypatch.setattr(SlowAdaptation.__init__, "__defaults__", (None, 1.0))  # 1 s updates

@@ -9,8 +9,8 @@ import pytest
 from PyQt5.QtCore import QSettings, QTimer
 from PyQt5.QtWidgets import QApplication
 
-from ser_studio.app import launch
-from ser_studio.app.devices import DeviceError, InputDevice, resolve_device
+from ser_studio.app.live.devices import DeviceError, InputDevice, resolve_device
+from ser_studio.app.shell import launch
 
 DEVICES = [InputDevice(0, "HDA Intel PCH: ALC257 Analog (hw:0,0)", "ALSA", 2, 48000.0, False),
            InputDevice(3, "USB Headset Mic", "ALSA", 1, 16000.0, False),
@@ -65,7 +65,7 @@ def test_exception_in_a_thread_reaches_the_hook(qtbot, monkeypatch):
 
 
 def test_main_starts_the_app_and_exits_cleanly(qtbot, tmp_path, checkpoint_path, monkeypatch):
-    from ser_studio.app.main_window import MainWindow
+    from ser_studio.app.shell.main_window import MainWindow
 
     QSettings.setPath(QSettings.NativeFormat, QSettings.UserScope, str(tmp_path / "config"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
@@ -132,3 +132,24 @@ def test_a_history_database_that_cannot_be_opened_is_named_with_what_failed(tmp_
     assert "--history PATH" in message and "see the log" not in message
     good, message = launch.open_history(str(tmp_path / "new" / "history.sqlite3"))
     assert good is not None and message == ""
+
+
+def test_setup_logging_adds_its_handlers_once(tmp_path, monkeypatch):
+    """A second call (a second main() in one process, the tests) adds no second stderr or
+    file handler: the ones it added are known by their names."""
+    monkeypatch.setattr(launch.platformdirs, "user_log_dir", lambda _name: str(tmp_path))
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if (h.get_name() or "").startswith(launch.HANDLER_PREFIX)]
+    monkeypatch.setattr(root, "handlers", [h for h in root.handlers if h not in ours])
+    level, before = root.level, list(root.handlers)  # an earlier main() in this process
+    try:
+        assert launch.setup_logging() == tmp_path / "app.log"
+        assert launch.setup_logging() is None
+        added = [h for h in root.handlers if h not in before]
+        assert sorted(h.get_name() for h in added) == [launch.HANDLER_PREFIX + "file",
+                                                       launch.HANDLER_PREFIX + "stderr"]
+    finally:
+        for handler in [h for h in root.handlers if h not in before]:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(level)

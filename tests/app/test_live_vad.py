@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ser_studio.app.live_vad import LiveVad
+from ser_studio.app.live.live_vad import LiveVad
 from ser_studio.model.audio.io import load_audio
 from ser_studio.model.audio.vad import CHUNK_SAMPLES, is_speech, speech_ratio, speech_spans
 from ser_studio.model.constants import LIVE_BUFFER_SAMPLES, LIVE_HOP_SAMPLES, SAMPLE_RATE
 
-MIN_HOP_SPEECH = 0.2  # app.inference_worker's hop rule (not imported: that module needs Qt)
+MIN_HOP_SPEECH = 0.2  # app.live.inference_worker's hop rule (not imported: that module needs Qt)
 
 
 def _noise(kind: str, seconds: float, level: float, seed: int) -> np.ndarray:

@@ -8,8 +8,8 @@ from PyQt5.QtCore import QMimeData, QPoint, Qt, QUrl
 from PyQt5.QtGui import QDragEnterEvent, QDropEvent
 from PyQt5.QtWidgets import QApplication
 
-from ser_studio.app.devices import DeviceError
-from ser_studio.app.settings import AppSettings, ini_qsettings
+from ser_studio.app.live.devices import DeviceError
+from ser_studio.app.shell.settings import AppSettings, ini_qsettings
 
 
 def _drop(window, paths):
@@ -49,9 +49,9 @@ def test_listening_shows_predictions_and_writes_history(qtbot, make_window, spee
     live = window.live_panel
     qtbot.waitUntil(lambda: live.headline.emotion.text().lower() in window.model_info.labels,
                     timeout=20_000)
-    assert window.status_latency.text().startswith("Latency: ")
-    assert "ms" in window.status_latency.text()
-    assert "kHz" in window.status_device.toolTip()
+    assert window.status.latency.text().startswith("Latency: ")
+    assert "ms" in window.status.latency.text()
+    assert "kHz" in window.status.device.toolTip()
     window.stop_listening()
     qtbot.waitUntil(lambda: history.count() == 1, timeout=10_000)
     row = history.query()[0]
@@ -84,7 +84,7 @@ def test_device_open_failure_is_reported_and_the_app_keeps_running(
 
 def test_a_new_device_that_fails_falls_back_to_the_one_that_worked(
         qtbot, make_window, speech_path, file_stream_factory):
-    from ser_studio.app.devices import InputDevice
+    from ser_studio.app.live.devices import InputDevice
 
     good = file_stream_factory(speech_path, loop=True)
 
@@ -143,8 +143,8 @@ def test_settings_persist_across_a_new_window(qtbot, make_window, tmp_path):
     # The model chosen in the first window is the one the second loads without --model,
     # and the window says so; the shipped model is one choice away in the Model box.
     assert second.model_info.path == first.model_info.path
-    assert "given with --model" in first.status_model.toolTip()
-    assert "used last time" in second.status_model.toolTip()
+    assert "given with --model" in first.status.model.toolTip()
+    assert "used last time" in second.status.model.toolTip()
     box = second.controls.model
     assert first.model_info.path in box.toolTip() and "used last time" in box.toolTip()
     assert box.itemText(0) == "Shipped default model" and box.itemData(0) == ""
@@ -187,7 +187,7 @@ def test_wizard_model_is_loaded_into_the_live_view(qtbot, make_window, tmp_path,
         window.wizard.modelReady.emit(str(other))
     assert loaded.args[0].path == str(other)
     assert window.tabs.currentIndex() == 0
-    qtbot.waitUntil(lambda: "trained in the wizard" in window.status_model.toolTip())
+    qtbot.waitUntil(lambda: "trained in the wizard" in window.status.model.toolTip())
     assert window.controls.model.currentText() == "wizard_model"
     window.wizard.close()
 
@@ -203,13 +203,13 @@ def test_a_failed_model_load_keeps_the_model_in_use_named(qtbot, make_window, tm
     with qtbot.waitSignal(window.inference.worker.modelLoaded, timeout=20_000) as loaded:
         window.load_model(str(good))
     assert loaded.args[0].name.startswith("run-20261202-0400 (")
-    shown = window.status_model.text()
+    shown = window.status.model.text()
     monkeypatch.setattr(window, "show_error", lambda *args: None)
     bad = tmp_path / "broken.safetensors"
     bad.write_bytes(b"not a checkpoint")
     with qtbot.waitSignal(window.inference.worker.modelError, timeout=20_000):
         window.load_model(str(bad))
-    qtbot.waitUntil(lambda: window.status_model.text() == shown, timeout=2000)
+    qtbot.waitUntil(lambda: window.status.model.text() == shown, timeout=2000)
 
 
 def test_a_run_folder_loads_its_final_model_from_the_command_line_and_the_menu(
@@ -217,7 +217,7 @@ def test_a_run_folder_loads_its_final_model_from_the_command_line_and_the_menu(
     """``--model RUN`` and File › Open run folder load RUN/model.safetensors (not a fold's);
     the Model box and the settings hold that file, once; a folder without one is reported
     with what it holds."""
-    from ser_studio.app import main_window as mw
+    from ser_studio.app.shell import main_window as mw
 
     run = tmp_path / "run-a"
     final = checkpoint_factory(run / "model.safetensors", seed=3)
@@ -250,7 +250,7 @@ def test_a_run_folder_loads_its_final_model_from_the_command_line_and_the_menu(
 
 
 def test_history_rows_of_a_replayed_file_say_replay(qtbot, make_window, speech_path, history):
-    from ser_studio.app.replay import replay_factory
+    from ser_studio.app.live.replay import replay_factory
 
     window = make_window(stream_factory=replay_factory(speech_path, speed=2.0))
     window.start_listening()
@@ -272,7 +272,7 @@ def test_quitting_while_the_wizard_trains_asks_and_stops_the_training_cleanly(
     window = make_window()
     wizard = TrainingWizard(window, python=sys.executable,
                             main_py=Path(__file__).with_name("fake_trainer.py"))
-    window.wizard = wizard
+    window.wizard_link.adopt(wizard)
     wizard.show()
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -301,7 +301,7 @@ def test_quitting_while_the_wizard_trains_asks_and_stops_the_training_cleanly(
 
 def test_open_dialogs_start_in_the_folder_last_used(qtbot, make_window, speech_path,
                                                     monkeypatch, checkpoint_path):
-    from ser_studio.app import main_window as mw
+    from ser_studio.app.shell import main_window as mw
 
     window = make_window()
     started_in = []
@@ -327,7 +327,7 @@ def test_an_m4a_among_several_opened_files_is_listed_with_the_reason(
         qtbot, make_window, speech_path, tmp_path, monkeypatch):
     """The Open dialog's audio filter shows .m4a files (hidden, one would drop out of a
     selection of several without a word); the Files tab then says why it is refused."""
-    from ser_studio.app import main_window as mw
+    from ser_studio.app.shell import main_window as mw
 
     window = make_window()
     m4a = tmp_path / "voice memo.m4a"
@@ -382,7 +382,7 @@ def test_listening_never_widens_the_window(qtbot, make_window, speech_path, tmp_
     before = widths()
     window.start_listening()
     qtbot.waitUntil(lambda: "quiet" in live.headline.status.text(), timeout=20_000)
-    qtbot.waitUntil(lambda: "windows" in window.status_dropped.text(), timeout=5_000)
+    qtbot.waitUntil(lambda: "windows" in window.status.dropped.text(), timeout=5_000)
     qtbot.wait(100)
     after = widths()
     assert after[0] == before[0], "the window widened itself"
@@ -394,8 +394,8 @@ def test_a_model_that_fails_to_load_is_told_the_same_everywhere(qtbot, tmp_path,
                                                                 settings, checkpoint_path):
     """With no model loaded, the headline says "No model", and so do the Model box (not
     "Shipped default model") and the status bar; loading a good model afterwards clears it."""
-    from ser_studio.app.controls import DEFAULT_MODEL_TEXT, NO_MODEL_TEXT
-    from ser_studio.app.main_window import MainWindow
+    from ser_studio.app.live.controls import DEFAULT_MODEL_TEXT, NO_MODEL_TEXT
+    from ser_studio.app.shell.main_window import MainWindow
 
     bad = tmp_path / "broken.safetensors"
     bad.write_bytes(b"not a checkpoint")
@@ -407,7 +407,7 @@ def test_a_model_that_fails_to_load_is_told_the_same_everywhere(qtbot, tmp_path,
     live, box = window.live_panel, window.controls.model
     qtbot.waitUntil(lambda: live.headline.emotion.text() == "No model", timeout=20_000)
     assert box.currentText() == NO_MODEL_TEXT and "broken.safetensors" in box.toolTip()
-    assert window.status_model.text() == "Model: none"
+    assert window.status.model.text() == "Model: none"
     assert DEFAULT_MODEL_TEXT in [box.itemText(i) for i in range(box.count())]
     with qtbot.waitSignal(window.inference.worker.modelLoaded, timeout=20_000):
         window.load_model(str(checkpoint_path))

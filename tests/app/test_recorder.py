@@ -6,8 +6,8 @@ import pytest
 import soundfile as sf
 import soxr
 
-from ser_studio.app.devices import DeviceError
-from ser_studio.app.recorder import Recorder, level_dbfs
+from ser_studio.app.live.devices import DeviceError
+from ser_studio.app.live.recorder import Recorder, level_dbfs
 from ser_studio.model.constants import SAMPLE_RATE
 
 
@@ -103,7 +103,7 @@ def test_device_that_disappears_gives_an_error_signal(qtbot, tone_path_16k,
 
 def test_a_pause_in_the_input_is_reported_but_not_fatal(qtbot, tone_path_16k,
                                                         file_stream_factory, monkeypatch):
-    monkeypatch.setattr("ser_studio.app.recorder.STALL_S", 0.3)
+    monkeypatch.setattr("ser_studio.app.live.recorder.STALL_S", 0.3)
     rec = Recorder(window_s=1.0, hop_s=0.5, stream_factory=file_stream_factory(
         tone_path_16k, speed=2.0, pause=(5, 1.0)))
     _, _, errors, _ = _collect(rec)
@@ -117,7 +117,7 @@ def test_a_pause_in_the_input_is_reported_but_not_fatal(qtbot, tone_path_16k,
 
 
 def test_replaying_a_bad_file_is_a_device_error_naming_it(qtbot, tmp_path):
-    from ser_studio.app.replay import replay_factory
+    from ser_studio.app.live.replay import replay_factory
 
     bad = tmp_path / "noise.wav"
     bad.write_bytes(b"definitely not audio")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from PyQt5.QtCore import QByteArray
 
-from ser_studio.app.settings import AppSettings, ini_qsettings
+from ser_studio.app.shell.settings import AppSettings, ini_qsettings
 from ser_studio.model.constants import LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS
 
 

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from ser_studio.app.devices import rescan
-from ser_studio.app.main_window import MainWindow
+from ser_studio.app.live.devices import rescan
+from ser_studio.app.shell.main_window import MainWindow
 
 BINARIES = ("pulseaudio", "pactl", "paplay", "espeak-ng")
 pytestmark = pytest.mark.skipif(

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 from PyQt5.QtGui import QColor
 
-from ser_studio.app.about import AboutDialog, model_card_markdown
-from ser_studio.app.controls import Controls
-from ser_studio.app.file_panel import FilePanel
-from ser_studio.app.level_meter import LevelMeter
-from ser_studio.app.live_panel import LivePanel, envelope
-from ser_studio.app.model_info import ModelInfo
-from ser_studio.app.theme import emotion_colour
+from ser_studio.app.files.file_panel import FilePanel
+from ser_studio.app.live.controls import Controls
+from ser_studio.app.live.level_meter import LevelMeter
+from ser_studio.app.live.live_panel import LivePanel, envelope
+from ser_studio.app.shell.about import AboutDialog, model_card_markdown
+from ser_studio.app.shell.model_info import ModelInfo
+from ser_studio.app.shell.theme import emotion_colour
 from ser_studio.model.audio.io import load_audio
 from ser_studio.model.constants import SAMPLE_RATE
 
@@ -313,3 +313,40 @@ def test_file_panel_plots_a_no_speech_file_without_numpy_warnings(qtbot, predict
         panel.grab()
     assert [str(w.message) for w in caught] == []
     assert "no speech in any window" in panel.timeline_plot.plotItem.titleLabel.text
+
+
+def test_a_stopped_live_panel_paints_no_more(qtbot, speech, make_live_result):
+    """stop() (the window closing) ends the display timer: results that still arrive are not
+    painted."""
+    panel = LivePanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    wav = speech[:3 * SAMPLE_RATE]
+    count = panel.paint_count
+    panel.set_result(make_live_result(wav, end=wav.size))
+    qtbot.waitUntil(lambda: panel.paint_count > count, timeout=2000)
+    panel.stop()
+    count = panel.paint_count
+    panel.set_result(make_live_result(wav, end=2 * wav.size))
+    qtbot.wait(300)  # about ten display ticks
+    assert panel.paint_count == count
+
+
+def test_status_fields_count_dropped_blocks_and_stale_windows(qtbot):
+    from PyQt5.QtWidgets import QStatusBar
+
+    from ser_studio.app.shell.status_bar import StatusFields
+
+    bar = QStatusBar()
+    qtbot.addWidget(bar)
+    status = StatusFields(bar)
+    status.set_blocks_lost(2, 1)
+    status.set_stale(4)
+    assert status.dropped.text() == "Dropped: 3 blocks · 4 windows"
+    status.set_blocks_lost(5, 1)  # a later count replaces the earlier one
+    assert status.drop_counts() == (5, 1, 4)
+    assert status.dropped.text() == "Dropped: 6 blocks · 4 windows"
+    assert "5 device overflows, 1 buffer overruns, 4 stale" in status.dropped.toolTip()
+    status.show_device("USB Headset Mic " + "x" * 200)
+    assert status.device.toolTip().endswith("x" * 200)
+    assert len(status.device.text()) < len(status.device.toolTip())  # elided

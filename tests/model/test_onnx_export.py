@@ -348,8 +348,8 @@ def test_cli_export_errors_name_the_file(tmp_path, capsys):
 
 
 def test_the_app_loader_opens_an_exported_model(pair):
-    from ser_studio.app.inference_worker import _default_loader
-    from ser_studio.app.model_info import _read_facts
+    from ser_studio.app.live.inference_worker import _default_loader
+    from ser_studio.app.shell.model_info import _read_facts
 
     path = pair[1].checkpoint_path
     predictor = _default_loader(str(path))
