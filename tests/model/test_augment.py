@@ -153,3 +153,42 @@ def test_random_level_draws_nothing_when_off_and_stays_in_range_when_on():
     assert rescale_level(feats, -18.0).mean() - feats.mean() <= shift
     assert shift <= rescale_level(feats, -6.0).mean() - feats.mean()
     assert AugmentConfig(gain_prob=0.7).off().gain_prob == 0.0
+
+
+def _runs(zeroed: torch.Tensor) -> list[tuple[int, int]]:
+    """(start, width) of each run of True in a 1-D bool tensor."""
+    runs, start = [], None
+    for i, flag in enumerate(zeroed.tolist() + [False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            runs.append((start, i - start))
+            start = None
+    return runs
+
+
+def test_a_mask_is_one_span_of_0_to_max_width_anywhere_in_the_utterance():
+    """One time mask of up to 3 frames over 10 frames, over 300 seeds: every masked span is
+    contiguous and at most 3 wide, widths 0..3 all occur (the bounds are inclusive), and
+    spans start at frame 0 and end at the last frame; the feature mask likewise over bands."""
+    feats = _feats(10, 4)
+    spans, widths = set(), set()
+    for seed in range(300):
+        out = time_mask(feats, max_width=3, count=1, gen=_gen(seed))
+        runs = _runs((out == 0).all(1))
+        assert len(runs) <= 1 and all(w <= 3 for _, w in runs)
+        spans.update(runs)
+        widths.add(runs[0][1] if runs else 0)
+        bands = _runs((feature_mask(feats, max_width=3, count=1, gen=_gen(seed)) == 0).all(0))
+        assert len(bands) <= 1 and all(w <= 3 for _, w in bands)
+    assert widths == {0, 1, 2, 3}
+    assert min(s for s, _ in spans) == 0 and max(s + w for s, w in spans) == 10
+
+
+def test_frequency_warp_of_a_ramp_reads_band_k_over_factor_clamped_at_the_top():
+    from ser_studio.model.augmentation.spec import frequency_warp
+
+    ramp = torch.arange(40, dtype=torch.float32).repeat(3, 1)        # (T=3, D=40), band k = k
+    torch.testing.assert_close(frequency_warp(ramp, 0.8)[1],
+                               (torch.arange(40.0) * 1.25).clamp(max=39.0))
+    torch.testing.assert_close(frequency_warp(ramp, 1.6)[2], torch.arange(40.0) / 1.6)

@@ -90,6 +90,10 @@ def test_crops():
     gen = torch.Generator().manual_seed(0)
     starts = {int(random_crop(feats, 4, gen)[0, 0]) for _ in range(50)}
     assert starts <= set(range(7)) and len(starts) > 3
+    crops = [random_crop(feats, 4, gen)[:, 0] for _ in range(200)]
+    assert {int(c[0]) for c in crops} == set(range(7))   # the last window is reachable too
+    assert all(c.tolist() == list(range(int(c[0]), int(c[0]) + 4)) for c in crops)
+    assert centre_crop(torch.arange(11.0)[:, None], 4)[:, 0].tolist() == [3, 4, 5, 6]
     assert frames_for(3.0, 100.0) == 300 and frames_for(0.001, 50.0) == 1
 
 

@@ -138,3 +138,23 @@ def test_rendering_stops_when_cancelled(corpus, tmp_path):
     with pytest.raises(TrainingCancelled):
         render_variants(target, pool, build_frontend(FrontendConfig(name="logmel")), CFG,
                         seed=0, forbidden_speakers=forbidden, cache_dir=tmp_path, cancel=cancel)
+
+
+def test_a_variant_is_the_frontend_of_the_chain_s_audio(corpus, tmp_path):
+    """With every stage off but a fixed -7.5 dB level, each variant's features are exactly the
+    frontend's features of the file's audio 7.5 dB quieter (the chain runs on the waveform,
+    stages at probability 0 do nothing)."""
+    from ser_studio.model.audio.io import load_audio
+    from ser_studio.model.augmentation.channel import gain
+
+    target, pool, forbidden = split(corpus)
+    level_only = ChannelConfig(variants=2, reverb_prob=0.0, noise_prob=0.0, eq_prob=0.0,
+                               band_prob=0.0, codec_prob=0.0, clip_prob=0.0,
+                               gain_db=(-7.5, -7.5))
+    frontend = build_frontend(FrontendConfig(name="logmel"))
+    out = render_variants(target[:1], pool, frontend, level_only, seed=0,
+                          forbidden_speakers=forbidden, cache_dir=tmp_path)
+    path = target[0].path
+    want = frontend(gain(load_audio(path), -7.5))
+    for variant in out[path]:
+        torch.testing.assert_close(variant, want)
