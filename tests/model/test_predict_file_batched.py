@@ -254,3 +254,29 @@ def test_progress_can_stop_the_work(tiny, recording):
 
     with pytest.raises(KeyboardInterrupt):
         tiny.predict_file(recording, progress=stop)
+
+
+def test_a_long_files_overall_is_the_speech_ratio_weighted_mean_of_its_speech_windows():
+    """Speech windows with ratios 0.25 and 0.75 and one window without speech (left out): the
+    overall probabilities weigh the windows 0.25 and 0.75, so the label is the heavier
+    window's; without a VAD (spans None) the windows weigh the same and the other class wins."""
+    from types import SimpleNamespace
+
+    from ser_studio.model.inference.prediction import Prediction
+
+    def window(probs, ratio, speech=True):
+        return Prediction(label=None, probs=np.asarray(probs, np.float32),
+                          attention=np.zeros(0, np.float32), attention_rate=1.0,
+                          speech=speech, speech_ratio=ratio, latency_s=0.0)
+
+    predictor = SimpleNamespace(labels=["calm", "tense"], attention_rate=1.0)
+    windows = [(0.0, 3.0, window([0.9, 0.1], 0.25)), (1.0, 4.0, window([0.2, 0.8], 0.75)),
+               (2.0, 5.0, window([1.0, 0.0], 0.1, speech=False))]
+    n = 5 * SAMPLE_RATE
+    overall = file_timeline.average(predictor, windows, [(0, SAMPLE_RATE)], n)
+    np.testing.assert_allclose(overall.probs, [0.25 * 0.9 + 0.75 * 0.2, 0.25 * 0.1 + 0.75 * 0.8],
+                               rtol=1e-6)
+    assert overall.label == "tense" and overall.speech_ratio == pytest.approx(0.2)
+    plain = file_timeline.average(predictor, windows, None, n)
+    np.testing.assert_allclose(plain.probs, [0.55, 0.45], rtol=1e-6)
+    assert plain.label == "calm"

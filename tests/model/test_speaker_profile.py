@@ -87,6 +87,28 @@ def test_profile_pools_all_speech_frames_of_unequal_recordings():
     assert profile.speech_seconds == pytest.approx(1.0 + 1.2)
 
 
+def test_a_profile_applied_twice_blends_once_into_the_training_statistics(tmp_path, predictor):
+    """A profile of 10 s (w = 0.25) with mean 1 and std 2 on a model trained with mean -6 and
+    std 3 standardises as a model trained with mean -4.25 and std sqrt(7.75) would, however
+    often it is applied (each time from the training statistics, never from the last blend)."""
+    profile = SpeakerProfile(predictor.model_sha1(), predictor.frontend.fingerprint(),
+                             (1.0,) * 80, (2.0,) * 80, speech_seconds=10.0)
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch="baseline", input_dim=80, n_classes=4, hidden=16, frame_pool=2)
+    blended = Checkpoint(frontend=FrontendConfig(name="logmel"), model=cfg, train=None,
+                         labels=LABELS, norm_mean=[0.25 * 1 - 0.75 * 6] * 80,
+                         norm_std=[float(np.sqrt(0.25 * 4 + 0.75 * 9))] * 80,
+                         state_dict=build_network(cfg).state_dict())
+    reference = Predictor.load(save_checkpoint(blended, tmp_path / "blended.safetensors"))
+    feats = [torch.randn(40, 80, generator=torch.Generator().manual_seed(1)) * 3 - 5]
+    want = reference.probs_of_features(feats)
+    for _ in range(2):
+        predictor.use_profile(profile)
+        np.testing.assert_allclose(predictor.probs_of_features(feats), want, atol=1e-5)
+    predictor.use_profile(None)
+    assert not np.allclose(predictor.probs_of_features(feats), want, atol=1e-3)
+
+
 def test_speech_frames_are_found_on_a_centred_grid():
     """12.5 frames/s over 1 s: 7 frames centred in the signal (4160, 5440, ... 11840 samples),
     so a span of the first 5000 samples holds only frame 0, and the last 4200 only frame 6."""
