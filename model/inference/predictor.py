@@ -20,7 +20,8 @@ Long files (``predict_file``): a timeline of windows, each gated by the VAD shar
 samples, read without holding the whole file; model.inference.timeline describes how.
 
 A checkpoint's graphs missing from the onnxruntime cache (model.onnx.cache) are exported by a
-child process, ``python -m ser_studio.model.inference.predictor CHECKPOINT`` (``export_in_child``).
+child process, ``python -m ser_studio.model.inference.predictor CHECKPOINT``
+(model.inference.export_child).
 
 What comes out (``Prediction``, ``FileResult``) and its JSON form are in model.inference.prediction.
 
@@ -34,8 +35,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -47,14 +46,17 @@ import torch
 from ser_studio.model.audio import vad as vad_mod
 from ser_studio.model.audio.loudness import Level, measure
 from ser_studio.model.constants import HOP_SECONDS, SAMPLE_RATE, WINDOW_SECONDS
-from ser_studio.model.features.base import frame_span, frontend_parts
+from ser_studio.model.features.base import frontend_parts
 from ser_studio.model.features.registry import build_frontend
 from ser_studio.model.inference import timeline
+from ser_studio.model.inference.describe import (attention_centre_s, describe_frontend,
+                                                 describe_network)
+from ser_studio.model.inference.export_child import export_in_child
 from ser_studio.model.inference.prediction import FileResult, Prediction
 from ser_studio.model.networks.checkpoint import (Checkpoint, CheckpointError, load_checkpoint,
                                                   resolve_model_path)
 from ser_studio.model.networks.registry import build_network
-from ser_studio.model.onnx.cache import CHILD_TIMEOUT_S, IN_PROCESS_ENV, RUNTIMES, OnnxError
+from ser_studio.model.onnx.cache import RUNTIMES, OnnxError
 from ser_studio.model.package_files import assets_dir
 from ser_studio.model.training.data import eval_item, length_batches, pad_batch
 
@@ -72,35 +74,6 @@ class ModelNotFoundError(CheckpointError):
 def default_model_path() -> Path:
     """``assets/default_model.safetensors``: the shipped model used when none is given."""
     return assets_dir() / DEFAULT_MODEL_NAME
-
-
-def describe_network(cfg) -> str:
-    """Short name of a ModelConfig's network: "baseline", "baseline + stats x5", ..."""
-    name = cfg.arch + (" + stats" if cfg.stats_branch else "")
-    return name + (f" x{cfg.ensemble}" if cfg.ensemble > 1 else "")
-
-
-def describe_frontend(cfg) -> str:
-    """Short name of a FrontendConfig: "logmel", "logmel, high-pass 60 Hz, loudness -23 LUFS,
-    band CMVN", ..."""
-    parts = [cfg.name]
-    if cfg.highpass_hz:
-        parts.append(f"high-pass {cfg.highpass_hz:g} Hz")
-    if cfg.loudness != "none":
-        parts.append(f"loudness {cfg.target_lufs:g} LUFS")
-    if cfg.band_norm != "none":
-        parts.append(f"band {cfg.band_norm.upper()}")
-    return ", ".join(parts)
-
-
-def attention_centre_s(frontend, frame_pool: int) -> float:
-    """Seconds from the start of the analysed audio to the centre of the audio that attention
-    frame 0 (``frame_pool`` frontend frames averaged by the network) is computed from; frame
-    j's centre is j / attention_rate later. With speech_embedding each frame reads 0.785 s, so
-    its centre lies ~0.39 s after its start."""
-    start, stop = frame_span(frontend)
-    step = SAMPLE_RATE / frontend.frame_rate
-    return (start + stop + (frame_pool - 1) * step) / 2 / SAMPLE_RATE
 
 
 class Predictor:
@@ -421,31 +394,6 @@ class Predictor:
         """
         return timeline.predict_file(self, path, window_s=window_s, hop_s=hop_s, vad=vad,
                                      progress=progress)
-
-
-def export_in_child(checkpoint: str | Path) -> bool:
-    """Export and check every graph ``checkpoint`` runs on onnxruntime in a child process (see
-    model.onnx.cache). Returns whether the child succeeded; False without one when
-    IN_PROCESS_ENV is "1". A failure is logged with the child's last lines of stderr."""
-    if os.environ.get(IN_PROCESS_ENV) == "1":
-        return False
-    started = time.perf_counter()
-    command = [sys.executable, "-m", "ser_studio.model.inference.predictor", str(checkpoint)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
-                              env={**os.environ, IN_PROCESS_ENV: "1"})
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        log.warning("%s: exporting in a child process failed (%s); exporting here", checkpoint,
-                    exc)
-        return False
-    if done.returncode != 0:
-        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-        log.warning("%s: exporting in a child process failed (exit %d: %s); exporting here",
-                    checkpoint, done.returncode, tail)
-        return False
-    log.info("%s: graphs exported for onnxruntime in a child process (%.1f s)", checkpoint,
-             time.perf_counter() - started)
-    return True
 
 
 def _main(argv: list[str]) -> int:

@@ -119,7 +119,7 @@ def test_a_failing_child_leaves_the_export_to_the_loading_process(cache, checkpo
         calls.append(command)
         return subprocess.CompletedProcess(command, 3, "", "first\nsecond\nout of memory\n")
 
-    monkeypatch.setattr("ser_studio.model.inference.predictor.subprocess.run", failing)
+    monkeypatch.setattr("ser_studio.model.inference.export_child.subprocess.run", failing)
     predictor = Predictor.load(checkpoint)
     assert calls and calls[0][1:] == ["-m", "ser_studio.model.inference.predictor",
                                  str(checkpoint)]

@@ -42,7 +42,7 @@ def test_frame_span_is_the_audio_each_embedding_reads(frontend):
     """A 10 ms burst changes exactly the embeddings whose frame_span holds it (ten of them,
     0.785 s each), so the live view can draw attention where its audio is; the combined
     frontend's frame spans its parts' (GE2E's centred 25 ms reaches 200 samples left)."""
-    from ser_studio.model.inference.predictor import attention_centre_s
+    from ser_studio.model.inference.describe import attention_centre_s
 
     rng = np.random.default_rng(2)
     quiet = noise(5.0, seed=3) * 0.04
