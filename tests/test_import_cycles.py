@@ -136,6 +136,18 @@ def test_the_stages_of_model_import_each_other_one_way():
     assert not found, "\n".join(describe(c, stages) for c in found)
 
 
+def test_the_app_never_imports_the_command_line():
+    """app/ reads, overrides and writes run descriptions through model.config.run, as
+    model/cli does; the command-line modules (argparse front ends) are no library for it."""
+    graph = import_graph(project_modules(ROOT))
+    cli = f"{PACKAGE}.model.cli"
+    into_cli = sorted(f"{name} -> {target}" for name, targets in graph.items()
+                      if name.startswith(f"{PACKAGE}.app.") for target in targets
+                      if target == cli or target.startswith(f"{cli}."))
+    assert any(name.startswith(f"{PACKAGE}.app.wizard.") for name in graph)
+    assert not into_cli, "app/ imports the command line:\n" + "\n".join(into_cli)
+
+
 def test_package_init_files_import_nothing():
     inits = sorted(ROOT.glob("model/**/__init__.py")) + sorted(ROOT.glob("app/**/__init__.py"))
     assert len(inits) >= 14

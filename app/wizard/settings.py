@@ -1,5 +1,5 @@
 """Where a wizard run goes and how it is started: the run folder gets the run.json the wizard
-describes (model.cli.run_file's format), and ``main.py train --config`` runs exactly that."""
+describes (model.config.run's format), and ``main.py train --config`` runs exactly that."""
 from __future__ import annotations
 
 import time
@@ -16,8 +16,8 @@ def default_run_dir() -> Path:
 
 def write_run(out_dir: Path, sections: dict) -> Path:
     """Write ``sections`` (a run.json object) as ``out_dir/run.json``; returns its path. The
-    trainer keeps it there: it rewrites the same object from the configs it loaded."""
-    from ser_studio.model.cli.run_file import write_run_file
+    trainer reads it once and leaves it as it is (it describes the run the trainer runs)."""
+    from ser_studio.model.config.run import write_run_file
 
     return write_run_file(Path(out_dir), sections)
 

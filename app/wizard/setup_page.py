@@ -3,9 +3,9 @@ and the output folder.
 
 One editor per config field (app.wizard.config_fields): the common ones up front, every other
 one under "Advanced". They start from the shipped model's recipe (or the config defaults, or
-any config / run.json file); the configs are rebuilt on every edit through the command line's
-loader (model.cli.run_file), so the page shows the error that ``train`` would give, naming the
-key, and cannot be left while there is one.
+any config / run.json file); the configs are rebuilt on every edit through the run
+description's loader (model.config.run, which ``train`` uses too), so the page shows the error
+that ``train`` would give, naming the key, and cannot be left while there is one.
 """
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ from PyQt5.QtWidgets import (
     QWizardPage,
 )
 
-from ser_studio.model.cli.run_file import configs_from_sections, read_sections
-from ser_studio.model.cli.train import apply_overrides
+from ser_studio.model.config.run import apply_overrides, configs_from_sections, read_sections
 from ser_studio.model.constants import DEFAULT_ENCODER
 from ser_studio.model.package_files import assets_dir
 

@@ -58,7 +58,7 @@ class TrainingWizard(QWizard):
     def run_sections(self) -> dict:
         """The run.json object of the run the corpus and setup pages describe (ConfigError
         while a setting is not allowed)."""
-        from ser_studio.model.cli.run_file import describe_run
+        from ser_studio.model.config.run import describe_run
 
         path, label_map, classes = self.corpus_page.key()
         return describe_run(*self.setup_page.configs(), corpus=path,

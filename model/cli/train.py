@@ -11,7 +11,7 @@ exit code 2.
 
 ``--config FILE``: JSON object with optional sections "frontend", "model", "train" (the config
 dataclasses' fields, "train" may hold "augment" and "channel" objects), "corpus" and "run" (see
-model.cli.run_file; every run folder's run.json is such a file). Options that set a config
+model.config.run; every run folder's run.json is such a file). Options that set a config
 field (``--epochs``, ``--no-adain``, ...) keep their value under the field's dotted name
 ("train.epochs"), and ``--set SECTION.FIELD=VALUE`` reaches any field; all of them override the
 file through one path (``apply_overrides``), and the configs built from the result check every
@@ -21,7 +21,6 @@ trains the rest.
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
 import logging
@@ -33,6 +32,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ser_studio.model.audio.loudness import LOUDNESS_MODES
+from ser_studio.model.config.run import (RUN_FILE, apply_overrides, configs_from_sections,
+                                         describe_run, finished_folds, read_sections,
+                                         write_run_file)
 from ser_studio.model.config.schema import (ARCHS, BAND_NORMS, ConfigError, FrontendConfig,
                                             ModelConfig, TrainConfig)
 from ser_studio.model.training.progress import ProgressEvent
@@ -152,35 +154,24 @@ def config_overrides(args) -> dict[str, object]:
     return given
 
 
-def apply_overrides(sections: dict, overrides: dict[str, object]) -> dict:
-    """A copy of the config ``sections`` with each "section.field[.field]" set; the configs
-    built from it check every value (an unknown field is refused there, naming the valid
-    ones)."""
-    from ser_studio.model.cli.run_file import SECTIONS
-
-    result = copy.deepcopy(sections)
-    for path, value in overrides.items():
-        section, *names = path.split(".")
-        if section not in SECTIONS[:3]:
-            raise ConfigError(f"{path}: no config section {section!r}; available = "
-                              f"{list(SECTIONS[:3])}")
-        node = result.setdefault(section, {})
-        for name in names[:-1]:
-            node = node.setdefault(name, {})
-        node[names[-1]] = value
-    return result
-
-
-def build_configs(args) -> tuple[FrontendConfig, ModelConfig, TrainConfig]:
-    """The three configs from --config (if any) overridden by the command-line options."""
-    from ser_studio.model.cli.run_file import configs_from_sections, read_sections
-
-    sections = read_sections(args.config) if args.config is not None else {}
+def build_configs(args, sections: dict | None = None
+                  ) -> tuple[FrontendConfig, ModelConfig, TrainConfig]:
+    """The three configs from the config's ``sections`` (read from --config when not given)
+    overridden by the command-line options."""
+    if sections is None:
+        sections = read_sections(args.config) if args.config is not None else {}
     frontend, model, train = configs_from_sections(
         apply_overrides(sections, config_overrides(args)))
     if args.no_augment:
         train = dataclasses.replace(train, augment=train.augment.off())
     return frontend, model, train
+
+
+def run_sections(args, frontend, model, train) -> dict:
+    """The run.json object of a ``train`` invocation (parsed args and its three configs)."""
+    return describe_run(frontend, model, train, corpus=args.corpus, label_map=args.map,
+                        classes=args.classes, drop_conflicting=args.drop_conflicting,
+                        final=not args.no_final, max_folds=args.max_folds)
 
 
 class JsonLines:
@@ -310,8 +301,6 @@ EXIT_CANCELLED = 3
 def _apply_run_sections(args) -> dict:
     """Fill corpus/run options not given on the command line from the config's "corpus" and
     "run" sections (``--resume RUN`` reads RUN/run.json); returns the config's sections."""
-    from ser_studio.model.cli.run_file import RUN_FILE, read_sections
-
     if args.resume is not None:
         if args.config is not None or (args.out is not None and args.out != args.resume):
             raise ConfigError("--resume RUN takes its settings from RUN/run.json and writes "
@@ -335,18 +324,34 @@ def _apply_run_sections(args) -> dict:
     return sections
 
 
-def _resumed_folds(args, frontend_cfg, model_cfg, train_cfg) -> list[dict]:
-    """The finished folds to keep (``--resume``), after writing run.json for a new run."""
-    from ser_studio.model.cli.run_file import finished_folds, run_sections, write_run_file
+def _resumed_folds(args, train_cfg) -> list[dict]:
+    """The finished folds to keep: those of RUN/metrics.json under ``--resume RUN``, else
+    none."""
     from ser_studio.model.config.schema import config_to_dict
 
+    if args.resume is None:
+        return []
+    kept = finished_folds(args.resume, config_to_dict(train_cfg))
+    log.info("%s: resuming; keeping finished fold(s) %s", args.resume,
+             ", ".join(str(f["fold"]) for f in kept) or "none")
+    return kept
+
+
+def _write_run(args, sections: dict, configs: tuple) -> None:
+    """Write ``OUT/run.json``, the run this invocation trains, unless the file already says
+    so: a resumed run keeps the run.json it read (its finished folds were trained by it), and
+    ``--config OUT/run.json --out OUT`` (the wizard's way: it writes the file, then starts
+    ``train``) leaves it untouched when its options change nothing. Otherwise (a recipe that
+    leaves fields at their defaults, options that override it) the file is (re)written, since
+    run.json must repeat exactly what ran."""
     if args.resume is not None:
-        kept = finished_folds(args.resume, config_to_dict(train_cfg))
-        log.info("%s: resuming; keeping finished fold(s) %s", args.resume,
-                 ", ".join(str(f["fold"]) for f in kept) or "none")
-        return kept
-    write_run_file(args.out, run_sections(args, frontend_cfg, model_cfg, train_cfg))
-    return []
+        return
+    described = run_sections(args, *configs)
+    target = args.out / RUN_FILE
+    if (args.config is not None and target.exists() and Path(args.config).samefile(target)
+            and json.loads(json.dumps(described)) == sections):
+        return
+    write_run_file(args.out, described)
 
 
 def _say_cancelled(summary: dict, out: Path) -> None:
@@ -368,12 +373,13 @@ def run(args: argparse.Namespace) -> int:
     previous = _install_signals(cancel)
     try:
         check_device(args.device, "--device")  # before anything loads
-        _apply_run_sections(args)
-        frontend_cfg, model_cfg, train_cfg = build_configs(args)
+        sections = _apply_run_sections(args)  # the one read of --config / RUN/run.json
+        frontend_cfg, model_cfg, train_cfg = build_configs(args, sections)
         corpus = load_corpus(args.corpus, parse_label_map(args.map),
                              parse_classes(args.classes), drop_conflicts=args.drop_conflicting)
         log_warnings(corpus.root, audio_warnings(corpus.utterances))
-        resumed = _resumed_folds(args, frontend_cfg, model_cfg, train_cfg)
+        resumed = _resumed_folds(args, train_cfg)
+        _write_run(args, sections, (frontend_cfg, model_cfg, train_cfg))
         summary = run_cross_validation(
             corpus, frontend_cfg, model_cfg, train_cfg, args.out, cache_dir=args.cache,
             progress=progress, cancel=cancel, final=not args.no_final,

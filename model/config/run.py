@@ -1,12 +1,14 @@
-"""The run folder's ``run.json``: everything ``train`` was asked to do, so a run can be repeated
-(``train --config RUN/run.json --out OTHER``) or continued after a cancel (``train --resume
-RUN``).
+"""The run description, ``run.json``: everything ``train`` was asked to do, so a run can be
+repeated (``train --config RUN/run.json --out OTHER``) or continued after a cancel (``train
+--resume RUN``). Reading, overriding and writing it live here, for the command line
+(model.cli.train) and the training wizard (app/wizard) alike.
 
 Layout: the config sections "frontend", "model", "train" (as ``--config`` reads them), plus
 "corpus" {path, map, classes, drop_conflicting} and "run" {final, max_folds}.
 """
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from ser_studio.model.config.schema import (ConfigError, FrontendConfig, ModelCo
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 SECTIONS = ("frontend", "model", "train", "corpus", "run")
+CONFIG_SECTIONS = SECTIONS[:3]  # the ones that build a config dataclass
 
 
 def read_sections(path: Path) -> dict:
@@ -29,6 +32,23 @@ def read_sections(path: Path) -> dict:
         raise ConfigError(f"{path}: expected an object with sections {list(SECTIONS)}, "
                           f"got keys {sorted(data) if isinstance(data, dict) else data!r}")
     return data
+
+
+def apply_overrides(sections: dict, overrides: dict[str, object]) -> dict:
+    """A copy of the config ``sections`` with each "section.field[.field]" set; the configs
+    built from it check every value (an unknown field is refused there, naming the valid
+    ones)."""
+    result = copy.deepcopy(sections)
+    for path, value in overrides.items():
+        section, *names = path.split(".")
+        if section not in CONFIG_SECTIONS:
+            raise ConfigError(f"{path}: no config section {section!r}; available = "
+                              f"{list(CONFIG_SECTIONS)}")
+        node = result.setdefault(section, {})
+        for name in names[:-1]:
+            node = node.setdefault(name, {})
+        node[names[-1]] = value
+    return result
 
 
 def configs_from_sections(sections: dict) -> tuple[FrontendConfig, ModelConfig, TrainConfig]:
@@ -58,13 +78,6 @@ def describe_run(frontend, model, train, *, corpus: str, label_map: list[str] | 
             "corpus": {"path": str(Path(corpus).expanduser().resolve()), "map": label_map,
                        "classes": classes, "drop_conflicting": bool(drop_conflicting)},
             "run": {"final": final, "max_folds": max_folds}}
-
-
-def run_sections(args, frontend, model, train) -> dict:
-    """The run.json object of a ``train`` invocation (parsed args and its three configs)."""
-    return describe_run(frontend, model, train, corpus=args.corpus, label_map=args.map,
-                        classes=args.classes, drop_conflicting=args.drop_conflicting,
-                        final=not args.no_final, max_folds=args.max_folds)
 
 
 def write_run_file(out_dir: Path, sections: dict) -> Path:

@@ -111,7 +111,7 @@ def test_typing_checks_after_a_pause(qtbot, wizard, tmp_path):
 
 
 def _recipe():
-    from ser_studio.model.cli.run_file import configs_from_sections, read_sections
+    from ser_studio.model.config.run import configs_from_sections, read_sections
     from ser_studio.model.package_files import assets_dir
 
     return configs_from_sections(read_sections(assets_dir() / "recipe_ravdess.json"))
@@ -173,7 +173,7 @@ def _run_json(qtbot, wizard, tmp_path):
 
 
 def test_an_advanced_change_reaches_the_run_json(qtbot, wizard, tmp_path):
-    from ser_studio.model.cli.run_file import configs_from_sections
+    from ser_studio.model.config.run import configs_from_sections
 
     page = wizard.setup_page
     page.advanced.set_open(True)

@@ -14,6 +14,7 @@ import pytest
 from ser_studio.model.cli import train as train_cmd
 from ser_studio.model.cli.main import build_parser, main
 from ser_studio.model.cli.train import build_configs
+from ser_studio.model.config.run import read_sections
 from ser_studio.model.corpora.corpus import load_corpus
 from ser_studio.model.training.progress import ProgressEvent
 
@@ -118,8 +119,13 @@ def test_sigterm_cancels_exits_3_and_resume_finishes_the_run(synth_corpus, cache
     first = (tmp_path / "fold_1" / "model.safetensors").read_bytes()
 
     monkeypatch.setattr(train_cmd.JsonLines, "__call__", original)
+    run_file = tmp_path / "run.json"
+    written, stamp = run_file.read_bytes(), run_file.stat().st_mtime_ns
+    reads = _count_reads(monkeypatch)
     assert main(["train", "--resume", str(tmp_path), "--cache", str(cache_dir),
                  "--progress-json"]) == 0
+    assert reads == [run_file]  # read once ...
+    assert (run_file.read_bytes(), run_file.stat().st_mtime_ns) == (written, stamp)  # kept
     events = _events(capsys.readouterr().out)
     kinds = [e["event"] for e in events]
     assert kinds.count("fold_resumed") == 1 and kinds.count("fold_end") == 1
@@ -129,6 +135,43 @@ def test_sigterm_cancels_exits_3_and_resume_finishes_the_run(synth_corpus, cache
     assert [f["fold"] for f in summary["folds"]] == [1, 2] and not summary["cancelled"]
     assert summary["configs"]["train"]["epochs"] == 1  # the settings came from run.json
     assert (tmp_path / "model.safetensors").is_file()
+
+
+def _count_reads(monkeypatch) -> list:
+    """The files ``train`` reads run descriptions from, in order (the CLI's one reader)."""
+    reads = []
+
+    def counted(path):
+        reads.append(path)
+        return read_sections(path)
+
+    monkeypatch.setattr(train_cmd, "read_sections", counted)
+    return reads
+
+
+def test_a_run_json_in_its_own_out_folder_is_read_once_and_left_alone(json_run, tmp_path,
+                                                                       monkeypatch, capsys):
+    """The wizard's way: it writes OUT/run.json, then runs ``train --config OUT/run.json
+    --out OUT``; the trainer leaves the file as written unless an option changes the run."""
+    import ser_studio.model.training.experiment as experiment
+
+    def stop(*_args, **_kwargs):
+        raise RuntimeError("stopped before training")
+
+    monkeypatch.setattr(experiment, "run_cross_validation", stop)
+    run_file = tmp_path / "run.json"
+    run_file.write_bytes((json_run[2] / "run.json").read_bytes())
+    os.utime(run_file, ns=(1_000_000_000, 1_000_000_000))
+    written = run_file.read_bytes()
+    reads = _count_reads(monkeypatch)
+    argv = ["train", "--config", str(run_file), "--out", str(tmp_path)]
+    assert main(argv) == 2 and "stopped before training" in capsys.readouterr().err
+    assert reads == [run_file]
+    assert (run_file.read_bytes(), run_file.stat().st_mtime_ns) == (written, 1_000_000_000)
+
+    assert main([*argv, "--epochs", "2"]) == 2  # an option that changes the run: rewritten
+    assert json.loads(run_file.read_text())["train"]["epochs"] == 2
+    assert len(reads) == 2
 
 
 def test_resume_refuses_a_folder_without_a_run(tmp_path, capsys):
@@ -142,8 +185,8 @@ def test_run_json_repeats_a_run_with_config(json_run, synth_corpus, tmp_path):
     assert sections["corpus"]["path"] == str(synth_corpus.resolve())
     args = build_parser().parse_args(["train", "--config", str(out / "run.json"),
                                       "--out", str(tmp_path)])
-    train_cmd._apply_run_sections(args)
-    frontend, model, train = build_configs(args)
+    sections = train_cmd._apply_run_sections(args)
+    frontend, model, train = build_configs(args, sections)
     assert args.corpus == sections["corpus"]["path"] and args.max_folds == 1
     assert (model.hidden, train.epochs) == (16, 3)
 
@@ -324,7 +367,7 @@ def test_a_run_json_from_before_the_high_pass_repeats_without_it_and_a_recipe_ge
     resumed or repeated folds must be computed as the finished ones were. A recipe (no "run"
     section) names only what it changes and gets today's default."""
     from ser_studio.model.audio.highpass import DEFAULT_CUTOFF_HZ
-    from ser_studio.model.cli.run_file import configs_from_sections
+    from ser_studio.model.config.run import configs_from_sections
 
     frontend = {"name": "logmel", "loudness": "bs1770"}
     old_run = {"frontend": frontend, "run": {"final": True, "max_folds": None}}
