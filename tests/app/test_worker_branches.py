@@ -327,3 +327,89 @@ def test_changing_the_input_while_a_profile_applies_ends_on_the_new_inputs(
                     and worker._adapting.device == devices[1].label(), timeout=10_000)
     assert calibration.active is None and calibration.badge.text.text().startswith("Adapting")
     assert is_training_mean(worker.predictor)
+
+
+# -- the listening session -----------------------------------------------------------------------
+class FakeInference:
+    """What Listening needs of an InferenceThread: worker.submit and end_segment (counted)."""
+
+    def __init__(self):
+        self.windows = 0
+        self.segments_ended = 0
+        self.worker = self
+
+    def submit(self, wav, end) -> None:
+        self.windows += 1
+
+    def end_segment(self) -> None:
+        self.segments_ended += 1
+
+
+def listening_on(qtbot, factory):
+    """A Listening on ``factory`` (a Recorder stream_factory) and its state/fallback signals."""
+    from ser_studio.app.live.listening import Listening
+
+    listening = Listening(FakeInference(), stream_factory=factory)
+    listening.states, listening.fallbacks = [], []
+    listening.state.connect(listening.states.append)
+    listening.fallback.connect(lambda dev, label: listening.fallbacks.append(dev))
+    return listening
+
+
+def start(listening, device) -> None:
+    listening.start(device=device, device_label=f"Mic {device}", window_s=1.0, hop_s=0.25)
+
+
+def test_another_device_replaces_the_recorder_after_it_ends_and_closes_the_segment(
+        qtbot, speech_path, file_stream_factory):
+    factory = file_stream_factory(speech_path, loop=True)
+    devices = []
+    listening = listening_on(qtbot, lambda device, cb: devices.append(device)
+                             or factory(device, cb))
+    start(listening, 1)
+    first, ended = listening.recorder, []
+    first.finished.connect(lambda: ended.append(True))
+    qtbot.waitUntil(lambda: first.windows_emitted > 0, timeout=10_000)
+    start(listening, 2)  # restart with another device while the first still runs
+    assert listening.recorder is first and listening.listening
+    qtbot.waitUntil(lambda: listening.recorder is not None and listening.recorder is not first,
+                    timeout=10_000)
+    assert ended == [True] and devices == [1, 2]  # the second started after the first ended
+    assert listening.inference.segments_ended == 1  # the first device's segment is closed
+    assert listening.states == [True, True]
+    assert listening.shutdown(3_000)
+
+
+def test_stop_during_a_restart_launches_nothing(qtbot, speech_path, file_stream_factory):
+    factory = file_stream_factory(speech_path, loop=True)
+    listening = listening_on(qtbot, factory)
+    start(listening, 1)
+    first, ended = listening.recorder, []
+    first.finished.connect(lambda: ended.append(True))
+    qtbot.waitUntil(lambda: first.windows_emitted > 0, timeout=10_000)
+    start(listening, 2)
+    listening.stop()  # before the first recorder has ended
+    qtbot.waitUntil(lambda: listening.recorder is None and bool(ended), timeout=10_000)
+    qtbot.wait(200)
+    assert listening.recorder is None and len(factory.streams) == 1
+    assert listening.states[-1] is False and True not in listening.states[1:]
+
+
+def test_a_device_that_worked_and_then_vanished_gives_no_fallback(qtbot, speech_path,
+                                                                   file_stream_factory):
+    """Falling back is for a newly chosen device that never opened; one that opened and then
+    stopped (unplugged) only reports its error."""
+    good = file_stream_factory(speech_path, loop=True)
+    vanishing = file_stream_factory(speech_path, loop=True, vanish_after=20)
+    listening = listening_on(qtbot, lambda device, cb: (good if device == 1 else vanishing)(
+        device, cb))
+    errors = []
+    listening.error.connect(errors.append)
+    start(listening, 1)
+    qtbot.waitUntil(lambda: listening.recorder is not None
+                    and listening.recorder.windows_emitted > 0, timeout=10_000)
+    start(listening, 2)
+    qtbot.waitUntil(lambda: bool(errors), timeout=15_000)
+    qtbot.waitUntil(lambda: not listening.listening, timeout=10_000)
+    assert listening.fallbacks == [] and listening.states[-1] is False
+    assert len(good.streams) == 1
