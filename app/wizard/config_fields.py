@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ser_studio.model.config.checks import field_choices
+from ser_studio.model.config.run import derived_paths
 from ser_studio.model.config.schema import FrontendConfig, ModelConfig, TrainConfig
 
 SECTIONS = {"frontend": FrontendConfig, "model": ModelConfig, "train": TrainConfig}
-# set by the run from the frontend, the corpus and each fold, whatever the config says
-DERIVED = frozenset({"model.input_dim", "model.input_layers", "model.n_classes",
-                     "model.n_speakers"})
+# set by the run from the frontend, the corpus and each fold, whatever the config says (the
+# fields declared ``derived`` in model.config): no editor for them
+DERIVED = frozenset(derived_paths())
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,31 @@ def choice(default: str, choices: Sequence[str], *, joinable: bool = False):
                                                         "joinable": joinable})
 
 
+def derived(default: Any, source: str):
+    """A dataclass field that a run sets from its data at train time (``source`` says from
+    what, e.g. "the frontend's feature dimension"), whatever a config says: a run description
+    neither reads (model.config.run ignores it, with a warning for a value other than the
+    default) nor writes it, an override of it is refused, the wizard offers no editor for it,
+    and training fills it with ``fill_derived``. A checkpoint keeps it (its network needs it)."""
+    return dataclasses.field(default=default, metadata={"derived": source})
+
+
+def derived_fields(cls: type) -> dict[str, str]:
+    """The ``derived`` fields of config class ``cls``: name -> what the run sets it from."""
+    return {f.name: f.metadata["derived"] for f in dataclasses.fields(cls)
+            if "derived" in f.metadata}
+
+
+def fill_derived(cfg: Any, **values: Any) -> Any:
+    """A copy of the frozen config ``cfg`` with derived fields set (training's one way of
+    setting them); ValueError for a name that is not a derived field."""
+    others = sorted(set(values) - set(derived_fields(type(cfg))))
+    if others:
+        raise ValueError(f"{type(cfg).__name__}: {others} are not derived fields (derived: "
+                         f"{sorted(derived_fields(type(cfg)))})")
+    return dataclasses.replace(cfg, **values)
+
+
 def field_choices(cls: type, name: str) -> tuple[str, ...]:
     """The choices of field ``name`` of config class ``cls`` (() when any value goes)."""
     found = {f.name: f for f in dataclasses.fields(cls)}[name]

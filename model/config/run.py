@@ -9,17 +9,46 @@ Layout: the config sections "frontend", "model", "train" (as ``--config`` reads 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import logging
 from pathlib import Path
 
+from ser_studio.model.config.checks import derived_fields
 from ser_studio.model.config.schema import (ConfigError, FrontendConfig, ModelConfig, TrainConfig,
                                             check_run_configs, config_from_dict, config_to_dict,
                                             train_config_from_dict)
+
+log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 SECTIONS = ("frontend", "model", "train", "corpus", "run")
 CONFIG_SECTIONS = SECTIONS[:3]  # the ones that build a config dataclass
+_CLASSES = dict(zip(CONFIG_SECTIONS, (FrontendConfig, ModelConfig, TrainConfig)))
+
+
+def derived_paths() -> dict[str, str]:
+    """The derived fields of the three configs (model.config.checks.derived) as
+    "section.field" -> what the run sets it from: run.json neither reads nor writes them."""
+    return {f"{section}.{name}": source for section, cls in _CLASSES.items()
+            for name, source in derived_fields(cls).items()}
+
+
+def _without_derived(sections: dict) -> dict:
+    """``sections`` less the derived fields; a value other than the default is named in a
+    warning (the run sets it from its data whatever the file says)."""
+    result = dict(sections)
+    for path, source in derived_paths().items():
+        section, name = path.split(".")
+        if not isinstance(result.get(section), dict) or name not in result[section]:
+            continue
+        result[section] = {k: v for k, v in result[section].items() if k != name}
+        default = {f.name: f.default for f in dataclasses.fields(_CLASSES[section])}[name]
+        if sections[section][name] != default:
+            log.warning("%s = %r ignored: the run sets it from %s", path,
+                        sections[section][name], source)
+    return result
 
 
 def read_sections(path: Path) -> dict:
@@ -44,6 +73,9 @@ def apply_overrides(sections: dict, overrides: dict[str, object]) -> dict:
         if section not in CONFIG_SECTIONS:
             raise ConfigError(f"{path}: no config section {section!r}; available = "
                               f"{list(CONFIG_SECTIONS)}")
+        if path in derived_paths():
+            raise ConfigError(f"{path}: cannot be set; the run sets it from "
+                              f"{derived_paths()[path]}")
         node = result.setdefault(section, {})
         for name in names[:-1]:
             node = node.setdefault(name, {})
@@ -55,10 +87,12 @@ def configs_from_sections(sections: dict) -> tuple[FrontendConfig, ModelConfig, 
     """The three configs of a run (absent sections and keys: the dataclass defaults), every
     field and the cross-field rules checked; ConfigError naming the key otherwise.
 
-    A run.json (it has a "run" section, and ``train`` writes every field) without
-    ``highpass_hz`` was written before the input high-pass existed: repeated or resumed, it
-    runs without one, as its finished folds did. A recipe (no "run" section) gets the
-    default."""
+    A run.json (it has a "run" section, and ``train`` writes every field but the derived
+    ones) without ``highpass_hz`` was written before the input high-pass existed: repeated or
+    resumed, it runs without one, as its finished folds did. A recipe (no "run" section) gets
+    the default. Derived fields (``derived_paths``) are left at their defaults: the run sets
+    them from its data (a value other than the default is named in a warning)."""
+    sections = _without_derived(sections)
     frontend_section = sections.get("frontend", {})
     if "run" in sections and isinstance(frontend_section, dict):
         frontend_section = {"highpass_hz": 0.0, **frontend_section}
@@ -72,9 +106,14 @@ def configs_from_sections(sections: dict) -> tuple[FrontendConfig, ModelConfig, 
 def describe_run(frontend, model, train, *, corpus: str, label_map: list[str] | None = None,
                  classes: list[str] | None = None, drop_conflicting: bool = False,
                  final: bool = True, max_folds: int | None = None) -> dict:
-    """The run.json object of one run: its three configs, its corpus and its run options."""
-    return {"frontend": config_to_dict(frontend), "model": config_to_dict(model),
-            "train": config_to_dict(train),
+    """The run.json object of one run: its three configs (less their derived fields, which
+    the run sets from its data), its corpus and its run options."""
+    configs = {section: config_to_dict(cfg) for section, cfg in
+               zip(CONFIG_SECTIONS, (frontend, model, train))}
+    for path in derived_paths():
+        section, name = path.split(".")
+        del configs[section][name]
+    return {**configs,
             "corpus": {"path": str(Path(corpus).expanduser().resolve()), "map": label_map,
                        "classes": classes, "drop_conflicting": bool(drop_conflicting)},
             "run": {"final": final, "max_folds": max_folds}}

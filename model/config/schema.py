@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from ser_studio.model.audio.highpass import DEFAULT_CUTOFF_HZ, MAX_CUTOFF_HZ, MIN_CUTOFF_HZ
 from ser_studio.model.audio.loudness import LOUDNESS_MODES
 from ser_studio.model.config.checks import (check_choices, check_probabilities, check_types,
-                                            check_within, choice)
+                                            check_within, choice, derived)
 from ser_studio.model.constants import DEFAULT_ENCODER, N_MELS
 
 C = TypeVar("C")
@@ -122,14 +122,16 @@ class ModelConfig:
         their class probabilities (model.networks.ensemble).
     stats_branch: fuse the network with a linear classifier on utterance statistics of its
         input features (model.networks.stats_branch).
-    The use_* switches turn parts of the enhanced model off for ablations.
+    The use_* switches turn parts of the enhanced model off for ablations. input_dim,
+    input_layers, n_classes and n_speakers are ``derived`` (model.config.checks): the run sets
+    them from its frontend, corpus and folds.
     """
 
     arch: str = choice("enhanced", ARCHS)
-    input_dim: int = N_MELS
-    input_layers: int = 1
-    n_classes: int = 4
-    n_speakers: int = 0
+    input_dim: int = derived(N_MELS, "the frontend's feature dimension")
+    input_layers: int = derived(1, "the frontend's number of encoder layers")
+    n_classes: int = derived(4, "the corpus's classes")
+    n_speakers: int = derived(0, "each fold's training speakers (with the speaker adversary)")
     frame_pool: int = 1
     hidden: int = 256
     gru_layers: int = 2

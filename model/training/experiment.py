@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ser_studio.model.config.checks import fill_derived
 from ser_studio.model.config.schema import (FrontendConfig, ModelConfig, TrainConfig,
                                             check_run_configs, config_to_dict)
 from ser_studio.model.corpora.checks import check_trainable
@@ -329,8 +330,9 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
 
     frontend: an already built frontend (default: ``build_frontend(frontend_cfg)``, once per
     run). features: a path -> features mapping used instead of the FeatureCache under
-    ``cache_dir`` (benchmarks). model_cfg's input_dim, input_layers, n_classes and n_speakers
-    are set from the frontend, the corpus and each fold. max_folds: run only the first folds
+    ``cache_dir`` (benchmarks). model_cfg's derived fields (input_dim, input_layers, n_classes,
+    n_speakers; model.config.checks.derived) are set from the frontend, the corpus and each
+    fold. max_folds: run only the first folds
     (tests, quick looks; 0 or None: all). feature_bar: a tqdm bar on stderr while features are
     loaded or computed. device: torch device (default: cuda when available). cancel: any
     object with ``is_set()``; a cancelled fold is discarded, finished folds are summarised and
@@ -366,8 +368,8 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
             features = {}
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear_previous_run(out_dir, keep=[int(f["fold"]) for f in resume])
-    model_cfg = dataclasses.replace(model_cfg, input_dim=frontend.dim,
-                                    input_layers=frontend.layers, n_classes=len(labels))
+    model_cfg = fill_derived(model_cfg, input_dim=frontend.dim, input_layers=frontend.layers,
+                             n_classes=len(labels))  # n_speakers: per fold (trainer)
     run = _Run(corpus, labels, features, frontend.config, float(frontend.frame_rate), model_cfg,
                train_cfg, out_dir, progress, cancel, device, frontend=frontend,
                cache_dir=cache_dir, feature_bar=feature_bar)

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 from torch import nn
 
+from ser_studio.model.config.checks import fill_derived
 from ser_studio.model.config.schema import ModelConfig, TrainConfig
 from ser_studio.model.corpora.record import Utterance
 from ser_studio.model.evaluation.metrics import compute_metrics
@@ -214,8 +215,8 @@ def _setup(train_utts, labels, model_cfg, cfg, device):
     speakers = sorted({u.speaker for u in train_utts})
     adversary = (model_cfg.arch == "enhanced" and model_cfg.use_speaker_adversary
                  and cfg.adversarial_weight > 0)
-    model_cfg = dataclasses.replace(model_cfg, n_classes=len(labels),
-                                    n_speakers=len(speakers) if adversary else 0)
+    model_cfg = fill_derived(model_cfg, n_classes=len(labels),
+                             n_speakers=len(speakers) if adversary else 0)
     network = build_network(model_cfg).to(device)
     return model_cfg, speakers, network
 

@@ -150,6 +150,9 @@ def test_every_config_field_has_an_editor_and_advanced_holds_the_rest(qtbot, wiz
              for f in dataclasses.fields(cls) if f.name not in nested}
     paths |= {f"train.augment.{f.name}" for f in dataclasses.fields(AugmentConfig)}
     paths |= {f"train.channel.{f.name}" for f in dataclasses.fields(ChannelConfig)}
+    derived = {f"model.{f.name}" for f in dataclasses.fields(ModelConfig)
+               if "derived" in f.metadata}  # the schema's one declaration drives the wizard
+    assert DERIVED == derived and "model.input_dim" in derived
     assert set(page.editors) == paths - DERIVED
     advanced = {w.objectName() for w in page.advanced.body.findChildren(QWidget)}
     assert advanced >= paths - DERIVED - set(COMMON)

@@ -360,10 +360,12 @@ def test_set_reaches_any_field_and_options_go_through_the_same_path(tmp_path):
         build_configs(_parse("--set", "optim.lr=0.1"))
     with pytest.raises(ValueError, match="SECTION.FIELD=VALUE"):
         build_configs(_parse("--set", "lr"))
+    with pytest.raises(ValueError, match="model.input_dim: cannot be set; the run sets it"):
+        build_configs(_parse("--set", "model.input_dim=96"))  # derived from the frontend
 
 
 def test_a_run_json_from_before_the_high_pass_repeats_without_it_and_a_recipe_gets_it():
-    """A run.json lists every field; one without highpass_hz predates the filter, and its
+    """A run.json lists every field but the derived ones; one without highpass_hz predates the filter, and its
     resumed or repeated folds must be computed as the finished ones were. A recipe (no "run"
     section) names only what it changes and gets today's default."""
     from ser_studio.model.audio.highpass import DEFAULT_CUTOFF_HZ
