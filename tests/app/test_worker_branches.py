@@ -7,6 +7,7 @@ dropping the adaptation, and the window doing the same when the Input box change
 profile applies. Worker slots are driven directly in the test thread."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -312,6 +313,8 @@ def test_changing_the_input_while_a_profile_applies_ends_on_the_new_inputs(
     window = make_window()
     calibration, controls = window.calibration, window.controls
     calibration.badge.adapting.setChecked(True)
+    qtbot.waitUntil(lambda: controls.device.count() > 0 and controls.refresh.isEnabled(),
+                    timeout=10_000)  # the window's own device scan has reported
     controls._on_devices(devices, "")  # as a device scan reports them
     changed = []
     window.inference.worker.profileChanged.connect(changed.append)
@@ -319,9 +322,15 @@ def test_changing_the_input_while_a_profile_applies_ends_on_the_new_inputs(
         controls.device.setCurrentIndex(pos)
     assert controls.current_device_text() == devices[2].label()
     controls.device.setCurrentIndex(2)
-    qtbot.waitUntil(lambda: len(changed) == 4, timeout=20_000)
-    assert [c.device if c else None for c in changed] == \
-        [devices[0].label(), None, devices[2].label(), None]
+    expected = [devices[0].label(), None, devices[2].label(), None]
+
+    def last_four() -> list:  # earlier ones: the window's own applies at start
+        return [c.device if c else None for c in changed[-4:]]
+
+    qtbot.waitUntil(lambda: last_four() == expected, timeout=20_000)
+    n = len(changed)
+    qtbot.wait(200)
+    assert len(changed) == n  # nothing applied after B's
     worker = window.inference.worker
     qtbot.waitUntil(lambda: worker._adapting is not None
                     and worker._adapting.device == devices[1].label(), timeout=10_000)
@@ -413,3 +422,89 @@ def test_a_device_that_worked_and_then_vanished_gives_no_fallback(qtbot, speech_
     qtbot.waitUntil(lambda: not listening.listening, timeout=10_000)
     assert listening.fallbacks == [] and listening.states[-1] is False
     assert len(good.streams) == 1
+
+
+# -- the wizard link and the background task runner ---------------------------------------------
+def fake_wizard(running: bool):
+    """A TrainingWizard stand-in with what WizardLink uses: modelReady, train_page (running(),
+    runFinished), run_dir(), reject() (counted in ``rejected``)."""
+    from PyQt5.QtCore import QObject, pyqtSignal
+
+    class Page(QObject):
+        runFinished = pyqtSignal(bool)
+
+        def running(self) -> bool:
+            return running
+
+    class Wizard(QObject):
+        modelReady = pyqtSignal(str)
+
+        def __init__(self):
+            super().__init__()
+            self.train_page, self.rejected = Page(), 0
+
+        def run_dir(self) -> Path:
+            return Path("/runs/today")
+
+        def reject(self) -> None:
+            self.rejected += 1
+
+    return Wizard()
+
+
+def test_the_wizard_link_holds_the_close_only_while_a_training_runs(qtbot):
+    from ser_studio.app.wizard.wizard_link import WizardLink
+
+    answers, asked = [False, True], []
+    link = WizardLink(None, ask=lambda text: asked.append(text) or answers.pop(0))
+    closes, messages, models = [], [], []
+    link.closeRequested.connect(lambda: closes.append(True))
+    link.message.connect(messages.append)
+    link.modelReady.connect(models.append)
+    assert not link.holds_close()  # no wizard
+    idle = fake_wizard(running=False)
+    link.adopt(idle)
+    assert not link.holds_close() and asked == []  # a wizard without a run: close at once
+    busy = fake_wizard(running=True)
+    link.adopt(busy)
+    assert link.holds_close() and busy.rejected == 0  # "No": nothing stops
+    assert link.holds_close() and busy.rejected == 1 and len(asked) == 2  # asked afresh: "Yes"
+    assert "/runs/today" in asked[1] and len(messages) == 1
+    assert link.holds_close() and len(asked) == 2 and busy.rejected == 1  # stopping: not again
+    assert closes == []
+    busy.train_page.runFinished.emit(True)
+    assert closes == [True]
+    busy.modelReady.emit("/runs/today/model.safetensors")
+    assert models == ["/runs/today/model.safetensors"]
+    with qtbot.waitSignal(idle.destroyed, timeout=2_000):
+        idle.deleteLater()  # an older wizard going away leaves the current one adopted
+    assert link.wizard is busy
+    with qtbot.waitSignal(busy.destroyed, timeout=2_000):
+        busy.deleteLater()
+    assert link.wizard is None
+
+
+def test_background_tasks_report_results_and_errors_and_say_when_busy(qtbot):
+    from PyQt5.QtCore import QThreadPool
+
+    from ser_studio.app.shell.background_task import TaskRunner
+
+    runner = TaskRunner(QThreadPool.globalInstance())
+    gate, done, failed = threading.Event(), [], []
+    runner.submit(lambda: gate.wait(10) and 42, done.append, failed.append)
+    assert runner.busy()
+    gate.set()
+    qtbot.waitUntil(lambda: done == [42], timeout=10_000)
+    assert not runner.busy()
+
+    def bad_input():
+        raise ValueError("talk.m4a: cannot decode m4a")
+
+    def crash():
+        raise KeyError()  # no message: its type names it
+
+    runner.submit(bad_input, done.append, failed.append)
+    runner.submit(crash, done.append, failed.append)
+    qtbot.waitUntil(lambda: len(failed) == 2, timeout=10_000)
+    assert sorted(failed) == ["KeyError", "talk.m4a: cannot decode m4a"] and done == [42]
+    assert not runner.busy()
