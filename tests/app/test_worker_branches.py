@@ -508,3 +508,110 @@ def test_background_tasks_report_results_and_errors_and_say_when_busy(qtbot):
     qtbot.waitUntil(lambda: len(failed) == 2, timeout=10_000)
     assert sorted(failed) == ["KeyError", "talk.m4a: cannot decode m4a"] and done == [42]
     assert not runner.busy()
+
+
+# -- the recorder --------------------------------------------------------------------------------
+class DeadStream:
+    """An input stream whose start (``fail_start``) and abort fail; records what was called."""
+
+    samplerate = 16000
+
+    def __init__(self, fail_start: bool):
+        self.fail_start, self.calls = fail_start, []
+
+    def start(self) -> None:
+        self.calls.append("start")
+        if self.fail_start:
+            raise OSError("Device unavailable [PaErrorCode -9985]")
+
+    def abort(self) -> None:
+        self.calls.append("abort")
+        raise OSError("already gone")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+@pytest.mark.parametrize("fail_start", [True, False])
+def test_a_stream_that_fails_to_start_or_is_stopped_at_once_is_closed(qtbot, fail_start):
+    """A stream that opened but cannot start reports one error and is still closed (abort
+    failing too); one stopped before its thread starts ends without an error, closed."""
+    from ser_studio.app.live.recorder import Recorder
+
+    stream = DeadStream(fail_start)
+    rec = Recorder(device=4, device_label="Mic D", window_s=1.0, hop_s=0.25,
+                   stream_factory=lambda device, cb: stream)
+    errors, opened = [], []
+    rec.error.connect(errors.append)
+    rec.opened.connect(opened.append)
+    if not fail_start:
+        rec.request_stop()
+    with qtbot.waitSignal(rec.finished, timeout=10_000):
+        rec.start()
+    assert stream.calls == ["start", "abort", "close"] and rec.windows_emitted == 0
+    if fail_start:
+        assert opened == [] and len(errors) == 1
+        assert errors[0].startswith("cannot start input device 'Mic D': Device unavailable")
+    else:
+        assert opened == ["Mic D · 16 kHz"] and errors == []
+
+
+# -- the calibration dialog ----------------------------------------------------------------------
+def calibration_dialog(qtbot, factory):
+    from ser_studio.app.calibration.calibration_dialog import CalibrationDialog
+
+    dialog = CalibrationDialog(device=None, device_label="Mic A", stream_factory=factory)
+    qtbot.addWidget(dialog)
+    dialog.got, dialog.failures = [], []
+    dialog.recorded.connect(dialog.got.append)
+    dialog.failed.connect(dialog.failures.append)
+    return dialog
+
+
+def test_cancel_or_finish_before_the_input_opens_records_nothing_later(qtbot):
+    """The dialog starts once the live recorder has let go of the device; Cancel or Finish
+    before that means start() opens nothing, and Finish gives an empty recording at once."""
+    opened = []
+    factory = lambda device, cb: opened.append(device)  # noqa: E731  (never reached)
+    cancelled = calibration_dialog(qtbot, factory)
+    cancelled.open()
+    cancelled.reject()
+    cancelled.start()
+    finished = calibration_dialog(qtbot, factory)
+    finished.open()
+    finished.finish()
+    finished.start()
+    assert not cancelled.recording and not finished.recording and opened == []
+    assert cancelled.got == [] and cancelled.result() == cancelled.Rejected
+    assert finished.got == [[]] and finished.result() == finished.Accepted
+
+
+def test_an_input_that_fails_during_calibration_fails_the_dialog(qtbot):
+    from ser_studio.app.live.devices import DeviceError
+
+    def factory(device, cb):
+        raise DeviceError("cannot open input device 'Mic A': Device unavailable")
+
+    dialog = calibration_dialog(qtbot, factory)
+    dialog.open()
+    with qtbot.waitSignal(dialog.recorder.finished, timeout=10_000):
+        dialog.start()
+    assert len(dialog.failures) == 1 and "Mic A" in dialog.failures[0]
+    assert dialog.got == [] and dialog.result() == dialog.Rejected and not dialog.isVisible()
+
+
+def test_the_capture_keeps_only_each_windows_new_samples():
+    from ser_studio.app.calibration.calibration_dialog import Capture
+
+    capture = Capture()
+    stream = np.arange(3 * SAMPLE_RATE, dtype=np.float32) / (3 * SAMPLE_RATE)
+    w = SAMPLE_RATE
+    capture.add(stream[:w], w)  # the first window: all of it
+    capture.add(stream[w // 4:w + w // 4], w + w // 4)  # a hop later: its last quarter
+    capture.add(stream[w // 4:w + w // 4], w + w // 4)  # the same window again: nothing
+    capture.add(stream[2 * w:3 * w], 3 * w)  # after a gap longer than a window: all of it
+    chunks = capture.chunks()
+    assert [c.size for c in chunks] == [w, w // 4, w]
+    np.testing.assert_array_equal(np.concatenate(chunks[:2]), stream[:w + w // 4])
+    np.testing.assert_array_equal(chunks[2], stream[2 * w:])
+    assert capture.total_s == pytest.approx(2.25)
