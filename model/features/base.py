@@ -138,7 +138,7 @@ class NormalisedFrontend:
         clipping input is still told (an offset is part of what the converter clipped)."""
         level = measure(conditioned) if self.normaliser is None else \
             self.normaliser.measure(conditioned)
-        if conditioned is wav:
+        if not self.highpass_hz:  # nothing filtered: its peak is the input's
             return level
         return dataclasses.replace(level, peak_dbfs=peak_dbfs(np.asarray(wav).reshape(-1)))
 

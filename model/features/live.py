@@ -201,10 +201,6 @@ class LiveFeatures:
         self._highpass = None
         self._end = None
 
-    def level(self, wav: np.ndarray) -> Level:
-        """The window's Level, as the full path measures it."""
-        return self._stage.level(wav) if self._stage is not None else measure(wav)
-
     def _condition(self, wav: np.ndarray, end: int, fresh: bool) -> np.ndarray:
         """The window (N,) through the input high-pass, run over the stream: only the samples
         new since the previous window are filtered (from the window's steady state when
