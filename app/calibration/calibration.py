@@ -21,7 +21,6 @@ from PyQt5.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QPushButton
 
 from ser_studio.app.calibration.calibration_dialog import CalibrationDialog
 from ser_studio.app.calibration.profiles import ActiveProfile, default_profiles_dir
-from ser_studio.model.adaptation.profile import expects_calibration
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +125,7 @@ class Calibration(QObject):
         return self.window.controls.current_device_text()
 
     def _on_model_loaded(self, info) -> None:
-        self.badge.expects = expects_calibration(info.facts.get("train"))
+        self.badge.expects = info.expects_calibration
         self.badge.show_profile(self.active)
         self.apply_saved()
 

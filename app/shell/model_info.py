@@ -11,24 +11,30 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ser_studio.model.adaptation.profile import expects_calibration
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What the UI shows about the loaded model. facts: the checkpoint's JSON sidecar."""
+    """What the UI shows about the loaded model. facts: the checkpoint's JSON sidecar;
+    expects_calibration: trained per speaker, so meant to be used with a speaker profile (the
+    checkpoint's inference section, model.config.inference)."""
 
     name: str
     path: str
     labels: list[str]
     facts: dict = field(default_factory=dict)
+    expects_calibration: bool = False
 
 
 def model_info(predictor) -> ModelInfo:
     """What the UI shows about a loaded Predictor."""
     return ModelInfo(name=str(predictor.name), path=str(predictor.checkpoint_path),
                      labels=list(predictor.labels),
-                     facts=_read_facts(Path(predictor.checkpoint_path)))
+                     facts=_read_facts(Path(predictor.checkpoint_path)),
+                     expects_calibration=expects_calibration(predictor.checkpoint.inference))
 
 
 def _read_facts(checkpoint: Path) -> dict:

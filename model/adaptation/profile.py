@@ -183,12 +183,13 @@ def adapted_probs(predictor, feats: list, wavs: list, mode: str, enrol_s: float 
         predictor.use_profile(None)
 
 
-def expects_calibration(train: dict | object | None) -> bool:
-    """Whether a model was trained with per-speaker standardisation (TrainConfig.speaker_norm
-    "speaker"), so it is meant to be used with a speaker profile. ``train``: the checkpoint's
-    TrainConfig or its JSON dict (None for checkpoints without one)."""
-    norm = train.get("speaker_norm") if isinstance(train, dict) else getattr(
-        train, "speaker_norm", None)
+def expects_calibration(section: dict | object | None) -> bool:
+    """Whether a model was trained with per-speaker standardisation (``speaker_norm``
+    "speaker"), so it is meant to be used with a speaker profile. ``section``: a checkpoint's
+    inference section (model.config.inference.InferenceConfig), or a run's TrainConfig or
+    its JSON dict (a training summary, before any checkpoint is loaded); None: no."""
+    norm = section.get("speaker_norm") if isinstance(section, dict) else getattr(
+        section, "speaker_norm", None)
     return norm == "speaker"
 
 

@@ -134,7 +134,7 @@ def _hint_calibration(predictor) -> None:
     """On stderr: a model trained per speaker is being used without a profile."""
     from ser_studio.model.adaptation.profile import CALIBRATION_HINT, expects_calibration
 
-    if expects_calibration(predictor.checkpoint.train):
+    if expects_calibration(predictor.checkpoint.inference):
         print(f"note: {CALIBRATION_HINT}", file=sys.stderr)
 
 

@@ -1,11 +1,13 @@
 """Running an exported model (model.exported.write) with onnxruntime instead of torch.
 
 ``OUT.onnx`` holds the network; ``OUT.json`` (the sidecar) holds everything a Predictor needs
-besides it: labels, normalisation statistics, frontend, model and train configs, and for an
-encoder frontend (``hubert``) the geometry of ``OUT.encoder.onnx``, the encoder exported next
-to it. The files are found by their common stem, so they can be renamed or moved together;
-the sidecar records each graph's sha1. ``load_onnx_model`` checks them (format, keys,
-checksums, class count) and returns the pieces a Predictor is made of:
+besides it: labels, normalisation statistics, frontend, model and train configs, the
+checkpoint's inference section (model.config.inference; derived from the train config for an
+export written before it existed), and for an encoder frontend (``hubert``) the geometry of
+``OUT.encoder.onnx``, the encoder exported next to it. The files are found by their common
+stem, so they can be renamed or moved together; the sidecar records each graph's sha1.
+``load_onnx_model`` checks them (format, keys, checksums, class count) and returns the pieces
+a Predictor is made of:
 
 - ``OnnxNetwork``: called like the torch network, ``network(x, lengths)`` -> NetworkOutput with
   logits (B, C), attention (B, T') and frame_lengths (B,) as CPU torch tensors, so every
@@ -34,7 +36,8 @@ from ser_studio.model.config.schema import (ConfigError, FrontendConfig, ModelCo
 from ser_studio.model.features.base import digest
 from ser_studio.model.files import file_sha1
 from ser_studio.model.networks.checkpoint import (Checkpoint, CheckpointError, check_consistent,
-                                                  legacy_frontend, read_description)
+                                                  legacy_frontend, read_description,
+                                                  read_inference)
 from ser_studio.model.onnx.cache import checked_graph, forget, version_tag
 from ser_studio.model.onnx.session import DEFAULT_THREADS, OnnxGraphError, session
 
@@ -50,6 +53,7 @@ ENCODER_INPUT = "input_values"
 ENCODER_OUTPUTS = ("last_hidden_state", "hidden_states")
 _KEYS = ("format", "version", "network", "encoder", "int8", "quantized_ops", "opset", "source",
          "frontend", "model", "train", "labels", "speakers", "norm_mean", "norm_std", "metrics")
+_OPTIONAL_KEYS = ("inference",)
 _ENCODER_KEYS = ("sha1", "output", "stride", "receptive", "do_normalize", "dim",
                  "layers", "frame_rate", "chunk_hop", "fingerprint")
 
@@ -231,7 +235,8 @@ def read_sidecar(onnx_path: str | Path) -> dict[str, Any]:
                              f"exported model is {Path(onnx_path).name} plus {sidecar.name}, "
                              "written by `python main.py export`)")
     doc = read_description(sidecar, fmt=FORMAT, version=VERSION, keys=_KEYS,
-                           what="an exported-model description", error=OnnxModelError)
+                           optional=_OPTIONAL_KEYS, what="an exported-model description",
+                           error=OnnxModelError)
     network = doc["network"]
     if not isinstance(network, dict) or sorted(network) != ["sha1"]:
         raise OnnxModelError(f"{sidecar}: malformed 'network' entry; expected keys = "
@@ -267,7 +272,7 @@ def _checkpoint_of(doc: dict[str, Any], sidecar: Path) -> Checkpoint:
             train=train_config_from_dict(doc["train"]) if doc["train"] is not None else None,
             labels=list(doc["labels"]), speakers=list(doc["speakers"]),
             norm_mean=list(doc["norm_mean"]), norm_std=list(doc["norm_std"]),
-            metrics=dict(doc["metrics"]))
+            metrics=dict(doc["metrics"]), inference=read_inference(doc))
     except (ConfigError, TypeError, ValueError) as exc:
         raise OnnxModelError(f"{sidecar}: {exc}") from exc
     if not all(isinstance(x, str) for x in ckpt.labels):

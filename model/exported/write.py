@@ -10,9 +10,10 @@
 - ``OUT.encoder.onnx`` for a ``hubert`` frontend: the speech encoder, ``input_values`` (1, N)
   -> ``last_hidden_state`` (1, T, D), or ``hidden_states`` (L, 1, T, D) for layer_mode
   "weighted".
-- ``OUT.json``: labels, normalisation statistics, the frontend, model and train configs (the
-  Predictor crops to train.eval_max_seconds), the encoder's geometry, the source checkpoint's
-  weights sha1 and the sha1 of every ONNX file written.
+- ``OUT.json``: labels, normalisation statistics, the frontend, model and train configs, the
+  checkpoint's inference section (model.config.inference: the Predictor crops to its
+  crop_seconds), the encoder's geometry, the source checkpoint's weights sha1 and the sha1 of
+  every ONNX file written.
 
 The graphs are traced (torch.onnx's TorchScript exporter, opset OPSET) from inputs with unequal
 lengths, so the packed (masked) recurrent path is the one recorded; each fp32 graph is then run
@@ -316,6 +317,7 @@ def _sidecar(ckpt: Checkpoint, source: Path, network: Path, encoder: dict | None
         "source": {"checkpoint": str(source), "weights_sha1": file_sha1(source)},
         "frontend": config_to_dict(ckpt.frontend), "model": config_to_dict(ckpt.model),
         "train": config_to_dict(ckpt.train) if ckpt.train is not None else None,
+        "inference": config_to_dict(ckpt.inference),
         "labels": list(ckpt.labels), "speakers": list(ckpt.speakers),
         "norm_mean": list(ckpt.norm_mean), "norm_std": list(ckpt.norm_std),
         "metrics": ckpt.metrics,

@@ -102,8 +102,8 @@ class Predictor:
         self._mean, self._std = self._norm(ckpt)
         self.attention_rate = float(self.frontend.frame_rate) / ckpt.model.frame_pool
         self.attention_centre_s = attention_centre_s(self.frontend, ckpt.model.frame_pool)
-        eval_s = ckpt.train.eval_max_seconds if ckpt.train is not None else None
-        self.max_seconds: float | None = eval_s if eval_s and eval_s > 0 else None
+        crop_s = ckpt.inference.crop_seconds  # the checkpoint's inference section
+        self.max_seconds: float | None = crop_s if crop_s > 0 else None
         stem = self.checkpoint_path.name.removesuffix(".safetensors").removesuffix(".json")
         stem = stem.removesuffix(".onnx")
         if stem == "model":  # a run folder's model.safetensors: name it by its run

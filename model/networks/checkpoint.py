@@ -2,10 +2,13 @@
 
 ``X.safetensors`` holds the network's state dict; ``X.json`` holds
 ``{"format": "ser-studio-checkpoint", "version": 1, "weights_sha1": <sha1 of X.safetensors>,
-"frontend": {...}, "model": {...}, "train": {...} | null, "labels": [...], "speakers": [...],
-"norm_mean": [...], "norm_std": [...], "metrics": {...}}``, enough to rebuild the frontend and
-the network and to name its outputs. The weights are always the sidecar's sibling of the same
-stem, so a pair can be renamed or moved together.
+"frontend": {...}, "model": {...}, "train": {...} | null, "inference": {...}, "labels": [...],
+"speakers": [...], "norm_mean": [...], "norm_std": [...], "metrics": {...}}``, enough to rebuild
+the frontend and the network, to name its outputs and to run it: inference reads its crop and
+speaker standardisation from ``inference`` (model.config.inference), never from ``train``, which
+records how the network was trained. A sidecar written before ``inference`` existed loads with
+the section derived from its ``train``, as inference read it then. The weights are always the
+sidecar's sibling of the same stem, so a pair can be renamed or moved together.
 
 Loading never unpickles anything: a pickle (``torch.save``) file, a file of another format or
 version, unknown keys or a weights file that does not match its sidecar raise CheckpointError
@@ -23,6 +26,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ser_studio.model.config.inference import InferenceConfig, inference_section
 from ser_studio.model.config.schema import (ConfigError, FrontendConfig, ModelConfig, TrainConfig,
                                             config_from_dict, config_to_dict,
                                             train_config_from_dict)
@@ -36,7 +40,7 @@ WEIGHTS_SUFFIX = ".safetensors"
 SIDECAR_SUFFIX = ".json"
 _KEYS = ("format", "version", "weights_sha1", "frontend", "model", "train", "labels",
          "speakers", "norm_mean", "norm_std", "metrics")
-_OPTIONAL_KEYS = ("shipped",)
+_OPTIONAL_KEYS = ("shipped", "inference")
 _ZIP_MAGIC, _PICKLE_PROTOCOL = b"PK\x03\x04", 0x80
 
 
@@ -56,6 +60,8 @@ class Checkpoint:
     state_dict: the network's tensors.
     shipped: the model that ships with the package as its default (``main.py ship`` sets it;
         written as ``"shipped": true`` in the sidecar, absent otherwise).
+    inference: what inference reads (crop, speaker standardisation); None when constructed
+        without one: derived from ``train`` (model.config.inference.inference_section).
     """
 
     frontend: FrontendConfig
@@ -68,6 +74,11 @@ class Checkpoint:
     metrics: dict = field(default_factory=dict)
     state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
     shipped: bool = False
+    inference: InferenceConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.inference is None:
+            self.inference = inference_section(self.train)
 
 
 def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
@@ -94,6 +105,7 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
         "format": FORMAT, "version": VERSION, "weights_sha1": file_sha1(weights),
         "frontend": config_to_dict(ckpt.frontend), "model": config_to_dict(ckpt.model),
         "train": config_to_dict(ckpt.train) if ckpt.train is not None else None,
+        "inference": config_to_dict(ckpt.inference),
         "labels": [str(x) for x in ckpt.labels], "speakers": [str(x) for x in ckpt.speakers],
         "norm_mean": [float(x) for x in ckpt.norm_mean],
         "norm_std": [float(x) for x in ckpt.norm_std],
@@ -137,7 +149,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             train=train_config_from_dict(doc["train"]) if doc["train"] is not None else None,
             labels=doc["labels"], speakers=doc["speakers"], norm_mean=doc["norm_mean"],
             norm_std=doc["norm_std"], metrics=doc["metrics"], state_dict=_read_weights(weights),
-            shipped=doc.get("shipped") is True,
+            shipped=doc.get("shipped") is True, inference=read_inference(doc),
         )
     except ConfigError as exc:
         raise CheckpointError(f"{sidecar}: {exc}") from exc
@@ -184,19 +196,29 @@ def _folder_contents(path: Path, shown: int = 6) -> str:
 def ship_checkpoint(source: str | Path, target: str | Path) -> Path:
     """Copy the checkpoint at ``source`` (a file of the pair, or a run folder) to ``target``
     (``X.safetensors``) marked as the shipped default model; returns the weights path.
-    The source is loaded (and so checked) first; the weights are copied byte for byte."""
-    load_checkpoint(source)
+    The source is loaded (and so checked) first; the weights are copied byte for byte, and the
+    sidecar gains ``"shipped": true`` and its inference section (derived for an older one)."""
+    ckpt = load_checkpoint(source)
     src_weights, src_sidecar = checkpoint_paths(resolve_model_path(source))
     weights, sidecar = checkpoint_paths(target)
     weights.parent.mkdir(parents=True, exist_ok=True)
     doc = json.loads(src_sidecar.read_text(encoding="utf-8"))
     doc["shipped"] = True
+    doc["inference"] = config_to_dict(ckpt.inference)  # explicit, also for an older source
     data = src_weights.read_bytes()
     atomic_write(weights, lambda tmp: tmp.write_bytes(data))
     text = json.dumps(doc, indent=2) + "\n"
     atomic_write(sidecar, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     log.info("shipped %s as %s", src_weights, weights)
     return weights
+
+
+def read_inference(doc: dict[str, Any]) -> InferenceConfig | None:
+    """The ``inference`` section of a checkpoint's or an export's sidecar ``doc``; None when it
+    has none (written before the section existed: the Checkpoint derives it from ``train``).
+    ConfigError for a malformed one."""
+    section = doc.get("inference")
+    return config_from_dict(InferenceConfig, section) if section is not None else None
 
 
 def legacy_frontend(section: Any) -> Any:

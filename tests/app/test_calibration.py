@@ -3,6 +3,8 @@ input stream, the saved profile per device and model, its automatic use, Reset, 
 made for another model being refused."""
 from __future__ import annotations
 
+import json
+
 import torch
 
 from ser_studio.app.calibration.calibration import (ADAPTING_FROM_NOTHING, EXPECTS_CALIBRATION,
@@ -127,8 +129,14 @@ def test_profile_of_another_model_is_refused(qtbot, make_window, checkpoint_path
 
 def test_a_model_trained_per_speaker_says_it_expects_calibration(qtbot, make_window,
                                                                  checkpoint_factory, tmp_path):
+    """The badge reads the checkpoint's inference section (model.config.inference), not its
+    training config: here the section says "speaker" and the train config "global"."""
     per_speaker = checkpoint_factory(tmp_path / "per_speaker" / "m.safetensors",
-                                     train=TrainConfig(speaker_norm="speaker"))
+                                     train=TrainConfig(speaker_norm="global"))
+    sidecar = per_speaker.with_suffix(".json")
+    doc = json.loads(sidecar.read_text())
+    doc["inference"]["speaker_norm"] = "speaker"
+    sidecar.write_text(json.dumps(doc))
     window = make_window(model_path=str(per_speaker))
     badge = window.calibration.badge
     qtbot.waitUntil(lambda: badge.text.text() == EXPECTS_CALIBRATION, timeout=20_000)

@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 
 from ser_studio.model.adaptation.profile import expects_calibration
+from ser_studio.model.config.inference import InferenceConfig
 from ser_studio.model.config.schema import FrontendConfig, ModelConfig, TrainConfig
 from ser_studio.model.constants import SAMPLE_RATE
 from ser_studio.model.corpora.corpus import load_corpus
@@ -105,11 +106,12 @@ def test_a_per_speaker_model_expects_calibration_and_predict_says_so(capsys):
 
     class _Predictor:
         class checkpoint:
-            train = TrainConfig(speaker_norm="speaker")
+            inference = InferenceConfig(speaker_norm="speaker")
 
+    assert expects_calibration(_Predictor.checkpoint.inference)
     _hint_calibration(_Predictor())
     assert "expects calibration" in capsys.readouterr().err
-    _Predictor.checkpoint.train = TrainConfig()
+    _Predictor.checkpoint.inference = InferenceConfig()
     _hint_calibration(_Predictor())
     assert capsys.readouterr().err == ""
 
