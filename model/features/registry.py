@@ -1,16 +1,17 @@
 """Frontends by name: a FrontendConfig (or a command-line spec) -> the frontend it names.
 
 The one module that imports the concrete frontends (``logmel``, ``speech_embedding``, ``ge2e``,
-``hubert``, ``combined``), so that none of them, nor the contract in ``model.features.base``,
-needs to know the others. Encoder frontends are imported when asked for: transformers is slow
-to import.
+``whisper``, ``hubert``, ``combined``), so that none of them, nor the contract in
+``model.features.base``, needs to know the others. Encoder frontends are imported when asked
+for: transformers is slow to import.
 """
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
-from ser_studio.model.config.schema import FRONTENDS, LAYER_MODES, FrontendConfig
+from ser_studio.model.config.schema import (FRONTENDS, LAYER_MODES, WHISPER_FRONTENDS,
+                                            FrontendConfig)
 from ser_studio.model.constants import DEFAULT_ENCODER
 from ser_studio.model.features.base import Frontend, with_input_stage
 from ser_studio.model.features.logmel import LogMelFrontend
@@ -19,9 +20,11 @@ from ser_studio.model.features.logmel import LogMelFrontend
 def parse_frontend_spec(spec: str) -> FrontendConfig:
     """Parse a command-line frontend spec into a FrontendConfig.
 
-    Accepted: ``logmel``, ``hubert``, ``hubert:ID_OR_DIR``, ``hubert@weighted``,
-    ``hubert:ID_OR_DIR@weighted`` (``@last`` is the default). A local folder that exists is
-    stored as an absolute path, so a checkpoint made from it works from any working directory.
+    Accepted: ``logmel``, ``speech_embedding``, ``ge2e``, ``whisper-base``, ``whisper-tiny.en``
+    (its block: the config's whisper_block), ``hubert``, ``hubert:ID_OR_DIR``,
+    ``hubert@weighted``, ``hubert:ID_OR_DIR@weighted`` (``@last`` is the default). A local
+    folder that exists is stored as an absolute path, so a checkpoint made from it works from
+    any working directory.
     """
     text = spec.strip()
     layer_mode = "last"
@@ -37,7 +40,7 @@ def parse_frontend_spec(spec: str) -> FrontendConfig:
             "(e.g. 'logmel', 'speech_embedding', 'hubert', "
             "'hubert:facebook/hubert-base-ls960', 'hubert:/path/to/folder@weighted')"
         )
-    if name in ("logmel", "speech_embedding", "ge2e"):
+    if name in ("logmel", "speech_embedding", "ge2e") + WHISPER_FRONTENDS:
         if encoder or layer_mode != "last":
             raise ValueError(f"frontend spec {spec!r}: {name} takes no encoder or layer mode")
         return FrontendConfig(name=name)
@@ -84,5 +87,9 @@ def _single(cfg: FrontendConfig) -> Frontend:
         from ser_studio.model.features.ge2e import GE2EFrontend
 
         return GE2EFrontend(cfg)
+    if cfg.name in WHISPER_FRONTENDS:
+        from ser_studio.model.features.whisper import WhisperFrontend
+
+        return WhisperFrontend(cfg)
     raise ValueError(f"frontend {cfg.name!r} not known; available = {list(FRONTENDS)}")
 

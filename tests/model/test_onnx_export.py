@@ -326,7 +326,7 @@ def test_an_int8_export_prints_no_quantiser_chatter(pair, tmp_path):
 def test_the_quantiser_filter_keeps_its_warnings_and_errors_and_other_logs():
     import logging
 
-    from ser_studio.model.exported.write import _not_quantiser_noise
+    from ser_studio.model.onnx.quantize import _not_quantiser_noise
 
     inside = str(Path("site-packages") / "onnxruntime" / "quantization" / "quantize.py")
 
