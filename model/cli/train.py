@@ -16,7 +16,8 @@ field (``--epochs``, ``--no-adain``, ...) keep their value under the field's dot
 ("train.epochs"), and ``--set SECTION.FIELD=VALUE`` reaches any field; all of them override the
 file through one path (``apply_overrides``), and the configs built from the result check every
 value. ``--resume RUN`` reads RUN/run.json, keeps the folds RUN/metrics.json finished and
-trains the rest.
+trains the rest with the settings of RUN/run.json: an option that would change the run is
+refused (model.cli.train_resume).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ser_studio.model.audio.loudness import LOUDNESS_MODES
+from ser_studio.model.cli.train_resume import refuse_run_options
 from ser_studio.model.config.run import (RUN_FILE, apply_overrides, configs_from_sections,
                                          describe_run, finished_folds, read_sections,
                                          write_run_file)
@@ -46,10 +48,12 @@ ABLATION = "ablation: switch this part of the enhanced network off"
 
 def _override(p, flag: str, path: str, **kwargs) -> None:
     """An option that sets the config field ``path`` ("section.field[.field]"): its value
-    lands in ``args`` under that dotted name, which build_configs applies generically."""
+    lands in ``args`` under that dotted name, which build_configs applies generically
+    (``args.option_flags`` maps it back to ``flag`` for messages)."""
     if "action" not in kwargs and "choices" not in kwargs:
         kwargs.setdefault("metavar", path.rsplit(".", 1)[-1].upper())
     p.add_argument(flag, dest=path, default=None, **kwargs)
+    p.set_defaults(option_flags={**(p.get_default("option_flags") or {}), path: flag})
 
 
 def _add_config_options(p) -> None:
@@ -302,6 +306,7 @@ def _apply_run_sections(args) -> dict:
     """Fill corpus/run options not given on the command line from the config's "corpus" and
     "run" sections (``--resume RUN`` reads RUN/run.json); returns the config's sections."""
     if args.resume is not None:
+        refuse_run_options(args)  # a resumed run is the run RUN/run.json describes
         if args.config is not None or (args.out is not None and args.out != args.resume):
             raise ConfigError("--resume RUN takes its settings from RUN/run.json and writes "
                               "into RUN: leave out --config and --out")
