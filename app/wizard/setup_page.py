@@ -40,6 +40,10 @@ FRONTEND_NAMES = {"logmel": "log-mel (offline, fast)",
                   "speech_embedding": "speech_embedding (pretrained, offline; openwakeword)",
                   "ge2e": "GE2E speaker encoder states (pretrained, offline)",
                   "speech_embedding+ge2e": "speech_embedding + GE2E (pretrained, offline)",
+                  "whisper-base": "Whisper base encoder (pretrained, many languages, offline)",
+                  "whisper-base+speech_embedding+ge2e":
+                      "Whisper base + speech_embedding + GE2E (pretrained, offline)",
+                  "whisper-tiny.en": "Whisper tiny.en encoder (pretrained, English, offline)",
                   "hubert": "HuBERT / wav2vec 2.0 encoder"}
 ARCH_NOTES = {"enhanced": "recurrent network with self-attention, less tied to the speaker",
               "baseline": "simpler recurrent network with attention over frames",

@@ -7,8 +7,8 @@ be had), ``digest`` (fingerprints), ``as_waveform`` (input checks), the input st
 (``NormalisedFrontend``: high-pass, then the loudness normaliser; ``with_input_stage``), the
 view of a built frontend as its parts (``frontend_parts``, ``frame_span``) and
 ``CountingFrontend``. It imports no concrete frontend: those (``logmel``, ``speech_embedding``,
-``ge2e``, ``hubert``, ``combined``) import it, and ``model.features.registry`` alone builds them
-from a FrontendConfig.
+``ge2e``, ``whisper``, ``hubert``, ``combined``) import it, and ``model.features.registry``
+alone builds them from a FrontendConfig.
 
 A frontend's ``fingerprint()`` names everything its output depends on; the feature cache keys its
 entries by it, so changing the frontend, its settings or the encoder weights never reuses stale

@@ -18,6 +18,7 @@ from torch import nn
 from ser_studio.model.config.schema import FrontendConfig
 from ser_studio.model.constants import MEL_HOP_LENGTH, N_FFT, SAMPLE_RATE
 from ser_studio.model.features import wheel_files
+from ser_studio.model.features.slaney import mel_filters
 
 PACKAGE = "resemblyzer"
 PACKAGE_PIN = "resemblyzer==0.1.4"
@@ -29,35 +30,7 @@ LAYERS = 3
 FRAME_RATE = SAMPLE_RATE / MEL_HOP_LENGTH  # 100 frames per second
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
-    """Slaney's mel scale (librosa's default): linear to 1 kHz, logarithmic above."""
-    hz = np.asarray(hz, dtype=np.float64)
-    linear = hz / (200.0 / 3)
-    log_part = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
-    return np.where(hz >= 1000.0, log_part, linear)
-
-
-def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
-    mel = np.asarray(mel, dtype=np.float64)
-    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)),
-                    (200.0 / 3) * mel)
-
-
-def mel_filters(n_mels: int = N_MELS) -> np.ndarray:
-    """(n_mels, 201) Slaney-normalised triangular mel filters over 0..8 kHz for a 400-point FFT
-    at 16 kHz: ``librosa.filters.mel(sr=16000, n_fft=400, n_mels=n_mels)``, which resemblyzer
-    used with 40 bands and openai-whisper with 80 (model.features.whisper_encoder;
-    tests/model/test_ge2e.py and test_whisper_encoder.py compare them)."""
-    fft_hz = np.linspace(0.0, SAMPLE_RATE / 2, 1 + N_FFT // 2)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(SAMPLE_RATE / 2), n_mels + 2))
-    widths = np.diff(edges)
-    ramps = edges[:, None] - fft_hz[None, :]
-    rising, falling = -ramps[:-2] / widths[:-1, None], ramps[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    return (weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]).astype(np.float32)
-
-
-_FILTERS = torch.from_numpy(mel_filters())
+_FILTERS = torch.from_numpy(mel_filters(N_MELS))
 _WINDOW = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64)
 
 

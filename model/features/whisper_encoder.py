@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ser_studio.model.constants import MEL_HOP_LENGTH, N_FFT
-from ser_studio.model.features.ge2e import mel_filters
+from ser_studio.model.features.slaney import mel_filters
 
 MEL_FRAME_RATE = 100.0        # log-mel frames per second (hop 160 at 16 kHz)
 FRAME_RATE = MEL_FRAME_RATE / 2  # encoder frames per second: conv2 has stride 2

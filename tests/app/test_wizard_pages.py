@@ -269,10 +269,19 @@ def test_the_encoder_field_is_shown_only_for_hubert_frontends(qtbot, wizard):
     encoder = (page.encoder_label, page.editors["frontend.encoder"].widget, page.encoder_button)
     frontend = page.editors["frontend.name"]
     for name, shown in (("speech_embedding+ge2e", False), ("hubert", True), ("logmel", False),
-                        ("logmel+hubert", True), ("ge2e", False)):
+                        ("logmel+hubert", True), ("ge2e", False),
+                        ("whisper-base+speech_embedding+ge2e", False)):
         frontend.set_value(name)
         assert page.configs()[0].name == name
         assert [w.isVisibleTo(page) for w in encoder] == [shown] * 3, name
+
+
+def test_the_whisper_frontends_are_offered_by_name(qtbot, wizard):
+    combo = wizard.setup_page.editors["frontend.name"].widget
+    offered = {combo.itemData(i): combo.itemText(i) for i in range(combo.count())}
+    for name, size in (("whisper-base", "base"), ("whisper-tiny.en", "tiny.en"),
+                       ("whisper-base+speech_embedding+ge2e", "base")):
+        assert f"Whisper {size}" in offered[name], name
 
 
 def test_setup_hints_are_plain_and_name_the_corpus_speakers(qtbot, wizard, tmp_path):

@@ -9,7 +9,7 @@ import torch
 
 from ser_studio.model.constants import SAMPLE_RATE
 from ser_studio.model.features import whisper
-from ser_studio.model.features.ge2e import mel_filters
+from ser_studio.model.features.slaney import mel_filters
 from ser_studio.model.features.whisper_encoder import (build_encoder, encoder_geometry,
                                                        whisper_log_mel)
 from ser_studio.model.features.whisper_weights import WeightsFormatError, read_variables
