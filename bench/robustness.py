@@ -15,7 +15,9 @@ the predicted-class distribution over all test clips, then the mean and the wors
 conditions. Renders are deterministic (seeded by fold, clip and condition). Scoring is the
 trainer's test path: the Predictor's frontend (loudness normaliser included when the model has
 it), centre crop of eval_max_seconds, no speech gate, batched. The corpus options must be those
-the run was trained with (default: the shipped model's).
+the run was trained with (default: the shipped model's); a run on several corpora takes each
+with its own ``--corpus`` in the run's order, and every condition then also gives each corpus's
+UA (its test clips of all folds scored on their own).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = REPO.parent / "shared/data/ravdess-dev"
 log = logging.getLogger("robustness")
 
 
@@ -56,12 +59,18 @@ def score_fold(run: Path, fold: dict, corpus, conditions: list[str]) -> dict:
 
     predictor = Predictor.load(run / fold["checkpoint"])
     test = [u for u in corpus.utterances if u.speaker in set(fold["test_speakers"])]
+    if not test:
+        raise SystemExit(f"fold {fold['fold']}: none of its test speakers is in the corpus "
+                         "given; pass the --corpus options (in order) and --map/--classes the "
+                         "run was trained with")
     truth = [u.label for u in test]
+    corpora = [u.corpus for u in test] if len(getattr(corpus, "parts", ())) > 1 else None
     result = {}
     for name, _, feats in condition_renders(predictor, fold, test, conditions):
         probs = predictor.probs_of_features(feats)
         predicted = [predictor.labels[k] for k in probs.argmax(1)]
-        result[name] = {"metrics": compute_metrics(truth, predicted, predictor.labels),
+        result[name] = {"metrics": compute_metrics(truth, predicted, predictor.labels,
+                                                   corpora=corpora),
                         "predicted": predicted}
         log.info("fold %s, %s: UA %.3f", fold["fold"], name, result[name]["metrics"]["ua"])
     return result
@@ -80,8 +89,11 @@ def run_folds(run: Path, only: list[int] | None) -> tuple[list[str], list[dict]]
 
 
 def summarise(per_fold: list[dict], labels: list[str]) -> dict:
-    """Mean WA/UA/macro-F1 over folds and pooled predicted-class shares per condition, and
-    the mean and worst UA over conditions."""
+    """Mean WA/UA/macro-F1 over folds and pooled predicted-class shares per condition (with
+    several corpora, each corpus's UA over its test clips of all folds), and the mean and
+    worst UA over conditions."""
+    from ser_studio.model.evaluation.metrics import corpus_table
+
     table = {}
     for name in per_fold[0]:
         rows = [f[name] for f in per_fold]
@@ -92,6 +104,9 @@ def summarise(per_fold: list[dict], labels: list[str]) -> dict:
             "ua_per_fold": [r["metrics"]["ua"] for r in rows],
             "predicted_share": {c: predicted.count(c) / len(predicted) for c in labels},
         }
+        corpora = corpus_table([r["metrics"] for r in rows])
+        if corpora is not None:  # several corpora: each scored on its own, never only pooled
+            table[name]["ua_per_corpus"] = {n: c["ua"] for n, c in corpora["corpora"].items()}
     uas = {name: row["ua"] for name, row in table.items()}
     worst = min(uas, key=uas.get)
     return {"conditions": table, "mean_ua": float(np.mean(list(uas.values()))),
@@ -101,11 +116,14 @@ def summarise(per_fold: list[dict], labels: list[str]) -> dict:
 def format_table(summary: dict, labels: list[str]) -> str:
     """The printed table (markdown), then mean and worst UA."""
     head = "| condition | WA | UA | macro-F1 | predicted (" + " / ".join(labels) + ") |"
-    lines = [head, "|---|---|---|---|---|"]
+    corpora = list(next(iter(summary["conditions"].values())).get("ua_per_corpus") or {})
+    head += "".join(f" UA {n} |" for n in corpora)
+    lines = [head, "|---|---|---|---|---|" + "---|" * len(corpora)]
     for name, row in summary["conditions"].items():
         share = " / ".join(f"{100 * row['predicted_share'][c]:.0f}" for c in labels)
         lines.append(f"| {name} | {row['wa']:.3f} | {row['ua']:.3f} | {row['macro_f1']:.3f} "
-                     f"| {share} % |")
+                     f"| {share} % |" + "".join(f" {row['ua_per_corpus'].get(n, 0.0):.3f} |"
+                                                for n in corpora))
     lines.append(f"\nmean UA over {len(summary['conditions'])} conditions: "
                  f"{summary['mean_ua']:.3f}; worst: {summary['worst_ua']:.3f} "
                  f"({summary['worst_condition']})")
@@ -130,17 +148,21 @@ def format_comparison(before: dict, after: dict) -> str:
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """--run and the corpus options it was trained with (default: the shipped model's)."""
     parser.add_argument("--run", type=Path, default=REPO / "runs/default_model")
-    parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared/data/ravdess-dev")
+    parser.add_argument("--corpus", type=Path, action="append",
+                        help="the run's corpus; repeat for a run on several, in the run's "
+                             f"order (default: {DEFAULT_CORPUS})")
     parser.add_argument("--map", default="calm=neutral")
     parser.add_argument("--classes", nargs="+", default=["angry", "happy", "neutral", "sad"])
 
 
 def run_corpus(args: argparse.Namespace):
-    """The corpus of ``add_run_arguments``' options."""
-    from ser_studio.model.corpora.corpus import load_corpus
+    """The corpus (model.corpora.multi.CorpusSet: one or several) of ``add_run_arguments``'
+    options."""
     from ser_studio.model.corpora.labels import parse_label_map
+    from ser_studio.model.corpora.multi import load_corpora
 
-    return load_corpus(args.corpus, parse_label_map([args.map]), args.classes)
+    return load_corpora(args.corpus or [DEFAULT_CORPUS], parse_label_map([args.map]),
+                        args.classes)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from PyQt5.QtWidgets import (
 )
 
 from ser_studio.model.adaptation.profile import expects_calibration
+from ser_studio.model.training.folds import LOCO
 from ser_studio.model.training.progress import ProgressEvent
 
 from ser_studio.app.shell.background_task import TaskRunner
@@ -43,7 +44,32 @@ def metrics_html(progress: TrainingProgress) -> str:
     note = f"{progress.protocol or 'cross-validation'}, {n} of {progress.folds_total} folds"
     if done.cancelled:
         note += " (cancelled: only the finished folds are counted)"
-    return (f"<p>{html.escape(note)}</p><table style='font-size:12pt'>{''.join(rows)}</table>")
+    main = f"<table style='font-size:12pt'>{''.join(rows)}</table>"
+    corpora = corpora_html(summary, progress.protocol == LOCO)
+    if corpora:  # side by side: the pooled figures never alone
+        main = (f"<table><tr><td valign=top>{main}</td><td width=40></td>"
+                f"<td valign=top>{corpora}</td></tr></table>")
+    return f"<p>{html.escape(note)}</p>{main}"
+
+
+def corpora_html(summary: dict, loco: bool) -> str:
+    """A run on several corpora: WA and UA of each corpus on its own (held out, or its test
+    speakers of every fold) and their mean; "" for one corpus."""
+    per = summary.get("per_corpus") or {}
+    if not per:
+        return ""
+    title = ("Per held-out corpus (model trained on the others)" if loco
+             else "Per corpus (its test speakers, all folds)")
+    cells = "".join(f"<tr><td>{html.escape(name)}&nbsp;&nbsp;</td><td>{c['wa']:.3f}</td>"
+                    f"<td><b>{c['ua']:.3f}</b></td><td>{c['n']}</td></tr>"
+                    for name, c in per.items())
+    mean = summary.get("corpus_mean") or {}
+    if mean:
+        cells += (f"<tr><td><i>mean</i></td><td>{mean['wa']:.3f}</td>"
+                  f"<td><b>{mean['ua']:.3f}</b></td><td></td></tr>")
+    head = "<tr><th align=left>corpus</th><th>WA</th><th>UA</th><th>clips</th></tr>"
+    return (f"<b>{html.escape(title)}</b>"
+            f"<table cellspacing=4>{head}{cells}</table>")
 
 
 def calibration_html(run_dir: str | None) -> str:
@@ -126,6 +152,8 @@ class ResultsPage(QWizardPage):
     def _build(self) -> None:
         self.metrics_label = QLabel()
         self.metrics_label.setTextFormat(Qt.RichText)
+        # never squeezed by the plots: its tables (per corpus too) are what the page is for
+        self.metrics_label.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Minimum)
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
         self.model_label.setTextInteractionFlags(Qt.TextSelectableByMouse)

@@ -11,12 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ser_studio.model.config.schema import FrontendConfig, ModelConfig, TrainConfig
-from ser_studio.model.training.folds import GROUPED, LOSO_SESSION, LOSO_SPEAKER
+from ser_studio.model.training.folds import GROUPED, LOCO, LOSO_SESSION, LOSO_SPEAKER
 
 TIME_NOTE = ("unknown until features are extracted: it depends on how many of these clips "
              "are already in the feature cache, on this computer and on early stopping. The "
              "next page shows the files done and the time left while features are extracted, "
              "then each fold's epochs.")
+
+BALANCE_TEXT = {"weights": "each corpus and class carries the same weight in the loss",
+                "sampler": "each corpus and class is drawn equally often",
+                "none": "the corpora pooled as they come (no balance)"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,12 @@ def plan_folds(summary: dict, train: TrainConfig, max_folds: int | None) -> Fold
     (model.training.folds.choose_protocol's rules: sessions first, then 0 = one fold per speaker,
     else k groups of speakers)."""
     speakers = len(summary.get("speakers") or {})
+    if train.protocol == "loco":
+        corpora = len(summary.get("corpora") or [])
+        problem = ("" if corpora >= 2 else "Leave one corpus out needs two or more corpora: "
+                   "add another on the corpus page, or choose protocol cv.")
+        run = min(max_folds, corpora) if max_folds else corpora
+        return Folds(LOCO, corpora, run, problem)
     if summary.get("protocol") == LOSO_SESSION:
         protocol, total = LOSO_SESSION, len(summary.get("sessions") or {})
     elif train.folds == 0:
@@ -54,6 +64,11 @@ def _plural(n: int, word: str) -> str:
 
 
 def _protocol_text(folds: Folds, summary: dict) -> str:
+    if folds.protocol == LOCO:
+        names = ", ".join(c["name"] for c in summary.get("corpora") or [])
+        return (f"leave one corpus out: {_plural(folds.total, 'fold')} ({names}), each tests "
+                "one whole corpus on a model trained on the others; figures per held-out "
+                "corpus and their mean")
     if folds.protocol == LOSO_SESSION:
         return (f"leave one session out: {_plural(folds.total, 'fold')}, each tests the "
                 "speakers of one session")
@@ -74,7 +89,11 @@ def plan_rows(summary: dict, frontend_name: str, frontend: FrontendConfig,
     folds = plan_folds(summary, train, run.get("max_folds"))
     clips = int(summary.get("utterances", 0))
     labels = ", ".join(f"{k} {v}" for k, v in (summary.get("labels") or {}).items())
-    rows = [("Corpus", f"{summary.get('kind', '')}: {summary.get('root', '')}"),
+    corpora = summary.get("corpora") or []
+    rows = [("Corpus", f"{summary.get('kind', '')}: {summary.get('root', '')}") if not corpora
+            else ("Corpora", ", ".join(f"{c['name']} ({c['utterances']} clips)"
+                                       for c in corpora)
+                  + f"; speakers named CORPUS/ID; {BALANCE_TEXT[train.balance]}"),
             ("Clips", f"{clips} from {_plural(len(summary.get('speakers') or {}), 'speaker')}"
                       f" ({labels})"),
             ("Protocol", _protocol_text(folds, summary)),

@@ -60,8 +60,8 @@ class TrainingWizard(QWizard):
         while a setting is not allowed)."""
         from ser_studio.model.config.run import describe_run
 
-        path, label_map, classes = self.corpus_page.key()
-        return describe_run(*self.setup_page.configs(), corpus=path,
+        paths, label_map, classes = self.corpus_page.key()
+        return describe_run(*self.setup_page.configs(), corpus=list(paths),
                             label_map=[label_map] if label_map else None,
                             classes=list(classes) or None, **self.setup_page.run_options())
 

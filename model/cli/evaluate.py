@@ -6,7 +6,8 @@ gate: every corpus utterance is labelled speech. Prints WA, UA, macro-F1, per-cl
 confusion matrix and per-speaker/gender/session figures; ``--json`` prints one JSON object
 instead: the keys of model.evaluation.metrics.compute_metrics (wa, ua, macro_f1, n, labels,
 confusion, per_class, per_speaker, per_gender, per_session, *_spread) plus "model" and "corpus"
-paths. Errors (bad checkpoint, corpus, labels the model does not know, unreadable audio) go to
+paths ("corpora" [{name, path}] and "per_corpus" {name: {wa, ua, macro_f1, n, confusion}}
+with several ``--corpus``). Errors (bad checkpoint, corpus, labels the model does not know, unreadable audio) go to
 stderr with exit code 2.
 """
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from ser_studio.model.corpora.corpus import Corpus, load_corpus
+from ser_studio.model.corpora.corpus import Corpus
+from ser_studio.model.corpora.multi import CorpusSet, load_corpora
 from ser_studio.model.corpora.labels import parse_classes, parse_label_map
 from ser_studio.model.corpora.record import CorpusError
 from ser_studio.model.files import default_cache_dir
@@ -50,8 +52,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", type=Path, default=None,
                         help="checkpoint (X.safetensors or X.json), a run folder, or an exported "
                              "X.onnx (main.py export); default: the shipped model")
-    parser.add_argument("--corpus", required=True, type=Path,
-                        help="IEMOCAP folder, RAVDESS folder or CSV manifest")
+    parser.add_argument("--corpus", required=True, type=Path, action="append",
+                        help="IEMOCAP folder, RAVDESS folder or CSV manifest; repeat for "
+                             "several corpora (figures per corpus as well as pooled)")
     parser.add_argument("--map", action="append", default=None, metavar="A=B,...",
                         help="label map, e.g. calm=neutral,exc=happy")
     parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
@@ -72,8 +75,14 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def check_labels(corpus: Corpus, labels: list[str], model_path: Path) -> None:
-    """Raise CorpusError when the corpus holds labels the model cannot predict."""
+def check_labels(corpus: Corpus | CorpusSet, labels: list[str], model_path: Path) -> None:
+    """Raise CorpusError when the corpus (each of several) holds labels the model cannot
+    predict, naming that corpus."""
+    for part in getattr(corpus, "parts", (corpus,)):
+        _check_part_labels(part, labels, model_path)
+
+
+def _check_part_labels(corpus: Corpus, labels: list[str], model_path: Path) -> None:
     unknown = [name for name in corpus.labels if name not in labels]
     if unknown:
         raise CorpusError(
@@ -82,7 +91,7 @@ def check_labels(corpus: Corpus, labels: list[str], model_path: Path) -> None:
             f"{' '.join(labels)} or merge labels with --map, e.g. --map calm=neutral")
 
 
-def predict_corpus(predictor: Predictor, cache: FeatureCache, corpus: Corpus,
+def predict_corpus(predictor: Predictor, cache: FeatureCache, corpus: Corpus | CorpusSet,
                    batch_size: int, progress: bool) -> list[str]:
     """Predicted label of every utterance of ``corpus``, in its order."""
     import numpy as np
@@ -132,8 +141,8 @@ def evaluate(args: argparse.Namespace) -> dict:
     from ser_studio.model.inference.predictor import Predictor
 
     predictor = Predictor.load(args.model)
-    corpus = load_corpus(args.corpus, label_map=parse_label_map(args.map),
-                         classes=parse_classes(args.classes))
+    corpus = load_corpora(args.corpus, label_map=parse_label_map(args.map),
+                          classes=parse_classes(args.classes))
     if not corpus.utterances:
         raise CorpusError(f"{args.corpus}: no utterances to evaluate")
     check_labels(corpus, predictor.labels, predictor.checkpoint_path)
@@ -149,10 +158,16 @@ def evaluate(args: argparse.Namespace) -> dict:
     metrics = compute_metrics([u.label for u in utts], predicted, predictor.labels,
                               speakers=[u.speaker for u in utts],
                               genders=[u.gender for u in utts],
-                              sessions=[u.session for u in utts])
+                              sessions=[u.session for u in utts],
+                              corpora=[u.corpus for u in utts] if len(corpus.parts) > 1
+                              else None)
     protocol = PROTOCOLS[adapt].format(s=getattr(args, "enrol_seconds", 0.0))
+    where = {"corpus": str(corpus.root)} if len(corpus.parts) == 1 else {
+        "corpus": " + ".join(str(r) for r in corpus.roots),
+        "corpora": [{"name": n, "path": str(p.root)} for n, p in zip(corpus.names,
+                                                                      corpus.parts)]}
     return {**metrics, "model": str(predictor.checkpoint_path), "model_name": predictor.name,
-            "corpus": str(corpus.root), "protocol": protocol}
+            **where, "protocol": protocol}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -207,6 +222,22 @@ def format_metrics(m: dict) -> str:
               " " * width + "".join(f" {x[:width]:>{width}}" for x in labels)]
     for name, row in zip(labels, m["confusion"]):
         lines.append(f"{name:<{width}}" + "".join(f" {v:>{width}d}" for v in row))
+    lines += _corpora(m)
     for kind in ("speaker", "gender", "session"):
         lines += _groups(m, kind)
     return "\n".join(lines)
+
+
+def _corpora(m: dict) -> list[str]:
+    """Per-corpus WA/UA rows of an evaluation on several corpora, and their mean."""
+    corpora = m.get("per_corpus") or {}
+    if not corpora:
+        return []
+    width = max(6, *(len(n) for n in corpora))
+    lines = ["", f"{'corpus':<{width}}      n   WA %   UA %"]
+    lines += [f"{name:<{width}} {c['n']:6d}  {_pct(c['wa'])}  {_pct(c['ua'])}"
+              for name, c in corpora.items()]
+    wa = sum(c["wa"] for c in corpora.values()) / len(corpora)
+    ua = sum(c["ua"] for c in corpora.values()) / len(corpora)
+    lines.append(f"{'mean':<{width}} {'':>6}  {_pct(wa)}  {_pct(ua)}   (each corpus once)")
+    return lines

@@ -1,4 +1,5 @@
-"""``python main.py extract``: compute the features of a corpus once, into the feature cache."""
+"""``python main.py extract``: compute the features of one or several corpora once, into the
+feature cache."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from ser_studio.model.corpora.corpus import load_corpus
+from ser_studio.model.corpora.multi import load_corpora
 from ser_studio.model.corpora.labels import parse_classes, parse_label_map
 from ser_studio.model.corpora.record import CorpusError
 from ser_studio.model.files import default_cache_dir
@@ -22,8 +23,9 @@ def add_parser(subparsers) -> None:
         description="Compute the features of every utterance of a corpus once and store them "
                     "in the feature cache, where training and evaluation find them.",
     )
-    parser.add_argument("--corpus", required=True, type=Path,
-                        help="IEMOCAP folder, RAVDESS folder or CSV manifest")
+    parser.add_argument("--corpus", required=True, type=Path, action="append",
+                        help="IEMOCAP folder, RAVDESS folder or CSV manifest; repeat for "
+                             "several corpora")
     parser.add_argument("--frontend", default="logmel",
                         help="logmel (default, no download), hubert, hubert:HUB_ID_OR_FOLDER, "
                              "optionally with @weighted to keep every hidden layer")
@@ -50,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
         # busy machine the thread hand-offs make them many times slower.
         torch.set_num_threads(1)
     try:
-        corpus = load_corpus(args.corpus, label_map=parse_label_map(args.map),
-                             classes=parse_classes(args.classes))
+        corpus = load_corpora(args.corpus, label_map=parse_label_map(args.map),
+                              classes=parse_classes(args.classes))
         cache = FeatureCache(build_frontend(parse_frontend_spec(args.frontend)), args.cache)
     except (CorpusError, FrontendUnavailable, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -69,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     stats = cache.stats
     print(f"frontend {args.frontend} -> {cache.folder}")
+    if len(corpus.parts) > 1:
+        print("corpora " + ", ".join(f"{n} ({len(p)} files)" for n, p in zip(corpus.names,
+                                                                             corpus.parts)))
     print(f"files {len(paths)}, hits {stats.hits}, misses {stats.misses}, recomputed "
           f"{stats.recomputed}, failed {len(failed)}, {seconds:.1f} s")
     if failed:

@@ -35,10 +35,10 @@ from tqdm import tqdm
 from ser_studio.model.audio.loudness import LOUDNESS_MODES
 from ser_studio.model.cli.train_resume import refuse_run_options
 from ser_studio.model.config.run import (RUN_FILE, apply_overrides, configs_from_sections,
-                                         describe_run, finished_folds, read_sections,
-                                         write_run_file)
-from ser_studio.model.config.schema import (ARCHS, BAND_NORMS, ConfigError, FrontendConfig,
-                                            ModelConfig, TrainConfig)
+                                         corpus_paths, describe_run, finished_folds,
+                                         read_sections, write_run_file)
+from ser_studio.model.config.schema import (ARCHS, BALANCES, BAND_NORMS, PROTOCOLS, ConfigError,
+                                            FrontendConfig, ModelConfig, TrainConfig)
 from ser_studio.model.training.progress import ProgressEvent
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,13 @@ def _add_config_options(p) -> None:
                    "stopping) and average their probabilities")
     _override(p, "--stats-branch", "model.stats_branch", action=argparse.BooleanOptionalAction,
               help="fuse the network with a linear classifier on utterance statistics")
+    _override(p, "--protocol", "train.protocol", choices=PROTOCOLS,
+              help="cv (default): speaker cross-validation over the pooled corpora; loco: "
+                   "leave one corpus out, one fold per corpus (needs two or more --corpus)")
+    _override(p, "--balance", "train.balance", choices=BALANCES,
+              help="several corpora: weights (default) weights each training clip's loss so "
+                   "every (corpus, class) carries the same total; sampler draws clips so "
+                   "every (corpus, class) is drawn equally often; none pools them as they come")
     _override(p, "--patience", "train.patience", type=int, help="early-stopping patience")
     _override(p, "--val-speakers", "train.val_speakers", type=int,
               help="validation speakers per fold")
@@ -102,12 +109,16 @@ def _add_config_options(p) -> None:
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="cross-validate and train a model on a corpus",
+        "train", help="cross-validate and train a model on one or several corpora",
         description="Speaker-independent cross-validation (IEMOCAP: leave-one-session-out; "
-                    "other corpora: grouped k-fold by speaker), then a final model on every "
-                    "speaker, written to a run folder with metrics.json, plots and report.md.")
-    p.add_argument("--corpus", help="corpus folder or .csv manifest (or the config's "
-                                    "\"corpus\" section)")
+                    "other corpora: grouped k-fold by speaker; --protocol loco: leave one "
+                    "corpus out), then a final model on every speaker, written to a run folder "
+                    "with metrics.json, plots and report.md (per-corpus figures for several "
+                    "corpora).")
+    p.add_argument("--corpus", action="append", metavar="PATH",
+                   help="corpus folder or .csv manifest (or the config's \"corpus\" "
+                        "section); repeat for several corpora, pooled with speakers named "
+                        "CORPUS/ID (one --corpus: speaker IDs as the corpus has them)")
     p.add_argument("--frontend", help="logmel (default) | speech_embedding | ge2e | hubert | "
                                       "hubert:ID_OR_DIR[@weighted]; join two with + (e.g. "
                                       "speech_embedding+ge2e, the shipped model's)")
@@ -294,6 +305,15 @@ def _print_result(summary: dict, out: Path) -> None:
     if agg:
         for key, name in (("wa", "WA"), ("ua", "UA"), ("macro_f1", "macro-F1")):
             print(f"{name}: {agg[key]['mean']:.3f} ± {agg[key]['std']:.3f}")
+    if agg and agg.get("per_corpus"):
+        title = ("held-out corpus" if summary["protocol"] == "leave-one-corpus-out"
+                 else "corpus (its test clips, all folds)")
+        print(f"per {title}:")
+        for name, c in agg["per_corpus"].items():
+            print(f"  {name}: WA {c['wa']:.3f} UA {c['ua']:.3f} (n={c['n']})")
+        mean = agg["corpus_mean"]
+        print(f"  mean over {len(agg['per_corpus'])} corpora: WA {mean['wa']:.3f} "
+              f"UA {mean['ua']:.3f}")
     print(f"report: {out / 'report.md'}")
     if summary["final_model"]:
         print(f"model: {out / summary['final_model']}")
@@ -316,8 +336,8 @@ def _apply_run_sections(args) -> dict:
                               "one into every run folder)")
     sections = read_sections(args.config) if args.config is not None else {}
     corpus, run = sections.get("corpus", {}), sections.get("run", {})
-    for option, value in (("corpus", corpus.get("path")), ("map", corpus.get("map")),
-                          ("classes", corpus.get("classes")),
+    for option, value in (("corpus", corpus_paths(corpus.get("path"))),
+                          ("map", corpus.get("map")), ("classes", corpus.get("classes")),
                           ("max_folds", run.get("max_folds"))):
         if getattr(args, option) is None:
             setattr(args, option, value)
@@ -368,8 +388,8 @@ def _say_cancelled(summary: dict, out: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from ser_studio.model.corpora.checks import audio_warnings
     from ser_studio.model.corpora.checks import log_warnings
-    from ser_studio.model.corpora.corpus import load_corpus
     from ser_studio.model.corpora.labels import parse_classes, parse_label_map
+    from ser_studio.model.corpora.multi import load_corpora
     from ser_studio.model.training.experiment import run_cross_validation
     from ser_studio.model.training.trainer import check_device
 
@@ -380,9 +400,14 @@ def run(args: argparse.Namespace) -> int:
         check_device(args.device, "--device")  # before anything loads
         sections = _apply_run_sections(args)  # the one read of --config / RUN/run.json
         frontend_cfg, model_cfg, train_cfg = build_configs(args, sections)
-        corpus = load_corpus(args.corpus, parse_label_map(args.map),
-                             parse_classes(args.classes), drop_conflicts=args.drop_conflicting)
-        log_warnings(corpus.root, audio_warnings(corpus.utterances))
+        if train_cfg.protocol == "loco" and len(args.corpus) < 2:
+            raise ConfigError(f"--protocol loco (leave one corpus out) needs at least two "
+                              f"corpora (--corpus A --corpus B ...); got {len(args.corpus)}: "
+                              f"{args.corpus[0]}")
+        corpus = load_corpora(args.corpus, parse_label_map(args.map),
+                              parse_classes(args.classes), drop_conflicts=args.drop_conflicting)
+        for part in corpus.parts:
+            log_warnings(part.root, audio_warnings(part.utterances))
         resumed = _resumed_folds(args, train_cfg)
         _write_run(args, sections, (frontend_cfg, model_cfg, train_cfg))
         summary = run_cross_validation(

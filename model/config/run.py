@@ -4,7 +4,9 @@ repeated (``train --config RUN/run.json --out OTHER``) or continued after a canc
 (model.cli.train) and the training wizard (app/wizard) alike.
 
 Layout: the config sections "frontend", "model", "train" (as ``--config`` reads them), plus
-"corpus" {path, map, classes, drop_conflicting} and "run" {final, max_folds}.
+"corpus" {path, map, classes, drop_conflicting} and "run" {final, max_folds}. "path" is one
+corpus as a string (as every run.json before several corpora) or a list of two or more
+(``corpus_paths`` reads either).
 """
 from __future__ import annotations
 
@@ -103,18 +105,34 @@ def configs_from_sections(sections: dict) -> tuple[FrontendConfig, ModelConfig, 
     return frontend, model, train
 
 
-def describe_run(frontend, model, train, *, corpus: str, label_map: list[str] | None = None,
+def corpus_paths(value) -> list[str] | None:
+    """The corpus list of run.json's corpus "path" (a string or a list of strings; None when
+    absent); ConfigError naming the key otherwise."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if (not isinstance(items, list) or not items
+            or not all(isinstance(p, str) and p.strip() for p in items)):
+        raise ConfigError(f"corpus.path: expected a path or a list of paths, got {value!r}")
+    return list(items)
+
+
+def describe_run(frontend, model, train, *, corpus, label_map: list[str] | None = None,
                  classes: list[str] | None = None, drop_conflicting: bool = False,
                  final: bool = True, max_folds: int | None = None) -> dict:
     """The run.json object of one run: its three configs (less their derived fields, which
-    the run sets from its data), its corpus and its run options."""
+    the run sets from its data), its corpus (``corpus``: a path or a list of paths; written
+    as a string when there is one, so a single-corpus run.json is as it always was) and its
+    run options."""
     configs = {section: config_to_dict(cfg) for section, cfg in
                zip(CONFIG_SECTIONS, (frontend, model, train))}
     for path in derived_paths():
         section, name = path.split(".")
         del configs[section][name]
+    paths = [str(Path(p).expanduser().resolve()) for p in corpus_paths(
+        [str(p) for p in corpus] if isinstance(corpus, (list, tuple)) else str(corpus))]
     return {**configs,
-            "corpus": {"path": str(Path(corpus).expanduser().resolve()), "map": label_map,
+            "corpus": {"path": paths[0] if len(paths) == 1 else paths, "map": label_map,
                        "classes": classes, "drop_conflicting": bool(drop_conflicting)},
             "run": {"final": final, "max_folds": max_folds}}
 
@@ -139,7 +157,12 @@ def finished_folds(run_dir: Path, train: dict) -> list[dict]:
         summary = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    if summary.get("configs", {}).get("train") != train:
+    saved = summary.get("configs", {}).get("train")
+    try:  # fields added since the run was written take their defaults, as the run had them
+        saved = config_to_dict(train_config_from_dict(saved)) if isinstance(saved, dict) else saved
+    except (ConfigError, ValueError, TypeError):
+        pass
+    if saved != train:
         raise ConfigError(f"{path}: its folds were trained with another train config than "
                           f"{run_dir / RUN_FILE} holds; start a new run instead")
     return [f for f in summary.get("folds", []) if (run_dir / f["checkpoint"]).is_file()]

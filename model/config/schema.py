@@ -59,6 +59,8 @@ LAYER_MODES = ("last", "weighted")
 BAND_NORMS = ("none", "cmvn")
 ARCHS = ("baseline", "enhanced", "stats_linear")
 SPEAKER_NORMS = ("global", "speaker")
+PROTOCOLS = ("cv", "loco")  # pooled speaker cross-validation, leave one corpus out
+BALANCES = ("weights", "sampler", "none")  # how corpora (x classes) are balanced in training
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,16 @@ class TrainConfig:
     min_epochs: epochs trained before early stopping may pick a best epoch or stop.
     max_seconds: length of the random training crop (the seed's 3 s); evaluation sees
         whole utterances up to eval_max_seconds.
+    protocol: "cv" tests speakers held out of the pooled corpora (model.training.folds picks
+        sessions, k groups or single speakers); "loco" holds out one whole corpus per fold (a
+        run on two or more corpora).
+    balance: how a run on several corpora keeps a small corpus from being drowned by a big
+        one; the cells are (corpus, class) pairs, or corpora alone when class_weighted is off.
+        "weights": each training clip's loss is weighted so every cell carries the same total
+        weight per epoch; "sampler": clips are drawn with replacement so every cell is drawn
+        equally often, loss unweighted; "none": the pooled clips as they come (classes
+        weighted over the pool when class_weighted). With one corpus "weights" is the
+        inverse class frequency of class_weighted, exactly as before.
     speaker_norm: "global" standardises every utterance with the training side's statistics;
         "speaker" standardises each speaker by the statistics of their own speech (a speaker
         profile blended with the global ones, model.training.speaker_norms), in training and in each
@@ -295,6 +307,8 @@ class TrainConfig:
     val_speakers: int = 1
     seed: int = 0
     speaker_norm: str = choice("global", SPEAKER_NORMS)
+    protocol: str = choice("cv", PROTOCOLS)
+    balance: str = choice("weights", BALANCES)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     channel: ChannelConfig = field(default_factory=ChannelConfig)
 

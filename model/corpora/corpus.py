@@ -39,23 +39,11 @@ _DEFAULTS: dict[str, tuple[dict[str, str], tuple[str, ...] | None]] = {
 }
 
 
-@dataclass(frozen=True)
-class Corpus:
-    """A labelled corpus after label mapping and class selection.
+class UtteranceFacts:
+    """What a corpus, or several pooled (model.corpora.multi.CorpusSet), says of its
+    ``utterances``: size, labels, speakers, sessions, and their counts."""
 
-    root: the folder (or manifest file) it was read from; kind: "iemocap" | "ravdess" |
-    "manifest"; utterances: sorted by path. dropped: (label, count) pairs of utterances left
-    out by the class selection (IEMOCAP "xxx" counts as "xxx"); missing_audio: labelled
-    utterances skipped because their audio file does not exist. warnings: what the reader
-    found wrong without refusing the corpus (model.corpora.checks).
-    """
-
-    root: Path
-    kind: str
     utterances: tuple[Utterance, ...]
-    dropped: tuple[tuple[str, int], ...] = ()
-    missing_audio: int = 0
-    warnings: tuple[CorpusWarning, ...] = ()
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -75,6 +63,36 @@ class Corpus:
         """Sorted unique non-empty session ids (empty for corpora without sessions)."""
         return sorted({u.session for u in self.utterances if u.session})
 
+    def counts(self) -> dict[str, dict[str, int]]:
+        """labels, speakers, sessions, genders: name -> utterances, sorted by name (those
+        without a session or gender are not counted there)."""
+        def count(values) -> dict[str, int]:
+            return dict(sorted(Counter(v for v in values if v).items()))
+
+        return {"labels": count(u.label for u in self.utterances),
+                "speakers": count(u.speaker for u in self.utterances),
+                "sessions": count(u.session for u in self.utterances),
+                "genders": count(u.gender for u in self.utterances)}
+
+
+@dataclass(frozen=True)
+class Corpus(UtteranceFacts):
+    """A labelled corpus after label mapping and class selection.
+
+    root: the folder (or manifest file) it was read from; kind: "iemocap" | "ravdess" |
+    "manifest"; utterances: sorted by path. dropped: (label, count) pairs of utterances left
+    out by the class selection (IEMOCAP "xxx" counts as "xxx"); missing_audio: labelled
+    utterances skipped because their audio file does not exist. warnings: what the reader
+    found wrong without refusing the corpus (model.corpora.checks).
+    """
+
+    root: Path
+    kind: str
+    utterances: tuple[Utterance, ...]
+    dropped: tuple[tuple[str, int], ...] = ()
+    missing_audio: int = 0
+    warnings: tuple[CorpusWarning, ...] = ()
+
     def summary(self) -> dict:
         """Counts for reports and ``main.py corpus --json``.
 
@@ -83,17 +101,11 @@ class Corpus:
         (label -> count); missing_audio (int); kind; root; warnings (list of {code, count,
         examples, message}).
         """
-        def counts(values) -> dict[str, int]:
-            return dict(sorted(Counter(v for v in values if v).items()))
-
         return {
             "kind": self.kind,
             "root": str(self.root),
             "utterances": len(self.utterances),
-            "labels": counts(u.label for u in self.utterances),
-            "speakers": counts(u.speaker for u in self.utterances),
-            "sessions": counts(u.session for u in self.utterances),
-            "genders": counts(u.gender for u in self.utterances),
+            **self.counts(),
             "dropped": dict(self.dropped),
             "missing_audio": self.missing_audio,
             "warnings": [w.to_dict() for w in self.warnings],

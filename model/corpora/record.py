@@ -14,6 +14,8 @@ class Utterance:
     speaker: corpus-unique speaker id (IEMOCAP: "Ses01F"; RAVDESS: "Actor_01").
     gender: "F", "M" or "" when unknown.
     session: recording session ("Ses01") for leave-one-session-out, "" when the corpus has none.
+    corpus: the name of the corpus it comes from in a run on several corpora
+        (model.corpora.multi: speakers and sessions are then "NAME/ID"), "" when read alone.
     """
 
     path: Path
@@ -21,6 +23,7 @@ class Utterance:
     speaker: str
     gender: str = ""
     session: str = ""
+    corpus: str = ""
 
 
 class CorpusError(ValueError):

@@ -15,6 +15,9 @@ Definitions (all from scikit-learn, ``zero_division=0``):
   left out. ``<group>_spread`` is the standard deviation across groups (``np.std``, ddof=0),
   ``None`` when there is no group.
 
+- per corpus (a run on several corpora): each corpus's clips scored on their own, WA, UA,
+  macro-F1, n and confusion, so one corpus's figure is never hidden in a pooled mean.
+
 Over folds (:func:`aggregate_folds`), every figure is reported as mean +- std over folds with the
 population standard deviation (``np.std``, ddof=0: the folds are the whole population of the
 cross-validation, not a sample); a single fold has std 0.
@@ -86,9 +89,29 @@ def _groups(y_true: Sequence[str], y_pred: Sequence[str], names: Sequence[str] |
     return per, spread
 
 
+def _per_corpus(y_true: list[str], y_pred: list[str], corpora: Sequence[str] | None,
+                labels: list[str]) -> dict[str, dict]:
+    """Corpus name -> {"wa", "ua", "macro_f1", "n", "confusion"} of that corpus's clips, in
+    first-seen order; {} without names (or only empty ones)."""
+    if corpora is None:
+        return {}
+    if len(corpora) != len(y_true):
+        raise ValueError(f"corpora has {len(corpora)} entries but there are {len(y_true)} "
+                         "labels")
+    out = {}
+    for name in dict.fromkeys(str(c) for c in corpora if str(c)):
+        rows = [i for i, c in enumerate(corpora) if str(c) == name]
+        confusion = confusion_matrix([y_true[i] for i in rows], [y_pred[i] for i in rows],
+                                     labels=labels)
+        out[name] = {**metrics_from_confusion(confusion), "n": len(rows),
+                     "confusion": confusion.astype(int).tolist()}
+    return out
+
+
 def compute_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str], *,
                     speakers: Sequence[str] | None = None, genders: Sequence[str] | None = None,
-                    sessions: Sequence[str] | None = None) -> dict:
+                    sessions: Sequence[str] | None = None,
+                    corpora: Sequence[str] | None = None) -> dict:
     """Metrics of one evaluation (see the module docstring for the definitions).
 
     y_true, y_pred: one label name per utterance; labels: the model's classes (order of the
@@ -117,7 +140,31 @@ def compute_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequen
     }
     for kind, names in zip(GROUP_KINDS, (speakers, genders, sessions)):
         out[f"per_{kind}"], out[f"{kind}_spread"] = _groups(y_true, y_pred, names, labels, kind)
+    if corpora is not None:
+        out["per_corpus"] = _per_corpus(y_true, y_pred, corpora, labels)
     return out
+
+
+def corpus_table(fold_metrics: Sequence[dict]) -> dict | None:
+    """Per-corpus figures over folds: each corpus's test clips of every fold scored together
+    (confusions summed), {"corpora": {name: {"wa", "ua", "macro_f1", "n", "folds"}}, "mean":
+    {"wa", "ua", "macro_f1"} over corpora (each corpus counts once)}; None when the folds carry
+    no per_corpus figures (a run on one untagged corpus)."""
+    sums: dict[str, dict] = {}
+    for m in fold_metrics:
+        for name, c in (m.get("per_corpus") or {}).items():
+            entry = sums.setdefault(name, {"confusion": None, "n": 0, "folds": 0})
+            cm = np.asarray(c["confusion"], dtype=int)
+            entry["confusion"] = cm if entry["confusion"] is None else entry["confusion"] + cm
+            entry["n"] += int(c["n"])
+            entry["folds"] += 1
+    if not sums:
+        return None
+    corpora = {name: {**metrics_from_confusion(e["confusion"]), "n": e["n"],
+                      "folds": e["folds"]} for name, e in sums.items()}
+    mean = {k: float(np.mean([c[k] for c in corpora.values()])) for k in ("wa", "ua",
+                                                                           "macro_f1")}
+    return {"corpora": corpora, "mean": mean}
 
 
 def mean_std(values: Sequence[float]) -> dict:
@@ -186,7 +233,10 @@ def aggregate_folds(fold_metrics: Sequence[dict], fold_ids: Sequence | None = No
     raises ValueError); speaker_spread (std across all speakers);
     per_gender / per_session ({name: {"accuracy": {"mean","std"}, "f1": {...}, "n", "folds"}},
     mean +- std over the folds holding that group) with gender_spread / session_spread (std
-    across groups of the per-group means). All stds use ddof=0.
+    across groups of the per-group means). All stds use ddof=0. Folds with per_corpus
+    figures add per_corpus ({name: {"wa", "ua", "macro_f1", "n", "folds"}}, each corpus's test
+    clips of all folds together) and corpus_mean (their mean, each corpus once): under
+    leave-one-corpus-out each corpus is one fold's test set.
     """
     if not fold_metrics:
         raise ValueError("no folds to aggregate")
@@ -213,4 +263,7 @@ def aggregate_folds(fold_metrics: Sequence[dict], fold_ids: Sequence | None = No
             "f1_std": float(np.std([s["f1"] for s in speakers.values()]))}
     for kind in ("gender", "session"):
         out[f"per_{kind}"], out[f"{kind}_spread"] = _aggregate_groups(fold_metrics, kind)
+    table = corpus_table(fold_metrics)
+    if table is not None:
+        out["per_corpus"], out["corpus_mean"] = table["corpora"], table["mean"]
     return out

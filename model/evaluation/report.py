@@ -4,8 +4,12 @@ The run summary (what the trainer writes to ``metrics.json`` and passes to
 :func:`write_report`) is a JSON-able dict with this layout; keys marked optional may be absent::
 
     {
-      "protocol": "leave-one-session-out" | "grouped-k-fold" | "leave-one-speaker-out",
-      "corpus": {"path": str, "summary": Corpus.summary()},     # kind, utterances, labels, ...
+      "protocol": "leave-one-session-out" | "grouped-k-fold" | "leave-one-speaker-out"
+                  | "leave-one-corpus-out",
+      "corpus": {"path": str, "summary": Corpus.summary(),      # kind, utterances, labels, ...
+                 "corpora": [{"name", "path"}, ...]},            # optional: several corpora
+                                                                 # (path: the roots joined by
+                                                                 # " + ")
       "configs": {"frontend": config_to_dict(FrontendConfig),
                   "model": config_to_dict(ModelConfig),          # of the final / last fold model
                   "train": config_to_dict(TrainConfig)},
@@ -33,6 +37,8 @@ The run summary (what the trainer writes to ``metrics.json`` and passes to
                                                                  # protocol (a cancelled run
                                                                  # lists the ones not run)
       "aggregate": aggregate_folds([f["metrics"] for f in folds]) or None when no fold finished,
+                                                                 # several corpora: with
+                                                                 # per_corpus and corpus_mean
       "uncalibrated_aggregate": aggregate_folds of the folds' "uncalibrated_metrics",
                                                                  # optional: per-speaker
                                                                  # standardisation only (the
@@ -120,6 +126,7 @@ def _header(summary: dict) -> list[str]:
     lines += [
         f"- Corpus: `{corpus.get('path', 'unknown')}` ({counts.get('kind', 'unknown')}, "
         f"{counts.get('utterances', '?')} utterances, {len(counts.get('speakers', {}))} speakers)",
+        *_corpora_lines(corpus),
         f"- Labels: {', '.join(_labels(summary)) or 'unknown'}",
         f"- Protocol: {summary.get('protocol', 'unknown')}, {len(folds)} fold(s) finished; "
         "validation speakers (for early stopping) come from the training side of each fold, "
@@ -146,6 +153,18 @@ def _header(summary: dict) -> list[str]:
     if summary.get("created"):
         lines.append(f"- Created: {summary['created']}")
     return lines + [""]
+
+
+def _corpora_lines(corpus: dict) -> list[str]:
+    """One indented line per corpus of a run on several (name, path, size), else []."""
+    counts = {c.get("name"): c for c in (corpus.get("summary") or {}).get("corpora") or []}
+    lines = []
+    for part in corpus.get("corpora") or []:
+        name, facts = part["name"], counts.get(part["name"], {})
+        lines.append(f"  - `{name}`: `{part['path']}` ({facts.get('kind', '?')}, "
+                     f"{facts.get('utterances', '?')} utterances, "
+                     f"{len(facts.get('speakers') or {})} speakers, named {name}/ID)")
+    return lines
 
 
 def _labels(summary: dict) -> list[str]:
@@ -189,7 +208,9 @@ def _protocol(summary: dict) -> list[str]:
     return lines
 
 
-def _results(agg: dict) -> list[str]:
+def _results(agg: dict, per_corpus: Sequence[str] = ()) -> list[str]:
+    """The results tables: over folds, ``per_corpus`` lines (``_per_corpus``), per gender and
+    per session."""
     lines = ["## Results", "",
              f"Mean ± std over {agg['folds']} fold(s) (population std, ddof=0), in percent; "
              "pooled: computed from the confusion matrix summed over folds.", ""]
@@ -199,7 +220,7 @@ def _results(agg: dict) -> list[str]:
          _pct(pooled.get(key))]
         for name, key in (("WA (accuracy)", "wa"), ("UA (mean class recall)", "ua"),
                           ("macro-F1", "macro_f1"))
-    ])
+    ]) + list(per_corpus)
     for kind, title in (("gender", "Per gender"), ("session", "Per session")):
         groups = agg.get(f"per_{kind}") or {}
         if not groups:
@@ -212,6 +233,39 @@ def _results(agg: dict) -> list[str]:
             [name, g["n"], g["folds"], _pm(g["accuracy"]), _pm(g["f1"])]
             for name, g in groups.items()])
     return lines
+
+
+def _per_corpus(summary: dict) -> list[str]:
+    """Each corpus's WA/UA on its own, and their mean: under leave-one-corpus-out per held-out
+    corpus (a model trained on the others), under speaker CV each corpus's test clips of all
+    folds. [] for a run on one corpus."""
+    agg = summary.get("aggregate") or {}
+    corpora = agg.get("per_corpus") or {}
+    if not corpora:
+        return []
+    mean = agg.get("corpus_mean") or {}
+    loco = summary.get("protocol") == "leave-one-corpus-out"
+    if loco:
+        lines = ["### Per held-out corpus (leave one corpus out)", "",
+                 "Each corpus tested by a model trained on the other corpora only (its speakers "
+                 "never in training or validation). Mean: each corpus counts once.", ""]
+        trained = {f.get("held_out"): f for f in summary.get("folds") or []}
+        rows = [[name, ", ".join(sorted({s.split("/", 1)[0] for s in trained.get(
+                    name, {}).get("train_speakers") or []})) or "?", c["n"], _pct(c["wa"]),
+                 _pct(c["ua"]), _pct(c["macro_f1"])] for name, c in corpora.items()]
+        head = ["held-out corpus", "trained on", "n", "WA %", "UA %", "macro-F1 %"]
+        rows.append(["**mean**", "", "", _pct(mean.get("wa")), _pct(mean.get("ua")),
+                     _pct(mean.get("macro_f1"))])
+    else:
+        lines = ["### Per corpus (pooled speaker cross-validation)", "",
+                 "Each corpus's test clips of every fold scored on their own (confusions "
+                 "summed over folds). Mean: each corpus counts once.", ""]
+        rows = [[name, c["n"], c["folds"], _pct(c["wa"]), _pct(c["ua"]), _pct(c["macro_f1"])]
+                for name, c in corpora.items()]
+        head = ["corpus", "n", "folds", "WA %", "UA %", "macro-F1 %"]
+        rows.append(["**mean**", "", "", _pct(mean.get("wa")), _pct(mean.get("ua")),
+                     _pct(mean.get("macro_f1"))])
+    return lines + _table(head, rows)
 
 
 def _uncalibrated(agg: dict | None) -> list[str]:
@@ -286,7 +340,8 @@ def render_report(run_dir: Path, summary: dict) -> str:
     lines = _header(summary) + _protocol(summary)
     agg = summary.get("aggregate")
     if agg:
-        lines += _results(agg) + _uncalibrated(summary.get("uncalibrated_aggregate"))
+        lines += _results(agg, _per_corpus(summary))
+        lines += _uncalibrated(summary.get("uncalibrated_aggregate"))
         lines += _speakers_and_confusion(agg, summary.get("folds") or [])
     lines += _plots(Path(run_dir), summary.get("plots") or {})
     lines += _configs(summary.get("configs") or {})

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from tqdm import tqdm
 
 from ser_studio.model.audio.io import AudioError
@@ -93,6 +93,21 @@ def norm_stats(features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Te
     return mean.float(), var.sqrt().clamp_min(MIN_STD).float()
 
 
+def balance_weights(utterances: Sequence[Utterance], by_class: bool = True) -> torch.Tensor:
+    """(N,) float32 weight per utterance so that every cell carries the same total weight:
+    cells are (corpus, label) pairs (``by_class``) or corpora alone. w_i = N / (M * n_cell(i))
+    for M non-empty cells, so the weights sum to N (their mean is 1) and each cell's sum is
+    N / M: a corpus of 300 clips weighs as much per epoch as one of 3000."""
+    if not utterances:
+        raise ValueError("no utterances to balance")
+    cells = [(u.corpus, u.label if by_class else "") for u in utterances]
+    sizes: dict[tuple[str, str], int] = {}
+    for cell in cells:
+        sizes[cell] = sizes.get(cell, 0) + 1
+    n, m = len(cells), len(sizes)
+    return torch.tensor([n / (m * sizes[c]) for c in cells], dtype=torch.float32)
+
+
 def centre_crop(feats: torch.Tensor, n_frames: int) -> torch.Tensor:
     """The middle ``n_frames`` frames (time axis -2); shorter inputs are returned whole."""
     extra = feats.shape[-2] - n_frames
@@ -140,7 +155,7 @@ def length_batches(n_frames: Sequence[int], batch_size: int) -> list[list[int]]:
 
 
 class FeatureDataset(Dataset):
-    """Utterances as (features, label index, speaker index) items.
+    """Utterances as (features, label index, speaker index[, loss weight]) items.
 
     Training mode: with probability ``variant_prob`` one of the utterance's channel variants
     (``variants``: path -> list of features, model.training.variants) replaces its clean
@@ -148,7 +163,8 @@ class FeatureDataset(Dataset):
     given). Evaluation mode: centre crop of ``max_frames``, standardise. Speakers missing from
     ``speaker_index`` get index -1 (ignored by the adversarial loss). norms: speaker ->
     (mean, std) (D,) that standardise that speaker's items instead of ``mean``/``std``
-    (per-speaker standardisation, model.training.speaker_norms).
+    (per-speaker standardisation, model.training.speaker_norms). item_weights: (N,) loss weight
+    per utterance (``balance_weights``); training items then carry it as a fourth element.
     """
 
     def __init__(self, features: Mapping, utterances: Sequence[Utterance],
@@ -156,8 +172,10 @@ class FeatureDataset(Dataset):
                  max_frames: int, train: bool, augment_cfg: AugmentConfig | None = None,
                  speakers: Sequence[str] = (), seed: int = 0,
                  variants: Mapping | None = None, variant_prob: float = 0.0,
-                 norms: Mapping | None = None) -> None:
+                 norms: Mapping | None = None,
+                 item_weights: torch.Tensor | None = None) -> None:
         self.features = features
+        self.item_weights = item_weights
         self.norms = norms or {}
         self.variants, self.variant_prob = (variants or {}), variant_prob
         self.utterances = list(utterances)
@@ -179,7 +197,7 @@ class FeatureDataset(Dataset):
             return self._frames[index]
         return min(self.features[self.utterances[index].path].shape[-2], self.max_frames)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+    def __getitem__(self, index: int) -> tuple:
         utt = self.utterances[index]
         feats = self.features[utt.path]
         mean, std = self.norms.get(utt.speaker, (self.mean, self.std))
@@ -193,6 +211,8 @@ class FeatureDataset(Dataset):
         feats = (feats - mean) / std
         if self.augment_cfg is not None:
             feats = augment(feats, self.augment_cfg, self.generator)
+        if self.item_weights is not None:
+            return feats, label, speaker, float(self.item_weights[index])
         return feats, label, speaker
 
     def _variant_or(self, clean: torch.Tensor, path) -> torch.Tensor:
@@ -207,30 +227,45 @@ class FeatureDataset(Dataset):
 
 @dataclass
 class Batch:
-    """x: (B, T, D) or (B, L, T, D) zero-padded; lengths, labels, speakers: (B,) long."""
+    """x: (B, T, D) or (B, L, T, D) zero-padded; lengths, labels, speakers: (B,) long;
+    weights: (B,) float loss weight per item, or None (items without one)."""
 
     x: torch.Tensor
     lengths: torch.Tensor
     labels: torch.Tensor
     speakers: torch.Tensor
+    weights: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> "Batch":
         return Batch(self.x.to(device), self.lengths.to(device), self.labels.to(device),
-                     self.speakers.to(device))
+                     self.speakers.to(device),
+                     None if self.weights is None else self.weights.to(device))
 
 
-def collate(items: Sequence[tuple[torch.Tensor, int, int]]) -> Batch:
-    """Pad items along time (axis -2) to the longest one; lengths are the valid frames."""
-    x, lengths = pad_batch([feats for feats, _, _ in items])
-    labels = torch.tensor([label for _, label, _ in items], dtype=torch.long)
-    speakers = torch.tensor([spk for _, _, spk in items], dtype=torch.long)
-    return Batch(x, lengths, labels, speakers)
+def collate(items: Sequence[tuple]) -> Batch:
+    """Pad items along time (axis -2) to the longest one; lengths are the valid frames. Items
+    are (features, label, speaker[, loss weight])."""
+    x, lengths = pad_batch([item[0] for item in items])
+    labels = torch.tensor([item[1] for item in items], dtype=torch.long)
+    speakers = torch.tensor([item[2] for item in items], dtype=torch.long)
+    weights = (torch.tensor([item[3] for item in items], dtype=torch.float32)
+               if len(items[0]) > 3 else None)
+    return Batch(x, lengths, labels, speakers, weights)
 
 
-def train_loader(dataset: FeatureDataset, batch_size: int, seed: int) -> DataLoader:
-    """Shuffled batches in an order fixed by ``seed`` (single process, reproducible)."""
-    return DataLoader(dataset, batch_size=batch_size, shuffle=True, collate_fn=collate,
-                      generator=torch.Generator().manual_seed(seed))
+def train_loader(dataset: FeatureDataset, batch_size: int, seed: int,
+                 draw_weights: torch.Tensor | None = None) -> DataLoader:
+    """Shuffled batches in an order fixed by ``seed`` (single process, reproducible). With
+    ``draw_weights`` (N,) an epoch is len(dataset) items drawn with replacement, item i with
+    probability proportional to draw_weights[i] (``balance_weights``: every cell drawn
+    equally often)."""
+    generator = torch.Generator().manual_seed(seed)
+    if draw_weights is None:
+        return DataLoader(dataset, batch_size=batch_size, shuffle=True, collate_fn=collate,
+                          generator=generator)
+    sampler = WeightedRandomSampler(draw_weights.double(), num_samples=len(dataset),
+                                    replacement=True, generator=generator)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate)
 
 
 def eval_loader(dataset: FeatureDataset, batch_size: int) -> tuple[DataLoader, list[int]]:

@@ -1,5 +1,7 @@
 """Speaker-independent cross-validation run: folds, per-fold training and testing, the final
-model, and the run folder (checkpoints, metrics.json, plots, report.md).
+model, and the run folder (checkpoints, metrics.json, plots, report.md). On several corpora
+(model.corpora.multi) the folds are speaker CV over the pool or, train.protocol "loco", one
+held-out corpus per fold; each fold's test is also scored per corpus.
 
 Ensembles (ModelConfig.ensemble = M > 1) are trained member by member (model.training.members), in
 every fold and for the final model; the ensemble is what is tested and saved.
@@ -30,6 +32,7 @@ from ser_studio.model.config.checks import fill_derived
 from ser_studio.model.config.schema import (FrontendConfig, ModelConfig, TrainConfig,
                                             check_run_configs, config_to_dict)
 from ser_studio.model.corpora.checks import check_trainable
+from ser_studio.model.corpora.multi import run_entry
 from ser_studio.model.evaluation.metrics import aggregate_folds, compute_metrics
 from ser_studio.model.evaluation.plots import plot_confusion, plot_per_speaker, plot_training_curves
 from ser_studio.model.evaluation.report import write_report
@@ -37,7 +40,7 @@ from ser_studio.model.networks.checkpoint import Checkpoint, save_checkpoint
 from ser_studio.model.training.data import FeatureDataset, FeatureStore, frames_for
 from ser_studio.model.training.folds import LOSO_SESSION, Fold, make_folds
 from ser_studio.model.training.members import member_folds, train_members
-from ser_studio.model.training.progress import FileProgress, ProgressEvent
+from ser_studio.model.training.progress import FileProgress, ProgressEvent, done_figures
 from ser_studio.model.training.trainer import (Progress, TrainedModel, TrainingCancelled,
                                                predict_dataset, train_fold)
 from ser_studio.model.training.variants import render_variants
@@ -100,10 +103,12 @@ def _test(run: _Run, trained: TrainedModel, test_utts: list, adapted: bool = Tru
     probs, _ = predict_dataset(trained.network, dataset, run.train_cfg.batch_size,
                                cancel=run.cancel)
     y_pred = [run.labels[i] for i in probs.argmax(1)]
+    several = len({u.corpus for u in run.corpus.utterances}) > 1  # per corpus, never pooled only
     return compute_metrics([u.label for u in test_utts], y_pred, run.labels,
                            speakers=[u.speaker for u in test_utts],
                            genders=[u.gender for u in test_utts],
-                           sessions=[u.session for u in test_utts])
+                           sessions=[u.session for u in test_utts],
+                           corpora=[u.corpus for u in test_utts] if several else None)
 
 
 def _variants(run: _Run, folds: list[Fold]) -> dict:
@@ -186,6 +191,9 @@ def _train_final(run: _Run, folds_done: list[dict], aggregate: dict) -> Path | N
         return None
     metrics = {"cross_validation": {k: aggregate[k] for k in ("wa", "ua", "macro_f1")},
                "epochs": epochs, "history": trained.history}
+    if aggregate.get("per_corpus"):
+        metrics["cross_validation"].update(per_corpus=aggregate["per_corpus"],
+                                           corpus_mean=aggregate["corpus_mean"])
     return _checkpoint(run, trained, metrics, run.out_dir / CHECKPOINT_NAME)
 
 
@@ -203,13 +211,11 @@ def _write_outputs(run: _Run, summary: dict, folds_done: list[dict]) -> None:
 
 
 def _done_event(run: _Run, summary: dict) -> ProgressEvent:
-    agg = summary["aggregate"]
     final = summary["final_model"]
     return ProgressEvent(
         "done", run_dir=str(run.out_dir), model=str(run.out_dir / final) if final else None,
         report=str(run.out_dir / "report.md"), metrics=str(run.out_dir / METRICS_NAME),
-        summary=({k: {"mean": agg[k]["mean"], "std": agg[k]["std"]}
-                  for k in ("wa", "ua", "macro_f1")} if agg else None),
+        summary=done_figures(summary["aggregate"]),
         folds_completed=len(summary["folds"]), cancelled=summary["cancelled"])
 
 
@@ -261,7 +267,7 @@ def _summary(run: _Run, protocol: str, all_folds: list[Fold], folds_done: list[d
     plots."""
     return {
         "protocol": protocol,
-        "corpus": {"path": str(run.corpus.root), "summary": run.corpus.summary()},
+        "corpus": run_entry(run.corpus),
         "configs": {"frontend": config_to_dict(run.frontend_cfg),
                     "model": (folds_done[-1]["model_config"] if folds_done
                               else config_to_dict(run.model_cfg)),
@@ -325,8 +331,9 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
                          cancel=None, final: bool = True, max_folds: int | None = None,
                          device=None, feature_bar: bool = False,
                          resume: Sequence[dict] = ()) -> dict:
-    """Cross-validate on ``corpus`` (a model.corpora.corpus.Corpus) and fill the run folder
-    ``out_dir``.
+    """Cross-validate on ``corpus`` (a model.corpora.corpus.Corpus, or a
+    model.corpora.multi.CorpusSet of several) and fill the run folder ``out_dir``.
+    train_cfg.protocol "loco" holds out one corpus per fold.
 
     frontend: an already built frontend (default: ``build_frontend(frontend_cfg)``, once per
     run). features: a path -> features mapping used instead of the FeatureCache under
@@ -349,7 +356,7 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
         raise ValueError(f"max_folds must be >= 1 (0 or None: every fold), got {max_folds}")
     protocol, all_folds = make_folds(corpus.utterances, kind=corpus.kind,
                                      folds=train_cfg.folds, val_speakers=train_cfg.val_speakers,
-                                     seed=train_cfg.seed)
+                                     seed=train_cfg.seed, protocol=train_cfg.protocol)
     folds = all_folds[:max_folds] if max_folds else all_folds
     labels = list(corpus.labels)
     _emit(progress, ProgressEvent("start", protocol=protocol, folds=len(folds),

@@ -11,6 +11,10 @@ Protocol choice (``choose_protocol``):
   position carried across groups: folds differ in size by at most one speaker and, whenever a
   gender has at least k speakers, every fold tests both genders. Deterministic, no seed.
 
+Leave-one-corpus-out ("loco", ``TrainConfig.protocol``): one fold per corpus of a run on several
+corpora (model.corpora.multi), in the order given; the fold tests every speaker of that corpus and
+trains on all the others. Refused with fewer than two corpora.
+
 Validation speakers (for early stopping) are drawn from each fold's training side only, with a
 ``random.Random`` seeded by (seed, fold): genders are visited in turn so that two or more
 validation speakers are gender-balanced when the training side allows it.
@@ -22,11 +26,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
+from ser_studio.model.config.schema import PROTOCOLS
 from ser_studio.model.corpora.record import Utterance
 
 LOSO_SESSION = "leave-one-session-out"
 GROUPED = "grouped-k-fold"
 LOSO_SPEAKER = "leave-one-speaker-out"
+LOCO = "leave-one-corpus-out"
 
 
 class SpeakerLeakError(AssertionError):
@@ -89,9 +95,27 @@ def choose_protocol(utterances: Sequence[Utterance], kind: str, folds: int) -> s
     return LOSO_SPEAKER if folds == 0 else GROUPED
 
 
+def corpus_order(utterances: Sequence[Utterance]) -> list[str]:
+    """The corpus names of ``utterances`` in first-seen order ("" for untagged ones)."""
+    return list(dict.fromkeys(u.corpus for u in utterances))
+
+
+def check_loco(utterances: Sequence[Utterance]) -> list[str]:
+    """The corpora of a leave-one-corpus-out run; FoldError unless there are two or more."""
+    names = [n for n in corpus_order(utterances) if n]
+    if len(names) < 2:
+        raise FoldError(f"protocol loco (leave one corpus out) needs at least two corpora "
+                        f"(--corpus A --corpus B ...); this run has {len(names)}"
+                        + (f": {names[0]}" if names else ""))
+    return names
+
+
 def _test_groups(utterances: Sequence[Utterance], protocol: str,
                  folds: int) -> list[tuple[str, list[str]]]:
     """(held_out name, test speakers) per fold."""
+    if protocol == LOCO:
+        return [(name, sorted({u.speaker for u in utterances if u.corpus == name}))
+                for name in check_loco(utterances)]
     if protocol == LOSO_SESSION:
         by_session: dict[str, set[str]] = defaultdict(set)
         for utt in utterances:
@@ -134,11 +158,16 @@ def pick_validation(train_speakers: Sequence[str], genders: dict[str, str], n: i
 
 
 def make_folds(utterances: Sequence[Utterance], *, kind: str, folds: int = 5,
-               val_speakers: int = 1, seed: int = 0) -> tuple[str, list[Fold]]:
-    """Build the protocol name and its folds; every fold is checked with ``check_fold``."""
+               val_speakers: int = 1, seed: int = 0,
+               protocol: str = "cv") -> tuple[str, list[Fold]]:
+    """Build the protocol name and its folds; every fold is checked with ``check_fold``.
+    ``protocol``: "cv" (speaker cross-validation, ``choose_protocol``) or "loco" (one fold
+    per corpus)."""
     if not utterances:
         raise FoldError("no utterances to build folds from")
-    protocol = choose_protocol(utterances, kind, folds)
+    if protocol not in PROTOCOLS:
+        raise FoldError(f"protocol {protocol!r}: choose one of {list(PROTOCOLS)}")
+    protocol = LOCO if protocol == "loco" else choose_protocol(utterances, kind, folds)
     genders = speaker_genders(utterances)
     everyone = sorted(genders)
     result = []

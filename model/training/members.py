@@ -35,7 +35,8 @@ def member_folds(utterances: Sequence[Utterance], kind: str, cfg: TrainConfig, f
     result = []
     for m in range(members):
         _, folds = make_folds(utterances, kind=kind, folds=cfg.folds,
-                              val_speakers=cfg.val_speakers, seed=cfg.seed + m)
+                              val_speakers=cfg.val_speakers, seed=cfg.seed + m,
+                              protocol=cfg.protocol)
         mine = folds[fold.index - 1]
         if mine.test_speakers != fold.test_speakers:
             raise RuntimeError(f"fold {fold.index}: member {m + 1} would test "

@@ -20,7 +20,9 @@ other keys are the kind's fields (``FIELDS``), null where a value is missing:
 - "final_start": epochs, train_speakers: the final model on every speaker begins.
 - "final_epoch": the "epoch" fields without fold, for the final model.
 - "done": run_dir, model (final model path or null), report, metrics (paths), summary
-  ({"wa"|"ua"|"macro_f1": {"mean", "std"}} or null), folds_completed, cancelled.
+  ({"wa"|"ua"|"macro_f1": {"mean", "std"}}, with several corpora also "per_corpus" {name:
+  {"wa", "ua", "n"}} and "corpus_mean" {"wa", "ua"}; ``done_figures``; or null),
+  folds_completed, cancelled.
 - "error": message (the run failed; exit code 2).
 
 Epoch events of an ensemble trained member by member also carry member (1-based) and members.
@@ -137,6 +139,21 @@ class ProgressEvent:
     def from_json(cls, line: str | bytes) -> "ProgressEvent":
         """The event of one JSON line; ValueError for anything else."""
         return cls.from_dict(json.loads(line))
+
+
+def done_figures(aggregate: dict | None) -> dict | None:
+    """The "done" event's summary from a run's aggregate (model.evaluation.metrics
+    .aggregate_folds): WA/UA/macro-F1 mean and std over folds and, with several corpora, each
+    corpus's WA/UA/n and their mean, so no front end shows a pooled mean alone."""
+    if not aggregate:
+        return None
+    figures = {k: {"mean": aggregate[k]["mean"], "std": aggregate[k]["std"]}
+               for k in ("wa", "ua", "macro_f1")}
+    if aggregate.get("per_corpus"):
+        figures["per_corpus"] = {name: {k: c[k] for k in ("wa", "ua", "n")}
+                                 for name, c in aggregate["per_corpus"].items()}
+        figures["corpus_mean"] = {k: aggregate["corpus_mean"][k] for k in ("wa", "ua")}
+    return figures
 
 
 def time_left(files_done: int, files_total: int, elapsed_s: float) -> float | None:

@@ -1,7 +1,8 @@
 """Training of one network on one fold's speakers (no Qt, no files written).
 
 Recipe: AdamW; loss = CE(emotion; class-weighted by the training side's inverse class
-frequency when ``class_weighted``, label smoothing from the config) + adversarial_weight *
+frequency when ``class_weighted``, label smoothing from the config; a training side from
+several corpora is balanced per (corpus, class) by loss weights or a sampler, ``balance``) + adversarial_weight *
 CE(speaker) (enhanced network with its speaker head; speakers are the fold's training speakers)
 + l2_reg * sum of squared weight matrices (parameters with 2+ dims; biases and norms excluded);
 a network with fused branches (model.networks.stats_branch) averages its branches' CE terms;
@@ -33,8 +34,8 @@ from ser_studio.model.config.schema import ModelConfig, TrainConfig
 from ser_studio.model.corpora.record import Utterance
 from ser_studio.model.evaluation.metrics import compute_metrics
 from ser_studio.model.networks.registry import build_network
-from ser_studio.model.training.data import (FeatureDataset, eval_loader, frames_for, norm_stats,
-                                            train_loader)
+from ser_studio.model.training.data import (FeatureDataset, balance_weights, eval_loader,
+                                            frames_for, norm_stats, train_loader)
 from ser_studio.model.training.folds import check_speakers
 from ser_studio.model.training.progress import ProgressEvent
 from ser_studio.model.training.schedules import alpha_at, lr_at
@@ -119,6 +120,19 @@ def class_weights(utterances: Sequence[Utterance], labels: Sequence[str]) -> tor
     return torch.where(counts > 0, weights, torch.zeros_like(weights))
 
 
+def balance_plan(train_utts: Sequence[Utterance], labels: Sequence[str], cfg: TrainConfig
+                 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """(class weights (C,), per-item loss weights (N,), per-item draw weights (N,)), each or
+    None, for cfg.balance on this training side. One corpus, or balance "none": today's
+    pooled class weights (class_weighted) and nothing else. Several: ``balance_weights`` over
+    (corpus, class) cells (corpora alone without class_weighted) as loss weights ("weights")
+    or as the sampler's draw weights ("sampler")."""
+    if cfg.balance == "none" or len({u.corpus for u in train_utts}) < 2:
+        return (class_weights(train_utts, labels) if cfg.class_weighted else None), None, None
+    cells = balance_weights(train_utts, by_class=cfg.class_weighted)
+    return (None, cells, None) if cfg.balance == "weights" else (None, None, cells)
+
+
 def _check_cancel(cancel) -> None:
     if cancel is not None and cancel.is_set():
         raise TrainingCancelled("training cancelled")
@@ -130,8 +144,13 @@ def _output_loss(out, batch, weights: torch.Tensor | None, cfg: TrainConfig) -> 
     branch learns as a classifier on its own."""
     if out.members:
         return torch.stack([_output_loss(m, batch, weights, cfg) for m in out.members]).mean()
-    loss = F.cross_entropy(out.logits, batch.labels, weight=weights,
-                           label_smoothing=cfg.label_smoothing)
+    if batch.weights is not None:  # per-item weights (corpus x class balance): weighted mean
+        each = F.cross_entropy(out.logits, batch.labels, reduction="none",
+                               label_smoothing=cfg.label_smoothing)
+        loss = (each * batch.weights).sum() / batch.weights.sum().clamp_min(1e-12)
+    else:
+        loss = F.cross_entropy(out.logits, batch.labels, weight=weights,
+                               label_smoothing=cfg.label_smoothing)
     if out.speaker_logits is not None and cfg.adversarial_weight > 0:
         known = batch.speakers >= 0
         if known.any():
@@ -271,15 +290,17 @@ def train_fold(train_utts: Sequence[Utterance], val_utts: Sequence[Utterance],
     model_cfg, speakers, network = _setup(train_utts, labels, model_cfg, cfg, device)
     mean, std, norms = _standardisation(cfg, list(train_utts) + list(val_utts),
                                         norm_utts or train_utts, features, spans, frame_rate)
+    weights, item_weights, draw = balance_plan(train_utts, labels, cfg)
     train_set = FeatureDataset(features, train_utts, labels, mean, std,
                                max_frames=frames_for(cfg.max_seconds, frame_rate), train=True,
                                augment_cfg=cfg.augment, speakers=speakers, seed=cfg.seed + fold,
-                               variants=variants, variant_prob=cfg.channel.prob, norms=norms)
+                               variants=variants, variant_prob=cfg.channel.prob, norms=norms,
+                               item_weights=item_weights)
     val_set = FeatureDataset(features, val_utts, labels, mean, std,
                              max_frames=frames_for(cfg.eval_max_seconds, frame_rate), train=False,
                              norms=norms)
-    loader = train_loader(train_set, cfg.batch_size, seed=cfg.seed + fold)
-    weights = class_weights(train_utts, labels).to(device) if cfg.class_weighted else None
+    loader = train_loader(train_set, cfg.batch_size, seed=cfg.seed + fold, draw_weights=draw)
+    weights = weights.to(device) if weights is not None else None
     optimizer = torch.optim.AdamW(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history, best = _fit(network, loader, val_set, optimizer, weights, labels, cfg,
                          epochs or cfg.epochs, fold, progress, cancel, device)

@@ -187,7 +187,7 @@ def test_run_json_repeats_a_run_with_config(json_run, synth_corpus, tmp_path):
                                       "--out", str(tmp_path)])
     sections = train_cmd._apply_run_sections(args)
     frontend, model, train = build_configs(args, sections)
-    assert args.corpus == sections["corpus"]["path"] and args.max_folds == 1
+    assert args.corpus == [sections["corpus"]["path"]] and args.max_folds == 1
     assert (model.hidden, train.epochs) == (16, 3)
 
 

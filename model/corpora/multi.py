@@ -1,0 +1,130 @@
+"""Several corpora in one run: each read by its own reader, then pooled.
+
+``load_corpora([A, B, ...])`` reads every corpus with ``load_corpus`` (its own reader and its
+kind's default label map, the user's map and classes on top), names each one (``corpus_name``)
+and pools the utterances. With two or more corpora every utterance carries its corpus name
+(``Utterance.corpus``) and its speaker and session are namespaced as "NAME/ID"
+("ravdess-dev/03"), so two corpora cannot share a speaker by accident and folds group speakers
+across all of them. A single corpus is returned as it is (speaker IDs unchanged, so fold
+assignment and the results of existing runs stay the same), only tagged with its name.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ser_studio.model.corpora.corpus import Corpus, UtteranceFacts, load_corpus
+from ser_studio.model.corpora.record import CorpusError, Utterance
+
+log = logging.getLogger(__name__)
+
+MULTI_KIND = "multi"
+GENERIC_STEMS = ("manifest", "metadata", "labels", "index")  # a manifest named by its folder
+
+
+def corpus_name(path: Path) -> str:
+    """The short name of a corpus: a folder's name; a manifest's file stem, or its folder's
+    name when the stem says nothing ("nemo-pl/manifest.csv" -> "nemo-pl")."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        return path.parent.name if path.stem.lower() in GENERIC_STEMS else path.stem
+    return path.name
+
+
+def _unique_names(paths: Sequence[Path]) -> list[str]:
+    """One name per path; names that repeat get "-2", "-3", ... in order."""
+    names, seen = [], Counter()
+    for path in paths:
+        base = corpus_name(path) or "corpus"
+        seen[base] += 1
+        names.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return names
+
+
+def _tag(utt: Utterance, name: str, namespaced: bool) -> Utterance:
+    if not namespaced:
+        return replace(utt, corpus=name)
+    return replace(utt, corpus=name, speaker=f"{name}/{utt.speaker}",
+                   session=f"{name}/{utt.session}" if utt.session else "")
+
+
+@dataclass(frozen=True)
+class CorpusSet(UtteranceFacts):
+    """The corpora of one run, pooled. ``parts`` in the order given and ``names`` (one each);
+    ``utterances``: every part's, tagged with its corpus and (two or more parts) namespaced.
+    Offers what training reads of a Corpus: root, kind, labels, speakers, summary()."""
+
+    parts: tuple[Corpus, ...]
+    names: tuple[str, ...]
+    utterances: tuple[Utterance, ...]
+
+    @property
+    def root(self) -> Path:
+        """The single corpus's root; for several, the first's (logs and warnings)."""
+        return self.parts[0].root
+
+    @property
+    def roots(self) -> list[Path]:
+        return [p.root for p in self.parts]
+
+    @property
+    def kind(self) -> str:
+        """The single corpus's kind, else "multi" (fold protocol: grouped by speaker)."""
+        return self.parts[0].kind if len(self.parts) == 1 else MULTI_KIND
+
+    def summary(self) -> dict:
+        """One corpus: its Corpus.summary() as it is. Several: the pooled counts (speakers
+        namespaced) with kind "multi", root the roots joined by " + ", and "corpora", one
+        {"name", **Corpus.summary()} per corpus."""
+        if len(self.parts) == 1:
+            return self.parts[0].summary()
+
+        return {
+            "kind": MULTI_KIND, "root": " + ".join(str(r) for r in self.roots),
+            "utterances": len(self.utterances), **self.counts(),
+            "dropped": dict(sum((Counter(dict(p.dropped)) for p in self.parts), Counter())),
+            "missing_audio": sum(p.missing_audio for p in self.parts),
+            "warnings": [{**w.to_dict(), "message": f"{n}: {w.message}"}
+                         for n, p in zip(self.names, self.parts) for w in p.warnings],
+            "corpora": [{"name": n, **p.summary()} for n, p in zip(self.names, self.parts)],
+        }
+
+
+def load_corpora(paths, label_map: Mapping[str, str] | str | None = None,
+                 classes: Sequence[str] | None = None, *,
+                 drop_conflicts: bool = False) -> CorpusSet:
+    """Read every corpus of ``paths`` (one path or a list) with ``load_corpus`` and pool them
+    (see the module docstring). The label map and classes apply to each corpus on top of its
+    own kind's defaults. CorpusError naming the path when a corpus is given twice or cannot
+    be read."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths or [])
+    if not paths:
+        raise CorpusError("no corpus given (--corpus PATH, repeat it for several)")
+    resolved = [Path(p).expanduser().resolve() for p in paths]
+    twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
+    if twice:
+        raise CorpusError(f"corpus given more than once: {', '.join(twice)}")
+    parts = tuple(load_corpus(p, label_map, classes, drop_conflicts=drop_conflicts)
+                  for p in paths)
+    names = tuple(_unique_names([Path(p).expanduser() for p in paths]))
+    namespaced = len(parts) > 1
+    utts = tuple(_tag(u, n, namespaced) for n, p in zip(names, parts) for u in p.utterances)
+    if namespaced:
+        log.info("%d corpora: %s; %d utterances, %d speakers", len(parts),
+                 ", ".join(f"{n} ({len(p)})" for n, p in zip(names, parts)), len(utts),
+                 len({u.speaker for u in utts}))
+    return CorpusSet(parts, names, utts)
+
+
+def run_entry(corpus) -> dict:
+    """A run summary's "corpus" (metrics.json): path and summary() of a Corpus or CorpusSet;
+    for several corpora the path is their roots joined by " + " and "corpora" lists
+    {"name", "path"} in the order given."""
+    parts = getattr(corpus, "parts", ())
+    if len(parts) < 2:
+        return {"path": str(corpus.root), "summary": corpus.summary()}
+    return {"path": " + ".join(str(p.root) for p in parts), "summary": corpus.summary(),
+            "corpora": [{"name": n, "path": str(p.root)} for n, p in zip(corpus.names, parts)]}
