@@ -1,6 +1,7 @@
 """The whisper frontends as the rest of the project uses them: shapes and rate on windows of any
 length, the input stage, clear errors for missing or altered wheel files, joined with other
-frontends, the config field, and the int8 encoder on onnxruntime against torch."""
+frontends, the config field, and the int8 encoder on onnxruntime against torch (its frames, and
+a Predictor's labels)."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,14 +11,19 @@ import numpy as np
 import pytest
 import torch
 
-from ser_studio.model.config.schema import ConfigError, FrontendConfig, config_from_dict, \
-    config_to_dict
+from ser_studio.model.config.schema import (ConfigError, FrontendConfig, ModelConfig,
+                                            TrainConfig, config_from_dict, config_to_dict)
 from ser_studio.model.features import wheel_files, whisper
-from ser_studio.model.features.base import FrontendUnavailable, NormalisedFrontend, frame_span
+from ser_studio.model.features.base import (FrontendUnavailable, NormalisedFrontend,
+                                            frame_span, frontend_parts)
 from ser_studio.model.features.combined import ConcatFrontend
 from ser_studio.model.features.registry import build_frontend, parse_frontend_spec
+from ser_studio.model.inference.predictor import Predictor
+from ser_studio.model.networks.checkpoint import Checkpoint, save_checkpoint
+from ser_studio.model.networks.registry import build_network
 from ser_studio.model.onnx.cache import checked_graph
 
+from tests.model.test_onnx_export import LABELS
 from tests.model.test_whisper_encoder import voice
 
 TINY = FrontendConfig(name="whisper-tiny.en")
@@ -140,3 +146,31 @@ def test_int8_onnxruntime_encoder_keeps_the_frames():
     again = whisper.WhisperFrontend(FrontendConfig(name="whisper-base"))
     again.use_onnxruntime(threads=1)
     assert torch.equal(again(wavs[0]), got[0])
+
+
+def test_a_whisper_model_predicts_the_same_labels_on_onnxruntime(tmp_path):
+    """A checkpoint on whisper-base (a seeded untrained network, standardised by the
+    frontend's own statistics): Predictor.load runs the encoder on onnxruntime int8 (the
+    network too) and gives torch's labels, with probabilities within 0.02, on six voices."""
+    cfg = ModelConfig(input_dim=512, n_classes=len(LABELS), hidden=16, attn_heads=2,
+                      gru_layers=1, arch="baseline")
+    frontend_cfg = FrontendConfig(name="whisper-base")
+    feats = torch.cat([build_frontend(frontend_cfg)(voice(2.0, f0=f0, seed=9))
+                       for f0 in (110.0, 230.0)])
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(Checkpoint(
+        frontend=frontend_cfg, model=cfg, train=TrainConfig(eval_max_seconds=3.0),
+        labels=list(LABELS), speakers=["s1", "s2"], norm_mean=feats.mean(0).tolist(),
+        norm_std=feats.std(0).tolist(), metrics={}, state_dict=build_network(cfg).state_dict()),
+        tmp_path / "model.safetensors")
+    fast, slow = Predictor.load(ckpt), Predictor.load(ckpt, runtime="torch")
+    (part,) = frontend_parts(fast.frontend)[1]
+    assert isinstance(part.encoder, whisper.OnnxEncoder)
+    assert isinstance(frontend_parts(slow.frontend)[1][0].encoder, torch.nn.Module)
+    labels = set()
+    for i, (seconds, f0) in enumerate([(1.2, 100.0), (2.5, 160.0), (3.0, 250.0)] * 2):
+        wav = voice(seconds, f0=f0, seed=20 + i) * (1.0 if i < 3 else 0.3)
+        a, b = fast.predict(wav, vad=False), slow.predict(wav, vad=False)
+        assert a.label == b.label and np.abs(a.probs - b.probs).max() <= 0.02
+        labels.add(a.label)
+    assert len(labels) > 1  # the inputs tell classes apart: the agreement means something
