@@ -4,9 +4,9 @@ Heavy work lives elsewhere: the recorder thread (app/live/recorder.py via
 app/live/listening.py), the inference worker thread (app/live/inference_worker.py), the file
 worker thread (app/files/file_worker.py: files never hold live windows back) and the history
 panel's own pool. Nothing here blocks: slots store results in widgets, which paint on their own
-timers. The other areas are reached through their signals and public methods: the status-bar
-fields (StatusFields), the menus (``build_menus`` returns the actions) and the training wizard
-(WizardLink).
+timers. The other areas are reached through their signals and public methods: the live input
+(InputLink: device, window and hop, listening), the status-bar fields (StatusFields), the menus
+(``build_menus`` returns the actions) and the training wizard (WizardLink).
 """
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ from ser_studio.app.files.file_panel import FilePanel
 from ser_studio.app.files.file_worker import FileThread, FileWorker
 from ser_studio.app.history.history_store import MICROPHONE
 from ser_studio.app.live.controls import Controls
-from ser_studio.app.live.devices import DeviceError, resolve_device
 from ser_studio.app.live.inference_thread import InferenceThread
 from ser_studio.app.live.inference_worker import InferenceWorker
 from ser_studio.app.live.listening import Listening
 from ser_studio.app.live.live_panel import LivePanel
 from ser_studio.app.shell.about import AboutDialog
+from ser_studio.app.shell.input_link import InputLink
 from ser_studio.app.shell.menus import AUDIO_FILTER, MODEL_FILTER, build_menus
 from ser_studio.app.shell.model_origin import (ORIGIN_BOX, ORIGIN_CLI, ORIGIN_OPENED,
                                                ORIGIN_REMEMBERED, ORIGIN_RUN_FOLDER, ORIGIN_SHIPPED,
@@ -57,7 +57,6 @@ class MainWindow(QMainWindow):
         self.model_info = None
         self.model_origin = ""
         self._pending_origin = ""
-        self._cli_device = device
         self._error_box: QMessageBox | None = None
         self.setWindowTitle("SER Studio — speech emotion recognition")
         self.setWindowIcon(icon("app"))
@@ -76,6 +75,9 @@ class MainWindow(QMainWindow):
             self.status.show_device(self.controls.current_device_text())
         self.calibration = Calibration(self, profiles_dir)
         self.live_box.insertWidget(1, self.calibration.badge)
+        self.input_link = InputLink(self.controls, self.listening, self.status, self.settings,
+                                    status_bar=self.statusBar(), cli_device=device, parent=self,
+                                    show_error=lambda title, text: self.show_error(title, text))
         self.actions_by_name = build_menus(self)
         self._wire()
         self._restore()
@@ -116,13 +118,8 @@ class MainWindow(QMainWindow):
 
     def _wire(self) -> None:
         c, w = self.controls, self.inference.worker
-        c.listenToggled.connect(self._on_listen_toggled)
-        c.deviceChanged.connect(self._on_device_changed)
-        c.devicesListed.connect(self._on_devices_listed)
         c.modelChosen.connect(lambda path: self.load_model(path, ORIGIN_BOX))
         c.openModelRequested.connect(self.open_model)
-        c.windowChanged.connect(self._on_timing_changed)
-        c.hopChanged.connect(self._on_timing_changed)
         c.smoothingChanged.connect(self._on_smoothing)
         self.file_panel.openRequested.connect(self.open_audio_files)
         self.file_panel.attach(self.files)
@@ -134,13 +131,8 @@ class MainWindow(QMainWindow):
             f"Cancelled {Path(path).name}", 5000))
         self.files.worker.modelError.connect(lambda t: self.statusBar().showMessage(t, 10000))
         self.files.worker.historyError.connect(lambda t: self.statusBar().showMessage(t, 8000))
-        self.listening.state.connect(self._on_listening_state)
+        self.listening.state.connect(self.live_panel.set_listening)
         self.listening.level.connect(self.live_panel.set_level)
-        self.listening.stats.connect(self.status.set_blocks_lost)
-        self.listening.opened.connect(self.status.show_device)
-        self.listening.error.connect(lambda text: self.show_error("Input device", text))
-        self.listening.stalled.connect(self._on_stalled)
-        self.listening.fallback.connect(self._on_device_fallback)
         w.result.connect(self._on_result)
         w.segmentClosed.connect(self.live_panel.set_segment)
         w.modelLoaded.connect(self._on_model_loaded)
@@ -219,66 +211,12 @@ class MainWindow(QMainWindow):
         self.show_error("Model", text + "\n\nTrain a model (Train › Training wizard, Ctrl+T) "
                         "or open a checkpoint (File › Open model, Ctrl+M).")
 
-    # -- listening -------------------------------------------------------------------------
-    def _on_listen_toggled(self, on: bool) -> None:
-        if on:
-            self.listening.start(**self._listen_params())
-        else:
-            self.listening.stop()
-
-    def _listen_params(self) -> dict:
-        return dict(device=self.controls.current_device(),
-                    device_label=self.controls.current_device_text(),
-                    window_s=self.controls.window.value(), hop_s=self.controls.hop.value())
-
+    # -- listening (the input itself: app/shell/input_link.py) --------------------------------
     def start_listening(self) -> None:
         self.controls.listen.setChecked(True)
 
     def stop_listening(self) -> None:
         self.controls.listen.setChecked(False)
-
-    def _on_listening_state(self, on: bool) -> None:
-        self.controls.set_listening(on)
-        self.live_panel.set_listening(on)
-        if not on:
-            self.status.show_device(f"{self.controls.current_device_text()} (idle)")
-
-    def _on_stalled(self, stalled: bool) -> None:
-        if stalled:
-            self.statusBar().showMessage(
-                f"No audio from {self.controls.current_device_text()} for a while; is it "
-                "muted, paused or unplugged?")
-        else:
-            self.statusBar().clearMessage()
-
-    def _on_device_fallback(self, device, label: str) -> None:
-        self.controls.select_device(device)
-        self.settings.device = "" if device is None else label
-        self.statusBar().showMessage(f"Back to the input that worked: {label}", 10000)
-
-    def _on_device_changed(self, _index) -> None:
-        index = self.controls.current_device()
-        self.settings.device = "" if index is None else self.controls.current_device_text()
-        self.status.show_device(self.controls.current_device_text())
-        self.listening.restart(**self._listen_params())
-
-    def _on_devices_listed(self, error: str) -> None:
-        if error:
-            self.show_error("Input devices", f"Cannot list input devices: {error}")
-        if self._cli_device is None:
-            return
-        spec, self._cli_device = self._cli_device, None
-        try:
-            index = resolve_device(spec, self.controls.devices)
-        except DeviceError as exc:
-            self.show_error("Input device", str(exc))
-            return
-        self.controls.refresh_devices(select=index)
-
-    def _on_timing_changed(self, _value: float) -> None:
-        self.settings.window_s = self.controls.window.value()
-        self.settings.hop_s = self.controls.hop.value()
-        self.listening.restart(**self._listen_params())
 
     def confirm_keep_audio(self, text: str) -> bool:
         """Yes/No before storing microphone audio (replaceable in tests)."""
