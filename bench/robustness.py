@@ -158,10 +158,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def run_corpus(args: argparse.Namespace):
     """The corpus (model.corpora.multi.CorpusSet: one or several) of ``add_run_arguments``'
     options."""
-    from ser_studio.model.corpora.labels import parse_label_map
     from ser_studio.model.corpora.multi import load_corpora
 
-    return load_corpora(args.corpus or [DEFAULT_CORPUS], parse_label_map([args.map]),
+    return load_corpora(args.corpus or [DEFAULT_CORPUS], [args.map],
                         args.classes)
 
 

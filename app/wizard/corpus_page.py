@@ -29,12 +29,11 @@ def read_corpus_summary(paths, label_map: str, classes: tuple[str, ...]) -> dict
     reader's); a corpus with one class is refused (CorpusError), as training would refuse it.
     """
     from ser_studio.model.corpora.checks import audio_warnings, check_trainable
-    from ser_studio.model.corpora.labels import parse_label_map
     from ser_studio.model.corpora.multi import load_corpora
     from ser_studio.model.training.folds import choose_protocol
 
-    mapping = parse_label_map(label_map) if label_map.strip() else None
-    corpus = load_corpora(paths, mapping, list(classes) or None)
+    corpus = load_corpora(paths, label_map if label_map.strip() else None,
+                          list(classes) or None)
     check_trainable(corpus)
     summary = corpus.summary()
     summary["warnings"] += [w.to_dict() for w in audio_warnings(corpus.utterances)]
@@ -132,7 +131,8 @@ class CorpusPage(QWizardPage):
         list_row.addWidget(self.corpus_list, 1)
         list_row.addWidget(self.remove_button, 0, Qt.AlignTop)
         self.map_edit = QLineEdit()
-        self.map_edit.setPlaceholderText("optional, e.g. calm=neutral,exc=happy")
+        self.map_edit.setPlaceholderText("optional, e.g. calm=neutral,exc=happy; with several "
+                                         "corpora NAME:a=b maps corpus NAME only")
         self.classes_edit = QLineEdit()
         self.classes_edit.setPlaceholderText(
             "optional, e.g. angry,happy,neutral,sad (default: IEMOCAP those four, else all)")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ser_studio.model.corpora.corpus import Corpus
 from ser_studio.model.corpora.multi import CorpusSet, load_corpora
-from ser_studio.model.corpora.labels import parse_classes, parse_label_map
+from ser_studio.model.corpora.labels import parse_classes
 from ser_studio.model.corpora.record import CorpusError
 from ser_studio.model.files import default_cache_dir
 
@@ -56,7 +56,8 @@ def add_parser(subparsers) -> None:
                         help="IEMOCAP folder, RAVDESS folder or CSV manifest; repeat for "
                              "several corpora (figures per corpus as well as pooled)")
     parser.add_argument("--map", action="append", default=None, metavar="A=B,...",
-                        help="label map, e.g. calm=neutral,exc=happy")
+                        help="label map, e.g. calm=neutral,exc=happy (with several corpora "
+                             "NAME:A=B,... maps corpus NAME only)")
     parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
                         help="labels to keep (space or comma separated)")
     parser.add_argument("--cache", type=Path, default=None,
@@ -141,7 +142,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     from ser_studio.model.inference.predictor import Predictor
 
     predictor = Predictor.load(args.model)
-    corpus = load_corpora(args.corpus, label_map=parse_label_map(args.map),
+    corpus = load_corpora(args.corpus, label_map=args.map,
                           classes=parse_classes(args.classes))
     if not corpus.utterances:
         raise CorpusError(f"{args.corpus}: no utterances to evaluate")

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ser_studio.model.corpora.multi import load_corpora
-from ser_studio.model.corpora.labels import parse_classes, parse_label_map
+from ser_studio.model.corpora.labels import parse_classes
 from ser_studio.model.corpora.record import CorpusError
 from ser_studio.model.files import default_cache_dir
 
@@ -32,7 +32,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help=f"cache folder (default: $SER_CACHE_DIR or {default_cache_dir()})")
     parser.add_argument("--map", action="append", default=None, metavar="A=B,...",
-                        help="label map, e.g. calm=neutral,exc=happy")
+                        help="label map, e.g. calm=neutral,exc=happy (with several corpora "
+                             "NAME:A=B,... maps corpus NAME only)")
     parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
                         help="labels to keep (space or comma separated)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         # busy machine the thread hand-offs make them many times slower.
         torch.set_num_threads(1)
     try:
-        corpus = load_corpora(args.corpus, label_map=parse_label_map(args.map),
+        corpus = load_corpora(args.corpus, label_map=args.map,
                               classes=parse_classes(args.classes))
         cache = FeatureCache(build_frontend(parse_frontend_spec(args.frontend)), args.cache)
     except (CorpusError, FrontendUnavailable, ValueError, OSError) as exc:

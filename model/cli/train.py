@@ -130,7 +130,8 @@ def add_parser(subparsers) -> None:
     _add_config_options(p)
     p.add_argument("--no-augment", action="store_true", help="no feature augmentation")
     p.add_argument("--map", action="append", metavar="A=B,...",
-                   help="label map, e.g. calm=neutral,exc=happy (may be repeated)")
+                   help="label map, e.g. calm=neutral,exc=happy (may be repeated; with several "
+                        "corpora NAME:A=B,... maps corpus NAME only)")
     p.add_argument("--classes", nargs="+", help="classes to keep (space or comma separated)")
     p.add_argument("--drop-conflicting", action="store_true",
                    help="leave out files listed under two labels (default: an error)")
@@ -296,7 +297,7 @@ def _say_cancelled(summary: dict, out: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from ser_studio.model.corpora.checks import audio_warnings
     from ser_studio.model.corpora.checks import log_warnings
-    from ser_studio.model.corpora.labels import parse_classes, parse_label_map
+    from ser_studio.model.corpora.labels import parse_classes
     from ser_studio.model.corpora.multi import load_corpora
     from ser_studio.model.training.experiment import run_cross_validation
     from ser_studio.model.training.trainer import check_device
@@ -312,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--protocol loco (leave one corpus out) needs at least two "
                               f"corpora (--corpus A --corpus B ...); got {len(args.corpus)}: "
                               f"{args.corpus[0]}")
-        corpus = load_corpora(args.corpus, parse_label_map(args.map),
+        corpus = load_corpora(args.corpus, args.map,
                               parse_classes(args.classes), drop_conflicts=args.drop_conflicting)
         for part in corpus.parts:
             log_warnings(part.root, audio_warnings(part.utterances))

@@ -1,7 +1,7 @@
 """Several corpora in one run: each read by its own reader, then pooled.
 
 ``load_corpora([A, B, ...])`` reads every corpus with ``load_corpus`` (its own reader and its
-kind's default label map, the user's map and classes on top), names each one (``corpus_name``)
+kind's default label map, the user's map, for all or "NAME:a=b" for one, and classes on top), names each one (``corpus_name``)
 and pools the utterances. With two or more corpora every utterance carries its corpus name
 (``Utterance.corpus``) and its speaker and session are namespaced as "NAME/ID"
 ("ravdess-dev/03"), so two corpora cannot share a speaker by accident and folds group speakers
@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ser_studio.model.corpora.corpus import Corpus, UtteranceFacts, load_corpus
+from ser_studio.model.corpora.labels import parse_label_map
 from ser_studio.model.corpora.record import CorpusError, Utterance
 
 log = logging.getLogger(__name__)
@@ -93,13 +94,36 @@ class CorpusSet(UtteranceFacts):
         }
 
 
-def load_corpora(paths, label_map: Mapping[str, str] | str | None = None,
+def corpus_maps(label_map, names: Sequence[str]) -> list[dict[str, str]]:
+    """The label map of each corpus in ``names``. ``label_map``: a dict (every corpus), or
+    --map strings ("calm=neutral,exc=happy"; a string or a list, groups within one string
+    separated by ";"), each applying to every corpus unless it starts with a corpus name and a
+    colon ("ravdess-dev:calm=neutral": that corpus only, after the maps for all). CorpusError naming the names when a prefix names no
+    corpus of the run."""
+    if label_map is None or isinstance(label_map, Mapping):
+        return [dict(label_map or {}) for _ in names]
+    items = [label_map] if isinstance(label_map, str) else list(label_map)
+    common, own = [], {name: [] for name in names}
+    for item in (part for text in items for part in text.split(";") if part.strip()):
+        prefix, colon, rest = item.partition(":")
+        if not colon or "=" in prefix:
+            common.append(item)
+        elif prefix.strip() in own:
+            own[prefix.strip()].append(rest)
+        else:
+            raise CorpusError(f"label map {item!r}: {prefix.strip()!r} is not a corpus of this "
+                              f"run; corpus names: {', '.join(names)}")
+    return [{**parse_label_map(common), **parse_label_map(own[name])} for name in names]
+
+
+def load_corpora(paths, label_map: Mapping[str, str] | str | Sequence[str] | None = None,
                  classes: Sequence[str] | None = None, *,
                  drop_conflicts: bool = False) -> CorpusSet:
     """Read every corpus of ``paths`` (one path or a list) with ``load_corpus`` and pool them
-    (see the module docstring). The label map and classes apply to each corpus on top of its
-    own kind's defaults. CorpusError naming the path when a corpus is given twice or cannot
-    be read."""
+    (see the module docstring). Each corpus is read with its own kind's default label map,
+    the label map (``corpus_maps``: for all, or "NAME:a=b" for corpus NAME alone) and the
+    classes on top. CorpusError naming the path when a corpus is given twice or cannot be
+    read."""
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths or [])
     if not paths:
         raise CorpusError("no corpus given (--corpus PATH, repeat it for several)")
@@ -107,9 +131,9 @@ def load_corpora(paths, label_map: Mapping[str, str] | str | None = None,
     twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
     if twice:
         raise CorpusError(f"corpus given more than once: {', '.join(twice)}")
-    parts = tuple(load_corpus(p, label_map, classes, drop_conflicts=drop_conflicts)
-                  for p in paths)
     names = tuple(_unique_names([Path(p).expanduser() for p in paths]))
+    parts = tuple(load_corpus(p, own, classes, drop_conflicts=drop_conflicts)
+                  for p, own in zip(paths, corpus_maps(label_map, names)))
     namespaced = len(parts) > 1
     utts = tuple(_tag(u, n, namespaced) for n, p in zip(names, parts) for u in p.utterances)
     if namespaced:

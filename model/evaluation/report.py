@@ -178,6 +178,8 @@ def _protocol(summary: dict) -> list[str]:
     for f in summary.get("folds") or []:
         m = f.get("metrics") or {}
         test = _names(f.get("test_speakers"))
+        if summary.get("protocol") == "leave-one-corpus-out":
+            test = f"all of `{f.get('held_out')}` ({len(f.get('test_speakers') or [])} speakers)"
         if f.get("test_sessions"):
             test += f" (sessions {', '.join(f['test_sessions'])})"
         val = (" / ".join(_names(v) for v in f["member_val_speakers"])

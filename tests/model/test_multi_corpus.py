@@ -47,6 +47,20 @@ def test_several_corpora_namespace_speakers_and_keep_their_own_labels(two_corpor
     assert summary["utterances"] == 128 and len(summary["speakers"]) == 10
 
 
+def test_a_label_map_can_name_one_corpus(two_corpora):
+    big, small = two_corpora
+    pooled = load_corpora([big, small], ["small:happy=angry", "sad=neutral"])
+    labels = {name: Counter(u.label for u in pooled.utterances if u.corpus == name)
+              for name in ("big", "small")}
+    assert labels["big"] == {"angry": 24, "happy": 24, "neutral": 48}  # the map for all only
+    assert labels["small"] == {"angry": 16, "neutral": 16}  # its own map on top
+    one_string = load_corpora([big, small], "sad=neutral; small:happy=angry")
+    assert [u.label for u in one_string.utterances] == [u.label for u in pooled.utterances]
+    with pytest.raises(CorpusError, match="'nemo' is not a corpus of this run; corpus names: "
+                                          "big, small"):
+        load_corpora([big, small], ["nemo:calm=neutral"])
+
+
 def test_one_corpus_keeps_its_speaker_ids_and_folds(synth_corpus):
     alone = load_corpus(synth_corpus)
     wrapped = load_corpora([synth_corpus])
