@@ -11,6 +11,7 @@ from pathlib import Path
 from ser_studio.model.corpora.multi import load_corpora
 from ser_studio.model.corpora.labels import parse_classes
 from ser_studio.model.corpora.record import CorpusError
+from ser_studio.model.cluster.options import STORAGES, add_ray_options, wants_ray
 from ser_studio.model.files import default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
                         help="labels to keep (space or comma separated)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_ray_options(parser)
+    parser.add_argument("--ray-chunk", type=int, default=16, metavar="N",
+                        help="files per Ray task (default 16)")
+    parser.add_argument("--ray-storage", choices=STORAGES, default="ship",
+                        help="ship (default): workers send the features back and they are "
+                             "written here; shared: --cache is a folder every node mounts "
+                             "and workers write into it")
     parser.set_defaults(func=run)
 
 
@@ -63,10 +71,18 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     failed: list = []  # AudioError per file
     try:
-        cache.fill(paths, progress=not args.no_progress)
+        if wants_ray(args.ray):
+            from ser_studio.model.cluster.extract import fill_on_cluster
+
+            fill_on_cluster(args.ray, cache, paths, cpus=args.ray_cpus,
+                            retries=args.ray_retries, chunk=args.ray_chunk,
+                            storage=args.ray_storage, progress=not args.no_progress)
+        else:
+            cache.fill(paths, progress=not args.no_progress)
     except FillError as exc:
         failed = exc.failures
-    except OSError as exc:  # e.g. the cache folder cannot be written
+    except (OSError, RuntimeError, ValueError) as exc:  # e.g. the cache folder cannot be
+        # written, the Ray cluster cannot be reached (model.cluster.connect.ClusterError)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - start

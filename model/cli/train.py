@@ -34,6 +34,7 @@ from pathlib import Path
 from ser_studio.model.audio.loudness import LOUDNESS_MODES
 from ser_studio.model.cli.train_progress import Bars, JsonLines
 from ser_studio.model.cli.train_resume import refuse_run_options
+from ser_studio.model.cluster.options import add_ray_options
 from ser_studio.model.config.run import (RUN_FILE, apply_overrides, configs_from_sections,
                                          corpus_paths, describe_run, finished_folds,
                                          read_sections, write_run_file)
@@ -142,6 +143,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--progress-json", action="store_true",
                    help="one JSON object per line per event on stdout instead of bars")
+    add_ray_options(p)
     p.set_defaults(func=run)
 
 
@@ -187,7 +189,7 @@ def run_sections(args, frontend, model, train) -> dict:
     """The run.json object of a ``train`` invocation (parsed args and its three configs)."""
     return describe_run(frontend, model, train, corpus=args.corpus, label_map=args.map,
                         classes=args.classes, drop_conflicting=args.drop_conflicting,
-                        final=not args.no_final, max_folds=args.max_folds)
+                        final=not args.no_final, max_folds=args.max_folds, ray=args.ray)
 
 
 def _install_signals(cancel: threading.Event) -> dict:
@@ -247,7 +249,7 @@ def _apply_run_sections(args) -> dict:
     corpus, run = sections.get("corpus", {}), sections.get("run", {})
     for option, value in (("corpus", corpus_paths(corpus.get("path"))),
                           ("map", corpus.get("map")), ("classes", corpus.get("classes")),
-                          ("max_folds", run.get("max_folds"))):
+                          ("max_folds", run.get("max_folds")), ("ray", run.get("ray"))):
         if getattr(args, option) is None:
             setattr(args, option, value)
     args.drop_conflicting = args.drop_conflicting or bool(corpus.get("drop_conflicting"))
@@ -299,6 +301,7 @@ def run(args: argparse.Namespace) -> int:
     from ser_studio.model.corpora.checks import log_warnings
     from ser_studio.model.corpora.labels import parse_classes
     from ser_studio.model.corpora.multi import load_corpora
+    from ser_studio.model.cluster.options import record_cluster, training_runner
     from ser_studio.model.training.experiment import run_cross_validation
     from ser_studio.model.training.trainer import check_device
 
@@ -319,11 +322,13 @@ def run(args: argparse.Namespace) -> int:
             log_warnings(part.root, audio_warnings(part.utterances))
         resumed = _resumed_folds(args, train_cfg)
         _write_run(args, sections, (frontend_cfg, model_cfg, train_cfg))
-        summary = run_cross_validation(
-            corpus, frontend_cfg, model_cfg, train_cfg, args.out, cache_dir=args.cache,
-            progress=progress, cancel=cancel, final=not args.no_final,
-            max_folds=args.max_folds, device=args.device,
-            resume=resumed)
+        with training_runner(args.ray, args.ray_cpus, args.ray_retries) as runner:
+            summary = run_cross_validation(
+                corpus, frontend_cfg, model_cfg, train_cfg, args.out, cache_dir=args.cache,
+                progress=progress, cancel=cancel, final=not args.no_final,
+                max_folds=args.max_folds, device=args.device,
+                resume=resumed, runner=runner)
+            record_cluster(args.out, runner)
     except Exception as exc:  # every failure becomes a message and exit code 2
         if not isinstance(exc, (ValueError, RuntimeError, OSError, AssertionError)):
             log.exception("unexpected error")

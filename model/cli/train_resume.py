@@ -15,8 +15,9 @@ from ser_studio.model.config.run import RUN_FILE
 from ser_studio.model.config.schema import ConfigError
 
 # parsed options that may come with --resume: the resumed run, where features are cached, the
-# torch device and the progress display
-RESUME_OPTIONS = ("resume", "cache", "device", "progress_json")
+# torch device, the progress display and the Ray cluster (model.cluster.options)
+RESUME_OPTIONS = ("resume", "cache", "device", "progress_json", "ray", "ray_cpus",
+                  "ray_retries")
 _NOT_OPTIONS = ("command", "func", "verbose", "option_flags")  # the parser's own entries
 _CHECKED_WHERE_READ = ("config", "out")  # model.cli.train refuses them with --resume
 

@@ -4,7 +4,9 @@ repeated (``train --config RUN/run.json --out OTHER``) or continued after a canc
 (model.cli.train) and the training wizard (app/wizard) alike.
 
 Layout: the config sections "frontend", "model", "train" (as ``--config`` reads them), plus
-"corpus" {path, map, classes, drop_conflicting} and "run" {final, max_folds}. "path" is one
+"corpus" {path, map, classes, drop_conflicting} and "run" {final, max_folds, and for a run on a
+Ray cluster ray (the address, as ``--ray`` takes it) and, once it ran, cluster {address, nodes,
+tasks, hosts}: model.cluster.options.record_cluster}. "path" is one
 corpus as a string (as every run.json before several corpora) or a list of two or more
 (``corpus_paths`` reads either).
 """
@@ -119,11 +121,12 @@ def corpus_paths(value) -> list[str] | None:
 
 def describe_run(frontend, model, train, *, corpus, label_map: list[str] | None = None,
                  classes: list[str] | None = None, drop_conflicting: bool = False,
-                 final: bool = True, max_folds: int | None = None) -> dict:
+                 final: bool = True, max_folds: int | None = None,
+                 ray: str | None = None) -> dict:
     """The run.json object of one run: its three configs (less their derived fields, which
     the run sets from its data), its corpus (``corpus``: a path or a list of paths; written
     as a string when there is one, so a single-corpus run.json is as it always was) and its
-    run options."""
+    run options (``ray``: the Ray cluster's address, kept only when given)."""
     configs = {section: config_to_dict(cfg) for section, cfg in
                zip(CONFIG_SECTIONS, (frontend, model, train))}
     for path in derived_paths():
@@ -134,7 +137,7 @@ def describe_run(frontend, model, train, *, corpus, label_map: list[str] | None 
     return {**configs,
             "corpus": {"path": paths[0] if len(paths) == 1 else paths, "map": label_map,
                        "classes": classes, "drop_conflicting": bool(drop_conflicting)},
-            "run": {"final": final, "max_folds": max_folds}}
+            "run": {"final": final, "max_folds": max_folds, **({"ray": ray} if ray else {})}}
 
 
 def write_run_file(out_dir: Path, sections: dict) -> Path:

@@ -136,6 +136,34 @@ class FeatureCache:
         self._write(entry, feats, sha)
         return feats
 
+    def has(self, path: str | Path) -> bool:
+        """Whether a sound entry for ``path`` is stored (read and checked, counted as a hit);
+        a file that cannot be hashed is not. Nothing is computed: the cluster's extraction
+        (model.cluster.extract) computes only the files this is false for."""
+        try:
+            sha = file_sha1(path)
+        except OSError:
+            return False
+        entry = self.folder / sha[:2] / f"{sha}.safetensors"
+        if not entry.exists() or self._read(entry, sha)[0] is None:
+            return False
+        self.stats.hits += 1
+        return True
+
+    def compute(self, path: str | Path) -> torch.Tensor:
+        """The features of one audio file, computed with the frontend and not stored: (T, D)
+        or (L, T, D) float32. AudioError naming the file when it is not usable audio."""
+        return self._compute(Path(path))
+
+    def put(self, path: str | Path, feats: torch.Tensor) -> Path:
+        """Store ``feats``, computed elsewhere with this cache's frontend (a cluster worker),
+        as the entry of ``path`` (counted as a miss); returns the entry's path."""
+        sha = file_sha1(path)
+        entry = self.folder / sha[:2] / f"{sha}.safetensors"
+        self.stats.misses += 1
+        self._write(entry, feats.detach().to(torch.float32).contiguous(), sha)
+        return entry
+
     def fill(self, paths, progress: bool = False) -> None:
         """Make sure every file in ``paths`` is cached (a tqdm bar on stderr when ``progress``).
 

@@ -39,7 +39,7 @@ from ser_studio.model.evaluation.report import write_report
 from ser_studio.model.networks.checkpoint import Checkpoint, save_checkpoint
 from ser_studio.model.training.data import FeatureDataset, FeatureStore, frames_for
 from ser_studio.model.training.folds import LOSO_SESSION, Fold, make_folds
-from ser_studio.model.training.members import member_folds, train_members
+from ser_studio.model.training.members import combine_members, member_folds, member_jobs
 from ser_studio.model.training.progress import FileProgress, ProgressEvent, done_figures
 from ser_studio.model.training.trainer import (Progress, TrainedModel, TrainingCancelled,
                                                predict_dataset, train_fold)
@@ -71,6 +71,9 @@ class _Run:
     feature_bar: bool = False
     # model.training.speaker_norms.SpanCache when train_cfg.speaker_norm is "speaker"
     spans: object = None
+    # trains the networks elsewhere (model.cluster.training.RayTrainer: submitted(key),
+    # submit(key, jobs, combine), collect(key, cancel)); None: here, one after another
+    runner: object = None
 
 
 def _emit(progress: Progress | None, event: ProgressEvent) -> None:
@@ -127,27 +130,43 @@ def _variants(run: _Run, folds: list[Fold]) -> dict:
         on_file=FileProgress(run.progress, "channel variants"))
 
 
-def _train(run: _Run, fold: Fold, epochs: int | None = None, progress=None) -> TrainedModel:
-    """A single network, or an ensemble's members one by one, trained on ``fold``'s speakers
-    (fold index 0: the final model, every speaker in training)."""
+def _fold_jobs(run: _Run, fold: Fold, epochs: int | None = None, progress=None
+               ) -> tuple[list[dict], object]:
+    """train_fold's keyword arguments for each network of ``fold`` (one, or one per ensemble
+    member; fold index 0: the final model, every speaker in training) and the function that
+    makes their results one TrainedModel."""
     utts = run.corpus.utterances
     progress = progress or run.progress
     members = run.model_cfg.ensemble
     if members > 1:
         folds = ([fold] * members if fold.index == 0 else
                  member_folds(utts, run.corpus.kind, run.train_cfg, fold, members))
-        return train_members(utts, folds, run.features, run.labels, run.model_cfg,
-                             run.train_cfg, frame_rate=run.frame_rate, fold=fold.index,
-                             epochs=epochs, progress=progress, cancel=run.cancel,
-                             device=run.device, variants=_variants(run, folds),
-                             spans=run.spans)
-    train_utts = [u for u in utts if u.speaker in set(fold.train_speakers)]
-    val_utts = [u for u in utts if u.speaker in set(fold.val_speakers)]
-    return train_fold(train_utts, val_utts, run.features, run.labels, run.model_cfg,
-                      run.train_cfg, frame_rate=run.frame_rate,
-                      test_speakers=fold.test_speakers, fold=fold.index, epochs=epochs,
-                      progress=progress, cancel=run.cancel, device=run.device,
-                      variants=_variants(run, [fold]), spans=run.spans)
+        jobs = member_jobs(utts, folds, run.features, run.labels, run.model_cfg,
+                           run.train_cfg, frame_rate=run.frame_rate, fold=fold.index,
+                           epochs=epochs, progress=progress, cancel=run.cancel,
+                           device=run.device, variants=_variants(run, folds),
+                           spans=run.spans)
+        return jobs, lambda trained: combine_members(trained, folds, fold.index)
+    job = dict(train_utts=[u for u in utts if u.speaker in set(fold.train_speakers)],
+               val_utts=[u for u in utts if u.speaker in set(fold.val_speakers)],
+               features=run.features, labels=run.labels, model_cfg=run.model_cfg,
+               cfg=run.train_cfg, frame_rate=run.frame_rate,
+               test_speakers=fold.test_speakers, fold=fold.index, epochs=epochs,
+               progress=progress, cancel=run.cancel, device=run.device,
+               variants=_variants(run, [fold]), spans=run.spans)
+    return [job], lambda trained: trained[0]
+
+
+def _train(run: _Run, fold: Fold, epochs: int | None = None, progress=None) -> TrainedModel:
+    """A single network, or an ensemble's members one by one, trained on ``fold``'s speakers
+    (fold index 0: the final model, every speaker in training); with ``run.runner``, trained
+    there (submitted now unless it already was)."""
+    if run.runner is None:
+        jobs, combine = _fold_jobs(run, fold, epochs, progress)
+        return combine([train_fold(**job) for job in jobs])
+    if not run.runner.submitted(fold.index):
+        run.runner.submit(fold.index, *_fold_jobs(run, fold, epochs, progress))
+    return run.runner.collect(fold.index, run.cancel)
 
 
 def _run_fold(run: _Run, fold: Fold, protocol: str) -> dict:
@@ -330,7 +349,7 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
                          features: Mapping | None = None, progress: Progress | None = None,
                          cancel=None, final: bool = True, max_folds: int | None = None,
                          device=None, feature_bar: bool = False,
-                         resume: Sequence[dict] = ()) -> dict:
+                         resume: Sequence[dict] = (), runner=None) -> dict:
     """Cross-validate on ``corpus`` (a model.corpora.corpus.Corpus, or a
     model.corpora.multi.CorpusSet of several) and fill the run folder ``out_dir``.
     train_cfg.protocol "loco" holds out one corpus per fold.
@@ -345,7 +364,9 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
     object with ``is_set()``; a cancelled fold is discarded, finished folds are summarised and
     "done" is still emitted with cancelled true. The "start" event comes before features are
     computed. resume: fold entries of an earlier metrics.json in ``out_dir`` (same configs)
-    whose folds are kept rather than trained again. Returns the summary written to
+    whose folds are kept rather than trained again. runner: trains the networks elsewhere
+    (model.cluster.training.RayTrainer: every fold's are submitted at once, then collected in
+    order; the summary gains "cluster" with its ``record()``). Returns the summary written to
     metrics.json (layout: model.evaluation.report's docstring).
     """
     started = time.monotonic()
@@ -379,11 +400,15 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
                              n_classes=len(labels))  # n_speakers: per fold (trainer)
     run = _Run(corpus, labels, features, frontend.config, float(frontend.frame_rate), model_cfg,
                train_cfg, out_dir, progress, cancel, device, frontend=frontend,
-               cache_dir=cache_dir, feature_bar=feature_bar)
+               cache_dir=cache_dir, feature_bar=feature_bar, runner=runner)
     if train_cfg.speaker_norm == "speaker":
         from ser_studio.model.training.speaker_norms import SpanCache
 
         run.spans = SpanCache(cache_dir)
+    if runner is not None:  # every fold's networks start at once; _train collects them
+        for fold in folds:
+            if _kept(fold, resume) is None and not (cancel is not None and cancel.is_set()):
+                runner.submit(fold.index, *_fold_jobs(run, fold))
     folds_done, cancelled = _run_folds(run, folds, protocol, resume)
     aggregate = aggregate_folds([f["metrics"] for f in folds_done]) if folds_done else None
 
@@ -397,6 +422,8 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
                                                              for f in folds_done])
     summary.update(max_folds=max_folds, elapsed_s=time.monotonic() - started,
                    cache=dataclasses.asdict(cache.stats) if cache is not None else None)
+    if runner is not None:
+        summary["cluster"] = runner.record()
     _write_outputs(run, summary, folds_done)
     _emit(progress, _done_event(run, summary))
     return summary

@@ -52,6 +52,51 @@ def _relay(progress: Progress | None, member: int, members: int) -> Progress | N
     return lambda event: progress(dataclasses.replace(event, member=member, members=members))
 
 
+def member_jobs(utterances: Sequence[Utterance], folds: Sequence[Fold], features: Mapping,
+                labels: Sequence[str], model_cfg: ModelConfig, cfg: TrainConfig, *,
+                frame_rate: float, fold: int = 1, epochs: int | None = None,
+                progress: Progress | None = None, cancel=None, device=None,
+                variants: Mapping | None = None, spans=None) -> list[dict]:
+    """train_fold's keyword arguments for each member, one per entry of ``folds`` (member m:
+    seed + m, its fold's train/validation speakers, the shared standardisation speakers and
+    its progress tagged with member/members). Trained here (``train_members``) or elsewhere
+    (a Ray cluster, model.cluster.training); ``combine_members`` makes the ensemble."""
+    members = len(folds)
+    single = dataclasses.replace(model_cfg, ensemble=1)
+    by_speaker = {s for f in folds for s in (*f.train_speakers, *f.val_speakers)}
+    norm_utts = [u for u in utterances if u.speaker in by_speaker]
+    jobs = []
+    for m, member_fold in enumerate(folds):
+        log.info("fold %d, member %d of %d: seed %d, validating on %s", fold, m + 1, members,
+                 cfg.seed + m, ", ".join(member_fold.val_speakers) or "nobody")
+        jobs.append(dict(
+            train_utts=[u for u in utterances if u.speaker in set(member_fold.train_speakers)],
+            val_utts=[u for u in utterances if u.speaker in set(member_fold.val_speakers)],
+            features=features, labels=labels, model_cfg=single,
+            cfg=dataclasses.replace(cfg, seed=cfg.seed + m), frame_rate=frame_rate,
+            test_speakers=member_fold.test_speakers, fold=fold, epochs=epochs,
+            norm_utts=norm_utts, progress=_relay(progress, m + 1, members), cancel=cancel,
+            device=device, variants=variants, spans=spans))
+    return jobs
+
+
+def combine_members(trained: Sequence[TrainedModel], folds: Sequence[Fold],
+                    fold: int = 1) -> TrainedModel:
+    """The members trained on ``folds`` (in order) as one TrainedModel whose network is an
+    Ensemble. history: member 1's epochs; best_epoch: the median of the members' best epochs
+    (rounded up)."""
+    configs = {t.model_cfg for t in trained}
+    if len(configs) != 1:
+        raise RuntimeError(f"fold {fold}: members ended with different configs {configs}")
+    best = int(np.ceil(np.median([t.best_epoch for t in trained])))
+    network = Ensemble([t.network for t in trained]).eval()
+    speakers = sorted({s for t in trained for s in t.speakers})
+    return TrainedModel(network, dataclasses.replace(trained[0].model_cfg, ensemble=len(trained)),
+                        trained[0].mean, trained[0].std, speakers, trained[0].history, best,
+                        member_best_epochs=[t.best_epoch for t in trained],
+                        member_val_speakers=[list(f.val_speakers) for f in folds])
+
+
 def train_members(utterances: Sequence[Utterance], folds: Sequence[Fold], features: Mapping,
                   labels: Sequence[str], model_cfg: ModelConfig, cfg: TrainConfig, *,
                   frame_rate: float, fold: int = 1, epochs: int | None = None,
@@ -59,36 +104,13 @@ def train_members(utterances: Sequence[Utterance], folds: Sequence[Fold], featur
                   variants: Mapping | None = None, spans=None) -> TrainedModel:
     """Train one member per entry of ``folds`` (their train/validation speakers; for the final
     model pass folds with every speaker in training and none in validation) and return them as
-    one TrainedModel whose network is an Ensemble.
+    one TrainedModel whose network is an Ensemble (``combine_members``).
 
-    history: member 1's epochs; best_epoch: the median of the members' best epochs (rounded
-    up). variants: channel-augmented features shared by every member, spans: speech spans for
+    variants: channel-augmented features shared by every member, spans: speech spans for
     per-speaker standardisation (both as train_fold takes them). Raises
     TrainingCancelled as train_fold does.
     """
-    members = len(folds)
-    single = dataclasses.replace(model_cfg, ensemble=1)
-    by_speaker = {s for f in folds for s in (*f.train_speakers, *f.val_speakers)}
-    norm_utts = [u for u in utterances if u.speaker in by_speaker]
-    trained: list[TrainedModel] = []
-    for m, member_fold in enumerate(folds):
-        train_utts = [u for u in utterances if u.speaker in set(member_fold.train_speakers)]
-        val_utts = [u for u in utterances if u.speaker in set(member_fold.val_speakers)]
-        log.info("fold %d, member %d of %d: seed %d, validating on %s", fold, m + 1, members,
-                 cfg.seed + m, ", ".join(member_fold.val_speakers) or "nobody")
-        trained.append(train_fold(
-            train_utts, val_utts, features, labels, single,
-            dataclasses.replace(cfg, seed=cfg.seed + m), frame_rate=frame_rate,
-            test_speakers=member_fold.test_speakers, fold=fold, epochs=epochs,
-            norm_utts=norm_utts, progress=_relay(progress, m + 1, members), cancel=cancel,
-            device=device, variants=variants, spans=spans))
-    configs = {t.model_cfg for t in trained}
-    if len(configs) != 1:
-        raise RuntimeError(f"fold {fold}: members ended with different configs {configs}")
-    best = int(np.ceil(np.median([t.best_epoch for t in trained])))
-    network = Ensemble([t.network for t in trained]).eval()
-    speakers = sorted({s for t in trained for s in t.speakers})
-    return TrainedModel(network, dataclasses.replace(trained[0].model_cfg, ensemble=members),
-                        trained[0].mean, trained[0].std, speakers, trained[0].history, best,
-                        member_best_epochs=[t.best_epoch for t in trained],
-                        member_val_speakers=[list(f.val_speakers) for f in folds])
+    jobs = member_jobs(utterances, folds, features, labels, model_cfg, cfg,
+                       frame_rate=frame_rate, fold=fold, epochs=epochs, progress=progress,
+                       cancel=cancel, device=device, variants=variants, spans=spans)
+    return combine_members([train_fold(**job) for job in jobs], folds, fold)

@@ -1,0 +1,84 @@
+"""``--ray ADDRESS`` and its companions, the same on every command (extract, train): the
+options, and opening the cluster they name for one command.
+
+``--ray`` absent (or ``none``): everything runs on this machine, as without Ray; Ray is only
+imported once an address is given (model.cluster.connect says how to install it if missing).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from ser_studio.model.cluster.connect import (NO_RAY, ClusterInfo, connect, disconnect,
+                                              require_ray)
+from ser_studio.model.config.run import RUN_FILE, read_sections, write_run_file
+
+log = logging.getLogger(__name__)
+
+STORAGES = ("ship", "shared")  # how extracted features reach the cache (model.cluster.extract)
+RAY_HELP = ("run the work as Ray tasks on a cluster: local (a private Ray runtime on this "
+            "machine), auto (the cluster `ray start` runs here), HOST:PORT (the head's GCS "
+            "address) or ray://HOST:PORT; none: here, without Ray")
+
+
+def add_ray_options(parser) -> None:
+    """--ray ADDRESS, --ray-cpus N (CPUs, and torch threads, per task) and --ray-retries."""
+    parser.add_argument("--ray", metavar="ADDRESS", default=None, help=RAY_HELP)
+    parser.add_argument("--ray-cpus", type=int, default=1, metavar="N",
+                        help="CPUs each Ray task declares and uses as torch threads "
+                             "(default 1)")
+    parser.add_argument("--ray-retries", type=int, default=2, metavar="K",
+                        help="runs again of a Ray task whose worker died (default 2)")
+
+
+def wants_ray(address: str | None) -> bool:
+    """Whether ``address`` asks for a cluster (not absent, not ``none``/``off``)."""
+    return bool(address) and address.strip().lower() not in NO_RAY
+
+
+@contextlib.contextmanager
+def cluster(address: str, cpus: int = 1, retries: int = 2) -> Iterator[tuple[ClusterInfo,
+                                                                          object]]:
+    """Connected to ``address`` for the ``with`` block: (ClusterInfo, TaskPool with ``cpus``
+    per task and ``retries``); disconnected afterwards (a ``local`` runtime stops) unless
+    this process was connected before (a test's runtime, the wizard's). ClusterError naming the address when it cannot be reached; ValueError for a count < 1."""
+    if cpus < 1 or retries < 0:
+        raise ValueError(f"--ray-cpus must be >= 1 and --ray-retries >= 0, got {cpus} and "
+                         f"{retries}")
+    joined = not require_ray().is_initialized()
+    info = connect(address)
+    try:
+        from ser_studio.model.cluster.tasks import TaskPool
+
+        yield info, TaskPool(cpus=cpus, max_retries=retries)
+    finally:
+        if joined:
+            disconnect()
+
+
+@contextlib.contextmanager
+def training_runner(address: str | None, cpus: int = 1, retries: int = 2) -> Iterator[object]:
+    """``train --ray ADDRESS``: the runner that run_cross_validation takes
+    (model.cluster.training.RayTrainer) for the ``with`` block, or None when ``address`` asks
+    for no cluster (``wants_ray``)."""
+    if not wants_ray(address):
+        yield None
+        return
+    from ser_studio.model.cluster.training import RayTrainer
+
+    with cluster(address, cpus, retries) as (info, pool):
+        log.info("training on Ray cluster %s", info.describe())
+        yield RayTrainer(pool, info)
+
+
+def record_cluster(run_dir: Path, runner) -> None:
+    """Keep ``runner.record()`` (address, nodes, tasks, hosts) in ``run_dir``'s run.json under
+    "run" -> "cluster" (nothing without a runner or a run.json)."""
+    path = Path(run_dir) / RUN_FILE
+    if runner is None or not path.is_file():
+        return
+    sections = read_sections(path)
+    sections.setdefault("run", {})["cluster"] = runner.record()
+    write_run_file(Path(run_dir), sections)

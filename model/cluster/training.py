@@ -1,0 +1,113 @@
+"""The networks of a cross-validation run trained as Ray tasks: one task per (fold, member),
+and per member of the final model.
+
+``RayTrainer`` is the ``runner`` that model.training.experiment.run_cross_validation takes: the
+experiment hands it each fold's train_fold arguments (one job per network) and the function that
+makes one TrainedModel of their results; it submits every fold at once and gives the results back
+fold by fold, so testing, checkpoints, curves and the report are made on the driver as in a local
+run, and the run folder is complete whatever node trained what. The features (and channel
+variants) travel once through Ray's object store, so workers need no shared storage for them;
+the seeds are those of a local run, so folds, member seeds and metrics are the same.
+
+Progress: each task's "epoch" events reach the driver while it trains; those of the fold being
+collected go straight to its progress callable, the others wait (in order) until their fold is
+collected, so a display sees the folds one after another as in a local run. Cancel: while
+collecting, a set ``cancel`` cancels every outstanding task and raises TrainingCancelled, which
+the experiment handles as a local cancel (finished folds kept, ``train --resume`` continues).
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+
+from ser_studio.model.cluster.tasks import TaskPool, TasksCancelled, node_host
+from ser_studio.model.training.trainer import TrainedModel, TrainingCancelled, train_fold
+
+log = logging.getLogger(__name__)
+
+_SHIPPED = ("features", "variants")  # job entries that go through the object store once
+_LOCAL = ("progress", "cancel")  # job entries that stay on the driver
+
+
+def _train_task(report: Callable, job: dict, features: Mapping, variants: Mapping | None):
+    """One network, on a worker: (TrainedModel, the worker's host)."""
+    trained = train_fold(**job, features=features, variants=variants, progress=report)
+    return trained, node_host()
+
+
+class RayTrainer:
+    """Trains train_fold jobs as tasks of ``pool`` (model.cluster.tasks.TaskPool) on the
+    cluster ``info`` describes (model.cluster.connect.ClusterInfo; recorded by ``record``)."""
+
+    def __init__(self, pool: TaskPool, info=None) -> None:
+        self.pool = pool
+        self.info = info
+        self.hosts: set[str] = set()
+        self._refs: dict[object, tuple[list, Callable]] = {}
+        self._relays: dict[tuple, Callable | None] = {}
+        self._waiting: dict[object, list] = defaultdict(list)
+        self._shipped: dict[int, tuple[object, object]] = {}
+        self._current = None
+
+    def _ship(self, value):
+        """The object-store reference of ``value`` (put once per object)."""
+        if value is None:
+            return None
+        if id(value) not in self._shipped:  # the value is kept so that its id stays its own
+            self._shipped[id(value)] = (value, self.pool.put(
+                value if isinstance(value, dict) else dict(value)))
+        return self._shipped[id(value)][1]
+
+    def submitted(self, key) -> bool:
+        """Whether the networks of ``key`` (a fold index; 0: the final model) are submitted
+        and not yet collected."""
+        return key in self._refs
+
+    def submit(self, key, jobs: Sequence[dict], combine: Callable) -> None:
+        """Start one task per job (train_fold's keyword arguments); ``combine(results)``
+        makes the fold's TrainedModel of them when it is collected."""
+        refs = []
+        for i, job in enumerate(jobs):
+            self._relays[(key, i)] = job.get("progress")
+            remote = {k: v for k, v in job.items() if k not in _SHIPPED + _LOCAL}
+            refs.append(self.pool.submit((key, i), _train_task, remote,
+                                         *(self._ship(job.get(k)) for k in _SHIPPED)))
+        self._refs[key] = (refs, combine)
+        log.info("Ray: fold %s submitted as %d task(s)", key, len(refs))
+
+    def collect(self, key, cancel=None) -> TrainedModel:
+        """The TrainedModel of ``key`` once its tasks are done; TrainingCancelled (every
+        outstanding task cancelled) when ``cancel`` is set first."""
+        refs, combine = self._refs.pop(key)
+        self._current = key
+        for item in self._waiting.pop(key, []):
+            self._deliver(*item)
+        try:
+            results = self.pool.wait(refs, self._on_item, cancel)
+        except TasksCancelled as exc:
+            self._refs.clear()
+            raise TrainingCancelled(f"training cancelled on the Ray cluster ({exc})") from None
+        finally:
+            self._current = None
+        self.hosts.update(host for _, host in results)
+        return combine([trained for trained, _ in results])
+
+    def _on_item(self, key: tuple, event) -> None:
+        if key[0] == self._current:
+            self._deliver(key, event)
+        else:
+            self._waiting[key[0]].append((key, event))
+
+    def _deliver(self, key: tuple, event) -> None:
+        relay = self._relays.get(key)
+        if relay is not None:
+            relay(event)
+
+    def record(self) -> dict:
+        """What run.json and metrics.json keep of the cluster's work: its address and nodes
+        (host, CPUs, GPUs), the tasks submitted and the hosts that trained."""
+        info = self.info
+        return {"address": info.address if info else None,
+                "nodes": [dict(n) for n in info.nodes] if info else [],
+                "tasks": self.pool.submitted, "hosts": sorted(self.hosts)}
