@@ -225,3 +225,22 @@ def test_run_file_holds_one_corpus_as_a_string_and_several_as_a_list(tmp_path, t
         corpus_paths([])
     (tmp_path / "run.json").write_text(__import__("json").dumps(several))
     assert read_sections(tmp_path / "run.json")["train"]["protocol"] == "loco"
+
+
+def test_a_run_written_before_protocol_and_balance_can_be_resumed(tmp_path):
+    import json
+
+    from ser_studio.model.config.run import finished_folds
+    from ser_studio.model.config.schema import config_to_dict
+
+    train = config_to_dict(TrainConfig())
+    older = {k: v for k, v in train.items() if k not in ("protocol", "balance")}
+    (tmp_path / "run.json").write_text("{}")
+    (tmp_path / "fold_1").mkdir()
+    (tmp_path / "fold_1" / "model.safetensors").write_bytes(b"")
+    (tmp_path / "metrics.json").write_text(json.dumps(
+        {"configs": {"train": older}, "folds": [{"fold": 1,
+                                                 "checkpoint": "fold_1/model.safetensors"}]}))
+    assert [f["fold"] for f in finished_folds(tmp_path, train)] == [1]  # defaults filled in
+    with pytest.raises(ConfigError, match="another train config"):
+        finished_folds(tmp_path, config_to_dict(TrainConfig(balance="sampler")))
