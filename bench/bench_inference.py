@@ -28,7 +28,7 @@ that imports the code of one tree, loads the model and runs one call. The child 
 peak RSS (``peak RSS``) and the CPU and wall time of the call alone; the parent takes the CPU
 time (user + sys) and peak RSS of the child and its descendants from ``os.wait4`` (``process
 CPU``, ``tree peak RSS``: on a model's first run these include the process that exports its
-graphs, ``python -m ser_studio.model.inference.predictor``, which ends before the file is
+graphs, ``python -m ser_studio.model.inference.export_main``, which ends before the file is
 read). Old and new alternate, ``--repeats`` times each; the tables give min / median / max and the ratios
 new / old of the medians, and how far the two trees' probabilities are apart.
 
@@ -222,6 +222,7 @@ def child_files(root: str, path: str, model: str = "") -> dict:
             "overall_probs": result.overall.probs.tolist(),
             "window_probs": [p.probs.tolist() for _, _, p in result.windows],
             "window_speech": [bool(p.speech) for _, _, p in result.windows],
+            "window_labels": [p.label for _, _, p in result.windows],
             "rss_self_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -253,7 +254,9 @@ def agreement(old: dict, new: dict) -> str:
             zip(old["window_probs"], new["window_probs"])]
     overall = float(np.max(np.abs(np.subtract(old["overall_probs"], new["overall_probs"]))))
     gates = sum(a != b for a, b in zip(old["window_speech"], new["window_speech"]))
-    return (f"max |dp| windows {max(gaps):.1e}, overall {overall:.1e}; "
+    same = sum(a == b for a, b in zip(old["window_labels"], new["window_labels"]))
+    return (f"same label in {same} of {len(gaps)} windows ({same / len(gaps):.1%}); "
+            f"max |dp| windows {max(gaps):.1e}, overall {overall:.1e}; "
             f"speech gate differs in {gates} of {len(gaps)} windows; overall label "
             f"{old['overall_label']} -> {new['overall_label']}")
 

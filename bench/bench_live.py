@@ -8,8 +8,9 @@ Paths (``--paths``, default all four):
   whole 5 s window at every hop) and silero again over the hop's 0.5 s, all on torch;
 - FULL, the code before streaming features: today's worker with its feature cache off, so the
   frontend runs over the whole window at every speech hop (``Predictor.window_features``);
-- NEW, today's InferenceWorker: each hop's new samples go once through silero in streaming form
-  (app/live/live_vad.py), the network runs with ``vad=False`` on speech windows only, and their
+- NEW, today's InferenceWorker on the sliding-window engine (model.inference.window_stream): each
+  hop's new samples go once through silero in streaming form (model.audio.speech_track), the
+  network runs on speech windows only, and their
   features come from the stream's cache (model.features.live), each frame computed once; the
   network and the GE2E LSTM run on onnxruntime (``Predictor.load(runtime="auto")``,
   model.onnx.cache);
@@ -79,26 +80,26 @@ def old_worker_class():
 
     from ser_studio.app.live import inference_worker as iw
     from ser_studio.model.audio.vad import speech_ratio
+    from ser_studio.model.inference.window_stream import MIN_HOP_SPEECH, WindowStream
+
+    class OldWindowStream(WindowStream):
+        """The engine with the old gate: silero over the whole window inside predict, then
+        over the hop."""
+
+        def _predict(self, wav, end, started):
+            return self.predictor.predict(wav, vad=True), None
+
+        def _hop_speech(self, fresh, end):
+            return speech_ratio(fresh) >= MIN_HOP_SPEECH
 
     class OldInferenceWorker(iw.InferenceWorker):
         def __init__(self, threads: int | None = None, **kwargs):
             super().__init__(threads=threads or torch.get_num_threads(), **kwargs)
 
-        def _live(self, wav, end, queued_at):
-            started = time.perf_counter()
-            pred = self.predictor.predict(wav, vad=True)
-            fresh = self._fresh(wav, end)
-            hop_speech = bool(pred.speech) and fresh.size > 0 and \
-                speech_ratio(fresh) >= iw.MIN_HOP_SPEECH
-            latency = time.perf_counter() - started
-            self.windows_done += 1
-            finished = self._segments.add(fresh, hop_speech, pred.probs if pred.speech else None)
-            if finished is not None:
-                self._recent.clear()
-                self._store_segment(finished)
-            if pred.speech:
-                self._recent.append(np.asarray(pred.probs, dtype=np.float64))
-            self._emit_live(wav, end, queued_at, pred, latency=latency)
+        def load_model(self, path):
+            super().load_model(path)
+            if self.predictor is not None:
+                self._engine = OldWindowStream(self.predictor, vad=False)
 
     return OldInferenceWorker
 
@@ -129,15 +130,15 @@ class StageClock:
 
 
 def instrument(predictor, clock: StageClock) -> None:
-    """Time silero (old: model.audio.vad.speech_ratio; new: LiveVad.feed/ratio; wrapped once), the
-    features and level, and the network, wherever the paths call them."""
-    from ser_studio.app.live.live_vad import LiveVad
+    """Time silero (old: model.audio.vad.speech_ratio; new: SpeechTrack.feed/ratio; wrapped
+    once), the features and level, and the network, wherever the paths call them."""
     from ser_studio.model.audio import vad
+    from ser_studio.model.audio.speech_track import SpeechTrack
 
-    if not getattr(LiveVad.feed, "timed", False):
+    if not getattr(SpeechTrack.feed, "timed", False):
         vad.speech_ratio = clock.wrap("vad", vad.speech_ratio)
-        LiveVad.feed = clock.wrap("vad", LiveVad.feed)
-        LiveVad.ratio = clock.wrap("vad", LiveVad.ratio)
+        SpeechTrack.feed = clock.wrap("vad", SpeechTrack.feed)
+        SpeechTrack.ratio = clock.wrap("vad", SpeechTrack.ratio)
     predictor.window_features = clock.wrap("features", predictor.window_features)
     predictor.level = clock.wrap("features", predictor.level)
     predictor.predict_features = clock.wrap("network", predictor.predict_features)
@@ -192,7 +193,7 @@ def load_model(worker, kind: str) -> None:
     """(Re)load the worker's model; FULL runs without the feature cache."""
     worker.load_model("")
     if kind == "full":
-        worker._features = None
+        worker._engine._features = None
 
 
 def run_stream(worker, stream: np.ndarray, clock) -> dict[str, float]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+import subprocess
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -63,3 +65,24 @@ def tiny_hubert_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny_hubert")
     HubertModel(config).save_pretrained(folder)
     return folder
+
+
+SENTENCES = ("I can't believe you did that again. This is wonderful news, thank you so much! "
+             "Well, I suppose we could try it tomorrow.")
+
+
+def espeak_wav(path, text: str = SENTENCES) -> bool:
+    """Write espeak-ng speech to ``path``; False when espeak-ng is not installed."""
+    if shutil.which("espeak-ng") is None:
+        return False
+    subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
+    return True
+
+
+@pytest.fixture(scope="session")
+def speech_path(tmp_path_factory):
+    """A wav of espeak-ng speech (its own rate, 22.05 kHz); skips without espeak-ng."""
+    path = tmp_path_factory.mktemp("speech") / "speech.wav"
+    if not espeak_wav(path):
+        pytest.skip("espeak-ng is not installed")
+    return path

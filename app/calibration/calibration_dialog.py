@@ -3,7 +3,7 @@
 Recording goes through the app's own path (app/live/recorder.py's Recorder with the window's
 stream factory). ``Capture`` takes each window's new samples in the recorder's thread (a
 direct connection: no audio crosses to the GUI thread until the end) and runs the streaming
-VAD (app/live/live_vad.py) over them, so the dialog only receives progress numbers. Finish stops
+speech detector (model.audio.speech_track) over them, so the dialog only receives progress numbers. Finish stops
 the recorder and, once its thread has ended, hands the recording over as ``recorded``; the
 profile itself is built in the inference worker's thread.
 """
@@ -18,7 +18,7 @@ from PyQt5.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QProgressBar, QP
                              QVBoxLayout)
 
 from ser_studio.app.live.level_meter import LevelMeter
-from ser_studio.app.live.live_vad import LiveVad
+from ser_studio.model.audio.speech_track import SpeechTrack
 from ser_studio.app.live.recorder import MAX_WINDOW_SECONDS, Recorder
 from ser_studio.model.constants import SAMPLE_RATE
 
@@ -41,7 +41,7 @@ class Capture(QObject):
         super().__init__(parent)
         self._lock = threading.Lock()
         self._chunks: list[np.ndarray] = []
-        self._vad = LiveVad()
+        self._vad = SpeechTrack()
         self._end: int | None = None
         self.speech_s = 0.0
         self.total_s = 0.0

@@ -7,23 +7,17 @@ back. Every result goes out as a signal; every failure becomes an error signal, 
 exception on another thread. History rows (one per live speech segment) are written here, off
 the GUI thread.
 
+The windows go through the library's sliding-window engine (model.inference.window_stream),
+the same one file analysis uses: the streamed speech detector, the speech gate, frames shared
+between overlapping windows, smoothing and speech segments all live there; this worker moves
+windows in and results out. The engine starts afresh when listening stops or restarts
+(``end_segment``: a new device or new settings) and when another model is loaded.
+
 What is shown and what is stored: a LiveResult's ``probs`` (the headline and bars) are the mean
 of the last ``smoothing`` speech windows of the current segment (smoothing 1 = the newest
-window alone); the history row of a segment (app/live/segments.py) is the mean of *all* its speech
-windows' raw probabilities. When a segment closes, ``segmentClosed`` carries exactly what was
-stored, and the live view shows it under "Last segment".
-
-Live speech detection runs once per sample (app/live/live_vad.py): each window's new samples go
-through silero-vad in streaming form, and the window's speech verdict and the hop's speech
-share are read from the stored frame probabilities; the Predictor then runs without its own VAD
-(``window_features`` then ``prediction_of``) and only on windows that hold speech.
-
-Live features are shared between hops the same way (model.features.live): the worker holds one
-feature cache per stream (``Predictor.live_stream``), which computes each frame once and hands
-a window its frames with the work of earlier hops reused. It starts afresh when listening stops
-or restarts (``end_segment``: a new device or new settings), when another model is loaded, and
-by itself when a window does not follow the previous one. A model whose frontend has no
-streaming form (log-mel, HuBERT) computes each window whole.
+window alone); the history row of a segment (model.inference.segments) is the mean of *all* its
+speech windows' raw probabilities. When a segment closes, ``segmentClosed`` carries exactly
+what was stored, and the live view shows it under "Last segment".
 
 Threads: torch runs this worker's model on the intra-op threads app/shell/torch_threads.py chooses
 (``SER_INFERENCE_THREADS``, default 1), set in the worker's own thread before each piece of
@@ -39,7 +33,6 @@ methods only emit queued signals or set flags, so none of them blocks.
 """
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
@@ -51,47 +44,76 @@ from PyQt5.QtCore import QObject, pyqtSignal, pyqtSlot
 
 from ser_studio.app.calibration.profiles import Adapting, apply_saved, calibrate, forget
 from ser_studio.app.history.history_store import MICROPHONE
-from ser_studio.app.live.live_vad import LiveVad
-from ser_studio.app.live.segments import SegmentTracker
 from ser_studio.app.shell.model_info import model_info
 from ser_studio.app.shell.torch_threads import inference_threads, load_predictor, use_threads
-from ser_studio.model.audio.vad import is_speech
 from ser_studio.model.constants import SAMPLE_RATE
+from ser_studio.model.inference.prediction import Prediction
+from ser_studio.model.inference.segments import FinishedSegment
+from ser_studio.model.inference.window_stream import WindowStep, WindowStream
 
 log = logging.getLogger(__name__)
 
-MIN_HOP_SPEECH = 0.2  # a hop "has speech" when VAD marks at least this fraction of it
-
-
 @dataclass(frozen=True)
 class LiveResult:
-    """One analysed live window.
+    """One analysed live window, as the GUI shows it.
 
+    prediction: the window's own (model.inference.prediction.Prediction: its probabilities
+        unsmoothed, speech verdict and ratio, attention, level); None without a model.
+    probs: (n_classes,) the mean of the current segment's recent speech windows (the worker's
+        smoothing); label: their argmax (None without speech).
     wav: (N,) float32 16 kHz, the window itself; end: its end sample index in the stream.
-    probs: (n_classes,) smoothed over recent speech windows; raw_probs: this window's only.
-    attention: (T',) frame weights at attention_rate frames/s, starting attention_offset_s
-        into the window; frame j is computed from audio centred attention_centre_s + j /
-        attention_rate after that (model.inference.predictor.attention_centre_s).
-    latency_s: model time for this window (VAD included); age_s: capture to result.
+    latency_s: model time for this window (speech detection included); age_s: capture to
+        result. attention_centre_s: where the audio of attention frame 0 is centred after
+        the prediction's attention_offset_s (model.inference.describe.attention_centre_s).
     """
 
     labels: list[str]
-    label: str | None
+    prediction: Prediction | None
     probs: np.ndarray
-    raw_probs: np.ndarray
-    speech: bool
-    speech_ratio: float
-    attention: np.ndarray
-    attention_rate: float
+    label: str | None
     wav: np.ndarray
     end: int
     latency_s: float
     age_s: float
     stale_dropped: int
-    model_loaded: bool = True
-    attention_offset_s: float = 0.0
-    level: object = None  # model.audio.loudness.Level of the window (None without a model)
     attention_centre_s: float = 0.0
+
+    @property
+    def model_loaded(self) -> bool:
+        return self.prediction is not None
+
+    @property
+    def raw_probs(self) -> np.ndarray:
+        """(n_classes,) this window's own probabilities (zeros without a model)."""
+        return self.prediction.probs if self.prediction is not None \
+            else np.zeros(len(self.labels))
+
+    @property
+    def speech(self) -> bool:
+        return self.prediction is not None and bool(self.prediction.speech)
+
+    @property
+    def speech_ratio(self) -> float:
+        return float(self.prediction.speech_ratio) if self.prediction is not None else 0.0
+
+    @property
+    def attention(self) -> np.ndarray:
+        """(T',) frame weights at attention_rate frames/s, starting attention_offset_s into
+        the window (empty without speech)."""
+        return self.prediction.attention if self.prediction is not None else np.zeros(0)
+
+    @property
+    def attention_rate(self) -> float:
+        return float(self.prediction.attention_rate) if self.prediction is not None else 0.0
+
+    @property
+    def attention_offset_s(self) -> float:
+        return float(self.prediction.attention_offset_s) if self.prediction is not None else 0.0
+
+    @property
+    def level(self):
+        """model.audio.loudness.Level of the window (None without a model or audio)."""
+        return self.prediction.level if self.prediction is not None else None
 
     @property
     def confidence(self) -> float:
@@ -105,22 +127,11 @@ def _default_loader(path: str | None):
     return load_predictor(path)
 
 
-def _no_speech(predictor, wav: np.ndarray, ratio: float, started: float):
-    """The Prediction of a live window without speech (as Predictor.predict gives it)."""
-    from ser_studio.model.inference.prediction import Prediction
-
-    return Prediction(label=None, probs=np.zeros(len(predictor.labels), dtype=np.float32),
-                      attention=np.zeros(0, dtype=np.float32),
-                      attention_rate=predictor.attention_rate, speech=False,
-                      speech_ratio=ratio, latency_s=time.perf_counter() - started,
-                      level=predictor.level(wav) if wav.size else None)
-
-
 class InferenceWorker(QObject):
     """Runs the Predictor on live windows (lives in its own thread)."""
 
     result = pyqtSignal(object)  # LiveResult
-    segmentClosed = pyqtSignal(object)  # app.live.segments.FinishedSegment, as stored in history
+    segmentClosed = pyqtSignal(object)  # model.inference.segments.FinishedSegment, as stored in history
     modelLoaded = pyqtSignal(object)  # ModelInfo
     modelError = pyqtSignal(str)
     historyAdded = pyqtSignal(int)  # row id
@@ -139,8 +150,7 @@ class InferenceWorker(QObject):
         self.keep_audio = keep_audio
         self.threads = int(threads) if threads else inference_threads()
         self._loader = loader
-        self._vad = LiveVad()
-        self._features = None  # the live stream's feature cache (model.features.live)
+        self._engine: WindowStream | None = None  # the live stream's, once a model is loaded
         self._adapt_to: tuple[str, str] | None = None  # (profiles folder, device) when adapting
         self._adapting: Adapting | None = None
         self._lock = threading.Lock()
@@ -149,9 +159,7 @@ class InferenceWorker(QObject):
         self.stale_dropped = 0
         self.windows_done = 0
         self.predictor = None
-        self._recent: collections.deque[np.ndarray] = collections.deque(maxlen=max(1, smoothing))
-        self._segments: SegmentTracker | None = None
-        self._last_end: int | None = None
+        self._smoothing = max(1, int(smoothing))
         self._wake.connect(self._pump)
 
     # -- any thread ----------------------------------------------------------------------
@@ -184,25 +192,24 @@ class InferenceWorker(QObject):
             return
         self._close_segment()
         self.predictor = predictor
-        self._features = predictor.live_stream()
-        self._recent.clear()
-        self._segments = SegmentTracker(list(predictor.labels))  # keep_audio applies at writing
+        # keep_audio applies when a segment is written to history
+        self._engine = WindowStream(predictor, smoothing=self._smoothing)
         self._adapting = None  # until the saved profile of this model is applied
         self.modelLoaded.emit(model_info(predictor))
 
     @pyqtSlot(int)
     def set_smoothing(self, windows: int) -> None:
         """Average the shown probabilities over the last ``windows`` speech windows."""
-        self._recent = collections.deque(self._recent, maxlen=max(1, int(windows)))
+        self._smoothing = max(1, int(windows))
+        if self._engine is not None:
+            self._engine.set_smoothing(self._smoothing)
 
     @pyqtSlot()
     def end_segment(self) -> None:
-        """Listening stopped: close and store the open speech segment."""
-        self._close_segment()
-        self._last_end = None
-        self._vad.reset()
-        if self._features is not None:
-            self._features.reset()
+        """Listening stopped: close and store the open speech segment; the next window starts
+        a new stream."""
+        if self._engine is not None:
+            self._store_closed(self._engine.end_stream())
 
     @pyqtSlot()
     def finish(self) -> None:
@@ -288,74 +295,37 @@ class InferenceWorker(QObject):
             return
         started = time.perf_counter()
         try:
-            fresh = self._fresh(wav, end)
-            self._vad.feed(fresh, end)
-            pred, feats = self._predict_live(wav, end, started)
-            hop_speech = bool(pred.speech) and fresh.size > 0 and \
-                self._vad.ratio(end - fresh.size, end) >= MIN_HOP_SPEECH
+            step = self._engine.analyse(wav, end)
         except Exception as exc:
             log.exception("live inference failed")
             self.modelError.emit(f"live inference failed: {exc}")
             return
         latency = time.perf_counter() - started
-        if hop_speech and self._adapting is not None:
-            self._adapt(feats, fresh.size)
+        if step.hop_speech and self._adapting is not None:
+            self._adapt(step.features, step.fresh.size)
         self.windows_done += 1
-        finished = self._segments.add(fresh, hop_speech, pred.probs if pred.speech else None)
-        if finished is not None:  # smoothing starts afresh with each segment
-            self._recent.clear()
-            self._store_segment(finished)
-        if pred.speech:
-            self._recent.append(np.asarray(pred.probs, dtype=np.float64))
-        self._emit_live(wav, end, queued_at, pred, latency=latency)
+        self._store_closed(step.segment)
+        self._emit_live(wav, end, queued_at, step, latency=latency)
 
-    def _predict_live(self, wav: np.ndarray, end: int, started: float):
-        """(Prediction, its features (T, D) or None) of a live window, gated by the
-        streaming VAD's ratio of it."""
-        ratio = self._vad.ratio(end - wav.shape[0], end)
-        if not is_speech(ratio, wav.shape[0]):
-            if not np.isfinite(wav).all():
-                raise ValueError("waveform contains NaN or infinite samples")
-            return _no_speech(self.predictor, wav, ratio, started), None
-        feats, level, offset = self.predictor.window_features(wav, live=self._features, end=end)
-        return self.predictor.prediction_of(feats, level, offset, ratio, started), feats
-
-    def _fresh(self, wav: np.ndarray, end: int) -> np.ndarray:
-        """The samples of this window that no earlier analysed window held."""
-        new = wav.shape[0] if self._last_end is None or end <= self._last_end \
-            else min(end - self._last_end, wav.shape[0])
-        self._last_end = end
-        return wav[wav.shape[0] - new:]
-
-    def _emit_live(self, wav, end, queued_at, pred, *, latency: float) -> None:
+    def _emit_live(self, wav, end, queued_at, step: WindowStep | None, *,
+                   latency: float) -> None:
         labels = list(self.predictor.labels) if self.predictor is not None else []
-        zeros = np.zeros(len(labels))
-        if pred is not None and pred.speech and self._recent:
-            probs = np.mean(np.stack(list(self._recent)), axis=0)
-            label = labels[int(np.argmax(probs))]
-        else:
-            probs, label = zeros, None
         self.result.emit(LiveResult(
-            labels=labels, label=label, probs=probs,
-            raw_probs=np.asarray(pred.probs) if pred is not None else zeros,
-            speech=bool(pred.speech) if pred is not None else False,
-            speech_ratio=float(pred.speech_ratio) if pred is not None else 0.0,
-            attention=np.asarray(pred.attention) if pred is not None else np.zeros(0),
-            attention_rate=float(pred.attention_rate) if pred is not None else 0.0,
-            wav=wav, end=end, latency_s=latency, age_s=time.monotonic() - queued_at,
-            stale_dropped=self.stale_dropped, model_loaded=pred is not None,
-            attention_offset_s=float(getattr(pred, "attention_offset_s", 0.0) or 0.0),
-            level=getattr(pred, "level", None),
+            labels=labels, prediction=step.prediction if step is not None else None,
+            probs=step.probs if step is not None else np.zeros(len(labels)),
+            label=step.label if step is not None else None, wav=wav, end=end,
+            latency_s=latency, age_s=time.monotonic() - queued_at,
+            stale_dropped=self.stale_dropped,
             attention_centre_s=float(getattr(self.predictor, "attention_centre_s", 0.0))))
 
     def _close_segment(self) -> None:
-        if self._segments is not None:
-            finished = self._segments.flush()
-            if finished is not None:
-                self._store_segment(finished)
-        self._recent.clear()
+        if self._engine is not None:
+            self._store_closed(self._engine.close_segment())
 
-    def _store_segment(self, seg) -> None:
+    def _store_closed(self, seg: FinishedSegment | None) -> None:
+        """Write a segment the engine closed to history and announce it (None: nothing)."""
+        if seg is None:
+            return
         self._store(source=self.live_source, label=seg.label,
                     probs=np.array([seg.probs[k] for k in self.predictor.labels]),
                     duration_s=seg.duration_s, audio=seg.audio)

@@ -24,7 +24,7 @@ import soxr
 from PyQt5.QtCore import QThread, pyqtSignal
 
 from ser_studio.app.live.devices import DeviceError, open_input_stream
-from ser_studio.app.live.ringbuffer import RingBuffer
+from ser_studio.model.audio.ringbuffer import RingBuffer
 from ser_studio.model.constants import LIVE_BUFFER_SECONDS, LIVE_HOP_SECONDS, SAMPLE_RATE
 
 log = logging.getLogger(__name__)

@@ -5,15 +5,15 @@ where the installed libsndfile reads it); resampling is soxr's. Every failure is
 whose message names the file and the problem.
 
 A long file need not be held whole: ``iter_audio`` decodes it block by block (the same samples
-as ``load_audio``, soxr's streaming resampler being exact across blocks) and ``slice_windows``
-cuts a timeline of windows from such a stream, holding only from the next window's start on.
+as ``load_audio``, soxr's streaming resampler being exact across blocks) and ``stream_windows``
+cuts a timeline of windows from such a stream, holding only what a later window can need.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -274,25 +274,32 @@ def window_spans(length: int, window: int = WINDOW_SAMPLES, hop: int = HOP_SAMPL
     return spans
 
 
-def slice_windows(blocks: Iterable[np.ndarray], spans: Sequence[tuple[int, int]]
-                  ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Cut (start, end) spans out of a signal that arrives in blocks.
+def stream_windows(blocks: Iterable[np.ndarray], window: int = WINDOW_SAMPLES,
+                   hop: int = HOP_SAMPLES) -> Iterator[tuple[int, int, np.ndarray]]:
+    """The ``window_spans`` of a signal that arrives in blocks, its length unknown until it ends.
 
-    blocks: consecutive (n,) float32 pieces of one signal; spans: sample spans sorted by start
-    and by end (``window_spans``). Yields (start, end, samples (end - start,)) in order, each as
-    soon as its end has arrived; only the samples from the next span's start on are held, so
-    memory is about one window plus one block. Raises ValueError when the blocks end before
-    the last span does.
+    blocks: consecutive (n,) float32 pieces of one signal. Yields (start, end, samples
+    (end - start,)) in order: each regular window as soon as its end has arrived, then, when
+    the signal has ended, the end-aligned last window (or the one window of a signal no longer
+    than ``window``), exactly the spans window_spans(length, window, hop) lists. Only the
+    samples a later window can still need are held (about one window plus one block),
+    whatever the signal's length.
     """
-    held, origin, k = np.zeros(0, dtype=np.float32), 0, 0
+    if window <= 0 or hop <= 0:
+        raise ValueError(f"window and hop must be positive, got {window}, {hop}")
+    held, origin, next_start, last_end = np.zeros(0, dtype=np.float32), 0, 0, 0
     for block in blocks:
-        held = np.concatenate([held, block])  # bounded: cut below the next span's start
-        while k < len(spans) and spans[k][1] <= origin + held.size:
-            start, end = spans[k]
-            yield start, end, held[start - origin:end - origin].copy()
-            k += 1
-        keep = min(spans[k][0], origin + held.size) if k < len(spans) else origin + held.size
-        held, origin = held[keep - origin:], keep
-    if k < len(spans):
-        raise ValueError(f"the signal ends at sample {origin + held.size}, before span "
-                         f"{spans[k]}")
+        held = np.concatenate([held, block])
+        total = origin + held.size
+        while next_start + window <= total:
+            yield next_start, next_start + window, \
+                held[next_start - origin:next_start + window - origin].copy()
+            last_end, next_start = next_start + window, next_start + hop
+        keep = min(next_start, max(0, total - window))  # the tail window may need these
+        if keep > origin:
+            held, origin = held[keep - origin:], keep
+    total = origin + held.size
+    if total < window:  # no regular window fitted
+        yield 0, total, held[:total].copy()
+    elif last_end < total:
+        yield total - window, total, held[total - window - origin:].copy()

@@ -3,7 +3,7 @@
 No Qt here. The audio callback writes blocks; one reader takes the samples it has not seen yet
 (``read_new``) and anyone may copy the newest ``n`` samples (``newest``) or an absolute range
 of them (``between``). It holds any per-sample or per-frame series: the live path keeps silero's
-32 ms speech probabilities in one beside the audio (app/live/live_vad.py). When the writer laps
+32 ms speech probabilities in one (model.audio.speech_track). When the writer laps
 the reader, the unread samples that were overwritten are counted (``lost_samples``,
 ``overflows``), never hidden. A short lock makes the copies atomic; it is held only for a
 ``memcpy`` of one block.

@@ -1,21 +1,21 @@
-"""Live speech detection: silero-vad runs once per sample; speech ratios are read from its frames.
+"""Speech detection over a stream: silero-vad runs once per sample; speech ratios of any recent
+range are read from its frames.
 
-The inference worker feeds each hop's new samples (``LiveVad.feed``). silero runs over them in
-32 ms chunks with its recurrent state carried over from the previous hop
-(model.audio.vad_stream.SpeechProbStream), and the chunk probabilities go into a RingBuffer, a
-small numpy ring kept beside the audio. A window's speech ratio and a hop's share of speech are
-then read from the stored probabilities (``LiveVad.ratio``), segmented as
-model.audio.vad.speech_spans segments a whole signal (threshold 0.5, 250 ms minimum speech,
-100 ms minimum silence, 30 ms padding). Before this, silero ran again over the whole 5 s window
-at every 0.5 s hop, and once more over the hop.
+The sliding-window engine (model.inference.window_stream) feeds each window's new samples
+(``SpeechTrack.feed``). silero runs over them in 32 ms chunks with its recurrent state carried
+over from the previous call (model.audio.vad_stream.SpeechProbStream), and the chunk
+probabilities go into a RingBuffer (model.audio.ringbuffer). A window's speech ratio and a hop's
+share of speech are then read from the stored probabilities (``SpeechTrack.ratio``), segmented as
+model.audio.vad.speech_spans segments a whole signal (threshold, minimum speech and silence,
+padding: model.audio.vad).
 
-How this differs from running silero on a window alone (tests/app/test_live_vad.py checks that
-the ratio of each 5 s window stays within 0.1 and that no speech/no-speech decision changes on
-speech or noise): the model's state at a window's start has already heard the audio before it;
-frames lie on the stream's 32 ms grid, not the window's; and the newest few milliseconds, too
+How this differs from running silero on a window alone (tests/model/test_speech_track.py checks
+that the ratio of each 5 s window stays within 0.1 and that no speech/no-speech decision changes
+on speech or noise): the model's state at a window's start has already heard the audio before
+it; frames lie on the stream's 32 ms grid, not the window's; and the newest few milliseconds, too
 short for a whole chunk yet, are given the verdict of the newest frame.
 
-There is no Qt here.
+One stream, one thread; no Qt.
 """
 from __future__ import annotations
 
@@ -24,18 +24,19 @@ import math
 
 import numpy as np
 
-from ser_studio.app.live.ringbuffer import RingBuffer
+from ser_studio.model.audio.ringbuffer import RingBuffer
 from ser_studio.model.audio.vad import CHUNK_SAMPLES, spans_from_probs, spans_ratio
 from ser_studio.model.audio.vad_stream import SpeechProbStream
 from ser_studio.model.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
-HELD_SECONDS = 12.0  # probabilities kept: more than the longest live window (10 s)
+HELD_SECONDS = 12.0  # probabilities kept by default: more than the longest live window (10 s)
 
 
-class LiveVad:
-    """Speech probabilities of one live stream, with speech ratios of its recent ranges.
+class SpeechTrack:
+    """Speech probabilities of one stream (a microphone, a file), with speech ratios of its recent
+    ranges.
 
     Positions are absolute stream sample indices, as the recorder's window ``end``. One thread.
     """
@@ -58,20 +59,30 @@ class LiveVad:
         self._probs.clear()
         self._end = None
 
-    def feed(self, samples: np.ndarray, end: int) -> None:
+    def feed(self, samples: np.ndarray, end: int) -> np.ndarray:
         """Run the detector over ``samples`` ((N,) float32, 16 kHz), the stream's samples just
         before absolute sample ``end``. Samples that do not follow the previous call's (a gap
-        after dropped windows, or a new stream) restart the detector at their first sample."""
+        after dropped windows, or a new stream) restart the detector at their first sample.
+        Returns the speech probabilities of the chunks this call completed (K,) float32."""
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         start = int(end) - samples.size
         if self._end is None or start != self._end:
             if self._end is not None:
-                log.debug("live VAD restarts at sample %d (the stream was at %d)", start,
+                log.debug("speech track restarts at sample %d (the stream was at %d)", start,
                           self._end)
             self.reset()
             self._origin = start
-        self._probs.write(self._stream.feed(samples))
+        probs = self._stream.feed(samples)
+        self._probs.write(probs)
         self._end = int(end)
+        return probs
+
+    def flush(self) -> np.ndarray:
+        """The stream has ended: the probability (1,) of its unfinished chunk zero-padded, or
+        (0,) when none is pending (model.audio.vad_stream.SpeechProbStream.flush)."""
+        probs = self._stream.flush()
+        self._probs.write(probs)
+        return probs
 
     def ratio(self, start: int, end: int) -> float:
         """Fraction of the stream samples [start, end) that lie in speech, in [0, 1], from the

@@ -21,7 +21,7 @@ a long recording with one short sentence still counts as speech.
 A live stream is not re-run window by window: model/audio/vad_stream.py feeds it through silero's
 sequence graph in 512-sample (32 ms) chunks, carrying the recurrent state between calls, and
 ``spans_from_probs`` segments any run of those chunk probabilities exactly as ``speech_spans``
-segments a signal (app/live/live_vad.py reads window and hop ratios from them).
+segments a signal (model.audio.speech_track reads window and hop ratios from them).
 """
 from __future__ import annotations
 

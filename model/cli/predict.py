@@ -1,13 +1,15 @@
 """``python main.py predict FILE...``: the emotion of each audio file.
 
 For each file: the overall label and class probabilities, and, for a file longer than one
-window, the label of every window (3 s every 1 s by default). Silence or noise (silero-vad)
+window, the label of every window (3 s every 1 s by default) and the speech segments (what was
+said between pauses, model.inference.segments: where each starts, how long, its label). Silence or noise (silero-vad)
 prints "no speech detected" instead of an emotion; ``--no-vad`` forces a prediction.
 
 ``--json`` prints JSON Lines: one object per file, in the order given, written as soon as the
 file is done: {"path", "duration_s", "label" (null: no speech), "speech", "speech_ratio"
 (null with --no-vad), "probs": {label: p}, "latency_s", "windows": [{"start_s", "end_s",
-"label", "speech", "speech_ratio", "probs", "latency_s"}, ...], "profile": {"path",
+"label", "speech", "speech_ratio", "probs", "latency_s"}, ...], "segments": [{"start_s",
+"duration_s", "label", "probs", "windows"}, ...], "profile": {"path",
 "speech_seconds"} of the speaker profile applied (null without --profile)} ("windows" always
 holds at least one entry). With ``--profile`` the human output starts with a line saying that
 the profile was applied. A file that cannot be read gives {"path", "error"} on stdout and the
@@ -99,6 +101,9 @@ def format_result(result: FileResult, labels: list[str]) -> str:
     if len(result.windows) > 1:
         lines += [f"  {start:6.1f}-{end:6.1f} s  {_label_text(pred, labels)}"
                   for start, end, pred in result.windows]
+        lines += ["  speech segments:"] + [
+            f"  {seg.start_s:6.1f} s, {seg.duration_s:4.1f} s long  {seg.label} "
+            f"{seg.probs[seg.label]:.0%}" for seg in result.segments] if result.segments else []
     return "\n".join(lines)
 
 

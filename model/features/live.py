@@ -22,6 +22,13 @@ fixed to absolute stream sample positions (the recorder's window ``end``):
 A window [s, e) gets the frames k >= ceil(s / 1280) whose audio ends by e; they start
 ``offset`` (< 80 ms) into the window.
 
+Phases: with ``phases`` P > 1 the embeddings lie on P grids of 80 ms, offset from each other by
+80 / P ms, each held as above; a window takes the grid whose first position is the first at or
+after its start, so a window starting on a multiple of 80 / P ms gets exactly the frames the full
+path computes for it. A file's timeline (3 s every 1 s: every other window starts 40 ms off the
+80 ms grid) uses two, so each window's frames are the full path's; the live hop (0.5 s: four
+offsets) uses one, the stream's grid (model.inference.window_stream chooses).
+
 Input high-pass (model.audio.highpass, when the model has one): run over the stream, each hop
 filtering only its new samples; a window therefore differs from the full path's (which filters
 the window alone, from its first sample's steady state) only in its first ~0.25 s, and only
@@ -75,37 +82,47 @@ class _EmbeddingTrack:
         self.clear()
 
     def clear(self) -> None:
-        self.first, self.frames, self.gains = 0, torch.zeros(0, self.frontend.dim), np.zeros(0)
+        self._grids: dict[int, tuple[int, torch.Tensor, np.ndarray]] = {}
+
+    def _grid(self, shift: int) -> tuple[int, torch.Tensor, np.ndarray]:
+        """(first frame, frames (F, 96), their gains (F,)) held on the grid ``shift`` samples
+        off the stream's 80 ms grid."""
+        return self._grids.get(shift, (0, torch.zeros(0, self.frontend.dim), np.zeros(0)))
 
     def last_ready(self, end: int) -> int:
-        """Last frame whose audio ends by stream sample ``end``."""
+        """Last frame of the stream's grid whose audio ends by stream sample ``end``."""
         return (end - self.span) // self.step
 
-    def can_extend(self, start: int) -> bool:
-        return self.frames.shape[0] > 0 and (self.first + self.frames.shape[0]) * self.step \
-            >= start
+    def can_extend(self, start: int, shift: int = 0) -> bool:
+        """Whether the frames held on this grid reach ``start`` (a grid holding none: yes,
+        its frames are computed as the window needs them)."""
+        first, frames, _ = self._grid(shift)
+        return frames.shape[0] == 0 or (first + frames.shape[0]) * self.step + shift >= start
 
-    def window(self, wav, start, level: Level, k0: int, k1: int, regain_db: float) -> tuple:
-        """Frames k0..k1 (T, 96) of the window ``wav`` starting at stream sample ``start``;
-        held frames whose gain is off by more than ``regain_db`` are computed again."""
-        if self.frames.shape[0] == 0 or k0 < self.first:
-            self.clear()
-            self.first = k0
-        lo = k0 - self.first
-        self.frames, self.gains = self.frames[lo:], self.gains[lo:]
-        self.first = k0
-        held = min(self.frames.shape[0], k1 - k0 + 1)
-        stale = np.abs(self.gains[:held] - level.gain_db) > regain_db
+    def window(self, wav, start, level: Level, k0: int, k1: int, regain_db: float,
+               shift: int = 0) -> tuple:
+        """Frames k0..k1 (T, 96) of the grid ``shift`` samples off the stream's (frame k at
+        stream sample shift + 1280 k) for the window ``wav`` starting at stream sample
+        ``start``; held frames whose gain is off by more than ``regain_db`` are computed
+        again."""
+        first, held_frames, held_gains = self._grid(shift)
+        if held_frames.shape[0] == 0 or k0 < first:
+            first, held_frames, held_gains = k0, held_frames[:0], held_gains[:0]
+        held_frames, held_gains = held_frames[k0 - first:], held_gains[k0 - first:]
+        held = min(held_frames.shape[0], k1 - k0 + 1)
+        stale = np.abs(held_gains[:held] - level.gain_db) > regain_db
         todo = np.concatenate([stale, np.ones(k1 - k0 + 1 - held, dtype=bool)])
-        frames = torch.cat([self.frames[:held], torch.zeros(len(todo) - held,
+        frames = torch.cat([held_frames[:held], torch.zeros(len(todo) - held,
                                                             self.frontend.dim)])
-        gains = np.concatenate([self.gains[:held], np.zeros(len(todo) - held)])
+        gains = np.concatenate([held_gains[:held], np.zeros(len(todo) - held)])
+        origin = shift - start
         for a, b in _runs_of(todo):
-            lo, hi = (k0 + a) * self.step - start, (k0 + b) * self.step + self.span - start
+            lo = (k0 + a) * self.step + origin
+            hi = (k0 + b) * self.step + self.span + origin
             frames[a:b + 1] = self.frontend(LoudnessNormaliser.apply(wav[lo:hi], level))[
                 :b - a + 1]
             gains[a:b + 1] = level.gain_db
-        self.frames, self.gains = frames, gains
+        self._grids[shift] = (k0, frames, gains)
         return frames, int(stale.sum()), int(todo.sum())
 
 
@@ -171,7 +188,7 @@ class LiveFeatures:
     held frames again because the gain moved); ``last`` says what the newest window computed.
     """
 
-    def __init__(self, frontend, regain_db: float = REGAIN_DB) -> None:
+    def __init__(self, frontend, regain_db: float = REGAIN_DB, phases: int = 1) -> None:
         if not self.supports(frontend):
             raise ValueError(f"no streaming form for the {frontend.config.name!r} frontend; "
                              f"available = {list(_TRACKS)} or several joined with '+'")
@@ -184,9 +201,27 @@ class LiveFeatures:
         self.step = int(round(SAMPLE_RATE / self.frame_rate))
         self._factors = [self.step // t.step for t in self._tracks]
         self.regain_db = float(regain_db)
+        if phases < 1 or self.step % phases or (self.step // phases) % MEL_HOP_LENGTH:
+            raise ValueError(f"phases {phases}: must divide the {self.step}-sample frame step "
+                             f"into multiples of {MEL_HOP_LENGTH} samples")
+        self.quantum = self.step // int(phases)  # samples between the grids
         self.refills = self.updates = self.regained = 0
         self.last: dict[str, int] = {}
         self._start, self._end = 0, None  # the previous window's
+
+    MAX_PHASES = 2  # more grids would cost more than they share at the live hop
+
+    @classmethod
+    def phases_for(cls, frontend, hop: int | None) -> int:
+        """Grids that give windows ``hop`` samples apart the full path's frames: the fewest
+        (up to MAX_PHASES) whose spacing divides the hop; 1 (the stream's grid) when none
+        does or the hop is not known."""
+        step = int(round(SAMPLE_RATE / float(frontend.frame_rate)))
+        for phases in range(1, cls.MAX_PHASES + 1):
+            if hop and step % phases == 0 and hop % (step // phases) == 0 \
+                    and (step // phases) % MEL_HOP_LENGTH == 0:
+                return phases
+        return 1
 
     @staticmethod
     def supports(frontend) -> bool:
@@ -226,12 +261,16 @@ class LiveFeatures:
         wav = as_waveform(wav).numpy()
         n, end = wav.shape[0], int(end)
         start = end - n
-        k0 = -(-start // self.step)
-        k1 = min((t.last_ready(end) + 1) // k - 1 for t, k in zip(self._tracks, self._factors))
+        first = -(-start // self.quantum) * self.quantum  # the first grid position in it
+        shift = first % self.step  # which grid: samples off the stream's
+        k0 = (first - shift) // self.step
+        k1 = min((t.last_ready(end - shift) + 1) // k - 1
+                 for t, k in zip(self._tracks, self._factors))
         if k1 < k0:
             return None
         fresh = self._end is None or end < self._end or start < self._start or not all(
-            t.can_extend(start) for t in self._tracks)
+            t.can_extend(start, shift) if isinstance(t, _EmbeddingTrack) else t.can_extend(start)
+            for t in self._tracks)
         if fresh:
             self.reset()
             self.refills += 1
@@ -244,12 +283,14 @@ class LiveFeatures:
         for track, factor in zip(self._tracks, self._factors):
             if isinstance(track, _Ge2eTrack):
                 track.extend_mel(wav, start, end, fresh)
-                frames = track.window(wav, start, level, k0 * factor, (k1 + 1) * factor)
+                m = shift // track.step
+                frames = track.window(wav, start, level, k0 * factor + m,
+                                      (k1 + 1) * factor + m)
                 feats.append(ConcatFrontend._pool(frames, factor))
             else:
                 frames, stale, computed = track.window(wav, start, level, k0, k1,
-                                                       self.regain_db)
+                                                       self.regain_db, shift)
                 feats.append(frames)
         self.regained += int(not fresh and stale > 0)
         self.last = {"embeddings": computed, "embeddings_regained": stale, "fresh": int(fresh)}
-        return torch.cat(feats, dim=1).contiguous(), level, k0 * self.step - start
+        return torch.cat(feats, dim=1).contiguous(), level, first - start

@@ -1,6 +1,6 @@
 """Exporting a checkpoint's graphs for onnxruntime in a child process (model.onnx.cache), so
 the process that predicts never builds the torch network or holds the exporter. The child is
-``python -m ser_studio.model.inference.predictor CHECKPOINT``; it is named here, not imported.
+``python -m ser_studio.model.inference.export_main CHECKPOINT``; it is named here, not imported.
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def export_in_child(checkpoint: str | Path) -> bool:
     if os.environ.get(IN_PROCESS_ENV) == "1":
         return False
     started = time.perf_counter()
-    command = [sys.executable, "-m", "ser_studio.model.inference.predictor", str(checkpoint)]
+    command = [sys.executable, "-m", "ser_studio.model.inference.export_main",
+               str(checkpoint)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
                               env={**os.environ, IN_PROCESS_ENV: "1"})

@@ -44,12 +44,15 @@ class Prediction:
 
 @dataclass
 class FileResult:
-    """A file's overall prediction and its timeline of (start_s, end_s, prediction) windows."""
+    """A file's overall prediction, its timeline of (start_s, end_s, prediction) windows and
+    its speech segments (model.inference.segments.FinishedSegment: start_s, duration_s, label,
+    mean probabilities of the windows analysed during it)."""
 
     path: Path
     duration_s: float
     overall: Prediction
     windows: list[tuple[float, float, Prediction]] = field(default_factory=list)
+    segments: list = field(default_factory=list)
 
 
 def _finite(value: float) -> float | None:
@@ -78,9 +81,13 @@ def prediction_to_dict(pred: Prediction, labels: list[str]) -> dict:
 
 
 def file_result_to_dict(result: FileResult, labels: list[str]) -> dict:
-    """JSON-able dict of a file result: path, duration_s, the overall prediction's fields and
-    windows [{start_s, end_s, label, probs, speech, speech_ratio, latency_s}]."""
+    """JSON-able dict of a file result: path, duration_s, the overall prediction's fields,
+    windows [{start_s, end_s, label, probs, speech, speech_ratio, latency_s}] and speech
+    segments [{start_s, duration_s, label, probs, windows}]."""
     return {"path": str(result.path), "duration_s": result.duration_s,
             **prediction_to_dict(result.overall, labels),
             "windows": [{"start_s": s, "end_s": e, **prediction_to_dict(p, labels)}
-                        for s, e, p in result.windows]}
+                        for s, e, p in result.windows],
+            "segments": [{"start_s": seg.start_s, "duration_s": seg.duration_s,
+                          "label": seg.label, "probs": dict(seg.probs), "windows": seg.windows}
+                         for seg in result.segments]}

@@ -6,21 +6,20 @@ everywhere, and the same as the trainer's evaluation:
 
 - features come from the frontend the checkpoint names and are standardised with the training
   fold's ``norm_mean``/``norm_std``;
-- an input longer than the checkpoint's ``train.eval_max_seconds`` is centre-cropped to it
-  (the trainer evaluates whole utterances up to that length); without a train config the
-  whole input is used;
+- an input longer than the crop of the checkpoint's inference section
+  (model.config.inference: the trainer evaluates whole utterances up to that length) is
+  centre-cropped to it; a crop of 0 runs the whole input;
 - ``predict(wav)`` first asks silero-vad (model.audio.vad) whether there is speech and returns
   ``label=None`` for silence or noise instead of forcing an emotion.
 
-Live windows (app/live/inference_worker.py): ``window_features(wav, live=..., end=...)`` takes a
-window's frames from its stream's cache (``live_stream``, model.features.live), where each
-frame of the stream is computed once instead of once per window.
-
-Long files (``predict_file``): a timeline of windows, each gated by the VAD share of its own
-samples, read without holding the whole file; model.inference.timeline describes how.
+Streams of windows (live, and a file's timeline, ``predict_file``) go through the sliding-window
+engine (model.inference.window_stream), which gates each window with the stream's speech
+detector and asks ``window_features(wav, live=..., end=...)`` for its features from the
+stream's frame cache (``live_stream``, model.features.live), each frame computed once instead
+of once per window; model.inference.timeline describes a file's.
 
 A checkpoint's graphs missing from the onnxruntime cache (model.onnx.cache) are exported by a
-child process, ``python -m ser_studio.model.inference.predictor CHECKPOINT``
+child process, ``python -m ser_studio.model.inference.export_main CHECKPOINT``
 (model.inference.export_child).
 
 What comes out (``Prediction``, ``FileResult``) and its JSON form are in model.inference.prediction.
@@ -35,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -237,7 +235,7 @@ class Predictor:
     # ---- features -> probabilities ---------------------------------------------------------
 
     def max_frames(self) -> int | None:
-        """Feature frames of ``eval_max_seconds`` (None: no limit), as the trainer computes it."""
+        """Feature frames of the crop (None: no limit), as the trainer computes them."""
         if self.max_seconds is None:
             return None
         return max(1, int(round(self.max_seconds * self.frontend.frame_rate)))
@@ -278,19 +276,6 @@ class Predictor:
         self._check_finite(out)
         return out
 
-    def network_batch(self, features: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``predict_features`` of many unnormalised features (T_i, D) or (L, T_i, D) in one
-        padded batch: [(probs (C,), attention (T'_i,))], float32."""
-        x, lengths = pad_batch([self._prepare(f) for f in features])
-        with torch.inference_mode():
-            out = self.network(x.to(self.device), lengths.to(self.device))
-            probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
-            valid = [int(v) for v in out.frame_lengths]
-            attention = out.attention.float().cpu().numpy()
-        self._check_finite(probs)
-        return [(probs[i].astype(np.float32), attention[i, :valid[i]].astype(np.float32))
-                for i in range(len(valid))]
-
     # ---- waveforms -------------------------------------------------------------------------
 
     def level(self, wav: np.ndarray) -> Level:
@@ -329,14 +314,16 @@ class Predictor:
                           speech_ratio=ratio, latency_s=time.perf_counter() - started,
                           attention_offset_s=offset / SAMPLE_RATE, level=level)
 
-    def live_stream(self, **options):
-        """A feature cache for one live stream (model.features.live.LiveFeatures, ``options``
+    def live_stream(self, hop: int | None = None, **options):
+        """A feature cache for one stream of windows ``hop`` samples apart (None: not known;
+        model.features.live.LiveFeatures, with the grids that hop needs and ``options``
         passed on), or None when this frontend has no streaming form (its windows are then
         computed whole)."""
         from ser_studio.model.features.live import LiveFeatures
 
         if not LiveFeatures.supports(self.frontend):
             return None
+        options.setdefault("phases", LiveFeatures.phases_for(self.frontend, hop))
         return LiveFeatures(self.frontend, **options)
 
     def window_features(self, wav: np.ndarray, *, live=None,
@@ -394,23 +381,3 @@ class Predictor:
         """
         return timeline.predict_file(self, path, window_s=window_s, hop_s=hop_s, vad=vad,
                                      progress=progress)
-
-
-def _main(argv: list[str]) -> int:
-    """``python -m ser_studio.model.inference.predictor CHECKPOINT``: load it on onnxruntime,
-    exporting and checking its graphs into the cache. Exit 0 when it loaded (a part left on torch is
-    logged), 2 when it cannot be loaded."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if len(argv) != 1:
-        print("usage: python -m ser_studio.model.inference.predictor CHECKPOINT", file=sys.stderr)
-        return 2
-    try:
-        Predictor.load(argv[0], runtime="auto")
-    except (CheckpointError, OSError, ValueError) as exc:
-        log.error("%s", exc)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

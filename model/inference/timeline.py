@@ -1,35 +1,32 @@
-"""The timeline of an audio file (``Predictor.predict_file``, model.inference.predictor), never
-holding a long file whole.
+"""The timeline of an audio file (``Predictor.predict_file``, model.inference.predictor), read
+once and never held whole when long.
 
-A timeline is windows (model.audio.io.window_spans, 3 s every 1 s by default), each gated by the
-VAD share of its own samples. The overall prediction of a file no longer than
-``eval_max_seconds`` is the network run on the whole file (what it was trained and evaluated
-on). A longer file's overall probabilities are the mean of its speech windows' probabilities
-weighted by each window's speech ratio; its overall attention is then empty.
+A timeline is windows (model.audio.io.window_spans, 3 s every 1 s by default) cut from the file
+as it is decoded block by block (model.audio.io.iter_audio, stream_windows) and analysed by the
+sliding-window engine (model.inference.window_stream) exactly as the live recogniser analyses
+its windows: the speech detector runs once over the stream and gates each window by its share
+of speech, the features of overlapping windows share their frames, and the windows are grouped
+into speech segments (``FileResult.segments``).
 
-How it gets there (model.inference.file_reads): a first read of the file in blocks gives its length
-and its speech spans, silero run once over the whole stream and segmented by silero's own rules,
-through silero's sequence graph (model.audio.vad_stream: probabilities within ~1e-4 of its
-chunk-by-chunk loop); a second read cuts the windows out of the stream
-(model.audio.io.slice_windows), so a file longer than ``eval_max_seconds`` is never held whole and
-memory does not grow with its length (a shorter one, or any file for a model without
-``eval_max_seconds``, is held once). Each
-window's features are ``Predictor.predict``'s (loudness normaliser, centre crop); the speech
-windows go through the network FILE_BATCH at a time, which changes their probabilities by
-~1e-7. A long file's overall level is measured on the stream (model.audio.loudness_stream), with the
-same result as on the whole signal.
+The overall prediction of a file no longer than ``eval_max_seconds`` is the network run on the
+whole file (what it was trained and evaluated on), gated by the file's speech spans. A longer
+file's overall probabilities are the mean of its speech windows' probabilities weighted by each
+window's speech ratio; its overall attention is then empty, and its level is measured on the
+stream (model.audio.loudness_stream, with the same result as on the whole signal). The file's
+speech spans and overall speech ratio come from the same detector probabilities as the
+windows', segmented over the whole file (model.audio.vad.spans_from_probs). Memory does not
+grow with a long file's length: a window and a block of audio, the frames of a window, and the
+detector's probabilities (4 bytes per 32 ms).
 
 Progress: ``progress(done_s, total_s)`` runs on one scale of the file's seconds (its header's
-duration): the first read (decoding and VAD) fills the first VAD_SHARE of it, the windows the
-rest, as each one is scored.
+duration), called as each window is analysed and once more, with done_s == total_s, at the end.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -37,37 +34,38 @@ import numpy as np
 import torch
 
 from ser_studio.model.audio import vad as vad_mod
-from ser_studio.model.audio.io import AudioError, header_seconds, slice_windows, window_spans
+from ser_studio.model.audio.io import AudioError, header_seconds, iter_audio, stream_windows
 from ser_studio.model.audio.loudness import Level
 from ser_studio.model.audio.loudness_stream import MIN_SECONDS as LOUDNESS_MIN_SECONDS
 from ser_studio.model.audio.loudness_stream import LoudnessStream
+from ser_studio.model.audio.speech_track import HELD_SECONDS
 from ser_studio.model.constants import (HOP_SECONDS, MIN_HOP_SECONDS, MIN_UTTERANCE_SECONDS,
                                         SAMPLE_RATE, WINDOW_SECONDS)
-from ser_studio.model.inference import file_reads
 from ser_studio.model.inference.prediction import FileResult, Prediction
-
-FILE_BATCH = 8    # speech windows per network call: larger batches save no CPU on onnxruntime,
-                  # only take memory (bench/results/docstring-history.md)
-VAD_SHARE = 0.1   # of the progress scale given to the first read (decoding + VAD)
+from ser_studio.model.inference.segments import FinishedSegment
+from ser_studio.model.inference.window_stream import WindowStream
 
 Window = tuple[float, float, Prediction]   # (start_s, end_s, prediction)
 
 
 class WindowPredictor(Protocol):
     """What a timeline asks of the predictor that scores its windows (model.inference.predictor's
-    Predictor, which calls ``predict_file`` with itself): its labels, frontend, attention rate and
-    crop length, and its per-window steps."""
+    Predictor, which calls ``predict_file`` with itself): what the sliding-window engine asks
+    (labels, ``live_stream``, ``window_features``, ``prediction_of``, ``no_speech``), its
+    frontend and crop length, and its whole-signal steps."""
 
     labels: list[str]
     frontend: object
     attention_rate: float
     max_seconds: float | None
 
+    def live_stream(self, hop: int | None = None): ...
+
     def window_features(self, wav: np.ndarray, *, live=None, end: int | None = None
                         ) -> tuple[torch.Tensor, Level, int]: ...
 
-    def network_batch(self, features: list[torch.Tensor]
-                      ) -> list[tuple[np.ndarray, np.ndarray]]: ...
+    def prediction_of(self, feats: torch.Tensor, level: Level, offset: int, ratio: float,
+                      started: float) -> Prediction: ...
 
     def level(self, wav: np.ndarray) -> Level: ...
 
@@ -80,7 +78,8 @@ class WindowPredictor(Protocol):
 def predict_file(predictor: WindowPredictor, path: str | Path, *,
                  window_s: float = WINDOW_SECONDS, hop_s: float = HOP_SECONDS, vad: bool = True,
                  progress: Callable[[float, float], None] | None = None) -> FileResult:
-    """Overall prediction and window timeline of an audio file (see the module docstring).
+    """Overall prediction, window timeline and speech segments of an audio file (see the
+    module docstring).
 
     Raises ValueError for a window or hop that check_timeline refuses, AudioError (naming the
     file) for a file that cannot be read or is shorter than MIN_UTTERANCE_SECONDS; an exception
@@ -90,29 +89,36 @@ def predict_file(predictor: WindowPredictor, path: str | Path, *,
     started = time.perf_counter()
     path = Path(path)
     meter = _Progress(progress, header_seconds(path) if progress is not None else 0.0)
-    n_samples, spans = file_reads.scan(path, vad=vad, progress=meter.scanned)
-    if n_samples < MIN_UTTERANCE_SECONDS * SAMPLE_RATE:  # its level and emotion mean nothing
-        raise AudioError(path, f"too short: {n_samples / SAMPLE_RATE:.3g} s of audio, an "
-                               f"emotion is told for {MIN_UTTERANCE_SECONDS:g} s or more")
-    window = int(round(window_s * SAMPLE_RATE))
-    spans_of = window_spans(n_samples, window, int(round(hop_s * SAMPLE_RATE)))
-    on_window = meter.windows(n_samples)
-    if _needs_whole_file(predictor, n_samples, window):
-        wav = file_reads.read_whole(path, n_samples)
-        windows = timeline(predictor, ((s, e, wav[s:e]) for s, e in spans_of), spans, on_window)
-        overall = _overall_of_whole(predictor, wav, windows, spans_of, spans)
-    else:  # the overall result is the windows' average: stream them
-        loudness = LoudnessStream(getattr(predictor.frontend, "highpass_hz", 0.0))
-        windows = timeline(predictor, slice_windows(
-            file_reads.blocks(path, n_samples, loudness), spans_of), spans, on_window)
+    window, hop = int(round(window_s * SAMPLE_RATE)), int(round(hop_s * SAMPLE_RATE))
+    reader = _Reader(path, _hold_limit(predictor, window),
+                     LoudnessStream(getattr(predictor.frontend, "highpass_hz", 0.0)))
+    engine = WindowStream(predictor, vad=vad, hop=hop, held_seconds=window_s + HELD_SECONDS,
+                          keep_audio=False, keep_probs=True)
+    windows: list[Window] = []
+    segments: list[FinishedSegment] = []
+    for start, end, wav in stream_windows(reader.blocks(), window, hop):
+        if end - start < MIN_UTTERANCE_SECONDS * SAMPLE_RATE:  # the one window of a short file
+            raise AudioError(path, f"too short: {(end - start) / SAMPLE_RATE:.3g} s of audio, "
+                                   f"an emotion is told for {MIN_UTTERANCE_SECONDS:g} s or more")
+        step = engine.analyse(wav, end)
+        windows.append((start / SAMPLE_RATE, end / SAMPLE_RATE, step.prediction))
+        segments += [step.segment] if step.segment is not None else []
+        meter.report(end / SAMPLE_RATE)
+    segments += [s for s in [engine.close_segment()] if s is not None]
+    n_samples = reader.n_samples
+    spans = engine.speech_spans(n_samples) if vad else None
+    wav = reader.whole()
+    if wav is not None:
+        overall = _overall_of_whole(predictor, wav, windows, spans)
+    else:  # the overall result is the windows' average
         overall = dataclasses.replace(
             average(predictor, windows, spans, n_samples),
-            level=loudness.level(getattr(predictor.frontend, "normaliser", None)))
+            level=reader.loudness.level(getattr(predictor.frontend, "normaliser", None)))
     meter.done()
     # a copy: a one-window file's window keeps its own latency
     overall = dataclasses.replace(overall, latency_s=time.perf_counter() - started)
     return FileResult(path=path, duration_s=n_samples / SAMPLE_RATE, overall=overall,
-                      windows=windows)
+                      windows=windows, segments=segments)
 
 
 def check_timeline(window_s: float, hop_s: float,
@@ -131,113 +137,76 @@ def check_timeline(window_s: float, hop_s: float,
 
 
 class _Progress:
-    """Maps the two reads onto one increasing scale of ``total_s`` seconds; each call to the
-    callback carries a larger done_s than the last, the final one done_s == total_s."""
+    """Reports on one increasing scale of ``total_s`` seconds; each call to the callback
+    carries a larger done_s than the last, the final one done_s == total_s."""
 
     def __init__(self, callback: Callable[[float, float], None] | None, total_s: float):
         self._callback = callback
         self._total = total_s
         self._last = -1.0
 
-    def _report(self, fraction: float) -> None:
-        if self._callback is None:
+    def report(self, done_s: float) -> None:
+        """``done_s`` seconds of the file are analysed (capped just below the total, which
+        ``done`` reports)."""
+        if self._callback is None or self._total <= 0:
             return
-        done = min(1.0, fraction) * self._total
+        done = min(done_s, self._total * (1 - 1e-9))
         if done > self._last:
             self._last = done
             self._callback(done, self._total)
 
-    def scanned(self, decoded_s: float) -> None:
-        """The first read has decoded ``decoded_s`` seconds."""
-        if self._total > 0:
-            self._report(VAD_SHARE * decoded_s / self._total)
-
-    def windows(self, n_samples: int) -> Callable[[int], None]:
-        """``on_window(start)`` for ``timeline``: a window starting at sample ``start`` has
-        been taken up (of ``n_samples`` in all)."""
-        return lambda start: self._report(VAD_SHARE + (1 - VAD_SHARE) * start / max(1, n_samples))
-
     def done(self) -> None:
-        self._report(1.0)
+        if self._callback is not None and self._total > self._last:
+            self._last = self._total
+            self._callback(self._total, self._total)
 
 
-def _needs_whole_file(predictor: WindowPredictor, n_samples: int, window: int) -> bool:
-    """True when the overall result needs the whole signal (one window, the network on the
-    whole file, or a signal shorter than one loudness block)."""
+class _Reader:
+    """The file's blocks, decoded once: counted, fed to the loudness meter, and held as long as
+    the file may still be short enough to need whole (``hold`` samples; None: always)."""
+
+    def __init__(self, path: Path, hold: int | None, loudness: LoudnessStream) -> None:
+        self.path, self.hold, self.loudness = path, hold, loudness
+        self.n_samples = 0
+        self._held: list[np.ndarray] | None = []
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        for block in iter_audio(self.path):
+            self.n_samples += block.size
+            self.loudness.feed(block)
+            if self._held is not None:
+                self._held.append(block)
+                if self.hold is not None and self.n_samples > self.hold:
+                    self._held = None  # long: the overall is the windows' average
+            yield block
+
+    def whole(self) -> np.ndarray | None:
+        """All the file's samples (n_samples,) when it is short enough to need them whole."""
+        if self._held is None:
+            return None
+        return np.concatenate(self._held) if self._held else np.zeros(0, np.float32)
+
+
+def _hold_limit(predictor: WindowPredictor, window: int) -> int | None:
+    """Samples up to which the overall result needs the whole signal (one window, the network
+    on the whole file, or a signal shorter than one loudness block); None: any length (a model
+    without ``eval_max_seconds`` runs on the whole file)."""
     if predictor.max_seconds is None:
-        return True
-    return n_samples <= max(window, predictor.max_seconds * SAMPLE_RATE,
-                            LOUDNESS_MIN_SECONDS * SAMPLE_RATE)
+        return None
+    return int(max(window, predictor.max_seconds * SAMPLE_RATE,
+                   LOUDNESS_MIN_SECONDS * SAMPLE_RATE))
 
 
 def _overall_of_whole(predictor: WindowPredictor, wav: np.ndarray, windows: list[Window],
-                      spans_of: list, spans) -> Prediction:
+                      spans) -> Prediction:
     """The overall prediction of a file held whole (see the module docstring)."""
     n_samples = wav.shape[0]
-    if len(windows) == 1 and spans_of[0] == (0, n_samples):
+    if len(windows) == 1:  # the one window (0, n_samples)
         return windows[0][2]
     if predictor.max_seconds is None or n_samples <= predictor.max_seconds * SAMPLE_RATE:
         return window_prediction(predictor, wav, 0, n_samples, spans)
     return dataclasses.replace(average(predictor, windows, spans, n_samples),
                                level=predictor.level(wav))
-
-
-def timeline(predictor: WindowPredictor, items: Iterable[tuple[int, int, np.ndarray]], spans,
-             on_window: Callable[[int], None] | None = None) -> list[Window]:
-    """Predictions of (start, end, samples (end - start,)) windows in order, each gated by the
-    share of ``spans`` (None: no VAD); speech windows go through the network FILE_BATCH at a
-    time. A speech window's latency_s is its features' time plus its share of its batch's.
-    ``on_window(start)`` is called as each window is taken up."""
-    windows: list = []
-    pending: list[_Pending] = []
-    index = None if spans is None else file_reads.SpanIndex(spans)
-    for start, end, wav in items:
-        if on_window is not None:
-            on_window(start)
-        begun = time.perf_counter()
-        ratio = math.nan if index is None else index.ratio(start, end)
-        prediction = None
-        if spans is not None and not vad_mod.is_speech(ratio, end - start):
-            prediction = predictor.no_speech(ratio, begun, wav)
-        else:
-            feats, level, offset = predictor.window_features(wav)
-            pending.append(_Pending(len(windows), ratio, feats, level, offset,
-                                    time.perf_counter() - begun))
-        windows.append((start / SAMPLE_RATE, end / SAMPLE_RATE, prediction))
-        if len(pending) == FILE_BATCH:
-            _run_pending(predictor, pending, windows)
-            pending = []
-    _run_pending(predictor, pending, windows)
-    return windows
-
-
-@dataclass(frozen=True)
-class _Pending:
-    """A speech window of a file timeline awaiting its batch: its index in the timeline, its
-    speech ratio, features, level, crop offset (samples) and the seconds spent on it so far."""
-
-    index: int
-    ratio: float
-    feats: torch.Tensor
-    level: Level
-    offset: int
-    spent: float
-
-
-def _run_pending(predictor: WindowPredictor, pending: list[_Pending], windows: list) -> None:
-    """Run the network on ``pending`` windows as one batch; fill in their predictions."""
-    if not pending:
-        return
-    begun = time.perf_counter()
-    outputs = predictor.network_batch([p.feats for p in pending])
-    share = (time.perf_counter() - begun) / len(pending)
-    for p, (probs, attention) in zip(pending, outputs):
-        start_s, end_s, _ = windows[p.index]
-        windows[p.index] = (start_s, end_s, Prediction(
-            label=predictor.labels[int(np.argmax(probs))], probs=probs, attention=attention,
-            attention_rate=predictor.attention_rate, speech=True, speech_ratio=p.ratio,
-            latency_s=p.spent + share, attention_offset_s=p.offset / SAMPLE_RATE,
-            level=p.level))
 
 
 def window_prediction(predictor: WindowPredictor, wav: np.ndarray, start: int, end: int,

@@ -22,7 +22,7 @@ graph is removed, the reason logged, and torch runs that part: the results are t
 either way.
 
 A checkpoint whose network graph is not in the cache is exported by a child process
-(``python -m ser_studio.model.inference.predictor CHECKPOINT``, which loads it as
+(``python -m ser_studio.model.inference.export_main CHECKPOINT``, which loads it as
 ``Predictor.load`` does and so exports and checks every graph it runs), and the loading process
 then finds the graphs checked: it never builds the torch network, traces it or runs the check,
 so its peak memory is the same as with the graphs cached; the child costs a few seconds, once

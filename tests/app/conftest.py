@@ -3,9 +3,6 @@ input stream that replays a file through the recorder's callback path, and an in
 settings store."""
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -15,8 +12,6 @@ from ser_studio.app.live.replay import ReplayStream
 from ser_studio.model.constants import SAMPLE_RATE
 
 LABELS = ["angry", "happy", "neutral", "sad"]
-SENTENCES = ("I can't believe you did that again. This is wonderful news, thank you so much! "
-             "Well, I suppose we could try it tomorrow.")
 
 
 def make_checkpoint(path, *, arch: str = "enhanced", hidden: int = 64, seed: int = 0,
@@ -48,23 +43,6 @@ def checkpoint_factory():
 def checkpoint_path(tmp_path_factory):
     """Path of a random-weights enhanced log-mel checkpoint (X.safetensors + X.json)."""
     return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "random_model.safetensors")
-
-
-def espeak_wav(path, text: str = SENTENCES) -> bool:
-    """Write espeak-ng speech to ``path``; False when espeak-ng is not installed."""
-    if shutil.which("espeak-ng") is None:
-        return False
-    subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
-    return True
-
-
-@pytest.fixture(scope="session")
-def speech_path(tmp_path_factory):
-    """A wav of espeak-ng speech (its own rate, 22.05 kHz); skips without espeak-ng."""
-    path = tmp_path_factory.mktemp("speech") / "speech.wav"
-    if not espeak_wav(path):
-        pytest.skip("espeak-ng is not installed")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -162,12 +140,9 @@ def live_result_of(predictor, wav: np.ndarray, end: int | None = None):
 
     pred = predictor.predict(wav, vad=True)
     return LiveResult(
-        labels=list(predictor.labels), label=pred.label, probs=pred.probs,
-        raw_probs=pred.probs, speech=pred.speech, speech_ratio=pred.speech_ratio,
-        attention=pred.attention, attention_rate=pred.attention_rate, wav=wav,
-        end=wav.size if end is None else end, latency_s=pred.latency_s,
-        age_s=pred.latency_s, stale_dropped=0, attention_offset_s=pred.attention_offset_s,
-        level=pred.level, attention_centre_s=predictor.attention_centre_s)
+        labels=list(predictor.labels), prediction=pred, probs=pred.probs, label=pred.label,
+        wav=wav, end=wav.size if end is None else end, latency_s=pred.latency_s,
+        age_s=pred.latency_s, stale_dropped=0, attention_centre_s=predictor.attention_centre_s)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from ser_studio.app.files.file_worker import FileThread, FileWorker, accepts_pro
 from ser_studio.app.live.inference_thread import InferenceThread
 from ser_studio.app.live.inference_worker import InferenceWorker
 from ser_studio.model.audio.io import load_audio
+from ser_studio.model.config.inference import InferenceConfig
 from ser_studio.model.constants import SAMPLE_RATE
 from ser_studio.model.inference.prediction import FileResult, Prediction
 
@@ -28,6 +30,7 @@ class SlowPredictor:
 
     name = "slow-fake"
     labels = LABELS
+    checkpoint = SimpleNamespace(inference=InferenceConfig())
 
     def __init__(self, tmp: Path, *, steps: int = 40, step_s: float = 0.05,
                  with_progress: bool = True):

@@ -4,6 +4,7 @@ thread. Files: tests/app/test_file_worker.py."""
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from ser_studio.app.live.inference_worker import InferenceWorker
 from ser_studio.app.shell.torch_threads import THREADS_ENV, inference_threads
 from ser_studio.model.audio import vad as vad_mod
 from ser_studio.model.audio.io import load_audio
+from ser_studio.model.config.inference import InferenceConfig
 from ser_studio.model.constants import SAMPLE_RATE
 
 
@@ -162,9 +164,9 @@ def test_without_a_model_windows_still_come_back(qtbot):
 def test_live_speech_detection_runs_once_per_sample(qtbot, service, speech_path, monkeypatch):
     worker = service.worker
     fed, whole_window_calls, network_calls = [], [], []
-    stream_feed = worker._vad._stream.feed
-    monkeypatch.setattr(worker._vad._stream, "feed", lambda x: (fed.append(x.size),
-                                                                stream_feed(x))[1])
+    detector = worker._engine._track._stream
+    stream_feed = detector.feed
+    monkeypatch.setattr(detector, "feed", lambda x: (fed.append(x.size), stream_feed(x))[1])
     monkeypatch.setattr(vad_mod.VoiceActivityDetector, "speech_spans",
                         lambda self, wav: whole_window_calls.append(wav.size) or [])
     prediction_of = worker.predictor.prediction_of  # the network, no VAD inside
@@ -225,13 +227,14 @@ def test_thread_count_comes_from_the_environment(monkeypatch, text, expected):
 
 
 class _ScriptedVad:
-    """LiveVad stand-in: the windows listed in ``speech`` (by end sample) are all speech."""
+    """SpeechTrack stand-in: the windows listed in ``speech`` (by end sample) are all speech."""
 
     def __init__(self, speech_ends):
         self.speech_ends = set(speech_ends)
 
     def feed(self, samples, end):
         self.end = end
+        return np.zeros(0, np.float32)
 
     def ratio(self, start, end):
         return 1.0 if self.end in self.speech_ends else 0.0
@@ -246,6 +249,7 @@ class _ScriptedPredictor:
     name = "scripted"
     labels = ["angry", "happy", "neutral", "sad"]
     attention_rate = 10.0
+    checkpoint = SimpleNamespace(inference=InferenceConfig())
 
     def __init__(self, tmp_path, probs):
         self.checkpoint_path = tmp_path / "scripted.safetensors"
@@ -254,11 +258,18 @@ class _ScriptedPredictor:
     def level(self, wav):
         return None
 
-    def live_stream(self):
+    def live_stream(self, hop=None):
         return None  # no feature cache: windows are computed whole
 
     def window_features(self, wav, *, live=None, end=None):
         return wav, None, 0
+
+    def no_speech(self, ratio, started, wav):
+        from ser_studio.model.inference.prediction import Prediction
+
+        return Prediction(label=None, probs=np.zeros(len(self.labels), np.float32),
+                          attention=np.zeros(0), attention_rate=self.attention_rate,
+                          speech=False, speech_ratio=ratio, latency_s=0.0)
 
     def prediction_of(self, feats, level, offset, ratio, started):
         return self.predict(feats, vad=False)
@@ -281,7 +292,6 @@ def test_the_live_view_shows_the_closed_segment_exactly_as_stored(qtbot, tmp_pat
     ends = [hop * (k + 1) for k in range(5)]  # three speech windows, then two silent ones
     worker = InferenceWorker(history=history, loader=lambda _p: _ScriptedPredictor(
         tmp_path, window_probs))
-    worker._vad = _ScriptedVad(ends[:3])
     handle = InferenceThread(worker)
     panel = LivePanel()
     qtbot.addWidget(panel)
@@ -292,6 +302,7 @@ def test_the_live_view_shows_the_closed_segment_exactly_as_stored(qtbot, tmp_pat
     try:
         with qtbot.waitSignal(worker.modelLoaded, timeout=5_000):
             handle.load_model("scripted")
+        worker._engine._track = _ScriptedVad(ends[:3])
         results = _results(worker)
         with qtbot.waitSignal(worker.segmentClosed, timeout=5_000) as closed:
             _feed_stream(qtbot, worker, np.full(ends[-1], 0.1, dtype=np.float32), results,
@@ -342,7 +353,7 @@ def test_live_windows_use_the_stream_feature_cache(streaming_predictor, monkeypa
     predictor = streaming_predictor
     worker = InferenceWorker(loader=lambda _p: predictor, threads=1)
     worker.load_model("")  # driven in this thread: the calls a QThread would get
-    worker._vad = _ScriptedVad(range(0, 10 ** 7, 8000))  # every window is speech
+    worker._engine._track = _ScriptedVad(range(0, 10 ** 7, 8000))  # every window is speech
     whole = []  # windows whose frontend ran over the whole window (the full path)
     monkeypatch.setattr(predictor.frontend, "with_level",
                         lambda wav: whole.append(wav.size) or type(predictor.frontend)
@@ -351,7 +362,7 @@ def test_live_windows_use_the_stream_feature_cache(streaming_predictor, monkeypa
     stream, hop = _voiced(8.0), 8000
     for end in range(2 * hop, stream.size + 1, hop):
         worker._live(stream[max(0, end - 5 * SAMPLE_RATE):end].copy(), end, 0.0)
-    cache = worker._features
+    cache = worker._engine._features
     assert whole == [] and all(r.speech for r in results)
     assert (cache.refills, cache.updates) == (1, len(results) - 1)
     last = results[-1]  # the window's level is measured as the full path measures it, on
@@ -364,7 +375,7 @@ def test_live_windows_use_the_stream_feature_cache(streaming_predictor, monkeypa
     worker._live(stream[-5 * SAMPLE_RATE:].copy(), stream.size, 0.0)
     assert cache.refills == 2 and cache.last["fresh"] == 1
     worker.load_model("")  # another model: another cache
-    assert worker._features is not cache and worker._features.refills == 0
+    assert worker._engine._features is not cache and worker._engine._features.refills == 0
 
 
 def test_keep_adapting_grows_saves_and_applies_the_live_profile(qtbot, service, speech_path,
@@ -391,3 +402,33 @@ def test_keep_adapting_grows_saves_and_applies_the_live_profile(qtbot, service, 
     n = len(changed)
     _feed_stream(qtbot, worker, speech[:3 * SAMPLE_RATE], results)
     assert len(changed) == n  # off: no more updates
+
+
+def test_live_and_file_analysis_give_the_same_window_probabilities(streaming_predictor, tmp_path,
+                                                                   speech_path):
+    """The same audio as a file (5 s windows every 0.5 s) and as live windows through the
+    worker: one engine, so the same speech verdicts and ratios and, bit for bit, the same
+    probabilities, window by window."""
+    import soundfile as sf
+
+    from ser_studio.model.audio.io import window_spans
+
+    speech = load_audio(speech_path)
+    wav = np.concatenate([np.zeros(SAMPLE_RATE, np.float32), speech,
+                          np.zeros(7 * SAMPLE_RATE, np.float32), 0.3 * speech])
+    wav += (0.002 * np.random.default_rng(2).standard_normal(wav.size)).astype(np.float32)
+    path = tmp_path / "both ways.wav"
+    sf.write(path, wav, SAMPLE_RATE, subtype="FLOAT")
+    result = streaming_predictor.predict_file(path, window_s=5.0, hop_s=0.5)
+    worker = InferenceWorker(loader=lambda _p: streaming_predictor, threads=1)
+    worker.load_model("")
+    results = _results(worker)
+    spans = window_spans(wav.size, 5 * SAMPLE_RATE, SAMPLE_RATE // 2)
+    for start, end in spans:
+        worker._live(wav[start:end].copy(), end, 0.0)
+    assert len(results) == len(result.windows) == len(spans)
+    for live, (_, _, filed) in zip(results, result.windows):
+        assert (live.speech, live.speech_ratio) == (filed.speech, filed.speech_ratio)
+        np.testing.assert_array_equal(live.raw_probs, filed.probs)
+        np.testing.assert_array_equal(live.attention, filed.attention)
+    assert 0 < sum(r.speech for r in results) < len(results)

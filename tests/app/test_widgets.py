@@ -164,8 +164,9 @@ def test_attention_strip_sits_over_the_audio_each_frame_read(qtbot, speech, make
     attention = np.full(frames, 0.1 / (frames - 1))
     attention[peak] = 0.9
     base = make_live_result(speech[:int(duration * SAMPLE_RATE)])
-    r = dataclasses.replace(base, attention=attention, attention_rate=rate,
-                            attention_offset_s=offset, attention_centre_s=centre)
+    prediction = dataclasses.replace(base.prediction, attention=attention,
+                                     attention_rate=rate, attention_offset_s=offset)
+    r = dataclasses.replace(base, prediction=prediction, attention_centre_s=centre)
     panel.set_listening(True)
     panel.set_result(r)
     count = panel.paint_count

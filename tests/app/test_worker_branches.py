@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from ser_studio.app.live.devices import InputDevice
 from ser_studio.app.live.inference_worker import InferenceWorker
 from ser_studio.model.adaptation.profile import ProfileError, make_profile
 from ser_studio.model.audio.io import load_audio
+from ser_studio.model.config.inference import InferenceConfig
 from ser_studio.model.constants import SAMPLE_RATE
 from ser_studio.model.inference.prediction import FileResult, Prediction
 from ser_studio.model.inference.predictor import Predictor
@@ -36,6 +38,7 @@ class FakeFilePredictor:
     name = "fake"
     labels = LABELS
     checkpoint_path = Path("fake.safetensors")
+    checkpoint = SimpleNamespace(inference=InferenceConfig())
 
     def __init__(self, *, with_progress: bool = True, during=None):
         self.during = during or (lambda path: None)

@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 
 from ser_studio.model.audio.io import (AudioError, frame_windows, iter_audio, load_audio,
-                                       slice_windows, window_spans)
+                                       stream_windows, window_spans)
 from ser_studio.model.constants import SAMPLE_RATE
 
 
@@ -52,20 +52,38 @@ def test_window_spans_cover_a_length_as_frame_windows_does():
 
 
 @pytest.mark.parametrize("block", [1, 7, 1000, 100000])
-def test_slice_windows_cuts_what_frame_windows_spans(block):
+def test_stream_windows_cuts_what_window_spans_lists(block):
     wav = np.arange(20011, dtype=np.float32)
-    spans = frame_windows(wav, 3000, 1000)
     pieces = (wav[i:i + block] for i in range(0, wav.size, block))
-    out = list(slice_windows(pieces, spans))
-    assert [(s, e) for s, e, _ in out] == spans
+    out = list(stream_windows(pieces, 3000, 1000))
+    assert [(s, e) for s, e, _ in out] == window_spans(wav.size, 3000, 1000)
     for s, e, samples in out:
         np.testing.assert_array_equal(samples, wav[s:e])
 
 
-def test_slice_windows_with_gaps_and_a_short_stream():
-    wav = np.arange(100, dtype=np.float32)
-    spans = [(0, 10), (40, 50), (90, 100)]                  # hop longer than the window
-    out = list(slice_windows((wav[i:i + 13] for i in range(0, 100, 13)), spans))
-    assert [list(w[[0, -1]]) for _, _, w in out] == [[0, 9], [40, 49], [90, 99]]
-    with pytest.raises(ValueError, match="ends at sample 95"):
-        list(slice_windows(iter([wav[:95]]), spans))
+def test_stream_windows_matches_window_spans_for_any_length_and_blocks():
+    """Lengths around the window, hops longer than the window, uneven blocks, empty ones."""
+    rng = np.random.default_rng(3)
+    for _ in range(2000):
+        n, window, hop = int(rng.integers(0, 300)), int(rng.integers(1, 50)), \
+            int(rng.integers(1, 60))
+        signal = rng.standard_normal(n).astype(np.float32)
+        blocks = np.split(signal, np.sort(rng.integers(0, max(n, 1), rng.integers(0, 7))))
+        out = list(stream_windows(iter(blocks), window, hop))
+        assert [(s, e) for s, e, _ in out] == window_spans(n, window, hop), (n, window, hop)
+        assert all(np.array_equal(x, signal[s:e]) for s, e, x in out)
+
+
+def test_stream_windows_holds_about_one_window_and_one_block():
+    """It yields each window before reading a block past its end, and keeps only what a later
+    window (the end-aligned tail included) can still need."""
+    window, hop, block = 3000, 1000, 700
+    read = [0]
+
+    def blocks():
+        for i in range(0, 100_000, block):
+            read[0] = min(i + block, 100_000)
+            yield np.zeros(block, np.float32)
+
+    for start, end, samples in stream_windows(blocks(), window, hop):
+        assert read[0] - end < block + 1 and samples.size == end - start

@@ -104,7 +104,7 @@ def test_held_embeddings_keep_within_regain_db_of_the_window_gain(frontends):
         torch.testing.assert_close(feats, full, atol=2e-4, rtol=1e-3)
         near, _, _ = held.features(wav, end)
         track = held._tracks[0]
-        assert np.all(np.abs(track.gains - level.gain_db) <= 1.0 + 1e-9)
+        assert np.all(np.abs(track._grid(0)[2] - level.gain_db) <= 1.0 + 1e-9)
         diffs.append(float((near - full).abs().mean() / full.abs().mean()))
     assert held.regained > 0  # the step moved the window's gain: frames were computed again
     assert max(diffs) < 0.05
@@ -178,3 +178,29 @@ def test_probabilities_stay_close_to_the_full_path(tmp_path):
     # change; label agreement is measured with the shipped model on real speech
     # (bench/live_agreement.py).
     assert dp.mean() <= 0.03 and dp.max() <= 0.1
+
+
+@pytest.mark.parametrize("phases, exact_windows", [(2, "all"), (1, "even")])
+def test_two_grids_give_a_files_windows_the_full_paths_frames(frontends, phases, exact_windows):
+    """A file's windows (3 s every 1 s) start 0 or 40 ms off the 80 ms grid in turn. With two
+    grids every window gets the frames the frontend computes on the window itself (from its
+    first sample); with one, only the windows that start on the grid do, the others' frames lie
+    40 ms later."""
+    frontend = frontends[("speech_embedding+ge2e", "bs1770")]
+    stream = voice(9.0, seed=6)
+    live = LiveFeatures(frontend, regain_db=-1.0, phases=phases)
+    window, hop = 3 * SAMPLE_RATE, SAMPLE_RATE
+    for i, end in enumerate(range(window, stream.size + 1, hop)):
+        wav = stream[end - window:end]
+        feats, level, offset = live.features(wav, end)
+        full = frontend.inner(frontend.normaliser.apply(wav, level)[offset:])[:feats.shape[0]]
+        on_grid = (end - window) % 1280 == 0
+        assert offset == (0 if phases == 2 or on_grid else 640)
+        if exact_windows == "all" or on_grid:
+            torch.testing.assert_close(feats, full, atol=2e-4, rtol=1e-3)
+    assert live.refills == 1 and live.updates == 6
+
+
+def test_grids_must_divide_the_frame_step(frontends):
+    with pytest.raises(ValueError, match="phases 3"):
+        LiveFeatures(frontends[("speech_embedding", "none")], phases=3)

@@ -121,7 +121,7 @@ def test_a_failing_child_leaves_the_export_to_the_loading_process(cache, checkpo
 
     monkeypatch.setattr("ser_studio.model.inference.export_child.subprocess.run", failing)
     predictor = Predictor.load(checkpoint)
-    assert calls and calls[0][1:] == ["-m", "ser_studio.model.inference.predictor",
+    assert calls and calls[0][1:] == ["-m", "ser_studio.model.inference.export_main",
                                  str(checkpoint)]
     assert "exit 3" in caplog.text and "out of memory" in caplog.text
     assert isinstance(predictor.network, OnnxNetwork)          # exported here instead
@@ -131,7 +131,7 @@ def test_a_failing_child_leaves_the_export_to_the_loading_process(cache, checkpo
 def test_the_child_entry_point_refuses_a_bad_checkpoint(tmp_path):
     bad = tmp_path / "model.safetensors"
     bad.write_bytes(b"not weights")
-    done = subprocess.run([sys.executable, "-m", "ser_studio.model.inference.predictor", str(bad)],
+    done = subprocess.run([sys.executable, "-m", "ser_studio.model.inference.export_main", str(bad)],
                           capture_output=True, text=True)
     assert done.returncode == 2 and str(tmp_path) in done.stderr
 

@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pytest
 
-from ser_studio.app.live.ringbuffer import RingBuffer
+from ser_studio.model.audio.ringbuffer import RingBuffer
 
 
 def test_partial_fill_returns_only_what_was_written():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ser_studio.app.live.segments import SegmentTracker
+from ser_studio.model.inference.segments import SegmentTracker
 from ser_studio.model.constants import SAMPLE_RATE
 
 LABELS = ["angry", "happy", "neutral", "sad"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ser_studio.app.live.live_vad import LiveVad
+from ser_studio.model.audio.speech_track import SpeechTrack
 from ser_studio.model.audio.io import load_audio
 from ser_studio.model.audio.vad import CHUNK_SAMPLES, is_speech, speech_ratio, speech_spans
 from ser_studio.model.constants import LIVE_BUFFER_SAMPLES, LIVE_HOP_SAMPLES, SAMPLE_RATE
@@ -35,7 +35,7 @@ def speech_stream(speech_path) -> np.ndarray:
 
 def _compare(stream: np.ndarray, hop: int = LIVE_HOP_SAMPLES, window: int = LIVE_BUFFER_SAMPLES):
     """Per hop: (streaming ratio, whole-window ratio, window length, hop flags new and old)."""
-    vad, rows = LiveVad(), []
+    vad, rows = SpeechTrack(), []
     for end in range(hop, stream.size + 1, hop):
         vad.feed(stream[end - hop:end], end)
         wav = stream[max(0, end - window):end]
@@ -63,7 +63,7 @@ def test_noise_stays_no_speech(kind, level):
 
 
 def test_a_gap_restarts_the_detector_at_the_new_samples(speech_stream):
-    vad = LiveVad()
+    vad = SpeechTrack()
     vad.feed(speech_stream[:3 * SAMPLE_RATE], 3 * SAMPLE_RATE)
     end = speech_stream.size // 2 + 77  # windows were dropped: more than a window skipped
     wav = speech_stream[end - LIVE_BUFFER_SAMPLES:end]
@@ -74,7 +74,7 @@ def test_a_gap_restarts_the_detector_at_the_new_samples(speech_stream):
 
 
 def test_reset_and_degenerate_ranges(speech_stream):
-    vad = LiveVad()
+    vad = SpeechTrack()
     assert vad.ratio(0, SAMPLE_RATE) == 0.0 and vad.end is None
     start, stop = max(speech_spans(speech_stream), key=lambda span: span[1] - span[0])
     assert stop - start > SAMPLE_RATE
