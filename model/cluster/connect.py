@@ -100,13 +100,18 @@ def connect(address: str, *, num_cpus: int | None = None, timeout_s: float = 30.
             ) -> ClusterInfo:
     """Join (or, for ``local``, start) the Ray cluster at ``address`` from this process and
     return what it holds. num_cpus: the CPUs of a ``local`` runtime (default: this machine's).
-    An already connected process stays connected. ClusterError naming the address when Ray
+    A process already connected stays so (a HOST:PORT other than its cluster's is refused).
+    ClusterError naming the address when Ray
     is missing or the cluster cannot be reached (within ``timeout_s``)."""
     ray = require_ray()
-    if ray.is_initialized():
-        return cluster_info(address)
-    kind, _, _ = parse_address(address)
+    kind, host, port = parse_address(address)
     probe(address, timeout_s=min(timeout_s, 10.0))
+    if ray.is_initialized():
+        current = ray.get_runtime_context().gcs_address
+        if kind == "gcs" and f"{host}:{port}" != current:
+            raise ClusterError(f"cannot connect to the Ray cluster at {address}: this process "
+                               f"is connected to the one at {current} already")
+        return cluster_info(address)
     options = dict(include_dashboard=False, configure_logging=False, log_to_driver=False)
     try:
         if kind == "local":

@@ -1,0 +1,238 @@
+"""``--ray ADDRESS`` (model/cluster): a real private Ray runtime on this machine (started once
+for the module, 2 CPUs, shut down at the end; nothing talks to another address) runs a small
+synthetic extract and train, compared with local runs; progress items reach the driver while a
+task runs; a task whose worker is killed is retried (bounded); a cancelled run resumes; an
+unreachable address and a missing Ray give clear errors."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import ray
+
+from ser_studio.model.cli import train as train_cli
+from ser_studio.model.cli.main import main
+from ser_studio.model.cluster.connect import ClusterError, connect, require_ray
+from ser_studio.model.cluster.tasks import TaskPool
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_local():
+    """One private Ray runtime for the module; the CLI's ``--ray local`` joins it."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False,
+             log_to_driver=False)
+    # the task functions below reach the workers by value (pytest imports this file under a
+    # name the workers cannot import)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """A synthetic IEMOCAP layout half the size of ``synth_corpus``: 80 files, 10 speakers."""
+    from ser_studio.model.corpora.synth import SynthSpec, write_synthetic_iemocap
+
+    root = tmp_path_factory.mktemp("ray_corpus")
+    write_synthetic_iemocap(root, SynthSpec(per_speaker_per_emotion=2, seed=1))
+    return root
+
+
+def _entries(cache: Path) -> dict[str, str]:
+    """Cache entry (relative path) -> the sha1 of its tensor, from its metadata."""
+    from safetensors import safe_open
+
+    found = {}
+    for path in sorted(cache.rglob("*.safetensors")):
+        with safe_open(str(path), framework="pt") as f:
+            found[path.relative_to(cache).as_posix()] = f.metadata()["tensor_sha1"]
+    return found
+
+
+@pytest.mark.parametrize("storage", ["ship", "shared"])
+def test_extract_through_ray_writes_the_entries_a_local_extract_writes(corpus, tmp_path,
+                                                                        capsys, storage):
+    assert main(["extract", "--corpus", str(corpus), "--cache", str(tmp_path / "local"),
+                 "--no-progress"]) == 0
+    assert main(["extract", "--corpus", str(corpus), "--cache", str(tmp_path / "ray"),
+                 "--no-progress", "--ray", "local", "--ray-chunk", "50",
+                 "--ray-storage", storage]) == 0
+    out = capsys.readouterr().out
+    local, remote = _entries(tmp_path / "local"), _entries(tmp_path / "ray")
+    assert len(local) == 80 and remote == local
+    assert "misses 80" in out.splitlines()[-1]
+    # a second run finds everything cached and sends no file out
+    assert main(["extract", "--corpus", str(corpus), "--cache", str(tmp_path / "ray"),
+                 "--no-progress", "--ray", "local"]) == 0
+    assert "hits 80, misses 0" in capsys.readouterr().out
+
+
+_TRAIN = ["--epochs", "2", "--hidden", "16", "--max-folds", "2", "--progress-json"]
+
+
+def _train(corpus: Path, out: Path, capsys, *options) -> tuple[int, list[dict]]:
+    code = main(["train", "--corpus", str(corpus), "--out", str(out), *_TRAIN, *options])
+    return code, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def _steps(events: list[dict]) -> tuple[list[tuple], list[tuple]]:
+    """The (kind, fold) of each event but the epochs and "extract" (sent by elapsed time) in
+    order, and the (kind, fold, member, epoch) of the epochs sorted (the members of a fold
+    train at once on a cluster)."""
+    epochs = [(e["event"], e.get("fold"), e.get("member"), e.get("epoch")) for e in events
+              if e["event"] in ("epoch", "final_epoch")]
+    return ([(e["event"], e.get("fold")) for e in events
+             if e["event"] not in ("extract", "epoch", "final_epoch")], sorted(epochs, key=repr))
+
+
+def test_train_through_ray_equals_the_local_run(corpus, tmp_path, capsys):
+    """An ensemble of 2 (no final model: the resumed run below trains one on the cluster):
+    2 folds x 2 members = 4 tasks; same folds, speakers, member validation speakers, best
+    epochs and metrics, the same progress events, and a complete run folder."""
+    code, local = _train(corpus, tmp_path / "local", capsys, "--ensemble", "2", "--no-final")
+    assert code == 0
+    code, remote = _train(corpus, tmp_path / "ray", capsys, "--ensemble", "2", "--no-final",
+                          "--ray", "local")
+    assert code == 0
+    assert _steps(remote) == _steps(local)
+    assert sum(e["event"] == "epoch" for e in remote) >= 8
+    a, b = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("local", "ray"))
+    assert len(b["folds"]) == 2
+    for fa, fb in zip(a["folds"], b["folds"]):
+        for key in ("fold", "test_speakers", "val_speakers", "train_speakers",
+                    "member_val_speakers", "member_best_epochs", "best_epoch"):
+            assert fb[key] == fa[key], key
+        assert abs(fb["metrics"]["ua"] - fa["metrics"]["ua"]) <= 0.005
+    run = json.loads((tmp_path / "ray" / "run.json").read_text())["run"]
+    assert run["ray"] == "local"
+    assert run["cluster"]["tasks"] == 4 and run["cluster"]["nodes"][0]["cpus"] == 2
+    assert b["cluster"] == run["cluster"]
+    for name in ("report.md", "fold_1/model.safetensors",
+                 "fold_2/model.safetensors", "curves_fold2.png", "confusion.png"):
+        assert (tmp_path / "ray" / name).is_file(), name
+
+
+class _StopAfterFold1(train_cli.JsonLines):
+    """The JSON-lines display, sending this process SIGTERM (as a user would) once fold 1
+    ends, while fold 2 and the final model are still on the cluster."""
+
+    def __call__(self, event) -> None:
+        super().__call__(event)
+        if event.kind == "fold_end" and event.fold == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_cancelled_ray_run_keeps_fold_1_and_resume_finishes_it(corpus, tmp_path,
+                                                                  capsys, monkeypatch):
+    out = tmp_path / "run"
+    monkeypatch.setattr(train_cli, "JsonLines", _StopAfterFold1)
+    code, events = _train(corpus, out, capsys, "--ray", "local")
+    assert code == train_cli.EXIT_CANCELLED
+    summary = json.loads((out / "metrics.json").read_text())
+    assert [f["fold"] for f in summary["folds"]] == [1] and summary["cancelled"]
+    assert summary["final_model"] is None and not (out / "fold_2").exists()
+    assert events[-1]["event"] == "done" and events[-1]["cancelled"]
+    monkeypatch.undo()
+    # run.json says --ray local: the resumed run trains fold 2 and the final model there
+    code = main(["train", "--resume", str(out), "--progress-json"])
+    assert code == 0
+    summary = json.loads((out / "metrics.json").read_text())
+    assert [f["fold"] for f in summary["folds"]] == [1, 2] and not summary["cancelled"]
+    assert summary["cluster"]["tasks"] == 2 and (out / "model.safetensors").is_file()
+
+
+def _report_and_wait(report, flag: str) -> bool:
+    """A task that reports, then waits (up to 60 s) for the driver to answer with a file:
+    it ends early only if the report reached the driver while it ran."""
+    report("started")
+    for _ in range(600):
+        if Path(flag).exists():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_progress_reaches_the_driver_while_the_task_runs(tmp_path):
+    pool = TaskPool(cpus=1)
+    flag = tmp_path / "answer"
+    got = []
+
+    def on_item(key, item):
+        got.append((key, item))
+        flag.touch()
+
+    start = time.monotonic()
+    assert pool.wait([pool.submit("a", _report_and_wait, str(flag))], on_item) == [True]
+    assert got == [("a", "started")] and time.monotonic() - start < 55
+
+
+def _die_once(report, marker: str) -> str:
+    """Reports its process id, then waits to be killed; run again (marker exists), returns."""
+    if Path(marker).exists():
+        return "second run"
+    Path(marker).touch()
+    report(os.getpid())
+    time.sleep(60)
+    return "not killed"
+
+
+def _kill(_key, pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("retries, result", [(1, "second run"), (0, None)])
+def test_a_task_whose_worker_is_killed_is_retried_within_the_bound(tmp_path, retries, result):
+    pool = TaskPool(cpus=1, max_retries=retries)
+    ref = pool.submit("t", _die_once, str(tmp_path / "ran"))
+    if result is not None:
+        assert pool.wait([ref], _kill) == [result]
+    else:
+        with pytest.raises(ray.exceptions.RayError):
+            pool.wait([ref], _kill)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", ["extract", "train"])
+def test_an_unreachable_address_is_named_within_30_s(corpus, tmp_path, capsys, command):
+    address = f"127.0.0.1:{_closed_port()}"
+    start = time.monotonic()
+    code = main([command, "--corpus", str(corpus), "--cache", str(tmp_path / "c"),
+                 *(["--out", str(tmp_path / "run")] if command == "train" else []),
+                 "--ray", address])
+    assert code == 2 and time.monotonic() - start < 30
+    err = capsys.readouterr().err
+    assert f"Ray cluster at {address} is not reachable" in err
+
+
+def test_a_malformed_address_and_another_cluster_are_refused():
+    with pytest.raises(ClusterError, match="expected local, auto, HOST:PORT"):
+        connect("somewhere")
+    with socket.socket() as server:  # answers TCP, but is not this process's cluster
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        with pytest.raises(ClusterError, match=f"{address}: this process is connected"):
+            connect(address)
+
+
+def test_without_ray_a_cluster_says_how_to_install_it(monkeypatch, corpus, tmp_path,
+                                                      capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as if not installed
+    with pytest.raises(ClusterError, match=r'pip install "ser-studio\[cluster\]"'):
+        require_ray()
+    assert main(["extract", "--corpus", str(corpus), "--cache", str(tmp_path),
+                 "--no-progress", "--ray", "local"]) == 2
+    assert 'ser-studio[cluster]' in capsys.readouterr().err
+    assert main(["extract", "--corpus", str(corpus), "--cache", str(tmp_path),
+                 "--no-progress", "--ray", "none"]) == 0  # here, without Ray
