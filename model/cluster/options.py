@@ -70,7 +70,10 @@ def training_runner(address: str | None, cpus: int = 1, retries: int = 2) -> Ite
 
     with cluster(address, cpus, retries) as (info, pool):
         log.info("training on Ray cluster %s", info.describe())
-        yield RayTrainer(pool, info)
+        try:
+            yield RayTrainer(pool, info)
+        finally:  # a run cancelled between two folds leaves the later folds' tasks running
+            pool.cancel_all()
 
 
 def record_cluster(run_dir: Path, runner) -> None:

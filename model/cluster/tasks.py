@@ -101,7 +101,8 @@ class TaskPool:
         """Cancel every task not yet collected (a running one's worker is stopped)."""
         for ref in self._outstanding:
             self._ray.cancel(ref, force=True)
-        log.info("cancelled %d outstanding Ray task(s)", len(self._outstanding))
+        if self._outstanding:
+            log.info("cancelled %d outstanding Ray task(s)", len(self._outstanding))
         self._outstanding.clear()
 
 

@@ -118,20 +118,20 @@ def test_train_through_ray_equals_the_local_run(corpus, tmp_path, capsys):
         assert (tmp_path / "ray" / name).is_file(), name
 
 
-class _StopAfterFold1(train_cli.JsonLines):
-    """The JSON-lines display, sending this process SIGTERM (as a user would) once fold 1
-    ends, while fold 2 and the final model are still on the cluster."""
+class _StopInFold2(train_cli.JsonLines):
+    """The JSON-lines display, sending this process SIGTERM (as a user would) at fold 2's
+    first epoch, while the driver waits for fold 2's task."""
 
     def __call__(self, event) -> None:
         super().__call__(event)
-        if event.kind == "fold_end" and event.fold == 1:
+        if event.kind == "epoch" and event.fold == 2 and event.epoch == 1:
             os.kill(os.getpid(), signal.SIGTERM)
 
 
 def test_a_cancelled_ray_run_keeps_fold_1_and_resume_finishes_it(corpus, tmp_path,
                                                                   capsys, monkeypatch):
     out = tmp_path / "run"
-    monkeypatch.setattr(train_cli, "JsonLines", _StopAfterFold1)
+    monkeypatch.setattr(train_cli, "JsonLines", _StopInFold2)
     code, events = _train(corpus, out, capsys, "--ray", "local")
     assert code == train_cli.EXIT_CANCELLED
     summary = json.loads((out / "metrics.json").read_text())
@@ -170,6 +170,28 @@ def test_progress_reaches_the_driver_while_the_task_runs(tmp_path):
     start = time.monotonic()
     assert pool.wait([pool.submit("a", _report_and_wait, str(flag))], on_item) == [True]
     assert got == [("a", "started")] and time.monotonic() - start < 55
+
+
+def _sleep(report, seconds: float) -> str:
+    report("sleeping")
+    time.sleep(seconds)
+    return "slept"
+
+
+def test_cancel_stops_the_outstanding_tasks(tmp_path):
+    import threading
+
+    from ser_studio.model.cluster.tasks import TasksCancelled
+
+    pool, cancel = TaskPool(cpus=1), threading.Event()
+    refs = [pool.submit(i, _sleep, 60.0) for i in range(2)]
+    start = time.monotonic()
+    with pytest.raises(TasksCancelled, match="2 task"):
+        pool.wait(refs, lambda key, item: cancel.set(), cancel)
+    for ref in refs:
+        with pytest.raises(ray.exceptions.RayError):  # TaskCancelledError / WorkerCrashedError
+            ray.get(ref, timeout=30)
+    assert time.monotonic() - start < 45
 
 
 def _die_once(report, marker: str) -> str:
