@@ -27,7 +27,10 @@ Phases: with ``phases`` P > 1 the embeddings lie on P grids of 80 ms, offset fro
 after its start, so a window starting on a multiple of 80 / P ms gets exactly the frames the full
 path computes for it. A file's timeline (3 s every 1 s: every other window starts 40 ms off the
 80 ms grid) uses two, so each window's frames are the full path's; the live hop (0.5 s: four
-offsets) uses one, the stream's grid (model.inference.window_stream chooses).
+offsets) uses one, the stream's grid (model.inference.window_stream chooses). On two grids a
+window shares only the few frames whose context also lay in the window two hops back, so they
+keep the gain they were computed at (``Predictor.live_stream`` sets regain_db to infinity): the
+per-window path's labels stay the same, and recomputing them would cost what they share.
 
 Input high-pass (model.audio.highpass, when the model has one): run over the stream, each hop
 filtering only its new samples; a window therefore differs from the full path's (which filters

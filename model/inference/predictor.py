@@ -323,7 +323,9 @@ class Predictor:
 
         if not LiveFeatures.supports(self.frontend):
             return None
-        options.setdefault("phases", LiveFeatures.phases_for(self.frontend, hop))
+        phases = options.setdefault("phases", LiveFeatures.phases_for(self.frontend, hop))
+        if phases > 1:  # held frames come from the window two hops back: keep their gain
+            options.setdefault("regain_db", math.inf)
         return LiveFeatures(self.frontend, **options)
 
     def window_features(self, wav: np.ndarray, *, live=None,

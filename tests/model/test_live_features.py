@@ -178,6 +178,13 @@ def test_probabilities_stay_close_to_the_full_path(tmp_path):
     # change; label agreement is measured with the shipped model on real speech
     # (bench/live_agreement.py).
     assert dp.mean() <= 0.03 and dp.max() <= 0.1
+    # the grids a stream gets from its hop: the live hop (unknown, or 0.5 s) the stream's one,
+    # with held frames recomputed past 0.5 dB; a file's 1 s hop two, whose few held frames
+    # keep their gain; a hop on the grid one
+    for hop, phases, regain in ((None, 1, 0.5), (8000, 1, 0.5), (16000, 2, np.inf),
+                                (12800, 1, 0.5)):
+        stream_of = predictor.live_stream(hop)
+        assert (stream_of.quantum, stream_of.regain_db) == (1280 // phases, regain), hop
 
 
 @pytest.mark.parametrize("phases, exact_windows", [(2, "all"), (1, "even")])
