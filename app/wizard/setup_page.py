@@ -26,6 +26,7 @@ from ser_studio.model.package_files import assets_dir
 from ser_studio.app.wizard.advanced import AdvancedSection
 from ser_studio.app.wizard.config_fields import all_fields, get_path
 from ser_studio.app.wizard.field_editors import FieldEditor, make_editor
+from ser_studio.app.wizard.run_on import RunOnRow
 from ser_studio.app.wizard.settings import default_run_dir
 
 RECIPE_NAME = "recipe_ravdess.json"
@@ -137,6 +138,7 @@ class SetupPage(QWizardPage):
         self.out_edit.textChanged.connect(self._changed)
         self.out_button = QPushButton("Folder…")
         self.out_button.clicked.connect(self._choose_out)
+        self.run_on = RunOnRow()
         self.folds_note = _note(FOLDS_NOTE)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -161,6 +163,7 @@ class SetupPage(QWizardPage):
         form.addRow("Run folds", _row(self.max_folds_spin, _note(RUN_FOLDS_NOTE)))
         form.addRow("Final model", self.final_check)
         form.addRow("Output folder", _row(self.out_edit, self.out_button))
+        form.addRow("Run on", self.run_on)
         return form
 
     def _layout(self) -> None:
@@ -192,6 +195,7 @@ class SetupPage(QWizardPage):
         run = sections.get("run") or {}
         self.max_folds_spin.setValue(int(run.get("max_folds") or 0))
         self.final_check.setChecked(run.get("final", True) is not False)
+        self.run_on.set_address(run.get("ray"))
         self._changed()
 
     def field_values(self) -> dict:
@@ -204,9 +208,11 @@ class SetupPage(QWizardPage):
         return configs_from_sections(apply_overrides({}, self.field_values()))
 
     def run_options(self) -> dict:
-        """The run.json "run" options: final model, number of folds to run (None: all)."""
+        """The run.json "run" options: final model, number of folds to run (None: all), the
+        Ray cluster's address ("ray", only when one is chosen)."""
+        ray = self.run_on.address()
         return {"final": self.final_check.isChecked(),
-                "max_folds": self.max_folds_spin.value() or None}
+                "max_folds": self.max_folds_spin.value() or None, **({"ray": ray} if ray else {})}
 
     def out_dir(self) -> Path:
         return Path(self.out_edit.text().strip()).expanduser()

@@ -56,6 +56,8 @@ class SummaryPage(QWizardPage):
         shown = setup.editors["frontend.name"].widget.currentText()
         self.rows = plan_rows(summary, shown, frontend, model, train, run)
         self.rows.append(("Output folder", str(setup.out_dir())))
+        self.rows.append(("Run on", f"the Ray cluster at {run['ray']}" if run.get("ray")
+                          else "this computer"))
         self.problem = plan_folds(summary, train, run["max_folds"]).problem
         self.plan_label.setText(rows_html(self.rows))
         self.error_label.setText(self.problem and f"Go Back to change the folds: "
