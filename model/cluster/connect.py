@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import socket
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,18 @@ def cluster_info(address: str) -> ClusterInfo:
     return ClusterInfo(address, nodes, sum(n["cpus"] for n in nodes))
 
 
+def _use_token_if_present() -> None:
+    """Send Ray's authentication token when one is here: ``ray start --head`` enables token
+    authentication and keeps the token in ~/.ray/auth_token, but a driver joining an existing
+    cluster sends it only with RAY_AUTH_MODE=token (set here unless RAY_AUTH_MODE is set;
+    Ray reads it when first imported, so a process that imported Ray before needs it set
+    beforehand)."""
+    token_file = os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token"
+    if "RAY_AUTH_MODE" not in os.environ and (os.environ.get("RAY_AUTH_TOKEN")
+                                              or Path(token_file).is_file()):
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
 def connect(address: str, *, num_cpus: int | None = None, timeout_s: float = 30.0
             ) -> ClusterInfo:
     """Join (or, for ``local``, start) the Ray cluster at ``address`` from this process and
@@ -103,9 +117,11 @@ def connect(address: str, *, num_cpus: int | None = None, timeout_s: float = 30.
     A process already connected stays so (a HOST:PORT other than its cluster's is refused).
     ClusterError naming the address when Ray
     is missing or the cluster cannot be reached (within ``timeout_s``)."""
-    ray = require_ray()
     kind, host, port = parse_address(address)
     probe(address, timeout_s=min(timeout_s, 10.0))
+    if kind != "local":
+        _use_token_if_present()  # before Ray is imported: it reads the mode once
+    ray = require_ray()
     if ray.is_initialized():
         current = ray.get_runtime_context().gcs_address
         if kind == "gcs" and f"{host}:{port}" != current:

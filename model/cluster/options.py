@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ser_studio.model.cluster.connect import (NO_RAY, ClusterInfo, connect, disconnect,
-                                              require_ray)
+from ser_studio.model.cluster.connect import NO_RAY, ClusterInfo, connect, disconnect
 from ser_studio.model.config.run import RUN_FILE, read_sections, write_run_file
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,8 @@ def cluster(address: str, cpus: int = 1, retries: int = 2) -> Iterator[tuple[Clu
     if cpus < 1 or retries < 0:
         raise ValueError(f"--ray-cpus must be >= 1 and --ray-retries >= 0, got {cpus} and "
                          f"{retries}")
-    joined = not require_ray().is_initialized()
+    ray = sys.modules.get("ray")  # not imported before connect: it reads its auth mode once
+    joined = ray is None or not ray.is_initialized()
     info = connect(address)
     try:
         from ser_studio.model.cluster.tasks import TaskPool

@@ -258,3 +258,55 @@ def test_without_ray_a_cluster_says_how_to_install_it(monkeypatch, corpus, tmp_p
     assert 'ser-studio[cluster]' in capsys.readouterr().err
     assert main(["extract", "--corpus", str(corpus), "--cache", str(tmp_path),
                  "--no-progress", "--ray", "none"]) == 0  # here, without Ray
+
+
+@pytest.fixture
+def head(tmp_path):
+    """A Ray head started by hand (``ray start --head --block``) on this machine, 2 CPUs;
+    stopped (SIGTERM, then kill) at the end. Yields its HOST:PORT on 127.0.0.1."""
+    import subprocess
+    import tempfile
+
+    port = _closed_port()
+    temp = tempfile.mkdtemp(prefix="rayhead")  # short: Ray's socket paths must stay short
+    ray_cli = Path(sys.executable).with_name("ray")
+    proc = subprocess.Popen([str(ray_cli), "start", "--head", "--port", str(port),
+                             "--num-cpus", "2", "--include-dashboard", "false",
+                             "--disable-usage-stats", "--temp-dir", temp, "--block"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    address = f"127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        yield address
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_train_through_a_head_started_by_hand_equals_the_local_run(corpus, tmp_path, capsys,
+                                                                    head):
+    """Another process joins the head (this one holds the module's private runtime), with
+    the token ``ray start`` keeps in ~/.ray and no RAY_AUTH_MODE: the same fold, speakers and
+    metrics as a local run."""
+    import subprocess
+
+    one = ["--max-folds", "1", "--no-final", "--cache", str(tmp_path / "cache")]
+    code, _ = _train(corpus, tmp_path / "local", capsys, *one)
+    assert code == 0
+    done = subprocess.run([sys.executable, "-m", "ser_studio.main", "train", "--corpus",
+                           str(corpus), "--out", str(tmp_path / "head"), *_TRAIN, *one,
+                           "--ray", head], capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    a, b = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("local", "head"))
+    for key in ("test_speakers", "val_speakers", "best_epoch", "history"):
+        assert b["folds"][0][key] == a["folds"][0][key], key
+    assert abs(b["folds"][0]["metrics"]["ua"] - a["folds"][0]["metrics"]["ua"]) <= 0.005
+    assert b["cluster"]["address"] == head and b["cluster"]["tasks"] == 1
