@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
             from ser_studio.model.cluster.extract import fill_on_cluster
 
             fill_on_cluster(args.ray, cache, paths, cpus=args.ray_cpus,
-                            retries=args.ray_retries, chunk=args.ray_chunk,
+                            retries=args.ray_retries, memory_mb=args.ray_memory,
+                            chunk=args.ray_chunk,
                             storage=args.ray_storage, progress=not args.no_progress)
         else:
             cache.fill(paths, progress=not args.no_progress)

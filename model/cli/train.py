@@ -322,7 +322,8 @@ def run(args: argparse.Namespace) -> int:
             log_warnings(part.root, audio_warnings(part.utterances))
         resumed = _resumed_folds(args, train_cfg)
         _write_run(args, sections, (frontend_cfg, model_cfg, train_cfg))
-        with training_runner(args.ray, args.ray_cpus, args.ray_retries) as runner:
+        with training_runner(args.ray, args.ray_cpus, args.ray_retries,
+                             args.ray_memory) as runner:
             summary = run_cross_validation(
                 corpus, frontend_cfg, model_cfg, train_cfg, args.out, cache_dir=args.cache,
                 progress=progress, cancel=cancel, final=not args.no_final,

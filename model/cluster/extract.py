@@ -100,14 +100,14 @@ def extract_on_ray(pool: TaskPool, cache: FeatureCache, paths: Sequence, *, chun
 
 
 def fill_on_cluster(address: str, cache: FeatureCache, paths: Sequence, *, cpus: int = 1,
-                    retries: int = 2, chunk: int = 16, storage: str = "ship",
-                    progress: bool = False) -> int:
+                    retries: int = 2, memory_mb: int = 0, chunk: int = 16,
+                    storage: str = "ship", progress: bool = False) -> int:
     """``extract --ray ADDRESS``: connect, ``extract_on_ray`` with a tqdm bar on stderr when
     ``progress``, disconnect; returns the number of tasks (FillError, ClusterError as
     there)."""
     from tqdm import tqdm
 
-    with cluster(address, cpus, retries) as (info, pool):
+    with cluster(address, cpus, retries, memory_mb) as (info, pool):
         log.info("extracting on Ray cluster %s", info.describe())
         with tqdm(total=len(paths), desc="features (Ray)", unit="file",
                   disable=not progress) as bar:

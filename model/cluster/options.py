@@ -24,13 +24,17 @@ RAY_HELP = ("run the work as Ray tasks on a cluster: local (a private Ray runtim
 
 
 def add_ray_options(parser) -> None:
-    """--ray ADDRESS, --ray-cpus N (CPUs, and torch threads, per task) and --ray-retries."""
+    """--ray ADDRESS, --ray-cpus N (CPUs, and torch threads, per task), --ray-retries and
+    --ray-memory."""
     parser.add_argument("--ray", metavar="ADDRESS", default=None, help=RAY_HELP)
     parser.add_argument("--ray-cpus", type=int, default=1, metavar="N",
                         help="CPUs each Ray task declares and uses as torch threads "
                              "(default 1)")
     parser.add_argument("--ray-retries", type=int, default=2, metavar="K",
                         help="runs again of a Ray task whose worker died (default 2)")
+    parser.add_argument("--ray-memory", type=int, default=0, metavar="MB",
+                        help="memory each Ray task declares, so Ray places no more tasks "
+                             "on a node than its memory holds (default: none declared)")
 
 
 def wants_ray(address: str | None) -> bool:
@@ -39,28 +43,29 @@ def wants_ray(address: str | None) -> bool:
 
 
 @contextlib.contextmanager
-def cluster(address: str, cpus: int = 1, retries: int = 2) -> Iterator[tuple[ClusterInfo,
-                                                                          object]]:
-    """Connected to ``address`` for the ``with`` block: (ClusterInfo, TaskPool with ``cpus``
-    per task and ``retries``); disconnected afterwards (a ``local`` runtime stops) unless
+def cluster(address: str, cpus: int = 1, retries: int = 2, memory_mb: int = 0
+            ) -> Iterator[tuple[ClusterInfo, object]]:
+    """Connected to ``address`` for the ``with`` block: (ClusterInfo, TaskPool with ``cpus``,
+    ``memory_mb`` (0: none declared) per task and ``retries``); disconnected afterwards (a ``local`` runtime stops) unless
     this process was connected before (a test's runtime, the wizard's). ClusterError naming the address when it cannot be reached; ValueError for a count < 1."""
-    if cpus < 1 or retries < 0:
-        raise ValueError(f"--ray-cpus must be >= 1 and --ray-retries >= 0, got {cpus} and "
-                         f"{retries}")
+    if cpus < 1 or retries < 0 or memory_mb < 0:
+        raise ValueError(f"--ray-cpus must be >= 1, --ray-retries and --ray-memory >= 0, got "
+                         f"{cpus}, {retries} and {memory_mb}")
     ray = sys.modules.get("ray")  # not imported before connect: it reads its auth mode once
     joined = ray is None or not ray.is_initialized()
     info = connect(address)
     try:
         from ser_studio.model.cluster.tasks import TaskPool
 
-        yield info, TaskPool(cpus=cpus, max_retries=retries)
+        yield info, TaskPool(cpus=cpus, memory_mb=memory_mb, max_retries=retries)
     finally:
         if joined:
             disconnect()
 
 
 @contextlib.contextmanager
-def training_runner(address: str | None, cpus: int = 1, retries: int = 2) -> Iterator[object]:
+def training_runner(address: str | None, cpus: int = 1, retries: int = 2,
+                    memory_mb: int = 0) -> Iterator[object]:
     """``train --ray ADDRESS``: the runner that run_cross_validation takes
     (model.cluster.training.RayTrainer) for the ``with`` block, or None when ``address`` asks
     for no cluster (``wants_ray``)."""
@@ -69,7 +74,7 @@ def training_runner(address: str | None, cpus: int = 1, retries: int = 2) -> Ite
         return
     from ser_studio.model.cluster.training import RayTrainer
 
-    with cluster(address, cpus, retries) as (info, pool):
+    with cluster(address, cpus, retries, memory_mb) as (info, pool):
         log.info("training on Ray cluster %s", info.describe())
         try:
             yield RayTrainer(pool, info)

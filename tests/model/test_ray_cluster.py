@@ -310,3 +310,18 @@ def test_train_through_a_head_started_by_hand_equals_the_local_run(corpus, tmp_p
         assert b["folds"][0][key] == a["folds"][0][key], key
     assert abs(b["folds"][0]["metrics"]["ua"] - a["folds"][0]["metrics"]["ua"]) <= 0.005
     assert b["cluster"]["address"] == head and b["cluster"]["tasks"] == 1
+
+
+def _resources(report) -> dict:
+    import torch
+
+    return {**ray.get_runtime_context().get_assigned_resources(),
+            "threads": torch.get_num_threads()}
+
+
+@pytest.mark.parametrize("cpus, memory_mb", [(1, 0), (2, 64)])
+def test_a_task_declares_its_cpus_and_memory_and_uses_its_cpus_as_threads(cpus, memory_mb):
+    pool = TaskPool(cpus=cpus, memory_mb=memory_mb)
+    got = pool.wait([pool.submit(0, _resources)], lambda key, item: None)[0]
+    assert got["CPU"] == cpus and got["threads"] == cpus
+    assert got.get("memory", 0) == memory_mb * 1024 * 1024
