@@ -6,6 +6,9 @@ offset, mains hum).
     python -m bench.robustness --run runs/default_model [--json runs/default_model/robustness.json]
         [--compare runs/old_recipe/robustness.json]
 
+``--ray ADDRESS`` (as on ``train``; model.cluster.options) scores each fold as a Ray task; the
+workers read the run folder and the corpus by the paths given here (a shared mount).
+
 A long run can be scored fold by fold while it trains (a fold is read from its
 fold_K/model.json until the run's metrics.json exists): ``--folds 1 --save-folds DIR`` writes
 DIR/fold_1.json, and ``--merge DIR/fold_*.json`` summarises saved folds without scoring again.
@@ -164,8 +167,37 @@ def run_corpus(args: argparse.Namespace):
                         args.classes)
 
 
-def main() -> None:
+def _score_task(report, run: Path, fold: dict, corpus, conditions: list[str]) -> dict:
+    """``score_fold`` as a Ray task (model.cluster.tasks: ``report`` is unused)."""
+    return score_fold(run, fold, corpus, conditions)
+
+
+def score_on_ray(args: argparse.Namespace, folds: list[dict], corpus) -> list[dict]:
+    """Each fold's ``score_fold`` as a Ray task on the cluster ``args.ray`` names, in fold
+    order."""
+    import sys
+
+    from ser_studio.model.cluster.options import cluster
+
+    with cluster(args.ray, args.ray_cpus, args.ray_retries, args.ray_memory) as (info, pool):
+        import ray
+
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # no bench/ there
+        log.warning("scoring %d folds on Ray cluster %s", len(folds), info.describe())
+        refs = [pool.submit(f["fold"], _score_task, args.run, f, corpus, args.conditions)
+                for f in folds]
+        return pool.wait(refs, lambda key, item: None)
+
+
+def _save_fold(folder: Path, fold: dict, labels: list[str], result: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"fold_{fold['fold']}.json").write_text(json.dumps(
+        {"fold": fold["fold"], "labels": labels, "result": result}) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
     from ser_studio.model.augmentation.conditions import CONDITIONS
+    from ser_studio.model.cluster.options import add_ray_options, wants_ray
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -180,7 +212,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--compare", type=Path, metavar="JSON",
                         help="another run's --json output: print UA side by side")
-    args = parser.parse_args()
+    add_ray_options(parser)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.merge:
         saved = [json.loads(path.read_text()) for path in args.merge]
@@ -188,13 +221,12 @@ def main() -> None:
     else:
         corpus = run_corpus(args)
         labels, folds = run_folds(args.run, args.folds)
-        per_fold = []
-        for fold in folds:
-            per_fold.append(score_fold(args.run, fold, corpus, args.conditions))
+        per_fold = score_on_ray(args, folds, corpus) if wants_ray(args.ray) else []
+        for k, fold in enumerate(folds):
+            if k == len(per_fold):
+                per_fold.append(score_fold(args.run, fold, corpus, args.conditions))
             if args.save_folds:
-                args.save_folds.mkdir(parents=True, exist_ok=True)
-                (args.save_folds / f"fold_{fold['fold']}.json").write_text(json.dumps(
-                    {"fold": fold["fold"], "labels": labels, "result": per_fold[-1]}) + "\n")
+                _save_fold(args.save_folds, fold, labels, per_fold[k])
     summary = summarise(per_fold, labels)
     print(f"run: {args.run}; {len(per_fold)} folds, each on its own test speakers")
     print(format_table(summary, labels))

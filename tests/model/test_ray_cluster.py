@@ -325,3 +325,18 @@ def test_a_task_declares_its_cpus_and_memory_and_uses_its_cpus_as_threads(cpus, 
     got = pool.wait([pool.submit(0, _resources)], lambda key, item: None)[0]
     assert got["CPU"] == cpus and got["threads"] == cpus
     assert got.get("memory", 0) == memory_mb * 1024 * 1024
+
+
+def test_robustness_scores_folds_on_ray_as_it_does_here(corpus, tmp_path, capsys, caplog):
+    from bench import robustness
+
+    code, _ = _train(corpus, tmp_path / "run", capsys, "--no-final", "--epochs", "1")
+    assert code == 0
+    base = ["--run", str(tmp_path / "run"), "--corpus", str(corpus), "--conditions",
+            "as recorded", "gain -12 dB"]
+    robustness.main([*base, "--json", str(tmp_path / "here.json")])
+    robustness.main([*base, "--json", str(tmp_path / "ray.json"), "--ray", "local",
+                     "--save-folds", str(tmp_path / "folds")])
+    here, remote = (json.loads((tmp_path / n).read_text()) for n in ("here.json", "ray.json"))
+    assert remote == here and len(list((tmp_path / "folds").glob("fold_*.json"))) == 2
+    assert "scoring 2 folds on Ray cluster local" in caplog.text
