@@ -86,8 +86,8 @@ def old_worker_class():
         """The engine with the old gate: silero over the whole window inside predict, then
         over the hop."""
 
-        def _predict(self, wav, end, started):
-            return self.predictor.predict(wav, vad=True), None
+        def _gate(self, wav, ratio, started):
+            return self.predictor.predict(wav, vad=True)
 
         def _hop_speech(self, fresh, end):
             return speech_ratio(fresh) >= MIN_HOP_SPEECH
@@ -140,6 +140,7 @@ def instrument(predictor, clock: StageClock) -> None:
         SpeechTrack.feed = clock.wrap("vad", SpeechTrack.feed)
         SpeechTrack.ratio = clock.wrap("vad", SpeechTrack.ratio)
     predictor.window_features = clock.wrap("features", predictor.window_features)
+    predictor.windows_features = clock.wrap("features", predictor.windows_features)
     predictor.level = clock.wrap("features", predictor.level)
     predictor.predict_features = clock.wrap("network", predictor.predict_features)
     return clock

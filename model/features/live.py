@@ -166,18 +166,30 @@ class _Ge2eTrack:
             self.mel = np.concatenate([self.mel, new])
 
     def window(self, wav: np.ndarray, start: int, level: Level, m0: int,
-               m1: int) -> torch.Tensor:
-        """LSTM outputs (m1 - m0, 256) for frames m0..m1-1, run from zeros at m0 on the
-        window's gain, as the frontend runs a window starting at sample 160 m0."""
+               m1: int) -> np.ndarray:
+        """The LSTM's input (m1 - m0, 40) for frames m0..m1-1 at the window's gain: run from
+        zeros at m0 (``run``), it gives what the frontend gives a window starting at sample
+        160 m0."""
         lo = m0 * self.step - start  # the first frames reach left of m0: padded there
         head = ge2e_mel(wav[lo:lo + HEAD_FRAMES * self.step + self.reach])[:HEAD_FRAMES]
         mel = np.concatenate([head, self.mel[m0 + HEAD_FRAMES - self.mel_first:
                                              m1 - self.mel_first]])
         self.mel, self.mel_first = self.mel[m0 - self.mel_first:], m0
         power = np.float32(10.0 ** (level.gain_db / 10.0))  # mel power scales with gain^2
-        with torch.inference_mode():
-            out, _ = self.frontend.lstm(torch.from_numpy(mel * power)[None])
-        return out[0].clone()
+        return mel * power
+
+    def run(self, inputs: list[np.ndarray]) -> list[torch.Tensor]:
+        """LSTM outputs (T_i, 256) of ``window`` inputs (T_i, 40), each from zeros; inputs of
+        one length go through in one batch (the same outputs as one by one, for less CPU)."""
+        out: list[torch.Tensor | None] = [None] * len(inputs)
+        for length in sorted({x.shape[0] for x in inputs}):
+            idx = [i for i, x in enumerate(inputs) if x.shape[0] == length]
+            with torch.inference_mode():
+                states, _ = self.frontend.lstm(torch.from_numpy(np.stack([inputs[i]
+                                                                          for i in idx])))
+            for row, i in enumerate(idx):
+                out[i] = states[row].clone()
+        return out
 
 
 _TRACKS = {"speech_embedding": _EmbeddingTrack, "ge2e": _Ge2eTrack}
@@ -261,6 +273,26 @@ class LiveFeatures:
         """Features (T, D) of the window ``wav`` (N,) float32 ending at stream sample ``end``,
         its Level and how far into the window the first frame's audio starts (samples).
         None for a window too short for one frame (use the full path)."""
+        pending = self.prepare(wav, end)
+        return None if pending is None else self.finish([pending])[0]
+
+    def finish(self, pending: list[tuple]) -> list[tuple[torch.Tensor, Level, int]]:
+        """``features`` of windows ``prepare`` took up, in order: their GE2E LSTM runs go
+        through in batches (``_Ge2eTrack.run``: the same features as one by one)."""
+        runs = {id(track): track.run([p[0][j] for p in pending])
+                for j, track in enumerate(self._tracks) if isinstance(track, _Ge2eTrack)}
+        out = []
+        for w, (parts, level, offset) in enumerate(pending):
+            feats = [ConcatFrontend._pool(runs[id(track)][w], factor)
+                     if isinstance(track, _Ge2eTrack) else part
+                     for track, factor, part in zip(self._tracks, self._factors, parts)]
+            out.append((torch.cat(feats, dim=1).contiguous(), level, offset))
+        return out
+
+    def prepare(self, wav: np.ndarray, end: int) -> tuple | None:
+        """The first half of ``features``: the window is taken up (the stream's held work
+        moves on to it) and all but its GE2E LSTM run is done; ``finish`` completes it. None
+        for a window too short for one frame."""
         wav = as_waveform(wav).numpy()
         n, end = wav.shape[0], int(end)
         start = end - n
@@ -282,18 +314,17 @@ class LiveFeatures:
         raw, wav = wav, self._condition(wav, end, fresh)
         level = self._stage.measure(wav, raw) if self._stage is not None else measure(wav)
         self._start, self._end = start, end
-        feats, stale, computed = [], 0, 0
+        parts, stale, computed = [], 0, 0
         for track, factor in zip(self._tracks, self._factors):
             if isinstance(track, _Ge2eTrack):
                 track.extend_mel(wav, start, end, fresh)
                 m = shift // track.step
-                frames = track.window(wav, start, level, k0 * factor + m,
-                                      (k1 + 1) * factor + m)
-                feats.append(ConcatFrontend._pool(frames, factor))
+                parts.append(track.window(wav, start, level, k0 * factor + m,
+                                          (k1 + 1) * factor + m))
             else:
                 frames, stale, computed = track.window(wav, start, level, k0, k1,
                                                        self.regain_db, shift)
-                feats.append(frames)
+                parts.append(frames)
         self.regained += int(not fresh and stale > 0)
         self.last = {"embeddings": computed, "embeddings_regained": stale, "fresh": int(fresh)}
-        return torch.cat(feats, dim=1).contiguous(), level, first - start
+        return parts, level, first - start

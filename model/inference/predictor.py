@@ -31,7 +31,6 @@ weights.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -44,17 +43,17 @@ import torch
 from ser_studio.model.audio import vad as vad_mod
 from ser_studio.model.audio.loudness import Level, measure
 from ser_studio.model.constants import HOP_SECONDS, SAMPLE_RATE, WINDOW_SECONDS
-from ser_studio.model.features.base import frontend_parts
 from ser_studio.model.features.registry import build_frontend
 from ser_studio.model.inference import timeline
 from ser_studio.model.inference.describe import (attention_centre_s, describe_frontend,
                                                  describe_network)
 from ser_studio.model.inference.export_child import export_in_child
+from ser_studio.model.inference.onnx_parts import move_to_onnxruntime
 from ser_studio.model.inference.prediction import FileResult, Prediction
 from ser_studio.model.networks.checkpoint import (Checkpoint, CheckpointError, load_checkpoint,
                                                   resolve_model_path)
 from ser_studio.model.networks.registry import build_network
-from ser_studio.model.onnx.cache import RUNTIMES, OnnxError
+from ser_studio.model.onnx.cache import RUNTIMES
 from ser_studio.model.package_files import assets_dir
 from ser_studio.model.training.data import eval_item, length_batches, pad_batch
 
@@ -155,33 +154,8 @@ class Predictor:
                 network = cached_network(ckpt.model, weights_sha1, onnx_threads)
         predictor = cls(ckpt, path, device=device, network=network)
         if fast:
-            predictor._use_onnxruntime(onnx_threads)
+            move_to_onnxruntime(predictor, onnx_threads)
         return predictor
-
-    def _use_onnxruntime(self, threads: int) -> None:
-        """Run the network (unless it already does), and a GE2E frontend's LSTM, on
-        onnxruntime; a part that cannot (logged) stays on torch."""
-        from ser_studio.model.exported.write import network_on_onnxruntime
-
-        moved = []
-        try:
-            if isinstance(self.network, torch.nn.Module):
-                self.network = network_on_onnxruntime(self.network, self.checkpoint.model,
-                                                       self.model_sha1(), threads)
-            # the graph holds the weights: the checkpoint's copy would only take memory
-            self.checkpoint = dataclasses.replace(self.checkpoint, state_dict={})
-            moved.append("network")
-        except OnnxError as exc:
-            log.warning("%s: %s; torch runs it", self.checkpoint_path, exc)
-        for part in frontend_parts(self.frontend)[1]:
-            if hasattr(part, "use_onnxruntime"):
-                try:
-                    part.use_onnxruntime(threads)
-                    moved.append(f"{part.config.name} frontend")
-                except OnnxError as exc:
-                    log.warning("%s: %s; torch runs it", part.config.name, exc)
-        if moved:
-            log.info("%s runs on onnxruntime: %s", self.name, ", ".join(moved))
 
     def _check_frontend(self, ckpt: Checkpoint) -> None:
         dim, layers = self.frontend.dim, self.frontend.layers
@@ -337,11 +311,32 @@ class Predictor:
         ``live`` (from ``live_stream``) with ``end``, the window's end sample in its stream:
         the frames come from the stream's cache, computed once per stream position; a window
         longer than max_seconds or too short for the cache is computed whole."""
-        if live is not None and (self.max_seconds is None
-                                 or wav.shape[0] <= round(self.max_seconds * SAMPLE_RATE)):
-            streamed = live.features(wav, end)
-            if streamed is not None:
-                return streamed
+        return self.windows_features([wav], live=live, ends=[end])[0]
+
+    def windows_features(self, wavs: list[np.ndarray], *, live=None,
+                         ends: list[int | None] | None = None
+                         ) -> list[tuple[torch.Tensor, Level, int]]:
+        """``window_features`` of consecutive windows of one stream (``ends``: their end
+        samples), the same features as one by one; the stream cache's recurrent runs go
+        through together (model.features.live.LiveFeatures.finish), for less CPU."""
+        ends = ends if ends is not None else [None] * len(wavs)
+        out: list = [None] * len(wavs)
+        streamed: list[tuple[int, tuple]] = []
+        for i, (wav, end) in enumerate(zip(wavs, ends)):
+            if live is not None and (self.max_seconds is None
+                                     or wav.shape[0] <= round(self.max_seconds * SAMPLE_RATE)):
+                pending = live.prepare(wav, end)
+                if pending is not None:
+                    streamed.append((i, pending))
+                    continue
+            out[i] = self._whole_features(wav)
+        if streamed:
+            for (i, _), feats in zip(streamed, live.finish([p for _, p in streamed])):
+                out[i] = feats
+        return out
+
+    def _whole_features(self, wav: np.ndarray) -> tuple[torch.Tensor, Level, int]:
+        """``window_features`` of a window computed whole (centre-cropped to max_seconds)."""
         offset = 0
         if self.max_seconds is not None:
             limit = int(round(self.max_seconds * SAMPLE_RATE))

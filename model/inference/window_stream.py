@@ -66,6 +66,21 @@ class WindowStep:
     features: torch.Tensor | None
 
 
+@dataclass
+class _Heard:
+    """A window between the detector and the network: what ``_hear`` read of it, then its
+    prediction (set by the gate, or after its features) and features."""
+
+    wav: np.ndarray
+    end: int
+    fresh: np.ndarray
+    ratio: float
+    hop_speech: bool
+    prediction: Prediction | None = None
+    features: torch.Tensor | None = None
+    spent: float = 0.0
+
+
 class WindowStream:
     """One stream's windows through a Predictor (model.inference.predictor), with the stream's
     speech detector, frame cache, smoothing and segments (see the module docstring).
@@ -121,27 +136,24 @@ class WindowStream:
         Raises ValueError for NaN or infinite samples; whatever it raises leaves the segments
         and smoothing as they were (the detector has heard the window).
         """
-        started = time.perf_counter()
-        end = int(end)
-        fresh = self._fresh(wav, end)
-        if self._track is not None:
-            new = self._track.feed(fresh, end)
-            if self._keep_probs:
-                self._probs.append(new)
-        prediction, feats = self._predict(wav, end, started)
-        hop_speech = bool(prediction.speech) and fresh.size > 0 and self._hop_speech(fresh, end)
-        segment = self._segments.add(fresh, hop_speech,
-                                     prediction.probs if prediction.speech else None, end)
-        if segment is not None:  # smoothing starts afresh with each segment
-            self._recent.clear()
-        if prediction.speech:
-            self._recent.append(np.asarray(prediction.probs, dtype=np.float64))
-            probs = np.mean(np.stack(list(self._recent)), axis=0)
-            label = self.labels[int(np.argmax(probs))]
-        else:
-            probs, label = np.zeros(len(self.labels)), None
-        return WindowStep(prediction=prediction, probs=probs, label=label, fresh=fresh,
-                          hop_speech=hop_speech, segment=segment, features=feats)
+        return self.analyse_many([(wav, end)])[0]
+
+    def analyse_many(self, windows: list[tuple[np.ndarray, int]]) -> list[WindowStep]:
+        """``analyse`` of consecutive (wav, end) windows, in order, with the same results as
+        one by one: the speech windows' features are computed together
+        (Predictor.windows_features, whose recurrent runs go through in one batch), for less
+        CPU. A file's timeline knows its next windows; live analyses each as it comes."""
+        heard = [self._hear(wav, int(end)) for wav, end in windows]
+        speech = [h for h in heard if h.prediction is None]
+        began = time.perf_counter()
+        features = self.predictor.windows_features(
+            [h.wav for h in speech], live=self._features, ends=[h.end for h in speech])
+        share = (time.perf_counter() - began) / max(1, len(speech))
+        for h, (feats, level, offset) in zip(speech, features):
+            h.features = feats
+            h.prediction = self.predictor.prediction_of(
+                feats, level, offset, h.ratio, time.perf_counter() - h.spent - share)
+        return [self._step(h) for h in heard]
 
     def close_segment(self) -> FinishedSegment | None:
         """Close the open segment (None when none is open); smoothing starts afresh."""
@@ -159,18 +171,47 @@ class WindowStream:
             self._features.reset()
         return segment
 
-    def _predict(self, wav: np.ndarray, end: int, started: float
-                 ) -> tuple[Prediction, torch.Tensor | None]:
-        """(Prediction, its features (T, D) or None) of a window, gated by the detector's
-        ratio of it."""
-        predictor = self.predictor
+    def _hear(self, wav: np.ndarray, end: int) -> "_Heard":
+        """A window through the detector: its fresh samples, its speech ratio and its hop's,
+        read now (as live reads them), and the gate's verdict."""
+        started = time.perf_counter()
+        fresh = self._fresh(wav, end)
+        if self._track is not None:
+            new = self._track.feed(fresh, end)
+            if self._keep_probs:
+                self._probs.append(new)
         ratio = math.nan if self._track is None else self._track.ratio(end - wav.shape[0], end)
-        if self._track is not None and not is_speech(ratio, wav.shape[0]):
-            if not np.isfinite(wav).all():
-                raise ValueError("waveform contains NaN or infinite samples")
-            return predictor.no_speech(ratio, started, wav), None
-        feats, level, offset = predictor.window_features(wav, live=self._features, end=end)
-        return predictor.prediction_of(feats, level, offset, ratio, started), feats
+        heard = _Heard(wav=wav, end=end, fresh=fresh, ratio=ratio,
+                       hop_speech=fresh.size > 0 and self._hop_speech(fresh, end))
+        heard.prediction = self._gate(wav, ratio, started)
+        heard.spent = time.perf_counter() - started
+        return heard
+
+    def _gate(self, wav: np.ndarray, ratio: float, started: float) -> Prediction | None:
+        """The Prediction of a window without speech (model.audio.vad.is_speech of its ratio),
+        or None for a speech window (its features and network come next)."""
+        if self._track is None or is_speech(ratio, wav.shape[0]):
+            return None
+        if not np.isfinite(wav).all():
+            raise ValueError("waveform contains NaN or infinite samples")
+        return self.predictor.no_speech(ratio, started, wav)
+
+    def _step(self, heard: "_Heard") -> WindowStep:
+        """The window's segment and smoothing, in stream order."""
+        prediction = heard.prediction
+        hop_speech = bool(prediction.speech) and heard.hop_speech
+        segment = self._segments.add(heard.fresh, hop_speech,
+                                     prediction.probs if prediction.speech else None, heard.end)
+        if segment is not None:  # smoothing starts afresh with each segment
+            self._recent.clear()
+        if prediction.speech:
+            self._recent.append(np.asarray(prediction.probs, dtype=np.float64))
+            probs = np.mean(np.stack(list(self._recent)), axis=0)
+            label = self.labels[int(np.argmax(probs))]
+        else:
+            probs, label = np.zeros(len(self.labels)), None
+        return WindowStep(prediction=prediction, probs=probs, label=label, fresh=heard.fresh,
+                          hop_speech=hop_speech, segment=segment, features=heard.features)
 
     def _hop_speech(self, fresh: np.ndarray, end: int) -> bool:
         """Whether the hop's fresh samples (ending at stream sample ``end``) hold speech."""

@@ -264,6 +264,9 @@ class _ScriptedPredictor:
     def window_features(self, wav, *, live=None, end=None):
         return wav, None, 0
 
+    def windows_features(self, wavs, *, live=None, ends=None):
+        return [self.window_features(wav) for wav in wavs]
+
     def no_speech(self, ratio, started, wav):
         from ser_studio.model.inference.prediction import Prediction
 

@@ -202,6 +202,18 @@ def test_the_ge2e_lstm_on_onnxruntime_gives_torchs_states(cache):
         assert got.shape == want.shape and float((got - want).abs().max()) <= 1e-4
 
 
+def test_a_batch_of_sequences_gets_the_lstm_states_each_gets_alone(cache):
+    """A file's windows run the GE2E LSTM together (model.features.live): each must get, bit
+    for bit, the states it gets alone, as a live window does."""
+    frontend = GE2EFrontend(FrontendConfig(name="ge2e"))
+    frontend.use_onnxruntime()
+    x = torch.rand(3, 77, 40, generator=torch.Generator().manual_seed(2)) * 4.0
+    together = frontend.lstm(x)[0]
+    for i in range(3):
+        torch.testing.assert_close(together[i:i + 1], frontend.lstm(x[i:i + 1])[0],
+                                   rtol=0, atol=0)
+
+
 def test_an_lstm_export_that_does_not_match_torch_is_not_kept(cache, monkeypatch):
     monkeypatch.setattr(onnx_cache, "LSTM_TOLERANCE", -1.0)  # no graph can pass the check
     frontend = GE2EFrontend(FrontendConfig(name="ge2e"))
