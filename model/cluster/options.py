@@ -46,8 +46,10 @@ def wants_ray(address: str | None) -> bool:
 def cluster(address: str, cpus: int = 1, retries: int = 2, memory_mb: int = 0
             ) -> Iterator[tuple[ClusterInfo, object]]:
     """Connected to ``address`` for the ``with`` block: (ClusterInfo, TaskPool with ``cpus``,
-    ``memory_mb`` (0: none declared) per task and ``retries``); disconnected afterwards (a ``local`` runtime stops) unless
-    this process was connected before (a test's runtime, the wizard's). ClusterError naming the address when it cannot be reached; ValueError for a count < 1."""
+    ``memory_mb`` (0: none declared) per task and ``retries``); disconnected afterwards (a
+    ``local`` runtime stops) unless this process was connected before (a test's runtime).
+    ClusterError naming the address when it cannot be reached; ValueError for a count out of
+    range."""
     if cpus < 1 or retries < 0 or memory_mb < 0:
         raise ValueError(f"--ray-cpus must be >= 1, --ray-retries and --ray-memory >= 0, got "
                          f"{cpus}, {retries} and {memory_mb}")

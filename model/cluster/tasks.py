@@ -42,20 +42,19 @@ class TaskPool:
 
     cpus: CPUs each task declares (and the torch threads it uses); memory_mb: memory each task
     declares (0: none declared); max_retries: runs again of a task whose worker died.
-    ``submitted`` counts tasks, ``nodes`` collects the hosts that ran them (as the functions
-    report them, see ``node_host``)."""
+    ``submitted`` counts the tasks submitted."""
 
     cpus: int = 1
     memory_mb: int = 0
     max_retries: int = 2
     submitted: int = 0
-    nodes: set = dataclasses.field(default_factory=set)
 
     def __post_init__(self) -> None:
         ray = require_ray()
         from ray.util.queue import Queue
 
         self._ray = ray
+        self._remote = ray.remote(_run)  # one remote function: exported to workers once
         self._queue = Queue(actor_options={"num_cpus": 0})
         self._outstanding: set = set()
 
@@ -66,8 +65,7 @@ class TaskPool:
         options = dict(num_cpus=self.cpus, max_retries=self.max_retries)
         if self.memory_mb:
             options["memory"] = self.memory_mb * 1024 * 1024
-        ref = self._ray.remote(_run).options(**options).remote(fn, key, self._queue, self.cpus,
-                                                               *args)
+        ref = self._remote.options(**options).remote(fn, key, self._queue, self.cpus, *args)
         self.submitted += 1
         self._outstanding.add(ref)
         return ref
