@@ -79,6 +79,7 @@ class FilePanel(QWidget):
         style_bar_plot(self.bars_plot, "Whole file")
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.65)
         self.bars_plot.addItem(self.bars)
+        self.segment_bands: list = []
         self.timeline_plot = pg.PlotWidget()
         style_plot(self.timeline_plot, "Across the file (one point per window)")
         percent_axis(self.timeline_plot)
@@ -200,6 +201,7 @@ class FilePanel(QWidget):
             hint.setVisible(False)
         self.legend.clear()
         self.timeline_plot.clear()
+        self.segment_bands: list = []  # the shown file's speech segments (_shade_segments)
         if entry.result is None:
             self.bars.setOpts(x=[], height=[])
             self.timeline_plot.setTitle(f"<span style='color:#c0392b'>{entry.error}</span>")
@@ -221,6 +223,9 @@ class FilePanel(QWidget):
                          dtype=float).reshape(len(r.windows), n)
         heard = bool(np.isfinite(probs).any())
         note = "one point per window; gaps = no speech" if heard else "no speech in any window"
+        if r.segments:
+            note += f"; {len(r.segments)} speech segment{'s' * (len(r.segments) != 1)} shaded"
+        self._shade_segments(r.segments, labels)
         self.timeline_plot.setTitle(
             f"<span style='color:#27303f;font-weight:600'>Across the file</span>"
             f"<span style='color:{MUTED}'> · {note}</span>")
@@ -231,3 +236,20 @@ class FilePanel(QWidget):
                                     symbolBrush=colour, symbolPen=None)
         self.timeline_plot.setXRange(0, max(r.duration_s, 1.0), padding=0.02)
         percent_axis(self.timeline_plot)
+
+    def _shade_segments(self, segments, labels: list[str]) -> None:
+        """Each speech segment of the file (model.inference.segments) as a band in its label's
+        colour behind the curves, named by its label."""
+        for seg in segments:
+            if seg.start_s is None:
+                continue
+            colour = QColor(emotion_colour(seg.label, labels.index(seg.label)))
+            colour.setAlpha(40)
+            band = pg.LinearRegionItem(values=(seg.start_s, seg.start_s + seg.duration_s),
+                                       movable=False, brush=pg.mkBrush(colour),
+                                       pen=pg.mkPen(None))
+            band.setZValue(-10)
+            band.setToolTip(f"{seg.label} {seg.probs[seg.label]:.0%}: {seg.start_s:.1f} s, "
+                            f"{seg.duration_s:.1f} s of speech, {seg.windows} windows")
+            self.timeline_plot.addItem(band)
+            self.segment_bands.append(band)

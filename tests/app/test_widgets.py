@@ -351,3 +351,42 @@ def test_status_fields_count_dropped_blocks_and_stale_windows(qtbot):
     status.show_device("USB Headset Mic " + "x" * 200)
     assert status.device.toolTip().endswith("x" * 200)
     assert len(status.device.text()) < len(status.device.toolTip())  # elided
+
+
+def test_file_panel_shades_each_speech_segment_in_its_labels_colour(qtbot):
+    """Two segments (happy at 2 s for 3 s, sad at 9 s for 1.5 s) become two bands behind the
+    curves, spanning their speech, tinted by their labels, named in their tooltips; another
+    file's selection clears them."""
+    from pathlib import Path
+
+    from ser_studio.model.inference.prediction import FileResult, Prediction
+    from ser_studio.model.inference.segments import FinishedSegment
+
+    labels = ["angry", "happy", "neutral", "sad"]
+    probs = np.array([0.1, 0.6, 0.2, 0.1], np.float32)
+    window = Prediction(label="happy", probs=probs, attention=np.zeros(0), attention_rate=1.0,
+                        speech=True, speech_ratio=0.8, latency_s=0.0)
+    segments = [FinishedSegment("happy", dict(zip(labels, [0.1, 0.7, 0.1, 0.1])), 3.0, 3,
+                                None, start_s=2.0),
+                FinishedSegment("sad", dict(zip(labels, [0.1, 0.1, 0.2, 0.6])), 1.5, 2,
+                                None, start_s=9.0)]
+    result = FileResult(path=Path("two.wav"), duration_s=12.0, overall=window,
+                        windows=[(float(s), s + 3.0, window) for s in range(10)],
+                        segments=segments)
+    panel = FilePanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_labels(labels)
+    panel.add_result(result, labels)
+    panel.add_error("bad.wav", "bad.wav: not audio")
+    panel.table.selectRow(0)
+    bands = panel.segment_bands
+    assert [b.getRegion() for b in bands] == [(2.0, 5.0), (9.0, 10.5)]
+    assert all(b in panel.timeline_plot.items() for b in bands)
+    happy, sad = (b.brush.color() for b in bands)
+    assert happy.rgb() == QColor(emotion_colour("happy", 1)).rgb() and happy.alpha() == 40
+    assert sad.rgb() == QColor(emotion_colour("sad", 3)).rgb()
+    assert bands[1].toolTip().startswith("sad 60%")
+    assert "2 speech segments shaded" in panel.timeline_plot.plotItem.titleLabel.text
+    panel.table.selectRow(1)
+    assert panel.segment_bands == [] and not any(b in panel.timeline_plot.items() for b in bands)
