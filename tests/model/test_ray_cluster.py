@@ -78,7 +78,8 @@ _TRAIN = ["--epochs", "2", "--hidden", "16", "--max-folds", "2", "--progress-jso
 
 def _train(corpus: Path, out: Path, capsys, *options) -> tuple[int, list[dict]]:
     code = main(["train", "--corpus", str(corpus), "--out", str(out), *_TRAIN, *options])
-    return code, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    lines = capsys.readouterr().out.splitlines()  # Ray's own notices (a worker died) too
+    return code, [json.loads(line) for line in lines if line.startswith("{")]
 
 
 def _steps(events: list[dict]) -> tuple[list[tuple], list[tuple]]:
@@ -340,3 +341,46 @@ def test_robustness_scores_folds_on_ray_as_it_does_here(corpus, tmp_path, capsys
     here, remote = (json.loads((tmp_path / n).read_text()) for n in ("here.json", "ray.json"))
     assert remote == here and len(list((tmp_path / "folds").glob("fold_*.json"))) == 2
     assert "scoring 2 folds on Ray cluster local" in caplog.text
+
+
+def _task_workers() -> list[int]:
+    """Process ids of the Ray workers running one of our tasks now (title ``ray::_run``)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(b"ray::_run"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+class _KillTheWorker(train_cli.JsonLines):
+    """The JSON-lines display, killing (SIGKILL) the worker that trains fold 1 once it runs."""
+
+    killed: list[int] = []
+
+    def __call__(self, event) -> None:
+        super().__call__(event)
+        if event.kind == "fold_start" and not self.killed:
+            for _ in range(600):
+                pids = _task_workers()
+                if pids:
+                    os.kill(pids[0], signal.SIGKILL)
+                    self.killed.append(pids[0])
+                    return
+                time.sleep(0.05)
+
+
+def test_a_training_task_whose_worker_dies_is_retried_and_the_run_completes(
+        corpus, tmp_path, capsys, monkeypatch):
+    one = ["--max-folds", "1", "--no-final"]
+    code, _ = _train(corpus, tmp_path / "local", capsys, *one)
+    assert code == 0
+    monkeypatch.setattr(train_cli, "JsonLines", _KillTheWorker)
+    code, _ = _train(corpus, tmp_path / "ray", capsys, *one, "--ray", "local",
+                     "--ray-retries", "1")
+    assert code == 0 and _KillTheWorker.killed
+    a, b = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("local", "ray"))
+    assert b["folds"][0]["history"] == a["folds"][0]["history"]
+    assert b["folds"][0]["metrics"]["ua"] == a["folds"][0]["metrics"]["ua"]
