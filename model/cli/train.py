@@ -290,6 +290,15 @@ def _write_run(args, sections: dict, configs: tuple) -> None:
     write_run_file(args.out, described)
 
 
+def _ray_prints_to_stderr(runner):
+    """While training on a Ray cluster, stdout is stderr: Ray prints its notices (a worker
+    died, a task is retried) to stdout, where only results and JSON lines belong (JsonLines
+    keeps the real stdout)."""
+    import contextlib
+
+    return contextlib.redirect_stdout(sys.stderr) if runner else contextlib.nullcontext()
+
+
 def _say_cancelled(summary: dict, out: Path) -> None:
     folds = ", ".join(str(f["fold"]) for f in summary["folds"]) or "none"
     print(f"cancelled: finished fold(s) kept in {out}: {folds}; continue with "
@@ -323,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
         resumed = _resumed_folds(args, train_cfg)
         _write_run(args, sections, (frontend_cfg, model_cfg, train_cfg))
         with training_runner(args.ray, args.ray_cpus, args.ray_retries,
-                             args.ray_memory) as runner:
+                             args.ray_memory) as runner, _ray_prints_to_stderr(runner):
             summary = run_cross_validation(
                 corpus, frontend_cfg, model_cfg, train_cfg, args.out, cache_dir=args.cache,
                 progress=progress, cancel=cancel, final=not args.no_final,

@@ -14,11 +14,16 @@ from ser_studio.model.training.progress import ProgressEvent
 
 
 class JsonLines:
-    """Progress callback printing one JSON line per event on stdout."""
+    """Progress callback printing one JSON line per event on stdout (the stream ``sys.stdout``
+    is when it is made: text that others print while ``train`` sends sys.stdout elsewhere, such
+    as Ray's notices, stays out of the JSON lines)."""
+
+    def __init__(self) -> None:
+        self.stream = sys.stdout
 
     def __call__(self, event: ProgressEvent) -> None:
-        sys.stdout.write(event.to_json() + "\n")
-        sys.stdout.flush()
+        self.stream.write(event.to_json() + "\n")
+        self.stream.flush()
 
     def close(self) -> None:
         pass

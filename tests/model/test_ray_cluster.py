@@ -78,8 +78,8 @@ _TRAIN = ["--epochs", "2", "--hidden", "16", "--max-folds", "2", "--progress-jso
 
 def _train(corpus: Path, out: Path, capsys, *options) -> tuple[int, list[dict]]:
     code = main(["train", "--corpus", str(corpus), "--out", str(out), *_TRAIN, *options])
-    lines = capsys.readouterr().out.splitlines()  # Ray's own notices (a worker died) too
-    return code, [json.loads(line) for line in lines if line.startswith("{")]
+    # every line is an event: Ray's own notices (a worker died) go to stderr
+    return code, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
 def _steps(events: list[dict]) -> tuple[list[tuple], list[tuple]]:
