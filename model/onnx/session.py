@@ -16,8 +16,9 @@ class OnnxGraphError(ValueError):
     """A graph file onnxruntime cannot load; the message names the file and the reason."""
 
 
-def session(path: Path, threads: int = DEFAULT_THREADS):
-    """An onnxruntime CPU session on ``threads`` intra-op threads (one inter-op thread)."""
+def session(path: Path, threads: int = DEFAULT_THREADS, graph: bytes | None = None):
+    """An onnxruntime CPU session on ``threads`` intra-op threads (one inter-op thread), of the
+    graph file ``path`` or, given, of ``graph``: that file's graph rewritten in memory."""
     import onnxruntime as ort
 
     if threads < 1:
@@ -29,7 +30,7 @@ def session(path: Path, threads: int = DEFAULT_THREADS):
     # reused: they only hold memory, at no CPU saving (bench/results/docstring-history.md).
     options.enable_mem_pattern = False
     try:
-        return ort.InferenceSession(str(path), sess_options=options,
-                                    providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(graph if graph is not None else str(path),
+                                    sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
         raise OnnxGraphError(f"{path}: onnxruntime cannot load it ({exc})") from exc

@@ -173,3 +173,20 @@ def test_a_cross_validation_and_a_prediction_on_speech_embedding(synth_corpus, t
     assert "speech_embedding" in predictor.name and predictor.attention_rate == 12.5
     pred = predictor.predict(load_audio(corpus.utterances[0].path), vad=False)
     assert pred.label in corpus.labels and pred.attention.size >= 1
+
+
+def test_the_sliding_graph_gives_the_wheel_graphs_embeddings_bit_for_bit(frontend):
+    """One pass over a run of mel frames gives each window of 76 frames every 8 what the
+    wheel's graph gives that window alone: lengths around a step, and runs long enough to go
+    through in several pieces."""
+    from ser_studio.model.onnx.session import session
+
+    inner = frontend.inner if hasattr(frontend, "inner") else frontend
+    wheel = session(se.checked_file("embedding_model.onnx"))
+    rng = np.random.default_rng(4)
+    for frames in (76, 83, 84, 157, 1100, 76 + 8 * (2 * se.EMBED_PIECE) + 3):
+        spec = (2 * rng.standard_normal((frames, 32))).astype(np.float32)
+        starts = range(0, frames - se.CONTEXT_FRAMES + 1, se.STEP_FRAMES)
+        alone = np.concatenate([wheel.run(None, {"input_1": spec[s:s + se.CONTEXT_FRAMES][
+            None, :, :, None]})[0].reshape(1, se.EMBEDDING_DIM) for s in starts])
+        np.testing.assert_array_equal(inner.embed(spec).numpy(), alone)
