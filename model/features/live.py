@@ -29,8 +29,8 @@ path computes for it. A file's timeline (3 s every 1 s: every other window start
 80 ms grid) uses two, so each window's frames are the full path's; the live hop (0.5 s: four
 offsets) uses one, the stream's grid (model.inference.window_stream chooses). On two grids a
 window shares only the few frames whose context also lay in the window two hops back, so they
-keep the gain they were computed at (``Predictor.live_stream`` sets regain_db to infinity): the
-per-window path's labels stay the same, and recomputing them would cost what they share.
+keep the gain they were computed at (regain_db defaults to infinity there): the per-window
+path's labels stay the same, and recomputing them would cost what they share.
 
 Input high-pass (model.audio.highpass, when the model has one): run over the stream, each hop
 filtering only its new samples; a window therefore differs from the full path's (which filters
@@ -51,6 +51,8 @@ the class probabilities on real speech.
 One stream, one thread. There is no Qt here.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -128,6 +130,10 @@ class _EmbeddingTrack:
         self._grids[shift] = (k0, frames, gains)
         return frames, int(stale.sum()), int(todo.sum())
 
+    def finish(self, parts: list[torch.Tensor], factor: int) -> list[torch.Tensor]:
+        """The windows' frames (``window`` computed them whole)."""
+        return parts
+
 
 class _Ge2eTrack:
     """GE2E mel frames m on the stream's 10 ms grid, at unit gain; a window's LSTM run."""
@@ -147,7 +153,8 @@ class _Ge2eTrack:
     def last_ready(self, end: int) -> int:
         return (end - self.reach) // self.step
 
-    def can_extend(self, start: int) -> bool:
+    def can_extend(self, start: int, shift: int = 0) -> bool:
+        """Whether the mel frames held reach ``start`` (on every grid: mel frames are 10 ms)."""
         return self.mel.shape[0] > 0 and (self.mel_next - GE2E_MARGIN) * self.step >= start
 
     def extend_mel(self, wav: np.ndarray, start: int, end: int, fresh: bool) -> None:
@@ -168,7 +175,7 @@ class _Ge2eTrack:
     def window(self, wav: np.ndarray, start: int, level: Level, m0: int,
                m1: int) -> np.ndarray:
         """The LSTM's input (m1 - m0, 40) for frames m0..m1-1 at the window's gain: run from
-        zeros at m0 (``run``), it gives what the frontend gives a window starting at sample
+        zeros at m0 (``finish``), it gives what the frontend gives a window starting at sample
         160 m0."""
         lo = m0 * self.step - start  # the first frames reach left of m0: padded there
         head = ge2e_mel(wav[lo:lo + HEAD_FRAMES * self.step + self.reach])[:HEAD_FRAMES]
@@ -178,9 +185,10 @@ class _Ge2eTrack:
         power = np.float32(10.0 ** (level.gain_db / 10.0))  # mel power scales with gain^2
         return mel * power
 
-    def run(self, inputs: list[np.ndarray]) -> list[torch.Tensor]:
-        """LSTM outputs (T_i, 256) of ``window`` inputs (T_i, 40), each from zeros; inputs of
-        one length go through in one batch (the same outputs as one by one, for less CPU)."""
+    def finish(self, inputs: list[np.ndarray], factor: int) -> list[torch.Tensor]:
+        """The windows' frames from their ``window`` inputs (T_i, 40): the LSTM run from zeros
+        over each, pooled ``factor`` states a frame (model.features.combined). Inputs of one
+        length go through in one batch (the same outputs as one by one, for less CPU)."""
         out: list[torch.Tensor | None] = [None] * len(inputs)
         for length in sorted({x.shape[0] for x in inputs}):
             idx = [i for i, x in enumerate(inputs) if x.shape[0] == length]
@@ -188,7 +196,7 @@ class _Ge2eTrack:
                 states, _ = self.frontend.lstm(torch.from_numpy(np.stack([inputs[i]
                                                                           for i in idx])))
             for row, i in enumerate(idx):
-                out[i] = states[row].clone()
+                out[i] = ConcatFrontend._pool(states[row].clone(), factor)
         return out
 
 
@@ -203,7 +211,9 @@ class LiveFeatures:
     held frames again because the gain moved); ``last`` says what the newest window computed.
     """
 
-    def __init__(self, frontend, regain_db: float = REGAIN_DB, phases: int = 1) -> None:
+    def __init__(self, frontend, regain_db: float | None = None, phases: int = 1) -> None:
+        """regain_db: None gives REGAIN_DB on one grid, infinity on several (see the module
+        docstring's Phases)."""
         if not self.supports(frontend):
             raise ValueError(f"no streaming form for the {frontend.config.name!r} frontend; "
                              f"available = {list(_TRACKS)} or several joined with '+'")
@@ -215,7 +225,8 @@ class LiveFeatures:
         self.frame_rate = float(frontend.frame_rate)
         self.step = int(round(SAMPLE_RATE / self.frame_rate))
         self._factors = [self.step // t.step for t in self._tracks]
-        self.regain_db = float(regain_db)
+        self.regain_db = float(regain_db if regain_db is not None
+                               else REGAIN_DB if phases == 1 else math.inf)
         if phases < 1 or self.step % phases or (self.step // phases) % MEL_HOP_LENGTH:
             raise ValueError(f"phases {phases}: must divide the {self.step}-sample frame step "
                              f"into multiples of {MEL_HOP_LENGTH} samples")
@@ -278,16 +289,11 @@ class LiveFeatures:
 
     def finish(self, pending: list[tuple]) -> list[tuple[torch.Tensor, Level, int]]:
         """``features`` of windows ``prepare`` took up, in order: their GE2E LSTM runs go
-        through in batches (``_Ge2eTrack.run``: the same features as one by one)."""
-        runs = {id(track): track.run([p[0][j] for p in pending])
-                for j, track in enumerate(self._tracks) if isinstance(track, _Ge2eTrack)}
-        out = []
-        for w, (parts, level, offset) in enumerate(pending):
-            feats = [ConcatFrontend._pool(runs[id(track)][w], factor)
-                     if isinstance(track, _Ge2eTrack) else part
-                     for track, factor, part in zip(self._tracks, self._factors, parts)]
-            out.append((torch.cat(feats, dim=1).contiguous(), level, offset))
-        return out
+        through in batches (``_Ge2eTrack.finish``: the same features as one by one)."""
+        done = [track.finish([p[0][j] for p in pending], factor)
+                for j, (track, factor) in enumerate(zip(self._tracks, self._factors))]
+        return [(torch.cat([frames[w] for frames in done], dim=1).contiguous(), level, offset)
+                for w, (_, level, offset) in enumerate(pending)]
 
     def prepare(self, wav: np.ndarray, end: int) -> tuple | None:
         """The first half of ``features``: the window is taken up (the stream's held work
@@ -304,8 +310,7 @@ class LiveFeatures:
         if k1 < k0:
             return None
         fresh = self._end is None or end < self._end or start < self._start or not all(
-            t.can_extend(start, shift) if isinstance(t, _EmbeddingTrack) else t.can_extend(start)
-            for t in self._tracks)
+            t.can_extend(start, shift) for t in self._tracks)
         if fresh:
             self.reset()
             self.refills += 1

@@ -297,9 +297,7 @@ class Predictor:
 
         if not LiveFeatures.supports(self.frontend):
             return None
-        phases = options.setdefault("phases", LiveFeatures.phases_for(self.frontend, hop))
-        if phases > 1:  # held frames come from the window two hops back: keep their gain
-            options.setdefault("regain_db", math.inf)
+        options.setdefault("phases", LiveFeatures.phases_for(self.frontend, hop))
         return LiveFeatures(self.frontend, **options)
 
     def window_features(self, wav: np.ndarray, *, live=None,

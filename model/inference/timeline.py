@@ -53,7 +53,7 @@ FILE_BATCH = 8  # windows analysed together: their recurrent runs batched (Windo
 class WindowPredictor(Protocol):
     """What a timeline asks of the predictor that scores its windows (model.inference.predictor's
     Predictor, which calls ``predict_file`` with itself): what the sliding-window engine asks
-    (labels, ``live_stream``, ``window_features``, ``prediction_of``, ``no_speech``), its
+    (labels, ``live_stream``, ``windows_features``, ``prediction_of``, ``no_speech``), its
     frontend and crop length, and its whole-signal steps."""
 
     labels: list[str]
@@ -63,8 +63,9 @@ class WindowPredictor(Protocol):
 
     def live_stream(self, hop: int | None = None): ...
 
-    def window_features(self, wav: np.ndarray, *, live=None, end: int | None = None
-                        ) -> tuple[torch.Tensor, Level, int]: ...
+    def windows_features(self, wavs: list[np.ndarray], *, live=None,
+                         ends: list[int | None] | None = None
+                         ) -> list[tuple[torch.Tensor, Level, int]]: ...
 
     def prediction_of(self, feats: torch.Tensor, level: Level, offset: int, ratio: float,
                       started: float) -> Prediction: ...
@@ -178,8 +179,9 @@ class _Progress:
 
 
 class _Reader:
-    """The file's blocks, decoded once: counted, fed to the loudness meter, and held as long as
-    the file may still be short enough to need whole (``hold`` samples; None: always)."""
+    """The file's blocks, decoded once and counted: held as long as the file may still be short
+    enough to need whole (``hold`` samples; None: always); past that, fed to the loudness meter
+    (the held ones first), which only a long file's overall level needs."""
 
     def __init__(self, path: Path, hold: int | None, loudness: LoudnessStream) -> None:
         self.path, self.hold, self.loudness = path, hold, loudness
@@ -189,11 +191,14 @@ class _Reader:
     def blocks(self) -> Iterator[np.ndarray]:
         for block in iter_audio(self.path):
             self.n_samples += block.size
-            self.loudness.feed(block)
-            if self._held is not None:
+            if self._held is None:
+                self.loudness.feed(block)
+            else:
                 self._held.append(block)
                 if self.hold is not None and self.n_samples > self.hold:
-                    self._held = None  # long: the overall is the windows' average
+                    for held in self._held:  # long: the overall is the windows' average
+                        self.loudness.feed(held)
+                    self._held = None
             yield block
 
     def whole(self) -> np.ndarray | None:
