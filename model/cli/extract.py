@@ -11,7 +11,7 @@ from pathlib import Path
 from ser_studio.model.corpora.multi import load_corpora
 from ser_studio.model.corpora.labels import parse_classes
 from ser_studio.model.corpora.record import CorpusError
-from ser_studio.model.cluster.options import STORAGES, add_ray_options, wants_ray
+from ser_studio.model.cluster.options import add_ray_options, wants_ray
 from ser_studio.model.files import default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,6 @@ def add_parser(subparsers) -> None:
     add_ray_options(parser)
     parser.add_argument("--ray-chunk", type=int, default=16, metavar="N",
                         help="files per Ray task (default 16)")
-    parser.add_argument("--ray-storage", choices=STORAGES, default="ship",
-                        help="ship (default): workers send the features back and they are "
-                             "written here; shared: --cache is a folder every node mounts "
-                             "and workers write into it")
     parser.set_defaults(func=run)
 
 
@@ -77,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             fill_on_cluster(args.ray, cache, paths, cpus=args.ray_cpus,
                             retries=args.ray_retries, memory_mb=args.ray_memory,
                             chunk=args.ray_chunk,
-                            storage=args.ray_storage, progress=not args.no_progress)
+                            storage=args.ray_storage or "ship", progress=not args.no_progress)
         else:
             cache.fill(paths, progress=not args.no_progress)
     except FillError as exc:

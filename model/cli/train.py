@@ -189,7 +189,8 @@ def run_sections(args, frontend, model, train) -> dict:
     """The run.json object of a ``train`` invocation (parsed args and its three configs)."""
     return describe_run(frontend, model, train, corpus=args.corpus, label_map=args.map,
                         classes=args.classes, drop_conflicting=args.drop_conflicting,
-                        final=not args.no_final, max_folds=args.max_folds, ray=args.ray)
+                        final=not args.no_final, max_folds=args.max_folds, ray=args.ray,
+                        ray_storage=args.ray_storage, cache=args.cache)
 
 
 def _install_signals(cancel: threading.Event) -> dict:
@@ -249,7 +250,9 @@ def _apply_run_sections(args) -> dict:
     corpus, run = sections.get("corpus", {}), sections.get("run", {})
     for option, value in (("corpus", corpus_paths(corpus.get("path"))),
                           ("map", corpus.get("map")), ("classes", corpus.get("classes")),
-                          ("max_folds", run.get("max_folds")), ("ray", run.get("ray"))):
+                          ("max_folds", run.get("max_folds")), ("ray", run.get("ray")),
+                          ("ray_storage", run.get("ray_storage")),
+                          ("cache", Path(run["cache"]) if run.get("cache") else None)):
         if getattr(args, option) is None:
             setattr(args, option, value)
     args.drop_conflicting = args.drop_conflicting or bool(corpus.get("drop_conflicting"))
@@ -331,8 +334,9 @@ def run(args: argparse.Namespace) -> int:
             log_warnings(part.root, audio_warnings(part.utterances))
         resumed = _resumed_folds(args, train_cfg)
         _write_run(args, sections, (frontend_cfg, model_cfg, train_cfg))
-        with training_runner(args.ray, args.ray_cpus, args.ray_retries,
-                             args.ray_memory) as runner, _ray_prints_to_stderr(runner):
+        with training_runner(args.ray, args.ray_cpus, args.ray_retries, args.ray_memory,
+                             args.ray_storage or "ship") as runner, \
+                _ray_prints_to_stderr(runner):
             summary = run_cross_validation(
                 corpus, frontend_cfg, model_cfg, train_cfg, args.out, cache_dir=args.cache,
                 progress=progress, cancel=cancel, final=not args.no_final,

@@ -17,7 +17,7 @@ from ser_studio.model.config.schema import ConfigError
 # parsed options that may come with --resume: the resumed run, where features are cached, the
 # torch device, the progress display and the Ray cluster (model.cluster.options)
 RESUME_OPTIONS = ("resume", "cache", "device", "progress_json", "ray", "ray_cpus",
-                  "ray_retries", "ray_memory")
+                  "ray_retries", "ray_memory", "ray_storage")
 _NOT_OPTIONS = ("command", "func", "verbose", "option_flags")  # the parser's own entries
 _CHECKED_WHERE_READ = ("config", "out")  # model.cli.train refuses them with --resume
 

@@ -29,20 +29,20 @@ log = logging.getLogger(__name__)
 _FRONTENDS: dict[str, object] = {}  # per worker process: fingerprint -> built frontend
 
 
-def _cache_on_worker(frontend_cfg, root: str) -> FeatureCache:
-    """A FeatureCache with the frontend of ``frontend_cfg``, built once per worker process."""
+def frontend_on_worker(frontend_cfg):
+    """The frontend of ``frontend_cfg``, built once per worker process."""
     from ser_studio.model.features.registry import build_frontend
 
     key = repr(frontend_cfg)
     if key not in _FRONTENDS:
         _FRONTENDS[key] = build_frontend(frontend_cfg)
-    return FeatureCache(_FRONTENDS[key], root)
+    return _FRONTENDS[key]
 
 
 def _extract_chunk(report: Callable, frontend_cfg, root: str, paths: list[str], shared: bool):
     """One chunk on a worker: [(path, features or None, error message or None)], features
     None when written to the shared cache. ``report(1)`` after each file."""
-    cache = _cache_on_worker(frontend_cfg, root)
+    cache = FeatureCache(frontend_on_worker(frontend_cfg), root)
     out = []
     for path in paths:
         try:

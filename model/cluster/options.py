@@ -24,8 +24,8 @@ RAY_HELP = ("run the work as Ray tasks on a cluster: local (a private Ray runtim
 
 
 def add_ray_options(parser) -> None:
-    """--ray ADDRESS, --ray-cpus N (CPUs, and torch threads, per task), --ray-retries and
-    --ray-memory."""
+    """--ray ADDRESS, --ray-cpus N (CPUs, and torch threads, per task), --ray-retries,
+    --ray-memory and --ray-storage."""
     parser.add_argument("--ray", metavar="ADDRESS", default=None, help=RAY_HELP)
     parser.add_argument("--ray-cpus", type=int, default=1, metavar="N",
                         help="CPUs each Ray task declares and uses as torch threads "
@@ -35,6 +35,10 @@ def add_ray_options(parser) -> None:
     parser.add_argument("--ray-memory", type=int, default=0, metavar="MB",
                         help="memory each Ray task declares, so Ray places no more tasks "
                              "on a node than its memory holds (default: none declared)")
+    parser.add_argument("--ray-storage", choices=STORAGES, default=None,
+                        help="ship (default): the arrays travel through Ray's object store; "
+                             "shared: --cache is a folder every node mounts at the same path, "
+                             "where workers write and read features and channel variants")
 
 
 def wants_ray(address: str | None) -> bool:
@@ -67,10 +71,10 @@ def cluster(address: str, cpus: int = 1, retries: int = 2, memory_mb: int = 0
 
 @contextlib.contextmanager
 def training_runner(address: str | None, cpus: int = 1, retries: int = 2,
-                    memory_mb: int = 0) -> Iterator[object]:
+                    memory_mb: int = 0, storage: str = "ship") -> Iterator[object]:
     """``train --ray ADDRESS``: the runner that run_cross_validation takes
-    (model.cluster.training.RayTrainer) for the ``with`` block, or None when ``address`` asks
-    for no cluster (``wants_ray``)."""
+    (model.cluster.training.RayTrainer with ``storage``) for the ``with`` block, or None when
+    ``address`` asks for no cluster (``wants_ray``)."""
     if not wants_ray(address):
         yield None
         return
@@ -79,7 +83,7 @@ def training_runner(address: str | None, cpus: int = 1, retries: int = 2,
     with cluster(address, cpus, retries, memory_mb) as (info, pool):
         log.info("training on Ray cluster %s", info.describe())
         try:
-            yield RayTrainer(pool, info)
+            yield RayTrainer(pool, info, storage)
         finally:  # a run cancelled between two folds leaves the later folds' tasks running
             pool.cancel_all()
 

@@ -5,9 +5,15 @@ and per member of the final model.
 experiment hands it each fold's train_fold arguments (one job per network) and the function that
 makes one TrainedModel of their results; it submits every fold at once and gives the results back
 fold by fold, so testing, checkpoints, curves and the report are made on the driver as in a local
-run, and the run folder is complete whatever node trained what. The features (and channel
-variants) travel once through Ray's object store, so workers need no shared storage for them;
-the seeds are those of a local run, so folds, member seeds and metrics are the same.
+run, and the run folder is complete whatever node trained what. The seeds are those of a local
+run, so folds, member seeds and metrics are the same.
+
+The features the cache lacks are extracted as tasks (model.cluster.extract) and so are the
+channel variants (model.cluster.variants), before the networks that need them are submitted.
+How the arrays reach the training tasks (``storage``): "ship" puts the features and variants
+once into Ray's object store (no shared storage needed); "shared" sends only entry paths
+(model.cluster.shared_cache.CacheEntries) and each worker reads what it trains on from the
+cache folder every node mounts.
 
 Progress: each task's "epoch" events reach the driver while it trains; those of the fold being
 collected go straight to its progress callable, the others wait (in order) until their fold is
@@ -21,7 +27,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 
+from ser_studio.model.cluster.extract import extract_on_ray
+from ser_studio.model.cluster.shared_cache import CacheEntries
 from ser_studio.model.cluster.tasks import TaskPool, TasksCancelled, node_host
+from ser_studio.model.cluster.variants import render_on_ray
 from ser_studio.model.training.trainer import TrainedModel, TrainingCancelled, train_fold
 
 log = logging.getLogger(__name__)
@@ -38,11 +47,14 @@ def _train_task(report: Callable, job: dict, features: Mapping, variants: Mappin
 
 class RayTrainer:
     """Trains train_fold jobs as tasks of ``pool`` (model.cluster.tasks.TaskPool) on the
-    cluster ``info`` describes (model.cluster.connect.ClusterInfo; recorded by ``record``)."""
+    cluster ``info`` describes (model.cluster.connect.ClusterInfo; recorded by ``record``);
+    ``storage``: "ship" or "shared" (the module's docstring)."""
 
-    def __init__(self, pool: TaskPool, info=None) -> None:
+    def __init__(self, pool: TaskPool, info=None, storage: str = "ship") -> None:
         self.pool = pool
         self.info = info
+        self.storage = storage
+        self._shared_features: CacheEntries | None = None
         self.hosts: set[str] = set()
         self._refs: dict[object, tuple[list, Callable]] = {}
         self._relays: dict[tuple, Callable | None] = {}
@@ -51,13 +63,47 @@ class RayTrainer:
         self._current = None
 
     def _ship(self, value):
-        """The object-store reference of ``value`` (put once per object)."""
-        if value is None:
-            return None
+        """The object-store reference of ``value`` (put once per object); CacheEntries (shared
+        storage) go as they are, paths only."""
+        if value is None or isinstance(value, CacheEntries):
+            return value
         if id(value) not in self._shipped:  # the value is kept so that its id stays its own
             self._shipped[id(value)] = (value, self.pool.put(
                 value if isinstance(value, dict) else dict(value)))
         return self._shipped[id(value)][1]
+
+    def features(self, cache, paths: Sequence, on_file: Callable | None = None,
+                 cancel=None) -> None:
+        """Extract the features of ``paths`` that ``cache`` (a FeatureCache) lacks as tasks;
+        with shared storage, training tasks then read them from ``cache``'s folder.
+        TrainingCancelled when ``cancel`` is set first; FillError as FeatureCache.fill."""
+        try:
+            extract_on_ray(self.pool, cache, paths, storage=self.storage, on_file=on_file,
+                           cancel=cancel)
+        except TasksCancelled as exc:
+            raise TrainingCancelled(f"feature extraction cancelled on the Ray cluster "
+                                    f"({exc})") from None
+        if self.storage == "shared":
+            self._shared_features = CacheEntries({p: cache.entry_path(p) for p in paths},
+                                                 cache.fingerprint)
+
+    def variants(self, caches: Sequence, paths: Sequence, on_file: Callable | None = None,
+                 cancel=None):
+        """path -> the channel variants of ``paths`` (model.training.variants.variant_caches'
+        caches), the missing ones rendered as tasks: the arrays (ship), or CacheEntries the
+        workers read (shared). TrainingCancelled when ``cancel`` is set first."""
+        from ser_studio.model.training.variants import load_variants
+
+        try:
+            render_on_ray(self.pool, caches, paths, storage=self.storage, on_file=on_file,
+                          cancel=cancel)
+        except TasksCancelled as exc:
+            raise TrainingCancelled(f"channel variants cancelled on the Ray cluster "
+                                    f"({exc})") from None
+        if self.storage == "shared":
+            return CacheEntries({p: [c.entry_path(p) for c in caches] for p in paths},
+                                [c.fingerprint for c in caches])
+        return load_variants(caches, paths, cancel=cancel)
 
     def submitted(self, key) -> bool:
         """Whether the networks of ``key`` (a fold index; 0: the final model) are submitted
@@ -71,8 +117,10 @@ class RayTrainer:
         for i, job in enumerate(jobs):
             self._relays[(key, i)] = job.get("progress")
             remote = {k: v for k, v in job.items() if k not in _SHIPPED + _LOCAL}
-            refs.append(self.pool.submit((key, i), _train_task, remote,
-                                         *(self._ship(job.get(k)) for k in _SHIPPED)))
+            features = (self._shared_features if self._shared_features is not None
+                        else self._ship(job["features"]))
+            refs.append(self.pool.submit((key, i), _train_task, remote, features,
+                                         self._ship(job.get("variants"))))
         self._refs[key] = (refs, combine)
         log.info("Ray: fold %s submitted as %d task(s)", key, len(refs))
 
@@ -108,6 +156,6 @@ class RayTrainer:
         """What run.json and metrics.json keep of the cluster's work: its address and nodes
         (host, CPUs, GPUs), the tasks submitted and the hosts that trained."""
         info = self.info
-        return {"address": info.address if info else None,
+        return {"address": info.address if info else None, "storage": self.storage,
                 "nodes": [dict(n) for n in info.nodes] if info else [],
                 "tasks": self.pool.submitted, "hosts": sorted(self.hosts)}

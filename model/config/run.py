@@ -122,11 +122,13 @@ def corpus_paths(value) -> list[str] | None:
 def describe_run(frontend, model, train, *, corpus, label_map: list[str] | None = None,
                  classes: list[str] | None = None, drop_conflicting: bool = False,
                  final: bool = True, max_folds: int | None = None,
-                 ray: str | None = None) -> dict:
+                 ray: str | None = None, ray_storage: str | None = None,
+                 cache: str | Path | None = None) -> dict:
     """The run.json object of one run: its three configs (less their derived fields, which
     the run sets from its data), its corpus (``corpus``: a path or a list of paths; written
     as a string when there is one, so a single-corpus run.json is as it always was) and its
-    run options (``ray``: the Ray cluster's address, kept only when given)."""
+    run options (``ray``: the Ray cluster's address, kept only when given; ``ray_storage``
+    with it when given, and with "shared" the ``cache`` folder every node mounts)."""
     configs = {section: config_to_dict(cfg) for section, cfg in
                zip(CONFIG_SECTIONS, (frontend, model, train))}
     for path in derived_paths():
@@ -137,7 +139,21 @@ def describe_run(frontend, model, train, *, corpus, label_map: list[str] | None 
     return {**configs,
             "corpus": {"path": paths[0] if len(paths) == 1 else paths, "map": label_map,
                        "classes": classes, "drop_conflicting": bool(drop_conflicting)},
-            "run": {"final": final, "max_folds": max_folds, **({"ray": ray} if ray else {})}}
+            "run": {"final": final, "max_folds": max_folds, **_cluster_options(ray, ray_storage,
+                                                                               cache)}}
+
+
+def _cluster_options(ray: str | None, storage: str | None, cache) -> dict:
+    """run.json's cluster entries: none without ``ray``; the cache folder only when it is the
+    shared one (a path every node mounts)."""
+    if not ray:
+        return {}
+    out = {"ray": ray}
+    if storage:
+        out["ray_storage"] = storage
+    if storage == "shared" and cache is not None:
+        out["cache"] = str(Path(cache).expanduser().resolve())
+    return out
 
 
 def write_run_file(out_dir: Path, sections: dict) -> Path:

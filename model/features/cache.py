@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 ENTRY_FORMAT = "ser-studio-features"
 ENTRY_VERSION = "1"
-_TENSOR = "features"
+TENSOR_KEY = "features"
 
 
 def tensor_sha1(tensor: torch.Tensor) -> str:
@@ -195,7 +195,7 @@ class FeatureCache:
         try:
             with safe_open(str(entry), framework="pt") as f:
                 meta = f.metadata() or {}
-                feats = f.get_tensor(_TENSOR)
+                feats = f.get_tensor(TENSOR_KEY)
         except (SafetensorError, OSError, ValueError, RuntimeError, KeyError) as exc:
             return None, f"is unreadable ({type(exc).__name__}: {exc})"
         if meta.get("format") != ENTRY_FORMAT or meta.get("version") != ENTRY_VERSION:
@@ -233,4 +233,4 @@ class FeatureCache:
             "audio_sha1": sha, "shape": ",".join(map(str, feats.shape)),
             "tensor_sha1": tensor_sha1(feats),
         }
-        atomic_write(entry, lambda tmp: save_file({_TENSOR: feats}, str(tmp), metadata=meta))
+        atomic_write(entry, lambda tmp: save_file({TENSOR_KEY: feats}, str(tmp), metadata=meta))

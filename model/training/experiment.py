@@ -127,7 +127,7 @@ def _variants(run: _Run, folds: list[Fold]) -> dict:
         [u for u in utts if u.speaker in training - forbidden], run.frontend,
         run.train_cfg.channel, seed=run.train_cfg.seed, forbidden_speakers=sorted(forbidden),
         cache_dir=run.cache_dir, progress=run.feature_bar, cancel=run.cancel,
-        on_file=FileProgress(run.progress, "channel variants"))
+        on_file=FileProgress(run.progress, "channel variants"), runner=run.runner)
 
 
 def _fold_jobs(run: _Run, fold: Fold, epochs: int | None = None, progress=None
@@ -261,9 +261,10 @@ def _clear_previous_run(out_dir: Path, keep: Sequence[int] = ()) -> None:
 
 
 def _load_features(corpus, frontend, cache_dir, bar: bool, progress: Progress | None = None,
-                   cancel=None) -> tuple[Mapping, object]:
-    """Every clip's features (computed once, then from the cache), reported as "extract"
-    events; TrainingCancelled between two files once ``cancel`` is set."""
+                   cancel=None, runner=None) -> tuple[Mapping, object]:
+    """Every clip's features (computed once, then from the cache; with ``runner``, the missing
+    ones extracted on its cluster first), reported as "extract" events; TrainingCancelled
+    between two files once ``cancel`` is set."""
     from ser_studio.model.features.cache import FeatureCache
 
     report = FileProgress(progress, "features")
@@ -274,8 +275,11 @@ def _load_features(corpus, frontend, cache_dir, bar: bool, progress: Progress | 
         report(done, total)
 
     cache = FeatureCache(frontend, cache_dir)
-    store = FeatureStore(cache, [u.path for u in corpus.utterances], progress=bar,
-                         on_file=on_file)
+    paths = [u.path for u in corpus.utterances]
+    if runner is not None:
+        runner.features(cache, paths, on_file=report, cancel=cancel)
+    store = FeatureStore(cache, paths, progress=bar,
+                         on_file=on_file if runner is None else None)
     log.info("features: %d cache hits, %d computed", cache.stats.hits, cache.stats.misses)
     return store, cache
 
@@ -390,7 +394,7 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
     if features is None:
         try:
             features, cache = _load_features(corpus, frontend, cache_dir, feature_bar,
-                                             progress, cancel)
+                                             progress, cancel, runner)
         except TrainingCancelled as exc:  # no fold starts (cancel is set): "done", 0 folds
             log.info("%s", exc)
             features = {}

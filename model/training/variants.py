@@ -45,7 +45,7 @@ def check_babble_pool(pool: Sequence[Utterance], forbidden: Sequence[str]) -> No
         raise SpeakerLeakError(f"babble pool holds test or validation speakers {leaked}")
 
 
-class _Babble:
+class Babble:
     """Waveforms of the pool's utterances (loaded once), drawn for one target speaker."""
 
     def __init__(self, pool: Sequence[Utterance]):
@@ -74,10 +74,10 @@ class VariantCache(FeatureCache):
     """A FeatureCache whose entries are the features of variant ``index`` of each file."""
 
     def __init__(self, frontend: Frontend, cfg: ChannelConfig, index: int, seed: int,
-                 pool_digest: str, babble: _Babble, speakers: Mapping[Path, str],
+                 pool_digest: str, babble: Babble, speakers: Mapping[Path, str],
                  root: str | Path | None = None):
         super().__init__(frontend, root)
-        self.cfg, self.index, self.seed = cfg, index, seed
+        self.cfg, self.index, self.seed, self.pool_digest = cfg, index, seed, pool_digest
         self.babble, self.speakers = babble, speakers
         self.fingerprint = digest({"frontend": frontend.fingerprint(), "variant": index,
                                    "channel": config_to_dict(cfg), "seed": seed,
@@ -99,29 +99,28 @@ def pool_digest(pool: Sequence[Utterance]) -> str:
     return hashlib.sha1("\n".join(hashes).encode()).hexdigest()
 
 
-def render_variants(utterances: Sequence[Utterance], pool: Sequence[Utterance],
-                    frontend: Frontend, cfg: ChannelConfig, *, seed: int,
-                    forbidden_speakers: Sequence[str], cache_dir=None,
-                    progress: bool = False, cancel=None,
-                    on_file=None) -> dict[Path, list[torch.Tensor]]:
-    """path -> cfg.variants feature tensors (T_k, D) for each of ``utterances``.
-
-    pool: utterances babble may be mixed from (training-side speakers only); checked against
-    ``forbidden_speakers`` (the fold's test speakers and every member's validation speakers)
-    before anything is mixed. ``utterances`` may include a speaker that one ensemble member
-    validates on and another trains on: its variants are used only by the members training
-    on it. cancel: anything with ``is_set()``; checked before each file (TrainingCancelled).
-    on_file(files_done, files_total): called before the first file (0) and after each one.
-    """
+def variant_caches(utterances: Sequence[Utterance], pool: Sequence[Utterance],
+                   frontend: Frontend, cfg: ChannelConfig, *, seed: int,
+                   forbidden_speakers: Sequence[str], cache_dir=None
+                   ) -> tuple[list[VariantCache], list[Path]]:
+    """The cfg.variants caches of ``utterances`` (one per variant index) and the distinct
+    audio paths they are to hold. pool: utterances babble may be mixed from (training-side
+    speakers only); checked against ``forbidden_speakers`` (SpeakerLeakError) first."""
     check_babble_pool(pool, forbidden_speakers)
-    if cfg.variants == 0:
-        return {}
-    babble = _Babble(pool)
+    babble = Babble(pool)
     speakers = {Path(u.path): u.speaker for u in utterances}
     fp = pool_digest(pool)
     caches = [VariantCache(frontend, cfg, k, seed, fp, babble, speakers, cache_dir)
               for k in range(cfg.variants)]
-    paths = list(dict.fromkeys(Path(u.path) for u in utterances))
+    return caches, list(dict.fromkeys(Path(u.path) for u in utterances))
+
+
+def load_variants(caches: Sequence[VariantCache], paths: Sequence[Path], *,
+                  progress: bool = False, cancel=None,
+                  on_file=None) -> dict[Path, list[torch.Tensor]]:
+    """path -> the features (T_k, D) of each cache's variant of it, computed on a miss.
+    cancel: anything with ``is_set()``; checked before each file (TrainingCancelled).
+    on_file(files_done, files_total): called before the first file (0) and after each one."""
     out = {}
     report = on_file or (lambda done, total: None)
     report(0, len(paths))
@@ -132,7 +131,33 @@ def render_variants(utterances: Sequence[Utterance], pool: Sequence[Utterance],
         out[path] = [c.get(path).float() for c in caches]
         report(done, len(paths))
     computed = sum(c.stats.misses + c.stats.recomputed for c in caches)
-    log.info("channel variants: %d files x %d variants (%d computed, %d from the cache); "
-             "babble from %d utterances of %d speakers", len(paths), cfg.variants, computed,
-             len(paths) * cfg.variants - computed, len(pool), len({u.speaker for u in pool}))
+    if caches:
+        pool = caches[0].babble.pool
+        log.info("channel variants: %d files x %d variants (%d computed, %d from the cache); "
+                 "babble from %d utterances of %d speakers", len(paths), len(caches), computed,
+                 len(paths) * len(caches) - computed, len(pool),
+                 len({u.speaker for u in pool}))
     return out
+
+
+def render_variants(utterances: Sequence[Utterance], pool: Sequence[Utterance],
+                    frontend: Frontend, cfg: ChannelConfig, *, seed: int,
+                    forbidden_speakers: Sequence[str], cache_dir=None,
+                    progress: bool = False, cancel=None, on_file=None,
+                    runner=None) -> Mapping[Path, list[torch.Tensor]]:
+    """path -> cfg.variants feature tensors (T_k, D) for each of ``utterances``:
+    ``variant_caches`` then ``load_variants`` (their arguments), or with ``runner`` (a
+    cluster: model.cluster.training.RayTrainer) its ``variants(caches, paths, on_file,
+    cancel)``, which renders the missing ones as tasks.
+
+    ``utterances`` may include a speaker that one ensemble member validates on and another
+    trains on: its variants are used only by the members training on it.
+    """
+    check_babble_pool(pool, forbidden_speakers)
+    if cfg.variants == 0:
+        return {}
+    caches, paths = variant_caches(utterances, pool, frontend, cfg, seed=seed,
+                                   forbidden_speakers=forbidden_speakers, cache_dir=cache_dir)
+    if runner is not None:
+        return runner.variants(caches, paths, on_file=on_file, cancel=cancel)
+    return load_variants(caches, paths, progress=progress, cancel=cancel, on_file=on_file)

@@ -129,6 +129,38 @@ class _StopInFold2(train_cli.JsonLines):
             os.kill(os.getpid(), signal.SIGTERM)
 
 
+@pytest.mark.parametrize("storage", ["ship", "shared"])
+def test_features_and_channel_variants_made_on_ray_equal_the_local_ones(corpus, tmp_path,
+                                                                        capsys, storage):
+    """Cold caches on both sides: through Ray the features are extracted and the channel
+    variants rendered as tasks (shared: the workers write the cache and read it back for
+    training), and every entry, the fold's speakers and its UA equal a local run's."""
+    options = ["--ensemble", "2", "--no-final", "--max-folds", "1", "--channel-variants", "2",
+               "--set", "train.channel.prob=1.0"]
+    code, _ = _train(corpus, tmp_path / "local", capsys, *options,
+                     "--cache", str(tmp_path / "local-cache"))
+    assert code == 0
+    code, events = _train(corpus, tmp_path / "ray", capsys, *options,
+                          "--cache", str(tmp_path / "ray-cache"), "--ray", "local",
+                          "--ray-storage", storage)
+    assert code == 0
+    local, remote = _entries(tmp_path / "local-cache"), _entries(tmp_path / "ray-cache")
+    variants = [k for k in local if k.startswith("variants/")]
+    assert len(local) == 80 + len(variants) and len(variants) > 80  # 2 variants per train file
+    assert remote == local
+    done = [e for e in events if e["event"] == "extract" and e["stage"] == "channel variants"]
+    assert done[-1]["files_done"] == done[-1]["files_total"] == len(variants) // 2
+    a, b = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("local", "ray"))
+    assert b["folds"][0]["member_val_speakers"] == a["folds"][0]["member_val_speakers"]
+    assert abs(b["folds"][0]["metrics"]["ua"] - a["folds"][0]["metrics"]["ua"]) <= 0.005
+    run = json.loads((tmp_path / "ray" / "run.json").read_text())["run"]
+    assert run["ray_storage"] == storage and run["cluster"]["storage"] == storage
+    assert run.get("cache") == (str((tmp_path / "ray-cache").resolve())
+                                if storage == "shared" else None)
+    # features (80 files, 16 a task) and variants (8 files a task) went out as tasks
+    assert run["cluster"]["tasks"] == 5 + -(-len(variants) // 2 // 8) + 2
+
+
 def test_a_cancelled_ray_run_keeps_fold_1_and_resume_finishes_it(corpus, tmp_path,
                                                                   capsys, monkeypatch):
     out = tmp_path / "run"

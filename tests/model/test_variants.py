@@ -16,7 +16,7 @@ from ser_studio.model.features.registry import build_frontend
 from ser_studio.model.training import experiment
 from ser_studio.model.training.data import FeatureDataset
 from ser_studio.model.training.folds import Fold, SpeakerLeakError, make_folds
-from ser_studio.model.training.variants import _Babble, check_babble_pool, render_variants
+from ser_studio.model.training.variants import Babble, check_babble_pool, render_variants
 
 CFG = ChannelConfig(variants=2, reverb_prob=0.5, noise_prob=1.0, babble_share=1.0)
 
@@ -71,7 +71,7 @@ def test_babble_pool_with_a_test_or_validation_speaker_is_refused(corpus, tmp_pa
 
 def test_babble_never_uses_the_speakers_own_voice(corpus):
     _, pool, _ = split(corpus)
-    babble = _Babble(pool)
+    babble = Babble(pool)
     speaker = pool[0].speaker
     draw = babble.sources_for(speaker)
     own = {u.path for u in pool if u.speaker == speaker}
@@ -98,7 +98,8 @@ def test_experiment_draws_babble_from_training_side_speakers_only(corpus, monkey
     members = [make_folds(corpus.utterances, kind=corpus.kind, folds=0, val_speakers=1,
                           seed=m)[1][0] for m in range(3)]
     run = SimpleNamespace(train_cfg=cfg, frontend=object(), corpus=corpus, cache_dir=None,
-                          feature_bar=False, cancel=None, progress=None)
+                          feature_bar=False, cancel=None, progress=None,
+                          runner=None)
     experiment._variants(run, members)
     held = {s for f in members for s in (*f.val_speakers, *f.test_speakers)}
     assert {u.speaker for u in seen["pool"]}.isdisjoint(held)
