@@ -184,13 +184,13 @@ def adapted_probs(predictor, feats: list, wavs: list, mode: str, enrol_s: float 
 
 
 def expects_calibration(section: dict | object | None) -> bool:
-    """Whether a model was trained with per-speaker standardisation (``speaker_norm``
-    "speaker"), so it is meant to be used with a speaker profile. ``section``: a checkpoint's
+    """Whether a model was trained with per-speaker or per-corpus standardisation
+    (``speaker_norm`` "speaker" or "corpus"), so it is meant to be used with a speaker profile. ``section``: a checkpoint's
     inference section (model.config.inference.InferenceConfig), or a run's TrainConfig or
     its JSON dict (a training summary, before any checkpoint is loaded); None: no."""
     norm = section.get("speaker_norm") if isinstance(section, dict) else getattr(
         section, "speaker_norm", None)
-    return norm == "speaker"
+    return norm in ("speaker", "corpus")
 
 
 CALIBRATION_HINT = ("this model was trained with per-speaker standardisation and expects "

@@ -16,15 +16,15 @@ once into Ray's object store (no shared storage needed); "shared" sends only ent
 cache folder every node mounts.
 
 Progress: each task's "epoch" events reach the driver while it trains; those of the fold being
-collected go straight to its progress callable, the others wait (in order) until their fold is
-collected, so a display sees the folds one after another as in a local run. Cancel: while
+collected go straight to its progress callable, the others are held (in order) until their fold
+is collected (model.cluster.tasks.TaskPool.wait), so a display sees the folds one after another
+as in a local run. Cancel: while
 collecting, a set ``cancel`` cancels every outstanding task and raises TrainingCancelled, which
 the experiment handles as a local cancel (finished folds kept, ``train --resume`` continues).
 """
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 
 from ser_studio.model.cluster.extract import extract_on_ray
@@ -58,9 +58,7 @@ class RayTrainer:
         self.hosts: set[str] = set()
         self._refs: dict[object, tuple[list, Callable]] = {}
         self._relays: dict[tuple, Callable | None] = {}
-        self._waiting: dict[object, list] = defaultdict(list)
         self._shipped: dict[int, tuple[object, object]] = {}
-        self._current = None
 
     def _ship(self, value):
         """The object-store reference of ``value`` (put once per object); CacheEntries (shared
@@ -128,24 +126,13 @@ class RayTrainer:
         """The TrainedModel of ``key`` once its tasks are done; TrainingCancelled (every
         outstanding task cancelled) when ``cancel`` is set first."""
         refs, combine = self._refs.pop(key)
-        self._current = key
-        for item in self._waiting.pop(key, []):
-            self._deliver(*item)
         try:
-            results = self.pool.wait(refs, self._on_item, cancel)
+            results = self.pool.wait(refs, self._deliver, cancel)
         except TasksCancelled as exc:
             self._refs.clear()
             raise TrainingCancelled(f"training cancelled on the Ray cluster ({exc})") from None
-        finally:
-            self._current = None
         self.hosts.update(host for _, host in results)
         return combine([trained for trained, _ in results])
-
-    def _on_item(self, key: tuple, event) -> None:
-        if key[0] == self._current:
-            self._deliver(key, event)
-        else:
-            self._waiting[key[0]].append((key, event))
 
     def _deliver(self, key: tuple, event) -> None:
         relay = self._relays.get(key)

@@ -31,7 +31,8 @@ class InferenceConfig:
         checkpoint's ``norm_mean``/``norm_std`` (its top-level fields, length D); "speaker":
         each speaker with the statistics of their own speech blended with those
         (model.training.speaker_norms), so the model expects a speaker profile
-        (model.adaptation.profile) and, without one, uses the global statistics.
+        (model.adaptation.profile) and, without one, uses the global statistics; "corpus":
+        each corpus with its own, so the model, too, expects a profile of the user's voice.
 
     No window or hop: a network trained on crops of varying length states none, so file
     timelines and live windows take theirs from model.constants (WINDOW_SECONDS,

@@ -58,7 +58,7 @@ MAX_WHISPER_BLOCKS = 32  # whisper large has 32 encoder blocks
 LAYER_MODES = ("last", "weighted")
 BAND_NORMS = ("none", "cmvn")
 ARCHS = ("baseline", "enhanced", "stats_linear")
-SPEAKER_NORMS = ("global", "speaker")
+SPEAKER_NORMS = ("global", "speaker", "corpus")
 PROTOCOLS = ("cv", "loco")  # pooled speaker cross-validation, leave one corpus out
 BALANCES = ("weights", "sampler", "none")  # how corpora (x classes) are balanced in training
 
@@ -282,6 +282,9 @@ class TrainConfig:
         "speaker" standardises each speaker by the statistics of their own speech (a speaker
         profile blended with the global ones, model.training.speaker_norms), in training and in each
         fold's test, so the model expects calibration (model.adaptation.profile) in use.
+        "corpus": each corpus by the statistics of all its speech, in training and in each
+        fold's test (a held-out corpus by its own unlabelled audio); in use the model expects
+        the target's own statistics as well: calibration, or adapting to the session.
     """
 
     epochs: int = 40

@@ -142,7 +142,14 @@ def _header(summary: dict) -> list[str]:
         f"- Final model: `{summary['final_model']}`" if summary.get("final_model")
         else "- Final model: none",
     ]
-    if (configs.get("train") or {}).get("speaker_norm") == "speaker":
+    norm = (configs.get("train") or {}).get("speaker_norm")
+    if norm == "corpus":
+        lines.append("- Standardisation: per corpus. Each training corpus is standardised by "
+                     "its own speech's statistics; the results are **corpus-adapted, "
+                     "unlabelled**: each test corpus standardised by the statistics of all of "
+                     "its own test audio (no labels). The model expects calibration; "
+                     "'Without calibration' below is the same folds with the global statistics")
+    if norm == "speaker":
         lines.append("- Standardisation: per speaker. Training speakers are standardised by "
                      "their own speech's statistics; the results are **speaker-adapted, "
                      "unlabelled**: each test speaker standardised by the statistics of all of "

@@ -1,10 +1,14 @@
-"""Per-speaker standardisation for training and testing (TrainConfig.speaker_norm = "speaker").
+"""Per-speaker or per-corpus standardisation for training and testing (TrainConfig.speaker_norm
+"speaker" or "corpus").
 
-Each speaker's utterances are standardised by that speaker's own statistics, built exactly as a
-user's calibration builds them (model.adaptation.profile): the mean and spread of the features over
-silero-vad's speech frames of the speaker's recordings, blended with the training side's global
-statistics by the amount of speech seen. A model trained this way has seen every speaker
-relative to their own voice, which is the input a calibrated user gives it.
+"speaker": each speaker's utterances are standardised by that speaker's own statistics, built
+exactly as a user's calibration builds them (model.adaptation.profile): the mean and spread of
+the features over silero-vad's speech frames of the speaker's recordings, blended with the
+training side's global statistics by the amount of speech seen. A model trained this way has
+seen every speaker relative to their own voice, which is the input a calibrated user gives it.
+"corpus": the same statistics over all the speech of each speaker's corpus (its recording set
+up and language), so every corpus reaches the network centred on itself; a test corpus is
+standardised by its own unlabelled audio.
 
 Speech spans are found once per audio file and kept on disk beside the feature cache
 (``<cache>/speech_spans/<sha[:2]>/<sha>.json``: the spans and the file's sample count), so folds
@@ -91,19 +95,42 @@ def speech_norm(utterances: Sequence[Utterance], features: Mapping, spans: SpanC
     return torch.tensor(profile.mean), torch.tensor(profile.std)
 
 
+def _group_norms(utterances: Sequence[Utterance], group, features: Mapping, spans: SpanCache,
+                 frame_rate: float, mean: torch.Tensor, std: torch.Tensor) -> dict[str, Norm]:
+    """group(utt) -> (mean, std) (D,): the profile of the group's speech frames blended with
+    the global ``mean``/``std`` by speech seen; a group with no speech found gets no entry."""
+    builders: dict[str, ProfileBuilder] = defaultdict(ProfileBuilder)
+    for utt in utterances:
+        _add(builders[group(utt)], utt, features, spans, frame_rate)
+    norms = {}
+    for name, builder in builders.items():
+        if builder.speech_seconds > 0:
+            norms[name] = blended_norm(builder.profile(model_sha1="", frontend=""), mean, std)
+        else:
+            log.warning("%s: no speech found; standardised with the global statistics", name)
+    return norms
+
+
 def speaker_norms(utterances: Sequence[Utterance], features: Mapping, spans: SpanCache,
                   frame_rate: float, mean: torch.Tensor, std: torch.Tensor) -> dict[str, Norm]:
     """speaker -> (mean, std) (D,): the profile of their utterances' speech frames blended
     with the global ``mean``/``std`` by speech seen (model.adaptation.profile.blended_norm). A
     speaker with no speech found gets no entry (the global statistics apply)."""
-    builders: dict[str, ProfileBuilder] = defaultdict(ProfileBuilder)
-    for utt in utterances:
-        _add(builders[utt.speaker], utt, features, spans, frame_rate)
-    norms = {}
-    for speaker, builder in builders.items():
-        if builder.speech_seconds > 0:
-            norms[speaker] = blended_norm(builder.profile(model_sha1="", frontend=""), mean, std)
-        else:
-            log.warning("speaker %s: no speech found; standardised with the global statistics",
-                        speaker)
-    return norms
+    return _group_norms(utterances, lambda u: u.speaker, features, spans, frame_rate, mean, std)
+
+
+def corpus_norms(utterances: Sequence[Utterance], features: Mapping, spans: SpanCache,
+                 frame_rate: float, mean: torch.Tensor, std: torch.Tensor) -> dict[str, Norm]:
+    """speaker -> (mean, std) (D,) of their corpus: the profile of the speech frames of all of
+    ``utterances`` of that corpus, blended as ``speaker_norms`` blends a speaker's."""
+    by_corpus = _group_norms(utterances, lambda u: u.corpus, features, spans, frame_rate,
+                             mean, std)
+    return {u.speaker: by_corpus[u.corpus] for u in utterances if u.corpus in by_corpus}
+
+
+def group_norms(how: str, utterances: Sequence[Utterance], features: Mapping,
+                spans: SpanCache, frame_rate: float, mean: torch.Tensor,
+                std: torch.Tensor) -> dict[str, Norm]:
+    """speaker -> (mean, std) for TrainConfig.speaker_norm ``how`` ("speaker" or "corpus")."""
+    norms = {"speaker": speaker_norms, "corpus": corpus_norms}[how]
+    return norms(utterances, features, spans, frame_rate, mean, std)

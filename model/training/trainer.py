@@ -241,18 +241,20 @@ def _setup(train_utts, labels, model_cfg, cfg, device):
 
 
 def _standardisation(cfg, utts, norm_utts, features, spans, frame_rate):
-    """(mean, std) (D,) of ``norm_utts`` and, for cfg.speaker_norm "speaker", speaker ->
-    (mean, std) of every speaker of ``utts`` (model.training.speaker_norms; the global statistics
-    are then those of the speech frames), else None."""
-    if cfg.speaker_norm != "speaker":
+    """(mean, std) (D,) of ``norm_utts`` and, for cfg.speaker_norm "speaker" or "corpus",
+    speaker -> (mean, std) of every speaker (or their corpus) of ``utts``
+    (model.training.speaker_norms; the global statistics are then those of the speech frames),
+    else None."""
+    if cfg.speaker_norm == "global":
         return (*norm_stats([features[u.path] for u in norm_utts]), None)
-    from ser_studio.model.training.speaker_norms import speaker_norms, speech_norm
+    from ser_studio.model.training.speaker_norms import group_norms, speech_norm
 
     if spans is None:
-        raise ValueError("speaker_norm 'speaker' needs the utterances' speech spans "
-                         "(train_fold(spans=SpanCache(...)))")
+        raise ValueError(f"speaker_norm {cfg.speaker_norm!r} needs the utterances' speech "
+                         "spans (train_fold(spans=SpanCache(...)))")
     mean, std = speech_norm(norm_utts, features, spans, frame_rate)
-    return mean, std, speaker_norms(utts, features, spans, frame_rate, mean, std)
+    return mean, std, group_norms(cfg.speaker_norm, utts, features, spans, frame_rate, mean,
+                                  std)
 
 
 def train_fold(train_utts: Sequence[Utterance], val_utts: Sequence[Utterance],
@@ -272,9 +274,10 @@ def train_fold(train_utts: Sequence[Utterance], val_utts: Sequence[Utterance],
     norm_utts: the utterances whose features give the standardisation (default
     ``train_utts``). variants: path -> channel-augmented features (model.training.variants) that
     training items use with probability cfg.channel.prob. spans: a
-    model.training.speaker_norms.SpanCache, needed when cfg.speaker_norm is "speaker": each training
-    and validation speaker is then standardised by their own speech's statistics, and the returned
-    mean/std are those of the training side's speech frames (what an uncalibrated user gets). Raises
+    model.training.speaker_norms.SpanCache, needed unless cfg.speaker_norm is "global": each
+    training and validation speaker is then standardised by their own (or their corpus's)
+    speech statistics, and the returned mean/std are those of the training side's speech frames
+    (what an uncalibrated user gets). Raises
     TrainingCancelled when ``cancel.is_set()`` before a batch. An ensemble config
     (ModelConfig.ensemble > 1) is refused: model.training.members.train_members trains its members
     one by one.

@@ -252,16 +252,16 @@ def test_channel_variants_are_rendered_once_per_fold_for_every_member(corpus, ca
     features, every member trains with them, and babble never comes from a speaker that any
     member validates on or that the fold tests."""
     from ser_studio.model.config.schema import ChannelConfig
-    from ser_studio.model.training import experiment
+    from ser_studio.model.training import fold_run
 
     calls = []
-    real = experiment.render_variants
+    real = fold_run.render_variants
 
     def recording(utts, pool, *args, **kwargs):
         calls.append((utts, pool, kwargs["forbidden_speakers"]))
         return real(utts, pool, *args, **kwargs)
 
-    monkeypatch.setattr(experiment, "render_variants", recording)
+    monkeypatch.setattr(fold_run, "render_variants", recording)
     model = ModelConfig(arch="baseline", hidden=16, gru_layers=1, frame_pool=4, ensemble=2)
     cfg = _train_cfg(epochs=2, channel=ChannelConfig(variants=1, prob=1.0, babble_share=1.0))
     events = []

@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -135,8 +136,8 @@ def test_features_and_channel_variants_made_on_ray_equal_the_local_ones(corpus, 
     """Cold caches on both sides: through Ray the features are extracted and the channel
     variants rendered as tasks (shared: the workers write the cache and read it back for
     training), and every entry, the fold's speakers and its UA equal a local run's."""
-    options = ["--ensemble", "2", "--no-final", "--max-folds", "1", "--channel-variants", "2",
-               "--set", "train.channel.prob=1.0"]
+    options = ["--ensemble", "2", "--no-final", "--channel-variants", "2",
+               "--set", "train.channel.prob=1.0"]  # fold 2's variants render while fold 1 trains
     code, _ = _train(corpus, tmp_path / "local", capsys, *options,
                      "--cache", str(tmp_path / "local-cache"))
     assert code == 0
@@ -145,39 +146,25 @@ def test_features_and_channel_variants_made_on_ray_equal_the_local_ones(corpus, 
                           "--ray-storage", storage)
     assert code == 0
     local, remote = _entries(tmp_path / "local-cache"), _entries(tmp_path / "ray-cache")
-    variants = [k for k in local if k.startswith("variants/")]
-    assert len(local) == 80 + len(variants) and len(variants) > 80  # 2 variants per train file
-    assert remote == local
+    per_folder = Counter(k.split("/")[1] for k in local if k.startswith("variants/"))
+    files = sorted(per_folder.values())  # 2 folds x 2 variants: each fold's training files
+    assert len(per_folder) == 4 and files[0] == files[1] and files[2] == files[3]
+    assert len(local) == 80 + sum(files) and remote == local
     done = [e for e in events if e["event"] == "extract" and e["stage"] == "channel variants"]
-    assert done[-1]["files_done"] == done[-1]["files_total"] == len(variants) // 2
+    assert {e["files_total"] for e in done} == set(files)
+    assert done[-1]["files_done"] == done[-1]["files_total"]
     a, b = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("local", "ray"))
-    assert b["folds"][0]["member_val_speakers"] == a["folds"][0]["member_val_speakers"]
-    assert abs(b["folds"][0]["metrics"]["ua"] - a["folds"][0]["metrics"]["ua"]) <= 0.005
+    for fa, fb in zip(a["folds"], b["folds"], strict=True):
+        assert fb["member_val_speakers"] == fa["member_val_speakers"]
+        assert abs(fb["metrics"]["ua"] - fa["metrics"]["ua"]) <= 0.005
+    assert _steps(events)[0] == [("start", None), ("fold_start", 1), ("fold_end", 1),
+                                 ("fold_start", 2), ("fold_end", 2), ("done", None)]
     run = json.loads((tmp_path / "ray" / "run.json").read_text())["run"]
     assert run["ray_storage"] == storage and run["cluster"]["storage"] == storage
     assert run.get("cache") == (str((tmp_path / "ray-cache").resolve())
                                 if storage == "shared" else None)
-    # features (80 files, 16 a task) and variants (8 files a task) went out as tasks
-    assert run["cluster"]["tasks"] == 5 + -(-len(variants) // 2 // 8) + 2
-
-
-def test_a_cancelled_ray_run_keeps_fold_1_and_resume_finishes_it(corpus, tmp_path,
-                                                                  capsys, monkeypatch):
-    out = tmp_path / "run"
-    monkeypatch.setattr(train_cli, "JsonLines", _StopInFold2)
-    code, events = _train(corpus, out, capsys, "--ray", "local")
-    assert code == train_cli.EXIT_CANCELLED
-    summary = json.loads((out / "metrics.json").read_text())
-    assert [f["fold"] for f in summary["folds"]] == [1] and summary["cancelled"]
-    assert summary["final_model"] is None and not (out / "fold_2").exists()
-    assert events[-1]["event"] == "done" and events[-1]["cancelled"]
-    monkeypatch.undo()
-    # run.json says --ray local: the resumed run trains fold 2 and the final model there
-    code = main(["train", "--resume", str(out), "--progress-json"])
-    assert code == 0
-    summary = json.loads((out / "metrics.json").read_text())
-    assert [f["fold"] for f in summary["folds"]] == [1, 2] and not summary["cancelled"]
-    assert summary["cluster"]["tasks"] == 2 and (out / "model.safetensors").is_file()
+    # features (80 files, 16 a task), each fold's variants (8 files a task), 2 x 2 networks
+    assert run["cluster"]["tasks"] == 5 + sum(-(-n // 8) for n in files[::2]) + 4
 
 
 def _report_and_wait(report, flag: str) -> bool:
@@ -203,6 +190,29 @@ def test_progress_reaches_the_driver_while_the_task_runs(tmp_path):
     start = time.monotonic()
     assert pool.wait([pool.submit("a", _report_and_wait, str(flag))], on_item) == [True]
     assert got == [("a", "started")] and time.monotonic() - start < 55
+
+
+def _count(report, n: int) -> int:
+    for i in range(n):
+        report(i)
+    return n
+
+
+def test_items_of_tasks_another_wait_collects_are_held_for_it_in_order():
+    """Two kinds of task side by side (a fold's training while the next fold's variants are
+    rendered): each wait sees only its own tasks' items, the others' come at their own wait."""
+    pool = TaskPool(cpus=1)
+    first = [pool.submit(("fold", i), _count, 3 + 2 * i) for i in range(2)]
+    pool.wait([pool.submit("warm", _count, 0)], lambda k, i: None)
+    time.sleep(1.0)  # the first tasks' items are in the queue by now
+    got_second = []
+    second = pool.submit(("variants", 0), _count, 1)
+    assert pool.wait([second], lambda k, i: got_second.append((k, i))) == [1]
+    assert got_second == [(("variants", 0), 0)]
+    got_first = []
+    assert pool.wait(first, lambda k, i: got_first.append((k, i))) == [3, 5]
+    assert [i for k, i in got_first if k == ("fold", 0)] == [0, 1, 2]
+    assert [i for k, i in got_first if k == ("fold", 1)] == [0, 1, 2, 3, 4]
 
 
 def _sleep(report, seconds: float) -> str:

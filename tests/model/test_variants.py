@@ -13,7 +13,7 @@ from ser_studio.model.config.schema import ChannelConfig, FrontendConfig, TrainC
 from ser_studio.model.corpora.corpus import load_corpus
 from ser_studio.model.features.base import CountingFrontend
 from ser_studio.model.features.registry import build_frontend
-from ser_studio.model.training import experiment
+from ser_studio.model.training import fold_run
 from ser_studio.model.training.data import FeatureDataset
 from ser_studio.model.training.folds import Fold, SpeakerLeakError, make_folds
 from ser_studio.model.training.variants import Babble, check_babble_pool, render_variants
@@ -92,7 +92,7 @@ def test_experiment_draws_babble_from_training_side_speakers_only(corpus, monkey
         check_babble_pool(pool, forbidden_speakers)
         return {}
 
-    monkeypatch.setattr(experiment, "render_variants", fake_render)
+    monkeypatch.setattr(fold_run, "render_variants", fake_render)
     cfg = TrainConfig(folds=5, val_speakers=1, channel=ChannelConfig(variants=2))
     _, folds = make_folds(corpus.utterances, kind=corpus.kind, folds=0, val_speakers=1, seed=0)
     members = [make_folds(corpus.utterances, kind=corpus.kind, folds=0, val_speakers=1,
@@ -100,13 +100,13 @@ def test_experiment_draws_babble_from_training_side_speakers_only(corpus, monkey
     run = SimpleNamespace(train_cfg=cfg, frontend=object(), corpus=corpus, cache_dir=None,
                           feature_bar=False, cancel=None, progress=None,
                           runner=None)
-    experiment._variants(run, members)
+    fold_run.fold_variants(run, members)
     held = {s for f in members for s in (*f.val_speakers, *f.test_speakers)}
     assert {u.speaker for u in seen["pool"]}.isdisjoint(held)
     assert seen["forbidden"] == held
     assert {u.speaker for u in seen["utts"]} == {s for f in members for s in f.train_speakers}
     everyone = Fold(0, "", (), (), tuple(corpus.speakers))
-    experiment._variants(run, [everyone])  # the final model: every speaker may babble
+    fold_run.fold_variants(run, [everyone])  # the final model: every speaker may babble
     assert {u.speaker for u in seen["pool"]} == set(corpus.speakers)
 
 
