@@ -11,8 +11,15 @@ features already cached) locally then through Ray; overhead per task = (Ray wall
 2-core machine no speed-up is expected: the Ray run trains networks side by side on the same
 cores.
 
+``--compare LOCAL_RUN RAY_RUN``: the same table for two finished ``train`` runs of one recipe
+(the shipped one's takes tens of minutes, so they are run as ordinary commands, one after the
+other, each from a cold cache; bench/results/ray-2026-12-07 gives them): wall time of each run
+(metrics.json's elapsed_s), ratio, overhead in percent and per task, and each fold's UA and
+validation speakers side by side.
+
 Usage: OMP_NUM_THREADS=1 python -m bench.bench_ray [--per-cell 4] [--epochs 3] [--max-folds 2]
            [--ensemble 2] [--cpus 2] [--tasks 50] [--workdir DIR]
+       python -m bench.bench_ray --compare LOCAL_RUN RAY_RUN
 """
 from __future__ import annotations
 
@@ -102,6 +109,36 @@ def run(args) -> list[tuple[str, str]]:
     return rows
 
 
+def compare(local_dir: Path, ray_dir: Path) -> list[tuple[str, str]]:
+    """The table's rows for two finished runs of the same recipe, local and through Ray."""
+    local, remote = (json.loads((Path(d) / "metrics.json").read_text())
+                     for d in (local_dir, ray_dir))
+    if local["configs"] != remote["configs"] or local["protocol"] != remote["protocol"]:
+        raise SystemExit(f"{local_dir} and {ray_dir} are not runs of the same recipe")
+    cluster = remote.get("cluster") or {}
+    tasks = cluster.get("tasks") or 0
+    wall_l, wall_r = local["elapsed_s"], remote["elapsed_s"]
+    rows = [("recipe", f"{local['protocol']}, {len(local['folds'])} folds, ensemble "
+                       f"{local['configs']['model'].get('ensemble', 1)}, "
+                       f"{local['configs']['train']['channel']['variants']} channel variants"),
+            ("train local", f"{wall_l:.0f} s"),
+            ("train --ray", f"{wall_r:.0f} s ({cluster.get('address')}, "
+                            f"{sum(n.get('cpus', 0) for n in cluster.get('nodes', []))} CPUs)"),
+            ("wall-time ratio ray / local", f"{wall_r / wall_l:.3f}"),
+            ("overhead", f"{100 * (wall_r - wall_l) / wall_l:+.1f} % of the local wall time"),
+            ("tasks", str(tasks)),
+            ("overhead per task", f"{(wall_r - wall_l) / max(tasks, 1):+.2f} s")]
+    for a, b in zip(local["folds"], remote["folds"]):
+        same = (a["test_speakers"] == b["test_speakers"]
+                and a.get("member_val_speakers") == b.get("member_val_speakers"))
+        rows.append((f"fold {a['fold']} UA local / ray", f"{a['metrics']['ua']:.3f} / "
+                     f"{b['metrics']['ua']:.3f} (diff {b['metrics']['ua'] - a['metrics']['ua']:+.3f}"
+                     f"; speakers {'same' if same else 'DIFFERENT'})"))
+    rows.append(("mean UA local / ray", f"{local['aggregate']['ua']['mean']:.3f} / "
+                                        f"{remote['aggregate']['ua']['mean']:.3f}"))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-cell", type=int, default=4)
@@ -111,9 +148,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--tasks", type=int, default=50)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("LOCAL_RUN", "RAY_RUN"),
+                        help="print the table for two finished runs instead of running")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    rows = run(args)
+    rows = compare(*args.compare) if args.compare else run(args)
     width = max(len(r[0]) for r in rows)
     print(f"{'measure'.ljust(width)}  value")
     for what, value in rows:

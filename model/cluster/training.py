@@ -24,6 +24,7 @@ the experiment handles as a local cancel (finished folds kept, ``train --resume`
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
@@ -37,6 +38,16 @@ log = logging.getLogger(__name__)
 
 _SHIPPED = ("features", "variants")  # job entries that go through the object store once
 _LOCAL = ("progress", "cancel")  # job entries that stay on the driver
+
+
+@contextlib.contextmanager
+def _as_training_cancel(what: str):
+    """TasksCancelled inside becomes TrainingCancelled, which the experiment handles as a
+    local cancel."""
+    try:
+        yield
+    except TasksCancelled as exc:
+        raise TrainingCancelled(f"{what} cancelled on the Ray cluster ({exc})") from None
 
 
 def _train_task(report: Callable, job: dict, features: Mapping, variants: Mapping | None):
@@ -75,12 +86,9 @@ class RayTrainer:
         """Extract the features of ``paths`` that ``cache`` (a FeatureCache) lacks as tasks;
         with shared storage, training tasks then read them from ``cache``'s folder.
         TrainingCancelled when ``cancel`` is set first; FillError as FeatureCache.fill."""
-        try:
+        with _as_training_cancel("feature extraction"):
             extract_on_ray(self.pool, cache, paths, storage=self.storage, on_file=on_file,
                            cancel=cancel)
-        except TasksCancelled as exc:
-            raise TrainingCancelled(f"feature extraction cancelled on the Ray cluster "
-                                    f"({exc})") from None
         if self.storage == "shared":
             self._shared_features = CacheEntries({p: cache.entry_path(p) for p in paths},
                                                  cache.fingerprint)
@@ -92,12 +100,9 @@ class RayTrainer:
         workers read (shared). TrainingCancelled when ``cancel`` is set first."""
         from ser_studio.model.training.variants import load_variants
 
-        try:
+        with _as_training_cancel("channel variants"):
             render_on_ray(self.pool, caches, paths, storage=self.storage, on_file=on_file,
                           cancel=cancel)
-        except TasksCancelled as exc:
-            raise TrainingCancelled(f"channel variants cancelled on the Ray cluster "
-                                    f"({exc})") from None
         if self.storage == "shared":
             return CacheEntries({p: [c.entry_path(p) for c in caches] for p in paths},
                                 [c.fingerprint for c in caches])
@@ -127,10 +132,11 @@ class RayTrainer:
         outstanding task cancelled) when ``cancel`` is set first."""
         refs, combine = self._refs.pop(key)
         try:
-            results = self.pool.wait(refs, self._deliver, cancel)
-        except TasksCancelled as exc:
+            with _as_training_cancel("training"):
+                results = self.pool.wait(refs, self._deliver, cancel)
+        except TrainingCancelled:
             self._refs.clear()
-            raise TrainingCancelled(f"training cancelled on the Ray cluster ({exc})") from None
+            raise
         self.hosts.update(host for _, host in results)
         return combine([trained for trained, _ in results])
 

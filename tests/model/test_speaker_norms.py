@@ -1,7 +1,9 @@
-"""Per-speaker standardisation (TrainConfig.speaker_norm = "speaker"): speech spans cached per
-file, each speaker standardised by their own speech's statistics, in training and in the test."""
+"""Per-speaker and per-corpus standardisation (TrainConfig.speaker_norm "speaker", "corpus"):
+speech spans cached per file, each speaker (corpus) standardised by their (its) own speech's
+statistics, in training and in the test."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -17,7 +19,8 @@ from ser_studio.model.corpora.corpus import load_corpus
 from ser_studio.model.corpora.record import Utterance
 from ser_studio.model.training.data import FeatureDataset
 from ser_studio.model.training.experiment import run_cross_validation
-from ser_studio.model.training.speaker_norms import SpanCache, speaker_norms, speech_norm
+from ser_studio.model.training.speaker_norms import (SpanCache, corpus_norms, group_norms,
+                                                      speaker_norms, speech_norm)
 
 
 def _utt(path, speaker):
@@ -67,6 +70,34 @@ def test_each_speaker_is_standardised_by_their_own_statistics(two_speakers):
     assert abs(a - b) > 1.5
 
 
+def test_each_corpus_is_standardised_by_its_own_statistics(two_speakers):
+    """Corpus X: speaker a (offset 0) and b (offset 5); corpus Y: speaker c (offset 20), one
+    file. Every speaker gets their corpus's norm: a and b share one (their offset is kept),
+    c's is its own, so the corpora's offsets are standardised away."""
+    utts, features = two_speakers
+    utts = [dataclasses.replace(u, corpus="X") for u in utts]
+    extra = utts[0].path.with_name("c0.wav")
+    extra.write_bytes(utts[0].path.read_bytes())
+    features[extra] = features[utts[0].path] + 20.0
+    utts.append(_utt(extra, "c"))
+    utts[-1] = dataclasses.replace(utts[-1], corpus="Y")
+    mean, std = speech_norm(utts, features, _Spans(), frame_rate=50.0)
+    norms = corpus_norms(utts, features, _Spans(), 50.0, mean, std)
+    assert set(norms) == {"a", "b", "c"}
+    assert torch.equal(norms["a"][0], norms["b"][0]) and not torch.equal(norms["a"][0],
+                                                                        norms["c"][0])
+    assert group_norms("corpus", utts, features, _Spans(), 50.0, mean, std).keys() == norms.keys()
+    dataset = FeatureDataset(features, utts, ["angry"], mean, std, max_frames=50, train=False,
+                             norms=norms)
+    means = [dataset[i][0].mean().item() for i in range(len(dataset))]
+    plain = FeatureDataset(features, utts, ["angry"], mean, std, max_frames=50, train=False)
+    y_global = plain[6][0].mean().item()
+    x, y = np.mean(means[:6]), means[6]
+    # each corpus centred on itself (Y's one file leans on the global statistics in the blend)
+    assert abs(x) < 0.3 and abs(y) < 0.5 * abs(y_global)
+    assert np.mean(means[3:6]) - np.mean(means[:3]) > 1.0  # a speaker's offset within it kept
+
+
 def test_spans_are_found_once_per_file_and_a_broken_entry_is_recomputed(tmp_path, two_speakers):
     utts, _ = two_speakers
     cache = SpanCache(tmp_path / "cache")
@@ -102,6 +133,7 @@ def test_a_per_speaker_model_expects_calibration_and_predict_says_so(capsys):
 
     assert expects_calibration(TrainConfig(speaker_norm="speaker"))
     assert expects_calibration({"speaker_norm": "speaker"})
+    assert expects_calibration({"speaker_norm": "corpus"})
     assert not expects_calibration(TrainConfig()) and not expects_calibration(None)
 
     class _Predictor:
