@@ -102,6 +102,21 @@ def _run_folds(run: FoldRun, folds: list[Fold], protocol: str,
     return done, False
 
 
+def _submit_folds(run: FoldRun, folds: list[Fold], resume: Sequence[dict]) -> None:
+    """Start every fold's networks on ``run.runner`` (their channel variants are rendered
+    first, fold by fold); a cancel meanwhile stops the submitting, and the folds are then
+    summarised as cancelled (the runner's outstanding tasks are cancelled when it closes)."""
+    for fold in folds:
+        if run.cancel is not None and run.cancel.is_set():
+            return
+        if _kept(fold, resume) is None:
+            try:
+                run.runner.submit(fold.index, *fold_jobs(run, fold))
+            except TrainingCancelled as exc:
+                log.info("%s", exc)
+                return
+
+
 def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelConfig,
                          train_cfg: TrainConfig, out_dir, *, cache_dir=None, frontend=None,
                          features: Mapping | None = None, progress: Progress | None = None,
@@ -164,9 +179,7 @@ def run_cross_validation(corpus, frontend_cfg: FrontendConfig, model_cfg: ModelC
 
         run.spans = SpanCache(cache_dir)
     if runner is not None:  # every fold's networks start at once; train_networks collects them
-        for fold in folds:
-            if _kept(fold, resume) is None and not (cancel is not None and cancel.is_set()):
-                runner.submit(fold.index, *fold_jobs(run, fold))
+        _submit_folds(run, folds, resume)
     folds_done, cancelled = _run_folds(run, folds, protocol, resume)
     aggregate = aggregate_folds([f["metrics"] for f in folds_done]) if folds_done else None
 

@@ -167,6 +167,58 @@ def test_features_and_channel_variants_made_on_ray_equal_the_local_ones(corpus, 
     assert run["cluster"]["tasks"] == 5 + sum(-(-n // 8) for n in files[::2]) + 4
 
 
+def test_a_cancelled_ray_run_keeps_fold_1_and_resume_finishes_it(corpus, tmp_path,
+                                                                  capsys, monkeypatch):
+    out = tmp_path / "run"
+    monkeypatch.setattr(train_cli, "JsonLines", _StopInFold2)
+    code, events = _train(corpus, out, capsys, "--ray", "local")
+    assert code == train_cli.EXIT_CANCELLED
+    summary = json.loads((out / "metrics.json").read_text())
+    assert [f["fold"] for f in summary["folds"]] == [1] and summary["cancelled"]
+    assert summary["final_model"] is None and not (out / "fold_2").exists()
+    assert events[-1]["event"] == "done" and events[-1]["cancelled"]
+    monkeypatch.undo()
+    # run.json says --ray local: the resumed run trains fold 2 and the final model there
+    code = main(["train", "--resume", str(out), "--progress-json"])
+    assert code == 0
+    summary = json.loads((out / "metrics.json").read_text())
+    assert [f["fold"] for f in summary["folds"]] == [1, 2] and not summary["cancelled"]
+    assert summary["cluster"]["tasks"] == 2 and (out / "model.safetensors").is_file()
+
+
+class _StopInFold2Variants(train_cli.JsonLines):
+    """SIGTERM as fold 2's channel variants start rendering as tasks (fold 1's networks are
+    submitted, no fold is collected yet)."""
+
+    renderings = 0
+
+    def __call__(self, event) -> None:
+        super().__call__(event)
+        if event.kind == "extract" and event.stage == "channel variants" and \
+                event.files_done == 0:
+            self.renderings += 1
+            if self.renderings == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_run_cancelled_while_variants_render_on_ray_resumes(corpus, tmp_path, capsys,
+                                                              monkeypatch):
+    """Ctrl+C before any fold is collected: the outstanding tasks are cancelled, the run folder
+    says cancelled with no fold, and --resume trains it all."""
+    out = tmp_path / "run"
+    options = ["--no-final", "--channel-variants", "1", "--cache", str(tmp_path / "cache")]
+    monkeypatch.setattr(train_cli, "JsonLines", _StopInFold2Variants)
+    code, events = _train(corpus, out, capsys, *options, "--ray", "local")
+    assert code == train_cli.EXIT_CANCELLED
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["folds"] == [] and summary["cancelled"]
+    assert events[-1]["event"] == "done" and events[-1]["cancelled"]
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(out), "--progress-json"]) == 0
+    summary = json.loads((out / "metrics.json").read_text())
+    assert [f["fold"] for f in summary["folds"]] == [1, 2] and not summary["cancelled"]
+
+
 def _report_and_wait(report, flag: str) -> bool:
     """A task that reports, then waits (up to 60 s) for the driver to answer with a file:
     it ends early only if the report reached the driver while it ran."""
