@@ -313,7 +313,8 @@ def run(args: argparse.Namespace) -> int:
     from ser_studio.model.corpora.checks import log_warnings
     from ser_studio.model.corpora.labels import parse_classes
     from ser_studio.model.corpora.multi import load_corpora
-    from ser_studio.model.cluster.options import record_cluster, training_runner
+    from ser_studio.model.cluster.options import record_cluster
+    from ser_studio.model.cluster.training import training_runner
     from ser_studio.model.training.experiment import run_cross_validation
     from ser_studio.model.training.trainer import check_device
 

@@ -69,25 +69,6 @@ def cluster(address: str, cpus: int = 1, retries: int = 2, memory_mb: int = 0
             disconnect()
 
 
-@contextlib.contextmanager
-def training_runner(address: str | None, cpus: int = 1, retries: int = 2,
-                    memory_mb: int = 0, storage: str = "ship") -> Iterator[object]:
-    """``train --ray ADDRESS``: the runner that run_cross_validation takes
-    (model.cluster.training.RayTrainer with ``storage``) for the ``with`` block, or None when
-    ``address`` asks for no cluster (``wants_ray``)."""
-    if not wants_ray(address):
-        yield None
-        return
-    from ser_studio.model.cluster.training import RayTrainer
-
-    with cluster(address, cpus, retries, memory_mb) as (info, pool):
-        log.info("training on Ray cluster %s", info.describe())
-        try:
-            yield RayTrainer(pool, info, storage)
-        finally:  # a run cancelled between two folds leaves the later folds' tasks running
-            pool.cancel_all()
-
-
 def record_cluster(run_dir: Path, runner) -> None:
     """Keep ``runner.record()`` (address, nodes, tasks, hosts) in ``run_dir``'s run.json under
     "run" -> "cluster" (nothing without a runner or a run.json)."""

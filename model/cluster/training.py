@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from ser_studio.model.cluster.extract import extract_on_ray
+from ser_studio.model.cluster.options import cluster, wants_ray
 from ser_studio.model.cluster.shared_cache import CacheEntries
 from ser_studio.model.cluster.tasks import TaskPool, TasksCancelled, node_host
 from ser_studio.model.cluster.variants import render_on_ray
@@ -152,3 +153,20 @@ class RayTrainer:
         return {"address": info.address if info else None, "storage": self.storage,
                 "nodes": [dict(n) for n in info.nodes] if info else [],
                 "tasks": self.pool.submitted, "hosts": sorted(self.hosts)}
+
+
+@contextlib.contextmanager
+def training_runner(address: str | None, cpus: int = 1, retries: int = 2,
+                    memory_mb: int = 0, storage: str = "ship") -> Iterator[object]:
+    """``train --ray ADDRESS``: the runner that run_cross_validation takes
+    (model.cluster.training.RayTrainer with ``storage``) for the ``with`` block, or None when
+    ``address`` asks for no cluster (``wants_ray``)."""
+    if not wants_ray(address):
+        yield None
+        return
+    with cluster(address, cpus, retries, memory_mb) as (info, pool):
+        log.info("training on Ray cluster %s", info.describe())
+        try:
+            yield RayTrainer(pool, info, storage)
+        finally:  # a run cancelled between two folds leaves the later folds' tasks running
+            pool.cancel_all()

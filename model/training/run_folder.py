@@ -1,6 +1,7 @@
 """A run folder's own files: what an earlier run wrote is cleared, and the summary
 (metrics.json; layout in model.evaluation.report's docstring), the plots and report.md are
-written once the folds are done."""
+written once the folds are done. ``run`` is the run's model.training.fold_run.FoldRun (not
+imported: fold_run imports this module for the file names)."""
 from __future__ import annotations
 
 import datetime
@@ -8,7 +9,6 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ser_studio.model.config.schema import config_to_dict
 from ser_studio.model.corpora.multi import run_entry
@@ -16,9 +16,6 @@ from ser_studio.model.evaluation.plots import plot_confusion, plot_per_speaker
 from ser_studio.model.evaluation.report import write_report
 from ser_studio.model.training.folds import Fold
 from ser_studio.model.training.progress import ProgressEvent, done_figures
-
-if TYPE_CHECKING:
-    from ser_studio.model.training.fold_run import FoldRun
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +45,7 @@ def clear_previous_run(out_dir: Path, keep: Sequence[int] = ()) -> None:
             folder.rmdir()
 
 
-def run_summary(run: FoldRun, protocol: str, all_folds: list[Fold], folds_done: list[dict],
+def run_summary(run, protocol: str, all_folds: list[Fold], folds_done: list[dict],
              aggregate: dict | None, cancelled: bool, final_path: Path | None) -> dict:
     """The run summary (metrics.json; layout in model.evaluation.report's docstring), without
     plots."""
@@ -67,7 +64,7 @@ def run_summary(run: FoldRun, protocol: str, all_folds: list[Fold], folds_done: 
     }
 
 
-def write_outputs(run: FoldRun, summary: dict, folds_done: list[dict]) -> None:
+def write_outputs(run, summary: dict, folds_done: list[dict]) -> None:
     """Plots, metrics.json and report.md of the run folder (``summary`` gains "plots")."""
     plots = {f"curves_fold{f['fold']}": f"curves_fold{f['fold']}.png" for f in folds_done}
     agg = summary["aggregate"]
@@ -80,7 +77,7 @@ def write_outputs(run: FoldRun, summary: dict, folds_done: list[dict]) -> None:
     write_report(run.out_dir, summary)
 
 
-def done_event(run: FoldRun, summary: dict) -> ProgressEvent:
+def done_event(run, summary: dict) -> ProgressEvent:
     final = summary["final_model"]
     return ProgressEvent(
         "done", run_dir=str(run.out_dir), model=str(run.out_dir / final) if final else None,

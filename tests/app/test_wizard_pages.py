@@ -159,7 +159,7 @@ def test_every_config_field_has_an_editor_and_advanced_holds_the_rest(qtbot, wiz
     assert page.editors["train.label_smoothing"].widget.__class__.__name__ == "FloatSpin"
     assert page.editors["train.augment.warp_range"].widget.text() == "0.9, 1.1"
     for path, choices in (("frontend.band_norm", ["none", "cmvn"]),
-                          ("train.speaker_norm", ["global", "speaker"])):
+                          ("train.speaker_norm", ["global", "speaker", "corpus"])):
         combo = page.editors[path].widget  # choices read from the config's own check
         assert [combo.itemData(i) for i in range(combo.count())] == choices
 

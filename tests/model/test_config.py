@@ -79,10 +79,11 @@ def test_cross_field_model_rules_are_refused_with_the_values(data, message):
 
 def test_speaker_norm_choices():
     assert TrainConfig(speaker_norm="speaker").speaker_norm == "speaker"
+    assert TrainConfig(speaker_norm="corpus").speaker_norm == "corpus"
     with pytest.raises(ValueError) as caught:
         TrainConfig(speaker_norm="voice")
     assert str(caught.value) == ("TrainConfig.speaker_norm: 'voice' (a string) is not one of "
-                                 "['global', 'speaker']")
+                                 "['global', 'speaker', 'corpus']")
     with pytest.raises(ValueError, match=r"FrontendConfig.name: 'ge2e\+ge2e' \(a string\) is "
                                          r"not one of \[.*\] or several of them joined"):
         FrontendConfig(name="ge2e+ge2e")
