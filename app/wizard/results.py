@@ -84,9 +84,11 @@ def calibration_html(run_dir: str | None) -> str:
                 "(and calibrating to a voice can still help).</p>")
     ua = ((summary.get("uncalibrated_aggregate") or {}).get("ua") or {}).get("mean")
     without = f" Without calibration its UA is {ua:.3f}." if ua is not None else ""
-    return ("<p><b>This model expects calibration:</b> it was trained with each speaker "
-            "standardised by their own voice, and the figures above are speaker-adapted "
-            f"(each test speaker's own unlabelled audio).{without} Use Calibrate to my voice "
+    by_corpus = (summary.get("configs") or {}).get("train", {}).get("speaker_norm") == "corpus"
+    unit, whose = ("corpus", "its own") if by_corpus else ("speaker", "their own voice")
+    return (f"<p><b>This model expects calibration:</b> it was trained with each {unit} "
+            f"standardised by {whose}, and the figures above are {unit}-adapted "
+            f"(each test {unit}'s own unlabelled audio).{without} Use Calibrate to my voice "
             "on the Live tab.</p>")
 
 

@@ -193,8 +193,8 @@ def expects_calibration(section: dict | object | None) -> bool:
     return norm in ("speaker", "corpus")
 
 
-CALIBRATION_HINT = ("this model was trained with per-speaker standardisation and expects "
-                    "calibration: make a profile of the speaker with `python main.py profile` "
+CALIBRATION_HINT = ("this model was trained with per-speaker (or per-corpus) standardisation "
+                    "and expects calibration: make a profile of the speaker with `python main.py profile` "
                     "and pass it with --profile (without one it uses its training data's "
                     "statistics and is less accurate)")
 

@@ -171,6 +171,9 @@ def test_results_say_whether_the_model_expects_calibration(tmp_path):
     assert "works without calibration" in calibration_html(run("global"))
     text = calibration_html(run("speaker", uncalibrated_aggregate={"ua": {"mean": 0.702}}))
     assert "expects calibration" in text and "0.702" in text
+    assert "each speaker standardised" in text
+    text = calibration_html(run("corpus"))
+    assert "expects calibration" in text and "each corpus standardised by its own" in text
     assert calibration_html(str(tmp_path / "missing")) == "" and calibration_html(None) == ""
 
 
