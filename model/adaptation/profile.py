@@ -185,7 +185,8 @@ def adapted_probs(predictor, feats: list, wavs: list, mode: str, enrol_s: float 
 
 def expects_calibration(section: dict | object | None) -> bool:
     """Whether a model was trained with per-speaker or per-corpus standardisation
-    (``speaker_norm`` "speaker" or "corpus"), so it is meant to be used with a speaker profile. ``section``: a checkpoint's
+    (``speaker_norm`` "speaker" or "corpus"), so it is meant to be used with a speaker
+    profile. ``section``: a checkpoint's
     inference section (model.config.inference.InferenceConfig), or a run's TrainConfig or
     its JSON dict (a training summary, before any checkpoint is loaded); None: no."""
     norm = section.get("speaker_norm") if isinstance(section, dict) else getattr(

@@ -75,7 +75,8 @@ def extract_on_ray(pool: TaskPool, cache: FeatureCache, paths: Sequence, *, chun
     report = on_file or (lambda d, t: None)
     report(done, len(unique))
     shared = storage == "shared"
-    refs = [pool.submit(("features", i), _extract_chunk, cache.frontend.config, str(cache.root), part, shared)
+    refs = [pool.submit(("features", i), _extract_chunk, cache.frontend.config,
+                        str(cache.root), part, shared)
             for i, part in enumerate(chunks(todo, max(1, chunk)))]
 
     def on_item(_key, count: int) -> None:

@@ -74,7 +74,8 @@ def save_trained(run: FoldRun, trained: TrainedModel, metrics: dict, path: Path)
     return save_checkpoint(ckpt, path)
 
 
-def test_trained(run: FoldRun, trained: TrainedModel, test_utts: list, adapted: bool = True) -> dict:
+def test_trained(run: FoldRun, trained: TrainedModel, test_utts: list,
+                 adapted: bool = True) -> dict:
     """compute_metrics of ``trained`` on ``test_utts`` (centre crops of eval_max_seconds).
     With per-speaker (per-corpus) standardisation and ``adapted``, each test speaker (corpus)
     is standardised by the statistics of all of their (its) own test audio, without labels
@@ -142,7 +143,8 @@ def fold_jobs(run: FoldRun, fold: Fold, epochs: int | None = None, progress=None
     return [job], lambda trained: trained[0]
 
 
-def train_networks(run: FoldRun, fold: Fold, epochs: int | None = None, progress=None) -> TrainedModel:
+def train_networks(run: FoldRun, fold: Fold, epochs: int | None = None,
+                   progress=None) -> TrainedModel:
     """A single network, or an ensemble's members one by one, trained on ``fold``'s speakers
     (fold index 0: the final model, every speaker in training); with ``run.runner``, trained
     there (submitted now unless it already was)."""
