@@ -1,7 +1,7 @@
 """Measure the live path's cost: CPU per 5 s window every 0.5 s, older paths against today's.
 
     python -m bench.bench_live [--seconds 20] [--repeats 3] [--threads 1 2] [--app-seconds 20]
-        [--paths old full torch new]
+        [--paths old full torch new] [--model MODEL]
 
 Paths (``--paths``, default all four):
 - OLD, the code before streaming VAD: ``Predictor.predict(wav, vad=True)`` (silero-vad over the
@@ -16,7 +16,7 @@ Paths (``--paths``, default all four):
   model.onnx.cache);
 - TORCH, the NEW worker with ``runtime="torch"``: the code before model.onnx.cache.
 All run through the worker's own ``_live`` (segments and result signals included) on the
-default model (``Predictor.load()``), over an espeak-ng speech stream (sentences with short
+default model (``Predictor.load()``) or ``--model`` (a checkpoint or a run's fold folder), over an espeak-ng speech stream (sentences with short
 pauses) and a noise-only stream, window by window as the recorder emits them.
 
 Printed:
@@ -65,6 +65,7 @@ def parse_args(argv):
                    help="listening time per app CPU case (0: skip that part)")
     p.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS),
                    help="live paths to measure (see above)")
+    p.add_argument("--model", default="", help="checkpoint to measure (default: the shipped one)")
     p.add_argument("--child", choices=("old", "torch", "new", "idle"), help=argparse.SUPPRESS)
     p.add_argument("--wav", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -191,7 +192,8 @@ def make_worker(kind: str, predictors: dict, threads: int):
 
 
 def load_model(worker, kind: str) -> None:
-    """(Re)load the worker's model; FULL runs without the feature cache."""
+    """(Re)load the worker's model (its loader returns the predictor it holds); FULL runs
+    without the feature cache."""
     worker.load_model("")
     if kind == "full":
         worker._engine._features = None
@@ -307,7 +309,7 @@ def child(args) -> None:
     if args.child != "idle":  # idle: no model, windows come straight back
         worker.modelLoaded.connect(loop.quit)
         worker.modelError.connect(lambda msg: sys.exit(msg))
-        handle.load_model("")
+        handle.load_model(args.model)
         loop.exec_()
     rec = Recorder(stream_factory=replay_factory(args.wav, loop=True))
     rec.window.connect(worker.submit, Qt.DirectConnection)
@@ -339,7 +341,7 @@ def app_cpu(args, files: dict[str, Path]) -> dict:
     for source, path in files.items():
         for kind in ("idle", "old", "torch", "new"):
             cmd = [sys.executable, "-m", "bench.bench_live", "--child", kind, "--wav", str(path),
-                   "--app-seconds", str(args.app_seconds)]
+                   "--app-seconds", str(args.app_seconds), "--model", args.model]
             env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False,
                                   cwd=Path(__file__).resolve().parents[1])
@@ -376,7 +378,8 @@ def main(argv=None) -> None:
     print(f"torch {torch.__version__}, default threads {default_threads}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')}, "
           f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
-    predictors = {"auto": Predictor.load(), "torch": Predictor.load(runtime="torch")}
+    predictors = {"auto": Predictor.load(args.model or None),
+                  "torch": Predictor.load(args.model or None, runtime="torch")}
     print(f"model: {predictors['auto'].name}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -214,9 +214,10 @@ class Controls(QFrame):
         self.deviceChanged.emit(self.current_device())
 
     # -- model -------------------------------------------------------------------------------
-    def set_model_path(self, path: str, origin: str = "") -> None:
+    def set_model_path(self, path: str, origin: str = "", heard: str = "") -> None:
         """Show ``path`` ("" = the shipped model) as the chosen model (adding it when new);
-        the box's tooltip says where the model file is and how it was chosen (``origin``)."""
+        the box's tooltip says where the model file is, how it was chosen (``origin``) and,
+        once it has loaded, the languages it was trained on (``heard``)."""
         if self.model.itemText(0) == NO_MODEL_TEXT:
             self.model.removeItem(0)
         index = 0 if not path else next(
@@ -227,7 +228,7 @@ class Controls(QFrame):
             index = 1
         self.model.setCurrentIndex(index)
         where = path or "the shipped model (assets/default_model.safetensors)"
-        self.model.setToolTip(where + (f"\n{origin}" if origin else ""))
+        self.model.setToolTip("\n".join(x for x in (where, origin, heard) if x))
 
     def show_no_model(self, why: str) -> None:
         """Show that no model is in use (loading failed with none loaded before), as the live

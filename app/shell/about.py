@@ -13,6 +13,7 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QBrush, QColor, QTextFrameFormat, QTextTable
 from PyQt5.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout
 
+from ser_studio.app.shell.model_info import languages_text
 from ser_studio.app.shell.theme import icon
 from ser_studio.model.package_files import assets_dir
 
@@ -26,7 +27,14 @@ FACT_KEYS = ("labels", "metrics", "frontend", "model", "train", "speakers", "nor
 
 
 def model_card_markdown(info=None, card: Path = MODEL_CARD) -> str:
-    """The markdown shown: the model card file, else facts from ``info`` (a ModelInfo)."""
+    """The markdown shown: the languages ``info`` (a ModelInfo) was trained on, then the model
+    card file, else facts from ``info``."""
+    if info is None:
+        return _card(info, card)
+    return f"**Languages:** {languages_text(info.languages)}.\n\n" + _card(info, card)
+
+
+def _card(info, card: Path) -> str:
     if card.exists():
         try:
             text = card.read_text(encoding="utf-8")

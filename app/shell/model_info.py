@@ -28,6 +28,26 @@ class ModelInfo:
     facts: dict = field(default_factory=dict)
     expects_calibration: bool = False
 
+    @property
+    def languages(self) -> dict[str, int]:
+        """The languages of its training utterances -> how many; {} when not recorded."""
+        value = self.facts.get("languages")
+        return dict(value) if isinstance(value, dict) else {}
+
+
+def languages_text(languages: dict[str, int]) -> str:
+    """One sentence on the languages a model was trained on, most utterances first:
+    "Trained on English (576 clips), Polish (3076) and Korean (300) speech"; for none
+    recorded, that it does not say."""
+    if not languages:
+        return "Its training languages are not recorded (a model trained before they were)"
+    items = sorted(languages.items(), key=lambda kv: (-kv[1], kv[0]))
+    named = [f"{name} ({count}{' clips' if i == 0 else ''})"
+             for i, (name, count) in enumerate(items)]
+    if len(named) == 1:
+        return f"Trained on {named[0]} speech only"
+    return f"Trained on {', '.join(named[:-1])} and {named[-1]} speech"
+
 
 def model_info(predictor) -> ModelInfo:
     """What the UI shows about a loaded Predictor."""

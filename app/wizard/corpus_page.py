@@ -72,6 +72,9 @@ def summary_html(s: dict) -> str:
              else "none")]
     if s.get("genders"):
         rows.append(("Genders", _counts(s["genders"])))
+    rows.append(("Languages", _counts(s["languages"]) if s.get("languages") else
+                 "not known (a manifest can say it in a language column; the model records "
+                 "the languages it was trained on)"))
     if s.get("dropped"):
         rows.append(("Left out", _counts(s["dropped"])))
     if s.get("missing_audio"):
@@ -95,8 +98,8 @@ class CorpusPage(QWizardPage):
         super().__init__(parent)
         self.setTitle("Corpus")
         self.setSubTitle("Choose a corpus folder (IEMOCAP, RAVDESS) or a CSV manifest "
-                         "(path,label,speaker[,gender,session]). To train on several corpora, "
-                         "add each to the list.")
+                         "(path,label,speaker[,gender,session,language]). To train on several "
+                         "corpora, add each to the list.")
         self.summary: dict | None = None
         self._checked_key: tuple | None = None
         self._generation = 0

@@ -19,7 +19,7 @@ def add_parser(subparsers) -> None:
         description=(
             "Read a corpus and report utterances, labels, speakers, sessions and genders. "
             "PATH is an IEMOCAP folder (holding Session1..Session5), a folder of RAVDESS-named "
-            "audio files, or a CSV manifest path,label,speaker[,gender,session]."
+            "audio files, or a CSV manifest path,label,speaker[,gender,session,language]."
         ),
     )
     parser.add_argument("path", metavar="PATH", help="corpus folder or .csv manifest")
@@ -55,6 +55,7 @@ def format_summary(summary: dict) -> str:
         line("speakers", summary["speakers"]),
         line("sessions", summary["sessions"]),
         line("genders", summary["genders"]),
+        line("languages", summary.get("languages", {})),
     ]
     if summary.get("dropped"):
         lines.append(line("dropped (other labels)", summary["dropped"]))

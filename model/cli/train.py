@@ -134,6 +134,10 @@ def add_parser(subparsers) -> None:
                    help="label map, e.g. calm=neutral,exc=happy (may be repeated; with several "
                         "corpora NAME:A=B,... maps corpus NAME only)")
     p.add_argument("--classes", nargs="+", help="classes to keep (space or comma separated)")
+    p.add_argument("--language", action="append", metavar="[NAME:]LANGUAGE",
+                   help="the language spoken in the corpus (NAME:LANGUAGE: in corpus NAME "
+                        "only), recorded in the model (default: RAVDESS and IEMOCAP English, "
+                        "a manifest's language column)")
     p.add_argument("--drop-conflicting", action="store_true",
                    help="leave out files listed under two labels (default: an error)")
     p.add_argument("--cache", type=Path, help="feature cache folder (default: user cache)")
@@ -189,6 +193,7 @@ def run_sections(args, frontend, model, train) -> dict:
     """The run.json object of a ``train`` invocation (parsed args and its three configs)."""
     return describe_run(frontend, model, train, corpus=args.corpus, label_map=args.map,
                         classes=args.classes, drop_conflicting=args.drop_conflicting,
+                        languages=args.language,
                         final=not args.no_final, max_folds=args.max_folds, ray=args.ray,
                         ray_storage=args.ray_storage, cache=args.cache)
 
@@ -250,6 +255,7 @@ def _apply_run_sections(args) -> dict:
     corpus, run = sections.get("corpus", {}), sections.get("run", {})
     for option, value in (("corpus", corpus_paths(corpus.get("path"))),
                           ("map", corpus.get("map")), ("classes", corpus.get("classes")),
+                          ("language", corpus.get("language")),
                           ("max_folds", run.get("max_folds")), ("ray", run.get("ray")),
                           ("ray_storage", run.get("ray_storage")),
                           ("cache", Path(run["cache"]) if run.get("cache") else None)):
@@ -329,8 +335,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--protocol loco (leave one corpus out) needs at least two "
                               f"corpora (--corpus A --corpus B ...); got {len(args.corpus)}: "
                               f"{args.corpus[0]}")
-        corpus = load_corpora(args.corpus, args.map,
-                              parse_classes(args.classes), drop_conflicts=args.drop_conflicting)
+        corpus = load_corpora(args.corpus, args.map, parse_classes(args.classes),
+                              drop_conflicts=args.drop_conflicting, languages=args.language)
         for part in corpus.parts:
             log_warnings(part.root, audio_warnings(part.utterances))
         resumed = _resumed_folds(args, train_cfg)

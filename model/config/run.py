@@ -4,7 +4,7 @@ repeated (``train --config RUN/run.json --out OTHER``) or continued after a canc
 (model.cli.train) and the training wizard (app/wizard) alike.
 
 Layout: the config sections "frontend", "model", "train" (as ``--config`` reads them), plus
-"corpus" {path, map, classes, drop_conflicting} and "run" {final, max_folds, and for a run on a
+"corpus" {path, map, classes, drop_conflicting, language (when given)} and "run" {final, max_folds, and for a run on a
 Ray cluster ray (the address, as ``--ray`` takes it) and, once it ran, cluster {address, nodes,
 tasks, hosts}: model.cluster.options.record_cluster}. "path" is one
 corpus as a string (as every run.json before several corpora) or a list of two or more
@@ -121,12 +121,14 @@ def corpus_paths(value) -> list[str] | None:
 
 def describe_run(frontend, model, train, *, corpus, label_map: list[str] | None = None,
                  classes: list[str] | None = None, drop_conflicting: bool = False,
+                 languages: list[str] | None = None,
                  final: bool = True, max_folds: int | None = None,
                  ray: str | None = None, ray_storage: str | None = None,
                  cache: str | Path | None = None) -> dict:
     """The run.json object of one run: its three configs (less their derived fields, which
     the run sets from its data), its corpus (``corpus``: a path or a list of paths; written
-    as a string when there is one, so a single-corpus run.json is as it always was) and its
+    as a string when there is one, so a single-corpus run.json is as it always was; the
+    --language values as "language", only when given) and its
     run options (``ray``: the Ray cluster's address, kept only when given; ``ray_storage``
     with it when given, and with "shared" the ``cache`` folder every node mounts)."""
     configs = {section: config_to_dict(cfg) for section, cfg in
@@ -138,7 +140,8 @@ def describe_run(frontend, model, train, *, corpus, label_map: list[str] | None 
         [str(p) for p in corpus] if isinstance(corpus, (list, tuple)) else str(corpus))]
     return {**configs,
             "corpus": {"path": paths[0] if len(paths) == 1 else paths, "map": label_map,
-                       "classes": classes, "drop_conflicting": bool(drop_conflicting)},
+                       "classes": classes, "drop_conflicting": bool(drop_conflicting),
+                       **({"language": list(languages)} if languages else {})},
             "run": {"final": final, "max_folds": max_folds, **_cluster_options(ray, ray_storage,
                                                                                cache)}}
 

@@ -64,15 +64,23 @@ class UtteranceFacts:
         return sorted({u.session for u in self.utterances if u.session})
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """labels, speakers, sessions, genders: name -> utterances, sorted by name (those
-        without a session or gender are not counted there)."""
-        def count(values) -> dict[str, int]:
-            return dict(sorted(Counter(v for v in values if v).items()))
+        """labels, speakers, sessions, genders, languages: name -> utterances, sorted by name
+        (those without a session, gender or known language are not counted there)."""
+        return {"labels": _count(u.label for u in self.utterances),
+                "speakers": _count(u.speaker for u in self.utterances),
+                "sessions": _count(u.session for u in self.utterances),
+                "genders": _count(u.gender for u in self.utterances),
+                "languages": language_counts(self.utterances)}
 
-        return {"labels": count(u.label for u in self.utterances),
-                "speakers": count(u.speaker for u in self.utterances),
-                "sessions": count(u.session for u in self.utterances),
-                "genders": count(u.gender for u in self.utterances)}
+
+def _count(values) -> dict[str, int]:
+    return dict(sorted(Counter(v for v in values if v).items()))
+
+
+def language_counts(utterances) -> dict[str, int]:
+    """Language -> utterances of ``utterances``, sorted by name; those of unknown language
+    (``Utterance.language`` "") are not counted."""
+    return _count(u.language for u in utterances)
 
 
 @dataclass(frozen=True)
@@ -96,8 +104,9 @@ class Corpus(UtteranceFacts):
     def summary(self) -> dict:
         """Counts for reports and ``main.py corpus --json``.
 
-        Keys: utterances (int); labels, speakers, sessions, genders (name -> count, sorted by
-        name; utterances without a session or gender are not counted there); dropped
+        Keys: utterances (int); labels, speakers, sessions, genders, languages (name -> count,
+        sorted by name; utterances without a session, gender or language are not counted
+        there); dropped
         (label -> count); missing_audio (int); kind; root; warnings (list of {code, count,
         examples, message}).
         """
@@ -121,7 +130,7 @@ def detect_kind(path: Path) -> str:
             return "manifest"
         raise CorpusError(
             f"{path}: a file that is not a .csv manifest; give a manifest "
-            "(path,label,speaker[,gender,session]) or a corpus folder"
+            "(path,label,speaker[,gender,session,language]) or a corpus folder"
         )
     if session_dirs(path):
         return "iemocap"
@@ -138,7 +147,7 @@ def detect_kind(path: Path) -> str:
     raise CorpusError(
         f"{path}: not a corpus folder. Looked for SessionN subfolders (IEMOCAP full release), "
         "audio files named like 03-01-05-01-02-01-12.wav searched recursively (RAVDESS), "
-        "or a .csv manifest file (path,label,speaker[,gender,session])"
+        "or a .csv manifest file (path,label,speaker[,gender,session,language])"
         + "".join(f"; {h}" for h in hints)
     )
 

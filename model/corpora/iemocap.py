@@ -125,7 +125,8 @@ def _read_session(session: Path, problems: _Problems) -> tuple[list[Utterance], 
             if not wav.is_file():
                 missing.append(utt_id)
                 continue
-            utterances.append(Utterance(wav.resolve(), code, speaker, gender, session_id))
+            utterances.append(Utterance(wav.resolve(), code, speaker, gender, session_id,
+                                        language="English"))
     if missing:
         log.warning(
             "%s: %d labelled utterances have no wav under sentences/wav and were skipped "

@@ -1,4 +1,4 @@
-"""CSV manifest reader: ``path,label,speaker[,gender,session]`` with a header row.
+"""CSV manifest reader: ``path,label,speaker[,gender,session,language]`` with a header row.
 
 Paths are relative to the folder holding the CSV file (absolute paths are kept). Other columns
 are allowed and ignored. Every problem is reported as "<file>:<line>: <problem>".
@@ -15,7 +15,7 @@ from ser_studio.model.corpora.record import CorpusError, Utterance
 log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("path", "label", "speaker")
-OPTIONAL_COLUMNS = ("gender", "session")
+OPTIONAL_COLUMNS = ("gender", "session", "language")
 
 _GENDERS = {
     "": "", "f": "F", "female": "F", "w": "F", "woman": "F",
@@ -40,7 +40,8 @@ def _header(reader: csv.DictReader, csv_path: Path) -> None:
     if missing:
         raise CorpusError(
             f"{csv_path}:1: missing column(s) {', '.join(missing)}; the header has "
-            f"{', '.join(reader.fieldnames)}; expected path,label,speaker[,gender,session]"
+            f"{', '.join(reader.fieldnames)}; expected path,label,speaker"
+            "[,gender,session,language]"
         )
 
 
@@ -58,7 +59,7 @@ def _row(row: dict, csv_path: Path, line: int) -> Utterance:
         audio = csv_path.parent / audio
     return Utterance(
         audio.resolve(), values["label"], values["speaker"],
-        _gender(values["gender"], where), values["session"],
+        _gender(values["gender"], where), values["session"], language=values["language"],
     )
 
 

@@ -116,13 +116,45 @@ def corpus_maps(label_map, names: Sequence[str]) -> list[dict[str, str]]:
     return [{**parse_label_map(common), **parse_label_map(own[name])} for name in names]
 
 
+def corpus_languages(languages: str | Sequence[str] | None,
+                     names: Sequence[str]) -> list[str | None]:
+    """The language each corpus of ``names`` is set to by --language values ("Polish": every
+    corpus; "nemo-pl:Polish": corpus nemo-pl, after the ones for all), None where none is
+    given (its utterances keep the language their reader gives). CorpusError naming the
+    names when a prefix names no corpus of the run, or a value is empty."""
+    items = [languages] if isinstance(languages, str) else list(languages or [])
+    common, own = None, {}
+    for item in items:
+        prefix, colon, rest = item.partition(":")
+        language = (rest if colon else prefix).strip()
+        if not language:
+            raise CorpusError(f"language {item!r}: empty; expected LANGUAGE or NAME:LANGUAGE")
+        if not colon:
+            common = language
+        elif prefix.strip() in names:
+            own[prefix.strip()] = language
+        else:
+            raise CorpusError(f"language {item!r}: {prefix.strip()!r} is not a corpus of this "
+                              f"run; corpus names: {', '.join(names)}")
+    return [own.get(name, common) for name in names]
+
+
+def _with_language(corpus: Corpus, language: str | None) -> Corpus:
+    if language is None:
+        return corpus
+    return replace(corpus, utterances=tuple(replace(u, language=language)
+                                            for u in corpus.utterances))
+
+
 def load_corpora(paths, label_map: Mapping[str, str] | str | Sequence[str] | None = None,
                  classes: Sequence[str] | None = None, *,
-                 drop_conflicts: bool = False) -> CorpusSet:
+                 drop_conflicts: bool = False,
+                 languages: str | Sequence[str] | None = None) -> CorpusSet:
     """Read every corpus of ``paths`` (one path or a list) with ``load_corpus`` and pool them
     (see the module docstring). Each corpus is read with its own kind's default label map,
     the label map (``corpus_maps``: for all, or "NAME:a=b" for corpus NAME alone) and the
-    classes on top. CorpusError naming the path when a corpus is given twice or cannot be
+    classes on top; ``languages`` (``corpus_languages``) sets the language of a corpus's
+    utterances. CorpusError naming the path when a corpus is given twice or cannot be
     read."""
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths or [])
     if not paths:
@@ -132,8 +164,10 @@ def load_corpora(paths, label_map: Mapping[str, str] | str | Sequence[str] | Non
     if twice:
         raise CorpusError(f"corpus given more than once: {', '.join(twice)}")
     names = tuple(_unique_names([Path(p).expanduser() for p in paths]))
-    parts = tuple(load_corpus(p, own, classes, drop_conflicts=drop_conflicts)
-                  for p, own in zip(paths, corpus_maps(label_map, names)))
+    parts = tuple(_with_language(load_corpus(p, own, classes, drop_conflicts=drop_conflicts),
+                                 language)
+                  for p, own, language in zip(paths, corpus_maps(label_map, names),
+                                              corpus_languages(languages, names)))
     namespaced = len(parts) > 1
     utts = tuple(_tag(u, n, namespaced) for n, p in zip(names, parts) for u in p.utterances)
     if namespaced:

@@ -57,7 +57,8 @@ def parse_ravdess_name(path: Path) -> Utterance:
     if int(actor) < 1:
         raise CorpusError(f"{path}: actor number {actor} must be 01 or more")
     gender = "M" if int(actor) % 2 == 1 else "F"
-    return Utterance(path.resolve(), RAVDESS_EMOTIONS[emotion], f"Actor_{actor}", gender, "")
+    return Utterance(path.resolve(), RAVDESS_EMOTIONS[emotion], f"Actor_{actor}", gender, "",
+                     language="English")
 
 
 def read_ravdess(root: Path) -> list[Utterance]:

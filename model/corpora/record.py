@@ -16,6 +16,8 @@ class Utterance:
     session: recording session ("Ses01") for leave-one-session-out, "" when the corpus has none.
     corpus: the name of the corpus it comes from in a run on several corpora
         (model.corpora.multi: speakers and sessions are then "NAME/ID"), "" when read alone.
+    language: the language spoken ("English"), "" when unknown: RAVDESS and IEMOCAP are
+        English; a manifest's optional ``language`` column; ``--language`` sets a corpus's.
     """
 
     path: Path
@@ -24,6 +26,7 @@ class Utterance:
     gender: str = ""
     session: str = ""
     corpus: str = ""
+    language: str = ""
 
 
 class CorpusError(ValueError):

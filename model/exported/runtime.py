@@ -53,7 +53,7 @@ ENCODER_INPUT = "input_values"
 ENCODER_OUTPUTS = ("last_hidden_state", "hidden_states")
 _KEYS = ("format", "version", "network", "encoder", "int8", "quantized_ops", "opset", "source",
          "frontend", "model", "train", "labels", "speakers", "norm_mean", "norm_std", "metrics")
-_OPTIONAL_KEYS = ("inference",)
+_OPTIONAL_KEYS = ("inference", "languages")
 _ENCODER_KEYS = ("sha1", "output", "stride", "receptive", "do_normalize", "dim",
                  "layers", "frame_rate", "chunk_hop", "fingerprint")
 
@@ -272,7 +272,8 @@ def _checkpoint_of(doc: dict[str, Any], sidecar: Path) -> Checkpoint:
             train=train_config_from_dict(doc["train"]) if doc["train"] is not None else None,
             labels=list(doc["labels"]), speakers=list(doc["speakers"]),
             norm_mean=list(doc["norm_mean"]), norm_std=list(doc["norm_std"]),
-            metrics=dict(doc["metrics"]), inference=read_inference(doc))
+            metrics=dict(doc["metrics"]), inference=read_inference(doc),
+            languages=dict(doc.get("languages") or {}))
     except (ConfigError, TypeError, ValueError) as exc:
         raise OnnxModelError(f"{sidecar}: {exc}") from exc
     if not all(isinstance(x, str) for x in ckpt.labels):

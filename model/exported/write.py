@@ -293,7 +293,7 @@ def _sidecar(ckpt: Checkpoint, source: Path, network: Path, encoder: dict | None
         "inference": config_to_dict(ckpt.inference),
         "labels": list(ckpt.labels), "speakers": list(ckpt.speakers),
         "norm_mean": list(ckpt.norm_mean), "norm_std": list(ckpt.norm_std),
-        "metrics": ckpt.metrics,
+        "metrics": ckpt.metrics, "languages": dict(ckpt.languages),
     }
 
 

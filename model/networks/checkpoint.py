@@ -40,7 +40,7 @@ WEIGHTS_SUFFIX = ".safetensors"
 SIDECAR_SUFFIX = ".json"
 _KEYS = ("format", "version", "weights_sha1", "frontend", "model", "train", "labels",
          "speakers", "norm_mean", "norm_std", "metrics")
-_OPTIONAL_KEYS = ("shipped", "inference")
+_OPTIONAL_KEYS = ("shipped", "inference", "languages")
 _ZIP_MAGIC, _PICKLE_PROTOCOL = b"PK\x03\x04", 0x80
 
 
@@ -62,6 +62,9 @@ class Checkpoint:
         written as ``"shipped": true`` in the sidecar, absent otherwise).
     inference: what inference reads (crop, speaker standardisation); None when constructed
         without one: derived from ``train`` (model.config.inference.inference_section).
+    languages: the languages of its training utterances -> how many ({"English": 576});
+        those of unknown language are not counted; {} when none is known (and for
+        checkpoints written before the entry existed).
     """
 
     frontend: FrontendConfig
@@ -75,6 +78,7 @@ class Checkpoint:
     state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
     shipped: bool = False
     inference: InferenceConfig | None = None
+    languages: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.inference is None:
@@ -110,6 +114,7 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
         "norm_mean": [float(x) for x in ckpt.norm_mean],
         "norm_std": [float(x) for x in ckpt.norm_std],
         "metrics": ckpt.metrics,
+        "languages": {str(k): int(v) for k, v in ckpt.languages.items()},
     }
     if ckpt.shipped:
         doc["shipped"] = True
@@ -150,6 +155,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             labels=doc["labels"], speakers=doc["speakers"], norm_mean=doc["norm_mean"],
             norm_std=doc["norm_std"], metrics=doc["metrics"], state_dict=_read_weights(weights),
             shipped=doc.get("shipped") is True, inference=read_inference(doc),
+            languages=doc.get("languages", {}),
         )
     except ConfigError as exc:
         raise CheckpointError(f"{sidecar}: {exc}") from exc
@@ -277,9 +283,16 @@ def _check_types(doc: dict[str, Any], sidecar: Path) -> None:
         ("norm_mean", is_list_of(doc["norm_mean"], (int, float))),
         ("norm_std", is_list_of(doc["norm_std"], (int, float))),
         ("metrics", isinstance(doc["metrics"], dict)),
+        ("languages", _is_language_counts(doc.get("languages", {}))),
     ) if not ok]
     if problems:
         raise CheckpointError(f"{sidecar}: malformed entries {problems}")
+
+
+def _is_language_counts(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and k and isinstance(v, int) and not isinstance(v, bool) and v > 0
+        for k, v in value.items())
 
 
 def check_consistent(ckpt: Checkpoint, where: Path,

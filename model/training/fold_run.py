@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ser_studio.model.config.schema import FrontendConfig, ModelConfig, TrainConfig, config_to_dict
+from ser_studio.model.corpora.corpus import language_counts
 from ser_studio.model.evaluation.metrics import compute_metrics
 from ser_studio.model.evaluation.plots import plot_training_curves
 from ser_studio.model.networks.checkpoint import Checkpoint, save_checkpoint
@@ -67,10 +68,13 @@ def emit(progress: Progress | None, event: ProgressEvent) -> None:
 
 def save_trained(run: FoldRun, trained: TrainedModel, metrics: dict, path: Path) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in trained.network.state_dict().items()}
+    heard = set(trained.speakers)
     ckpt = Checkpoint(frontend=run.frontend_cfg, model=trained.model_cfg, train=run.train_cfg,
                       labels=list(run.labels), speakers=list(trained.speakers),
                       norm_mean=trained.mean.tolist(), norm_std=trained.std.tolist(),
-                      metrics=metrics, state_dict=state)
+                      metrics=metrics, state_dict=state,
+                      languages=language_counts(u for u in run.corpus.utterances
+                                                if u.speaker in heard))
     return save_checkpoint(ckpt, path)
 
 

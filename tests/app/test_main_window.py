@@ -414,3 +414,24 @@ def test_a_model_that_fails_to_load_is_told_the_same_everywhere(qtbot, tmp_path,
     qtbot.waitUntil(lambda: box.currentText() == "random_model", timeout=2000)
     assert NO_MODEL_TEXT not in [box.itemText(i) for i in range(box.count())]
     window.close()
+
+
+def test_the_model_box_tooltip_names_the_languages_the_model_was_trained_on(
+        qtbot, make_window, tmp_path, checkpoint_factory):
+    """The tooltip's last line says what the loaded checkpoint records of its training
+    languages, most heard first; an older checkpoint without them says so."""
+    import json
+
+    window = make_window()
+    box = window.controls.model
+    assert "training languages are not recorded" in box.toolTip()
+    heard = checkpoint_factory(tmp_path / "heard.safetensors", seed=3)
+    sidecar = heard.with_suffix(".json")
+    doc = json.loads(sidecar.read_text())
+    doc["languages"] = {"English": 4, "Korean": 12}
+    sidecar.write_text(json.dumps(doc))
+    with qtbot.waitSignal(window.inference.worker.modelLoaded, timeout=20_000):
+        window.load_model(str(heard))
+    qtbot.waitUntil(lambda: "Trained on" in box.toolTip(), timeout=2000)
+    assert box.toolTip().splitlines()[-1] == "Trained on Korean (12 clips) and English (4) speech"
+    assert str(heard) in box.toolTip()

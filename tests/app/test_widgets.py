@@ -269,6 +269,24 @@ def test_about_shows_model_card_or_model_facts(qtbot, tmp_path, checkpoint_path)
     dialog.show()
     shown = dialog.browser.toPlainText()
     assert "Trained on IEMOCAP" in shown and "random_model" in shown
+    assert shown.startswith("Languages: Its training languages are not recorded")
+
+
+def test_about_names_the_languages_first_most_heard_first(tmp_path, checkpoint_path):
+    import json
+
+    facts = json.loads(checkpoint_path.with_suffix(".json").read_text())
+    facts.update(languages={"English": 576, "Polish": 3076, "Korean": 300}, shipped=True)
+    info = ModelInfo(name="default_model", path=str(checkpoint_path), labels=facts["labels"],
+                     facts=facts)
+    card = tmp_path / "MODEL_CARD.md"
+    card.write_text("# Default model\n")
+    text = model_card_markdown(info, card=card)
+    assert text == ("**Languages:** Trained on Polish (3076 clips), English (576) and Korean "
+                    "(300) speech.\n\n# Default model\n")
+    facts["languages"] = {"English": 576}
+    assert model_card_markdown(info, card=card).startswith(
+        "**Languages:** Trained on English (576 clips) speech only.")
 
 
 def test_live_panel_says_when_the_input_clips_or_is_too_quiet(qtbot, speech, make_live_result):

@@ -14,11 +14,14 @@ from tests.app.test_wizard_pages import wizard, write_manifest  # noqa: F401 (fi
 
 @pytest.fixture
 def manifests(tmp_path):
-    """Two corpora whose speakers are both called s1, s2, s3: en (2 labels), pl (3 labels)."""
+    """Two corpora whose speakers are both called s1, s2, s3: en (2 labels), pl (3 labels,
+    and a language column saying Polish)."""
     (tmp_path / "en").mkdir()
     (tmp_path / "pl").mkdir()
-    return (write_manifest(tmp_path / "en"),
-            write_manifest(tmp_path / "pl", labels=("angry", "sad", "happy")))
+    pl = write_manifest(tmp_path / "pl", labels=("angry", "sad", "happy"))
+    rows = pl.read_text().splitlines()
+    pl.write_text("\n".join([rows[0] + ",language"] + [r + ",Polish" for r in rows[1:]]) + "\n")
+    return write_manifest(tmp_path / "en"), pl
 
 
 def _checked(qtbot, page, action) -> bool:
@@ -44,6 +47,7 @@ def test_corpus_list_adds_and_removes_corpora(qtbot, wizard, manifests):
     assert sorted(summary["speakers"]) == [f"{c}/s{k}" for c in ("en", "pl") for k in (1, 2, 3)]
     text = page.summary_label.text()
     assert "Corpus 1" in text and "<b>en</b>" in text and "Corpus 2" in text
+    assert summary["languages"] == {"Polish": 18} and "Polish&nbsp;18" in text
     assert "2 corpora can be used together" in page.status_label.text()
     assert wizard.run_sections()["corpus"]["path"] == [str(en.resolve()), str(pl.resolve())]
     page.grab().save("/tmp/wizard_corpora.png")

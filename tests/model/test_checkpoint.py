@@ -70,6 +70,16 @@ def test_round_trip_from_each_name(saved):
         assert torch.equal(fresh(x), net(x))
 
 
+def test_the_training_languages_round_trip_and_older_checkpoints_have_none(tmp_path, saved):
+    ckpt, _ = make_checkpoint()
+    ckpt.languages = {"Polish": 30, "English": 6}
+    loaded = load_checkpoint(save_checkpoint(ckpt, tmp_path / "heard.safetensors"))
+    assert loaded.languages == {"Polish": 30, "English": 6}
+    assert load_checkpoint(saved[0]).languages == {}
+    edit_sidecar(saved[0], languages=KeyError)  # written before the entry existed
+    assert load_checkpoint(saved[0]).languages == {}
+
+
 def test_round_trip_without_train_config(tmp_path):
     ckpt, _ = make_checkpoint(train=False)
     assert load_checkpoint(save_checkpoint(ckpt, tmp_path / "m.safetensors")).train is None
@@ -139,6 +149,9 @@ def edit_sidecar(weights, **changes):
     ({"labels": ["a", 3, "c"]}, "malformed entries \\['labels'\\]"),
     ({"labels": ["a", "b"]}, "2 labels but the model has n_classes=3"),
     ({"norm_std": [1.0] * 7}, "norm_mean/norm_std have lengths 8/7"),
+    ({"languages": ["English"]}, "malformed entries \\['languages'\\]"),
+    ({"languages": {"English": 0}}, "malformed entries \\['languages'\\]"),
+    ({"languages": {"": 3}}, "malformed entries \\['languages'\\]"),
 ])
 def test_bad_sidecars_are_refused(saved, changes, message):
     edit_sidecar(saved[0], **changes)

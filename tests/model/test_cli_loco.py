@@ -32,7 +32,8 @@ def loco_run(two_corpora, cache_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("loco")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        code = main(_argv(two_corpora, out, cache_dir, "--protocol", "loco"))
+        code = main(_argv(two_corpora, out, cache_dir, "--protocol", "loco",
+                          "--language", "big:English", "--language", "small:Polish"))
     return code, stdout.getvalue(), out
 
 
@@ -52,6 +53,9 @@ def test_loco_trains_on_the_other_corpus_only(loco_run):
         trained = json.loads((out / f"fold_{fold['fold']}" / "model.json").read_text())
         assert trained["speakers"] == fold["train_speakers"]
         assert fold["metrics"]["n"] == {"big": 96, "small": 32}[held]
+        # the languages it heard: its training utterances only (big: 16 per speaker, small: 8)
+        heard = {"big": ("Polish", 8), "small": ("English", 16)}[held]
+        assert trained["languages"] == {heard[0]: heard[1] * len(fold["train_speakers"])}
 
 
 def test_loco_reports_each_held_out_corpus_and_their_mean(loco_run):
@@ -80,6 +84,7 @@ def test_run_json_round_trips_the_corpus_list(loco_run, two_corpora, tmp_path):
     sections = read_sections(out / "run.json")
     assert sections["corpus"]["path"] == [str(p.resolve()) for p in two_corpora]
     assert sections["train"]["protocol"] == "loco"
+    assert sections["corpus"]["language"] == ["big:English", "small:Polish"]
     args = build_parser().parse_args(["train", "--config", str(out / "run.json"),
                                       "--out", str(tmp_path)])
     train_cmd._apply_run_sections(args)

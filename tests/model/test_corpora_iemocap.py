@@ -79,6 +79,7 @@ def test_exc_is_merged_into_happy_and_other_labels_dropped(tmp_path):
     assert corpus.kind == "iemocap"
     assert summary["labels"] == {"angry": 1, "happy": 2, "neutral": 1, "sad": 1}
     assert summary["dropped"] == {"frustrated": 1, "surprised": 1, "xxx": 1}
+    assert summary["languages"] == {"English": 5}
     assert by_id(corpus)["Ses01F_impro01_F001"].label == "happy"
 
 

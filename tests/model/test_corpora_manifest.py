@@ -1,4 +1,4 @@
-"""CSV manifest reader: path,label,speaker[,gender,session], paths relative to the CSV."""
+"""CSV manifest reader: path,label,speaker[,gender,session,language], paths relative to the CSV."""
 from __future__ import annotations
 
 import numpy as np

@@ -25,6 +25,7 @@ def name(emotion, actor, statement=1, ext="wav"):
 def test_name_gives_emotion_actor_and_gender():
     utt = parse_ravdess_name(Path("/x/03-01-05-02-01-02-12.wav"))
     assert (utt.label, utt.speaker, utt.gender, utt.session) == ("angry", "Actor_12", "F", "")
+    assert utt.language == "English"  # RAVDESS is North American English
     utt = parse_ravdess_name(Path("/x/03-01-02-01-01-01-07.flac"))
     assert (utt.label, utt.speaker, utt.gender) == ("calm", "Actor_07", "M")
 

@@ -61,6 +61,34 @@ def test_a_label_map_can_name_one_corpus(two_corpora):
         load_corpora([big, small], ["nemo:calm=neutral"])
 
 
+def _with_language_column(manifest: Path, out: Path, language: str) -> Path:
+    rows = manifest.read_text().splitlines()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join([rows[0] + ",language"] + [r + f",{language}" for r in rows[1:]]))
+    return out
+
+
+def test_languages_come_from_a_manifest_column_or_the_language_option(two_corpora, tmp_path):
+    big, small = two_corpora
+    polish = _with_language_column(small, tmp_path / "small" / "manifest.csv", "Polish")
+    pooled = load_corpora([big, polish])
+    assert pooled.summary()["languages"] == {"Polish": 32}  # big has no column: unknown
+    named = load_corpora([big, polish], languages=["big:English"])
+    assert {u.corpus: u.language for u in named.utterances} == {"big": "English",
+                                                               "small": "Polish"}
+    assert named.summary()["languages"] == {"English": 96, "Polish": 32}
+    assert [c["languages"] for c in named.summary()["corpora"]] == [{"English": 96},
+                                                                   {"Polish": 32}]
+    # a value for every corpus is overridden per corpus, and overrides a manifest's column
+    both = load_corpora([big, polish], ["sad=neutral"], languages=["small:Korean", "German"])
+    assert both.summary()["languages"] == {"German": 96, "Korean": 32}
+    with pytest.raises(CorpusError, match="'nemo' is not a corpus of this run; corpus names: "
+                                          "big, small"):
+        load_corpora([big, small], languages=["nemo:Polish"])
+    with pytest.raises(CorpusError, match="language 'big:': empty"):
+        load_corpora([big, small], languages=["big:"])
+
+
 def test_one_corpus_keeps_its_speaker_ids_and_folds(synth_corpus):
     alone = load_corpus(synth_corpus)
     wrapped = load_corpora([synth_corpus])
