@@ -20,7 +20,9 @@ trainer's test path: the Predictor's frontend (loudness normaliser included when
 it), centre crop of eval_max_seconds, no speech gate, batched. The corpus options must be those
 the run was trained with (default: the shipped model's); a run on several corpora takes each
 with its own ``--corpus`` in the run's order, and every condition then also gives each corpus's
-UA (its test clips of all folds scored on their own).
+UA (its test clips of all folds scored on their own). ``--score-corpus NAME`` scores only the
+test clips of corpus NAME (a run on several corpora scored on one corpus's folds, e.g. RAVDESS's
+actors, at a fraction of the cost); a fold without test clips of it is left out.
 """
 from __future__ import annotations
 
@@ -55,19 +57,29 @@ def condition_renders(predictor, fold: dict, test: list, conditions: list[str]):
         yield name, rendered, [predictor.frontend(w) for w in rendered]
 
 
-def score_fold(run: Path, fold: dict, corpus, conditions: list[str]) -> dict:
-    """{condition: {"metrics": compute_metrics(...), "predicted": [labels]}} for one fold."""
-    from ser_studio.model.evaluation.metrics import compute_metrics
-    from ser_studio.model.inference.predictor import Predictor
-
-    predictor = Predictor.load(run / fold["checkpoint"])
+def fold_test(fold: dict, corpus, only_corpus: str | None = None) -> list:
+    """The fold's test utterances in ``corpus`` (of corpus ``only_corpus`` alone when given);
+    SystemExit when none of its test speakers is in the corpus at all."""
     test = [u for u in corpus.utterances if u.speaker in set(fold["test_speakers"])]
     if not test:
         raise SystemExit(f"fold {fold['fold']}: none of its test speakers is in the corpus "
                          "given; pass the --corpus options (in order) and --map/--classes the "
                          "run was trained with")
+    return [u for u in test if only_corpus is None or u.corpus == only_corpus]
+
+
+def score_fold(run: Path, fold: dict, corpus, conditions: list[str],
+               only_corpus: str | None = None) -> dict:
+    """{condition: {"metrics": compute_metrics(...), "predicted": [labels]}} for one fold (its
+    test clips of corpus ``only_corpus`` alone when given)."""
+    from ser_studio.model.evaluation.metrics import compute_metrics
+    from ser_studio.model.inference.predictor import Predictor
+
+    predictor = Predictor.load(run / fold["checkpoint"])
+    test = fold_test(fold, corpus, only_corpus)
     truth = [u.label for u in test]
-    corpora = [u.corpus for u in test] if len(getattr(corpus, "parts", ())) > 1 else None
+    several = len(getattr(corpus, "parts", ())) > 1 and only_corpus is None
+    corpora = [u.corpus for u in test] if several else None
     result = {}
     for name, _, feats in condition_renders(predictor, fold, test, conditions):
         probs = predictor.probs_of_features(feats)
@@ -167,9 +179,10 @@ def run_corpus(args: argparse.Namespace):
                         args.classes)
 
 
-def _score_task(report, run: Path, fold: dict, corpus, conditions: list[str]) -> dict:
+def _score_task(report, run: Path, fold: dict, corpus, conditions: list[str],
+                only_corpus: str | None) -> dict:
     """``score_fold`` as a Ray task (model.cluster.tasks: ``report`` is unused)."""
-    return score_fold(run, fold, corpus, conditions)
+    return score_fold(run, fold, corpus, conditions, only_corpus)
 
 
 def score_on_ray(args: argparse.Namespace, folds: list[dict], corpus) -> list[dict]:
@@ -184,9 +197,23 @@ def score_on_ray(args: argparse.Namespace, folds: list[dict], corpus) -> list[di
 
         ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # no bench/ there
         log.warning("scoring %d folds on Ray cluster %s", len(folds), info.describe())
-        refs = [pool.submit(f["fold"], _score_task, args.run, f, corpus, args.conditions)
-                for f in folds]
+        refs = [pool.submit(f["fold"], _score_task, args.run, f, corpus, args.conditions,
+                            args.score_corpus) for f in folds]
         return pool.wait(refs, lambda key, item: None)
+
+
+def _folds_testing(folds: list[dict], corpus, name: str) -> list[dict]:
+    """The folds that test clips of corpus ``name``; SystemExit naming the run's corpora when
+    it is not one of them."""
+    names = list(getattr(corpus, "names", ()))
+    if name not in names:
+        raise SystemExit(f"--score-corpus {name}: not a corpus of the run; its corpora: "
+                         f"{', '.join(names)}")
+    kept = [f for f in folds if fold_test(f, corpus, name)]
+    for fold in folds:
+        if fold not in kept:
+            log.warning("fold %s tests no clip of %s: left out", fold["fold"], name)
+    return kept
 
 
 def _save_fold(folder: Path, fold: dict, labels: list[str], result: dict) -> None:
@@ -205,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS),
                         help="a subset of the conditions (default: all)")
     parser.add_argument("--folds", type=int, nargs="+", help="score only these folds")
+    parser.add_argument("--score-corpus", metavar="NAME",
+                        help="score only the test clips of this corpus of the run's")
     parser.add_argument("--save-folds", type=Path, metavar="DIR",
                         help="write each scored fold's raw result to DIR/fold_K.json")
     parser.add_argument("--merge", type=Path, nargs="+", metavar="FOLD_JSON",
@@ -221,14 +250,18 @@ def main(argv: list[str] | None = None) -> None:
     else:
         corpus = run_corpus(args)
         labels, folds = run_folds(args.run, args.folds)
+        if args.score_corpus:
+            folds = _folds_testing(folds, corpus, args.score_corpus)
         per_fold = score_on_ray(args, folds, corpus) if wants_ray(args.ray) else []
         for k, fold in enumerate(folds):
             if k == len(per_fold):
-                per_fold.append(score_fold(args.run, fold, corpus, args.conditions))
+                per_fold.append(score_fold(args.run, fold, corpus, args.conditions,
+                                           args.score_corpus))
             if args.save_folds:
                 _save_fold(args.save_folds, fold, labels, per_fold[k])
     summary = summarise(per_fold, labels)
-    print(f"run: {args.run}; {len(per_fold)} folds, each on its own test speakers")
+    scored = f" of {args.score_corpus}" if getattr(args, "score_corpus", None) else ""
+    print(f"run: {args.run}; {len(per_fold)} folds, each on its own test speakers{scored}")
     print(format_table(summary, labels))
     if args.json:
         args.json.write_text(json.dumps({"run": str(args.run), **summary}, indent=2) + "\n")
