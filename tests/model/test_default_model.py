@@ -42,6 +42,10 @@ def test_default_model_is_shipped_with_its_card():
     assert len(ckpt.speakers) == 16  # trained on every actor of the development copy
     card = (default_model_path().parent / "MODEL_CARD.md").read_text()
     assert "CC BY-NC-SA 4.0" in card and "UA" in card
+    # it says which languages it heard, as the card does (the About box shows them)
+    assert ckpt.languages and sum(ckpt.languages.values()) == 576
+    for language in ckpt.languages:
+        assert f"**{language}" in card or f"{language} only" in card, language
     assert default_model_path().stat().st_size < 16 * 2**20
 
 
