@@ -5,10 +5,11 @@ named switches differ), so the table is reproducible from the command line alone
 six variants are single networks (``--ensemble 1``) without the utterance-statistics branch
 and without the recording-level augmentation, so each row isolates one part of the design.
 The last three add, in turn, the statistics branch, the level augmentation and the ensemble
-of 5 (the last row is the shipped recipe when the recipe is assets/recipe_ravdess.json):
+of 5 (the last row is the RAVDESS recipe of the model shipped until 2026-12-07, the default
+``--recipe``):
 
     python -m bench.ablation --corpus ../shared/data/ravdess-dev \
-        --recipe assets/recipe_ravdess.json --out runs/ablation --jobs 2
+        --recipe bench/results/highpass-2026-12-07/recipe_ravdess.json --out runs/ablation --jobs 2
 
 Prints a markdown table of WA / UA / macro-F1 (mean +- std over folds) and writes it to
 OUT/ablation.md. A variant whose run folder already holds metrics.json is not run again.
@@ -28,6 +29,7 @@ log = logging.getLogger("ablation")
 
 # name -> extra train options; all share the recipe and the corpus options
 SINGLE = ["--ensemble", "1", "--no-stats-branch", "--no-level-augment"]
+RAVDESS_RECIPE = "bench/results/highpass-2026-12-07/recipe_ravdess.json"
 VARIANTS = {
     "baseline": ["--arch", "baseline", *SINGLE],
     "enhanced": ["--arch", "enhanced", *SINGLE],
@@ -81,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared/data/ravdess-dev")
-    parser.add_argument("--recipe", type=Path, default=REPO / "assets/recipe_ravdess.json")
+    parser.add_argument("--recipe", type=Path, default=REPO / RAVDESS_RECIPE)
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--out", type=Path, default=REPO / "runs/ablation")
     parser.add_argument("--cache", type=Path)

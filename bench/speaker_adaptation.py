@@ -28,8 +28,10 @@ MODES = (("plain", "none", 0.0), ("speaker", "speaker", 0.0), ("enrol 10 s", "en
          ("enrol 30 s", "enrol", 30.0))
 
 
-def fold_manifest(corpus, speakers, folder: Path) -> Path:
-    path = folder / f"test_{'_'.join(sorted(speakers))}.csv"
+def fold_manifest(corpus, speakers, folder: Path, fold: int) -> Path:
+    """A manifest of the fold's test speakers' utterances, as ``evaluate`` reads it; named by
+    the fold (a run on several corpora names its speakers "CORPUS/ID")."""
+    path = folder / f"test_fold{fold}.csv"
     path.write_text("path,label,speaker,gender\n" + "".join(
         f"{u.path},{u.label},{u.speaker},{u.gender}\n" for u in corpus.utterances
         if u.speaker in speakers))
@@ -43,10 +45,10 @@ def clean_rows(args, corpus, folds) -> dict[str, list[dict]]:
     rows = {name: [] for name, _, _ in MODES}
     with tempfile.TemporaryDirectory() as tmp:
         for fold in folds:
-            manifest = fold_manifest(corpus, set(fold["test_speakers"]), Path(tmp))
+            manifest = fold_manifest(corpus, set(fold["test_speakers"]), Path(tmp), fold["fold"])
             for name, adapt, seconds in MODES:
                 ns = argparse.Namespace(model=args.run / fold["checkpoint"], corpus=manifest,
-                                        map=None, classes=None, cache=None, batch_size=32,
+                                        map=None, classes=None, cache=args.cache, batch_size=32,
                                         json=True, no_progress=True, adapt=adapt,
                                         enrol_seconds=seconds)
                 m = evaluate(ns)
@@ -116,7 +118,7 @@ def print_conditions(table: dict[str, dict[str, list[float]]]) -> None:
           + " |")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     from ser_studio.model.augmentation.conditions import CONDITIONS
     from bench.robustness import add_run_arguments, run_corpus, run_folds
 
@@ -126,7 +128,8 @@ def main() -> None:
     parser.add_argument("--conditions", nargs="*", default=None,
                         help="measure under these recording conditions (no names: all 13)")
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    parser.add_argument("--cache", type=Path, help="feature cache folder (default: user cache)")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     corpus = run_corpus(args)
     _, folds = run_folds(args.run, None)

@@ -18,7 +18,7 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ["assets/default_model.safetensors", "assets/default_model.json",
-           "assets/MODEL_CARD.md", "assets/recipe_ravdess.json", "resources/style.qss",
+           "assets/MODEL_CARD.md", "assets/recipe_shipped.json", "resources/style.qss",
            "main.py", "model/cli/predict.py", "app/shell/main_window.py"]
 PACKAGE = "ser_studio"
 

@@ -29,7 +29,7 @@ from ser_studio.app.wizard.field_editors import FieldEditor, make_editor
 from ser_studio.app.wizard.run_on import RunOnRow
 from ser_studio.app.wizard.settings import default_run_dir
 
-RECIPE_NAME = "recipe_ravdess.json"
+RECIPE_NAME = "recipe_shipped.json"
 # fields shown up front, with their labels, in this order; every other one is under Advanced
 COMMON = {"frontend.name": "Frontend", "frontend.encoder": "Encoder",
           "model.arch": "Architecture", "model.hidden": "Hidden size",

@@ -114,7 +114,7 @@ def _recipe():
     from ser_studio.model.config.run import configs_from_sections, read_sections
     from ser_studio.model.package_files import assets_dir
 
-    return configs_from_sections(read_sections(assets_dir() / "recipe_ravdess.json"))
+    return configs_from_sections(read_sections(assets_dir() / "recipe_shipped.json"))
 
 
 def test_setup_page_defaults_are_the_shipped_recipe(qtbot, wizard):
@@ -122,7 +122,7 @@ def test_setup_page_defaults_are_the_shipped_recipe(qtbot, wizard):
     from ser_studio.model.package_files import assets_dir
 
     page = wizard.setup_page
-    assert page.start_combo.currentData() == str(assets_dir() / "recipe_ravdess.json")
+    assert page.start_combo.currentData() == str(assets_dir() / "recipe_shipped.json")
     frontend, model, train = page.configs()
     want_frontend, want_model, want_train = _recipe()
     assert frontend == want_frontend and train == want_train

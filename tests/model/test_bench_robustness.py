@@ -1,5 +1,6 @@
-"""bench/robustness.py on a run over two corpora: ``--score-corpus`` scores one corpus's test
-clips of every fold, exactly as the full scoring scores them."""
+"""The robustness and speaker-adaptation benches on a run over two corpora: ``--score-corpus``
+scores one corpus's test clips of every fold, exactly as the full scoring scores them; the
+adaptation protocols run on speakers named "CORPUS/ID"."""
 from __future__ import annotations
 
 import contextlib
@@ -63,3 +64,21 @@ def test_score_corpus_names_the_run_corpora_when_it_is_not_one(pooled_run, two_c
     with pytest.raises(SystemExit, match="--score-corpus nemo: not a corpus of the run; its "
                                          "corpora: big, small"):
         _score(pooled_run, two_corpora, tmp_path, "x", "--score-corpus", "nemo")
+
+
+def test_speaker_adaptation_scores_each_fold_of_a_run_on_two_corpora(pooled_run, two_corpora,
+                                                                    tmp_path):
+    from bench import speaker_adaptation
+
+    given = [a for path in two_corpora for a in ("--corpus", str(path))]
+    out = tmp_path / "adaptation.json"
+    with contextlib.redirect_stdout(io.StringIO()):
+        speaker_adaptation.main(["--run", str(pooled_run), *given, "--map", "",
+                                 "--json", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    summary = json.loads((pooled_run / "metrics.json").read_text())
+    assert list(rows) == ["plain", "speaker", "enrol 10 s", "enrol 30 s"]
+    # plain is the trainer's own test of each fold: every test clip, the same UA
+    assert [r["n"] for r in rows["plain"]] == [f["metrics"]["n"] for f in summary["folds"]]
+    assert [r["ua"] for r in rows["plain"]] == pytest.approx(
+        [f["metrics"]["ua"] for f in summary["folds"]])

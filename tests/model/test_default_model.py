@@ -50,10 +50,10 @@ def test_default_model_is_shipped_with_its_card():
 
 
 def test_default_model_is_what_the_recipe_and_the_card_describe():
-    """The shipped files come from assets/recipe_ravdess.json, and the card quotes the
+    """The shipped files come from assets/recipe_shipped.json, and the card quotes the
     cross-validated figures stored with the model."""
     ckpt = load_checkpoint(default_model_path())
-    recipe = json.loads((default_model_path().parent / "recipe_ravdess.json").read_text())
+    recipe = json.loads((default_model_path().parent / "recipe_shipped.json").read_text())
     for key, value in recipe["model"].items():
         assert getattr(ckpt.model, key) == value, key
     for key, value in recipe["frontend"].items():
