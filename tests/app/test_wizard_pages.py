@@ -128,7 +128,7 @@ def test_setup_page_defaults_are_the_shipped_recipe(qtbot, wizard):
     assert frontend == want_frontend and train == want_train
     assert config_to_dict(model) == config_to_dict(want_model)
     assert page.editors["frontend.name"].widget.currentData() == "speech_embedding+ge2e"
-    assert page.editors["model.ensemble"].widget.value() == 5 and page.isComplete()
+    assert page.editors["model.ensemble"].widget.value() == 2 and page.isComplete()
     assert not page.advanced.body.isVisibleTo(page)  # Advanced starts closed
     page.start_combo.setCurrentIndex(page.start_combo.findData(""))  # the config defaults
     assert page.configs()[1].arch == "enhanced" and page.configs()[2].folds == 5
@@ -191,7 +191,7 @@ def test_an_advanced_change_reaches_the_run_json(qtbot, wizard, tmp_path):
     assert run["train"]["label_smoothing"] == 0.25
     assert run["train"]["augment"]["stretch_range"] == [0.8, 1.25]
     assert run["frontend"]["loudness"] == "none" and run["model"]["use_posenc"] is False
-    assert run["train"]["epochs"] == 40 and run["model"]["ensemble"] == 5  # the recipe's
+    assert run["train"]["epochs"] == 30 and run["model"]["ensemble"] == 2  # the recipe's
     assert run["corpus"]["path"].endswith("manifest.csv") and run["corpus"]["map"] == [
         "angry=happy"]
     assert run["run"] == {"final": True, "max_folds": 2}

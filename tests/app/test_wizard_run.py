@@ -79,8 +79,8 @@ def test_settings_lead_to_a_summary_and_only_start_runs(qtbot, wizard, tmp_path)
     assert rows["Folds to run"] == "all 3"
     assert rows["Features"].startswith("speech_embedding + GE2E (pretrained, offline) for 12 "
                                        "clips")
-    assert rows["Recording chains"].startswith("4 variants of each training clip")
-    assert rows["Training"].startswith("3 folds × 5 networks × up to 4 epochs")
+    assert rows["Recording chains"].startswith("1 variant of each training clip")
+    assert rows["Training"].startswith("3 folds × 2 networks × up to 4 epochs")
     assert rows["Estimated time"] == TIME_NOTE and rows["Output folder"] == str(tmp_path / "run")
     assert "Start training" not in page.plan_label.text() and "Protocol" in page.plan_label.text()
     wizard.back()
@@ -157,7 +157,7 @@ def test_full_run_to_results_and_model_ready(qtbot, wizard, tmp_path):
                     str(tmp_path / "run")]
     run = json.loads(run_file.read_text())  # the run folder keeps what the run was given
     assert run["corpus"]["path"].endswith("manifest.csv") and run["train"]["epochs"] == 4
-    assert run["model"]["ensemble"] == 5  # the rest is the shipped recipe
+    assert run["model"]["ensemble"] == 2  # the rest is the shipped recipe
     assert page.fold_table.rowCount() == 3
     assert [page.fold_table.item(r, 3).text() for r in range(3)] == ["0.550", "0.700", "0.600"]
     assert page.fold_table.item(0, 1).text() == "spk1"
