@@ -24,4 +24,5 @@ run wb4 $R $N $K $WB4
 run wb4-RN $R $N $WB4
 run wb4-RK $R $K $WB4 --max-folds 1
 run wt2 $R $N $K --frontend whisper-tiny.en --frame-pool 4
+run wb4se $R $N $K --frontend whisper-base+speech_embedding+ge2e
 for fe in se wb4; do bash "$HERE/evals.sh" $fe; done
