@@ -16,8 +16,9 @@ Paths (``--paths``, default all four):
   model.onnx.cache);
 - TORCH, the NEW worker with ``runtime="torch"``: the code before model.onnx.cache.
 All run through the worker's own ``_live`` (segments and result signals included) on the
-default model (``Predictor.load()``) or ``--model`` (a checkpoint or a run's fold folder), over an espeak-ng speech stream (sentences with short
-pauses) and a noise-only stream, window by window as the recorder emits them.
+default model (``Predictor.load()``) or ``--model`` (a checkpoint or a run's fold folder),
+over an espeak-ng speech stream (sentences with short pauses) and a noise-only stream, window
+by window as the recorder emits them.
 
 Printed:
 1. CPU ms per window (process CPU time, every torch thread counted) split by stage: ``vad``

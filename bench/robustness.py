@@ -209,9 +209,11 @@ def _folds_testing(folds: list[dict], corpus, name: str) -> list[dict]:
     if name not in names:
         raise SystemExit(f"--score-corpus {name}: not a corpus of the run; its corpora: "
                          f"{', '.join(names)}")
-    kept = [f for f in folds if fold_test(f, corpus, name)]
+    kept = []
     for fold in folds:
-        if fold not in kept:
+        if fold_test(fold, corpus, name):
+            kept.append(fold)
+        else:
             log.warning("fold %s tests no clip of %s: left out", fold["fold"], name)
     return kept
 
@@ -260,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.save_folds:
                 _save_fold(args.save_folds, fold, labels, per_fold[k])
     summary = summarise(per_fold, labels)
-    scored = f" of {args.score_corpus}" if getattr(args, "score_corpus", None) else ""
+    scored = f" of {args.score_corpus}" if args.score_corpus else ""
     print(f"run: {args.run}; {len(per_fold)} folds, each on its own test speakers{scored}")
     print(format_table(summary, labels))
     if args.json:

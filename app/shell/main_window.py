@@ -186,31 +186,30 @@ class MainWindow(QMainWindow):
             self.settings.remember_folder("model", path)
             self.load_model(path, ORIGIN_RUN_FOLDER if folder else ORIGIN_OPENED)
         else:
-            self.controls.set_model_path(self.settings.model_path, self.model_origin,
-                                         self._heard())
+            self._show_model_in_box()
 
     def _on_model_loaded(self, info) -> None:
         self.model_info = info
         default = info.facts.get("shipped") is True
         self.settings.model_path = "" if default else info.path
         self.model_origin = ORIGIN_SHIPPED if default else self._pending_origin
-        self.controls.set_model_path(self.settings.model_path, self.model_origin,
-                                         self._heard())
+        self._show_model_in_box()
         self.status.show_model(f"{info.name} — {self.model_origin}")
         self.live_panel.set_labels(info.labels)
         self.live_panel.set_idle_text("Ready", "Press Start to listen")
         self.file_panel.set_labels(info.labels)
         self.statusBar().showMessage(f"Model {info.name} loaded ({', '.join(info.labels)})", 5000)
 
-    def _heard(self) -> str:
-        """The tooltip's line on the loaded model's training languages ("" when none)."""
-        return languages_text(self.model_info.languages) if self.model_info else ""
+    def _show_model_in_box(self) -> None:
+        """The Model box shows the model in use: its path, how it was chosen and (once one
+        has loaded) the languages it was trained on."""
+        heard = languages_text(self.model_info.languages) if self.model_info else ""
+        self.controls.set_model_path(self.settings.model_path, self.model_origin, heard)
 
     def _on_model_error(self, text: str) -> None:
         if self.model_info is not None:  # the model loaded before stays in use
             self.status.show_model(self.model_info.name)
-            self.controls.set_model_path(self.settings.model_path, self.model_origin,
-                                         self._heard())
+            self._show_model_in_box()
         else:  # the headline, the Model box and the status bar all say so
             self.status.model.setText("Model: none")
             self.live_panel.set_idle_text("No model", "Open a model (File › Open model, "

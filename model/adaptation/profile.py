@@ -186,18 +186,18 @@ def adapted_probs(predictor, feats: list, wavs: list, mode: str, enrol_s: float 
 def expects_calibration(section: dict | object | None) -> bool:
     """Whether a model was trained with per-speaker or per-corpus standardisation
     (``speaker_norm`` "speaker" or "corpus"), so it is meant to be used with a speaker
-    profile. ``section``: a checkpoint's
-    inference section (model.config.inference.InferenceConfig), or a run's TrainConfig or
-    its JSON dict (a training summary, before any checkpoint is loaded); None: no."""
+    profile. ``section``: a checkpoint's inference section
+    (model.config.inference.InferenceConfig), or a run's TrainConfig or its JSON dict (a
+    training summary, before any checkpoint is loaded); None: no."""
     norm = section.get("speaker_norm") if isinstance(section, dict) else getattr(
         section, "speaker_norm", None)
     return norm in ("speaker", "corpus")
 
 
 CALIBRATION_HINT = ("this model was trained with per-speaker (or per-corpus) standardisation "
-                    "and expects calibration: make a profile of the speaker with `python main.py profile` "
-                    "and pass it with --profile (without one it uses its training data's "
-                    "statistics and is less accurate)")
+                    "and expects calibration: make a profile of the speaker with `python "
+                    "main.py profile` and pass it with --profile (without one it uses its "
+                    "training data's statistics and is less accurate)")
 
 
 def make_profile(predictor, wavs) -> SpeakerProfile:

@@ -6,10 +6,9 @@ picklable value, e.g. a model.training.progress.ProgressEvent) to the driver thr
 (an actor with no CPU of its own), where ``TaskPool.wait`` hands it to ``on_item(key, item)``
 as it arrives; an item of a task that another ``wait`` will collect (tasks of two kinds, or of
 several folds, run side by side) is held, in order, until that ``wait``. Inside a task torch
-uses as many threads as the task declared CPUs. A task
-whose worker process dies is run again up to ``max_retries`` times (Ray's own retry; its
-progress items then come again from the start); an exception the function raises is not
-retried, it reaches the driver.
+uses as many threads as the task declared CPUs. A task whose worker process dies is run again
+up to ``max_retries`` times (Ray's own retry; its progress items then come again from the
+start); an exception the function raises is not retried, it reaches the driver.
 """
 from __future__ import annotations
 

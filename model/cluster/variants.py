@@ -85,8 +85,7 @@ def render_on_ray(pool: TaskPool, caches: Sequence, paths: Sequence[Path], *,
                 "channel": first.cfg, "seed": first.seed, "digest": first.pool_digest,
                 "speakers": {p: first.speakers[Path(p)] for p, _ in part}}
         refs.append(pool.submit(("variants", first.fingerprint, i), _variants_chunk, spec,
-                                babble_pool, part,
-                                shared))
+                                babble_pool, part, shared))
 
     def on_item(_key, count: int) -> None:
         nonlocal done

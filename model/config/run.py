@@ -4,9 +4,9 @@ repeated (``train --config RUN/run.json --out OTHER``) or continued after a canc
 (model.cli.train) and the training wizard (app/wizard) alike.
 
 Layout: the config sections "frontend", "model", "train" (as ``--config`` reads them), plus
-"corpus" {path, map, classes, drop_conflicting, language (when given)} and "run" {final, max_folds, and for a run on a
-Ray cluster ray (the address, as ``--ray`` takes it) and, once it ran, cluster {address, nodes,
-tasks, hosts}: model.cluster.options.record_cluster}. "path" is one
+"corpus" {path, map, classes, drop_conflicting, language (when given)} and "run" {final,
+max_folds, and for a run on a Ray cluster ray (the address, as ``--ray`` takes it) and, once it
+ran, cluster {address, nodes, tasks, hosts}: model.cluster.options.record_cluster}. "path" is one
 corpus as a string (as every run.json before several corpora) or a list of two or more
 (``corpus_paths`` reads either).
 """

@@ -94,25 +94,36 @@ class CorpusSet(UtteranceFacts):
         }
 
 
+def _corpus_named(item: str, what: str, names: Sequence[str], for_all=lambda prefix: False
+                  ) -> str | None:
+    """The corpus an option value "NAME:..." is for, None for one without a corpus prefix (no
+    colon, or ``for_all(prefix)``: it applies to every corpus). CorpusError naming ``what``,
+    the value and the run's corpus names when the prefix names none of them."""
+    prefix, colon, _ = item.partition(":")
+    if not colon or for_all(prefix):
+        return None
+    if prefix.strip() not in names:
+        raise CorpusError(f"{what} {item!r}: {prefix.strip()!r} is not a corpus of this "
+                          f"run; corpus names: {', '.join(names)}")
+    return prefix.strip()
+
+
 def corpus_maps(label_map, names: Sequence[str]) -> list[dict[str, str]]:
     """The label map of each corpus in ``names``. ``label_map``: a dict (every corpus), or
     --map strings ("calm=neutral,exc=happy"; a string or a list, groups within one string
     separated by ";"), each applying to every corpus unless it starts with a corpus name and a
-    colon ("ravdess-dev:calm=neutral": that corpus only, after the maps for all). CorpusError naming the names when a prefix names no
-    corpus of the run."""
+    colon ("ravdess-dev:calm=neutral": that corpus only, after the maps for all). CorpusError
+    naming the names when a prefix names no corpus of the run."""
     if label_map is None or isinstance(label_map, Mapping):
         return [dict(label_map or {}) for _ in names]
     items = [label_map] if isinstance(label_map, str) else list(label_map)
     common, own = [], {name: [] for name in names}
     for item in (part for text in items for part in text.split(";") if part.strip()):
-        prefix, colon, rest = item.partition(":")
-        if not colon or "=" in prefix:
+        name = _corpus_named(item, "label map", names, for_all=lambda prefix: "=" in prefix)
+        if name is None:
             common.append(item)
-        elif prefix.strip() in own:
-            own[prefix.strip()].append(rest)
         else:
-            raise CorpusError(f"label map {item!r}: {prefix.strip()!r} is not a corpus of this "
-                              f"run; corpus names: {', '.join(names)}")
+            own[name].append(item.partition(":")[2])
     return [{**parse_label_map(common), **parse_label_map(own[name])} for name in names]
 
 
@@ -129,13 +140,11 @@ def corpus_languages(languages: str | Sequence[str] | None,
         language = (rest if colon else prefix).strip()
         if not language:
             raise CorpusError(f"language {item!r}: empty; expected LANGUAGE or NAME:LANGUAGE")
-        if not colon:
+        name = _corpus_named(item, "language", names)
+        if name is None:
             common = language
-        elif prefix.strip() in names:
-            own[prefix.strip()] = language
         else:
-            raise CorpusError(f"language {item!r}: {prefix.strip()!r} is not a corpus of this "
-                              f"run; corpus names: {', '.join(names)}")
+            own[name] = language
     return [own.get(name, common) for name in names]
 
 
